@@ -1,0 +1,217 @@
+"""Settings: the only module that reads the environment.
+
+Every name here is part of the public contract (README, "Configuration"), and every one is set
+by the Bicep templates in ``infra/`` (a contract test checks both directions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_REDIRECT_URL = "https://myapps.microsoft.com"
+
+#: Every setting the code reads, with its default ("" = none). The infra contract test reads this.
+SETTING_DEFAULTS: dict[str, str] = {
+    "GRAPH_BASE_URL": DEFAULT_GRAPH_BASE_URL,
+    "AZURE_CLIENT_ID": "",
+    "INVITATIONS_QUEUE": "guest-invitations",
+    "ASSIGNMENTS_QUEUE": "guest-assignments",
+    "INVITE_REDIRECT_URL": DEFAULT_REDIRECT_URL,
+    "ALLOWED_REDIRECT_PREFIXES": "",
+    "ALLOWED_EMAIL_DOMAINS": "",
+    "BLOCKED_EMAIL_DOMAINS": "",
+    "ACCESS_PROFILES": "{}",
+    "ALLOWED_GROUP_IDS": "",
+    "ALLOWED_APP_ROLES": "",
+    "RESEND_SCHEDULE": "0 0 8 * * *",
+    "REMINDER_DAYS": "3,7,14",
+    "PENDING_EXPIRY_DAYS": "30",
+    "DELETE_EXPIRED_GUESTS": "false",
+    "MAX_DELETIONS_PER_RUN": "100",
+    "RESEND_UNTRACKED": "false",
+    "GUEST_LEDGER_TABLE": "guestledger",
+}
+
+#: The storage connection: a connection string, or identity-based ``AzureWebJobsStorage__*``.
+STORAGE_SETTING = "AzureWebJobsStorage"
+
+
+class SettingsError(ValueError):
+    """A setting is present but malformed; raised at start-up, naming the setting."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppRoleRef:
+    """An app role on a resource service principal (``appRoleId`` may be the all-zero default)."""
+
+    resource_id: str
+    app_role_id: str
+
+    def key(self) -> str:
+        return f"{self.resource_id.lower()}:{self.app_role_id.lower()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessProfile:
+    groups: tuple[str, ...] = ()
+    app_roles: tuple[AppRoleRef, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageSettings:
+    """Where queues and the ledger live: a connection string or identity-based service URIs."""
+
+    connection_string: str | None = None
+    queue_service_uri: str | None = None
+    table_service_uri: str | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    graph_base_url: str = DEFAULT_GRAPH_BASE_URL
+    azure_client_id: str | None = None
+    invitations_queue: str = "guest-invitations"
+    assignments_queue: str = "guest-assignments"
+    invite_redirect_url: str = DEFAULT_REDIRECT_URL
+    allowed_redirect_prefixes: tuple[str, ...] = (DEFAULT_REDIRECT_URL,)
+    allowed_email_domains: frozenset[str] = frozenset()
+    blocked_email_domains: frozenset[str] = frozenset()
+    access_profiles: Mapping[str, AccessProfile] = field(default_factory=dict)
+    allowed_group_ids: frozenset[str] = frozenset()
+    allowed_app_roles: frozenset[str] = frozenset()
+    resend_schedule: str = "0 0 8 * * *"
+    reminder_days: tuple[int, ...] = (3, 7, 14)
+    pending_expiry_days: int = 30
+    delete_expired_guests: bool = False
+    max_deletions_per_run: int = 100
+    resend_untracked: bool = False
+    guest_ledger_table: str = "guestledger"
+    storage: StorageSettings = field(default_factory=StorageSettings)
+
+    @property
+    def allowed_group_set(self) -> frozenset[str]:
+        """Groups a message may ask for: profiles' groups plus ``ALLOWED_GROUP_IDS`` (lower case)."""
+        groups = {g.lower() for p in self.access_profiles.values() for g in p.groups}
+        return frozenset(groups | {g.lower() for g in self.allowed_group_ids})
+
+    @property
+    def allowed_app_role_set(self) -> frozenset[str]:
+        """App roles (``resourceId:appRoleId``, lower case) a message may ask for."""
+        roles = {r.key() for p in self.access_profiles.values() for r in p.app_roles}
+        return frozenset(roles | {r.lower() for r in self.allowed_app_roles})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from ``environ`` (default ``os.environ``); malformed values raise
+        :class:`SettingsError` naming the setting."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str:
+            value = env.get(name, "").strip()
+            return value if value else SETTING_DEFAULTS[name]
+
+        redirect = get("INVITE_REDIRECT_URL")
+        prefixes = _csv(get("ALLOWED_REDIRECT_PREFIXES")) or (redirect,)
+        return cls(
+            graph_base_url=get("GRAPH_BASE_URL").rstrip("/"),
+            azure_client_id=get("AZURE_CLIENT_ID") or None,
+            invitations_queue=get("INVITATIONS_QUEUE"),
+            assignments_queue=get("ASSIGNMENTS_QUEUE"),
+            invite_redirect_url=redirect,
+            allowed_redirect_prefixes=prefixes,
+            allowed_email_domains=frozenset(d.lower() for d in _csv(get("ALLOWED_EMAIL_DOMAINS"))),
+            blocked_email_domains=frozenset(d.lower() for d in _csv(get("BLOCKED_EMAIL_DOMAINS"))),
+            access_profiles=_access_profiles(get("ACCESS_PROFILES")),
+            allowed_group_ids=frozenset(_csv(get("ALLOWED_GROUP_IDS"))),
+            allowed_app_roles=frozenset(_csv(get("ALLOWED_APP_ROLES"))),
+            resend_schedule=get("RESEND_SCHEDULE"),
+            reminder_days=_reminder_days(get("REMINDER_DAYS")),
+            pending_expiry_days=_int("PENDING_EXPIRY_DAYS", get("PENDING_EXPIRY_DAYS"), minimum=0),
+            delete_expired_guests=_bool("DELETE_EXPIRED_GUESTS", get("DELETE_EXPIRED_GUESTS")),
+            max_deletions_per_run=_int(
+                "MAX_DELETIONS_PER_RUN", get("MAX_DELETIONS_PER_RUN"), minimum=0
+            ),
+            resend_untracked=_bool("RESEND_UNTRACKED", get("RESEND_UNTRACKED")),
+            guest_ledger_table=get("GUEST_LEDGER_TABLE"),
+            storage=_storage(env),
+        )
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _int(name: str, value: str, *, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {value!r}") from None
+    if number < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in {"true", "1", "yes"}:
+        return True
+    if lowered in {"false", "0", "no"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+def _reminder_days(value: str) -> tuple[int, ...]:
+    days = tuple(_int("REMINDER_DAYS", part, minimum=1) for part in _csv(value))
+    if list(days) != sorted(set(days)):
+        raise SettingsError(f"REMINDER_DAYS must be strictly increasing, got {value!r}")
+    return days
+
+
+def _access_profiles(value: str) -> dict[str, AccessProfile]:
+    try:
+        raw = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"ACCESS_PROFILES is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SettingsError("ACCESS_PROFILES must be a JSON object of profiles")
+    profiles: dict[str, AccessProfile] = {}
+    for name, body in raw.items():
+        if not isinstance(body, dict) or set(body) - {"groups", "appRoles"}:
+            raise SettingsError(
+                f"ACCESS_PROFILES[{name!r}] must be an object with 'groups' and 'appRoles' only"
+            )
+        try:
+            groups = tuple(str(g) for g in body.get("groups", []))
+            roles = tuple(
+                AppRoleRef(resource_id=str(r["resourceId"]), app_role_id=str(r["appRoleId"]))
+                for r in body.get("appRoles", [])
+            )
+        except (KeyError, TypeError):
+            raise SettingsError(
+                f"ACCESS_PROFILES[{name!r}].appRoles entries need resourceId and appRoleId"
+            ) from None
+        profiles[name] = AccessProfile(groups=groups, app_roles=roles)
+    return profiles
+
+
+def _storage(env: Mapping[str, str]) -> StorageSettings:
+    connection = env.get(STORAGE_SETTING, "").strip()
+    if connection:
+        return StorageSettings(connection_string=connection)
+    prefix = STORAGE_SETTING + "__"
+    account = env.get(prefix + "accountName", "").strip()
+    queue_uri = env.get(prefix + "queueServiceUri", "").strip()
+    table_uri = env.get(prefix + "tableServiceUri", "").strip()
+    if account:
+        queue_uri = queue_uri or f"https://{account}.queue.core.windows.net"
+        table_uri = table_uri or f"https://{account}.table.core.windows.net"
+    return StorageSettings(
+        queue_service_uri=queue_uri or None,
+        table_service_uri=table_uri or None,
+        client_id=env.get(prefix + "clientId", "").strip() or None,
+    )
