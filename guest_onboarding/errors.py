@@ -1,0 +1,100 @@
+"""The exceptions the onboarding code raises and handles.
+
+    OnboardingError
+    ├── InvalidMessage              rejected input: poison at once, never retried, no Graph call
+    └── DirectoryError              anything Graph said (code, message, status, request id)
+        ├── AlreadyDone             "already a member" / "assignment already exists": success
+        ├── TransientDirectoryError retried with back-off
+        │   ├── Throttled           429: wait ``retry_after`` seconds; never poisons
+        │   ├── NotYetReplicated    a new user not visible yet to group / app role calls
+        │   └── ServiceUnavailable  5xx, timeouts, dropped connections
+        └── PermanentDirectoryError poison with Graph's error
+            ├── NotFound            unknown user, group or service principal
+            ├── Refused             403: a permission or policy says no
+            └── InvalidRequest      400: Graph refuses the request as made
+
+Adapters translate vendor errors into these at their boundary (``raise Ours(...) from exc``);
+nothing else in the package sees an SDK exception.
+"""
+
+from __future__ import annotations
+
+
+class OnboardingError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class InvalidMessage(OnboardingError):
+    """A queue message that can never succeed; ``code`` names the rule it broke."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class DirectoryError(OnboardingError):
+    """Graph answered with an error (or could not be reached)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(f"{code or type(self).__name__}: {message}")
+        self.code = code or type(self).__name__
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+
+    def as_reason(self) -> dict[str, str]:
+        """The error as the poison envelope's ``error`` object."""
+        reason = {"code": self.code, "message": self.message}
+        if self.status is not None:
+            reason["status"] = str(self.status)
+        if self.request_id:
+            reason["requestId"] = self.request_id
+        return reason
+
+
+class AlreadyDone(DirectoryError):
+    """What was asked is already true (member already added, role already assigned)."""
+
+
+class TransientDirectoryError(DirectoryError):
+    """Worth retrying later."""
+
+
+class Throttled(TransientDirectoryError):
+    """Graph answered 429; ``retry_after`` is how long it asked us to wait, in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class NotYetReplicated(TransientDirectoryError):
+    """The user exists but a group or app role call cannot see it yet."""
+
+
+class ServiceUnavailable(TransientDirectoryError):
+    """5xx, a timeout or a dropped connection."""
+
+
+class PermanentDirectoryError(DirectoryError):
+    """Retrying will not help; the message goes to poison with this error."""
+
+
+class NotFound(PermanentDirectoryError):
+    """The user, group or service principal does not exist."""
+
+
+class Refused(PermanentDirectoryError):
+    """403: missing permission, role-assignable group, or a tenant policy."""
+
+
+class InvalidRequest(PermanentDirectoryError):
+    """400 that is not one of the known "already done" or "not yet replicated" cases."""

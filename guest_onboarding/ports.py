@@ -1,0 +1,114 @@
+"""Narrow ports the handlers talk to; adapters implement them, tests pass fakes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from guest_onboarding.messages import AssignmentStep, ReminderRequest
+from guest_onboarding.domain import LedgerEntry
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DirectoryUser:
+    """The few user properties the handlers read."""
+
+    id: str
+    mail: str | None = None
+    user_type: str | None = None
+    external_user_state: str | None = None
+    state_changed_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InvitationRequest:
+    email: str
+    redirect_url: str
+    display_name: str | None = None
+    send_message: bool = True
+    message_body: str | None = None
+    message_language: str | None = None
+    cc_recipient: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InvitationResult:
+    user_id: str
+    redeem_url: str | None = None
+    status: str | None = None
+
+
+class Directory(Protocol):
+    """Microsoft Graph, as much of it as onboarding needs. Raises ``errors.DirectoryError``s."""
+
+    async def find_user(self, email: str) -> DirectoryUser | None:
+        """The user whose mail, UPN, other mails or proxy addresses hold ``email``, if any."""
+        ...
+
+    async def get_user(self, user_id: str) -> DirectoryUser | None:
+        """The user with state properties, or None when it no longer exists."""
+        ...
+
+    async def invite(self, request: InvitationRequest) -> InvitationResult:
+        """POST /invitations (also the way to re-send an invitation)."""
+        ...
+
+    async def add_group_member(self, *, group_id: str, user_id: str) -> None:
+        """Add the user to the group; ``AlreadyDone`` if it is a member already."""
+        ...
+
+    async def assign_app_role(self, *, user_id: str, resource_id: str, app_role_id: str) -> None:
+        """Assign the app role; ``AlreadyDone`` if the assignment exists."""
+        ...
+
+    def pending_guests(self) -> AsyncIterator[DirectoryUser]:
+        """Every guest in PendingAcceptance, streamed page by page (flat memory)."""
+        ...
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete the user (NotFound when already gone)."""
+        ...
+
+
+class Ledger(Protocol):
+    """One row per guest, keyed by the normalized address: the idempotency record."""
+
+    async def get(self, email: str) -> LedgerEntry | None: ...
+
+    async def claim(self, entry: LedgerEntry) -> bool:
+        """Insert ``entry`` if no row exists; False when one does (someone else claimed it)."""
+        ...
+
+    async def take_over(self, entry: LedgerEntry, *, etag: str) -> bool:
+        """Replace the row only if it is unchanged since read (``etag``); False otherwise."""
+        ...
+
+    async def update(self, email: str, changes: dict[str, object], *, etag: str | None = None) -> bool:
+        """Merge ``changes`` (LedgerEntry field names; ``steps`` merges per step) into the row.
+        With ``etag``, only if unchanged since read; returns False when that check fails."""
+        ...
+
+    def tracked_entries(self) -> AsyncIterator[LedgerEntry]:
+        """Every row the reminder sweep must consider (not redeemed, removed or deleted)."""
+        ...
+
+
+class Outbox(Protocol):
+    """Messages this app queues: fan-out, reminders, deferrals and rejections."""
+
+    async def queue_assignment(self, step: AssignmentStep, *, delay_seconds: float = 0) -> None: ...
+
+    async def queue_reminder(self, reminder: ReminderRequest) -> None: ...
+
+    async def requeue_invitation(self, body: str, *, delay_seconds: float) -> None:
+        """Put an invitation message back, visible after ``delay_seconds`` (throttling, a claim
+        held by a concurrent delivery); it does not count as a failed delivery."""
+        ...
+
+    async def reject(self, *, queue: str, original: str, code: str, message: str,
+                     details: dict[str, str] | None = None) -> None:
+        """Move a message to ``<queue>-poison`` with the reason envelope."""
+        ...
