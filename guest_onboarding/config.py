@@ -95,7 +95,7 @@ class Settings:
 
     @property
     def allowed_group_set(self) -> frozenset[str]:
-        """Groups a message may ask for: profiles' groups plus ``ALLOWED_GROUP_IDS`` (lower case)."""
+        """Groups a message may ask for: profiles' groups and ``ALLOWED_GROUP_IDS``, lower case."""
         groups = {g.lower() for p in self.access_profiles.values() for g in p.groups}
         return frozenset(groups | {g.lower() for g in self.allowed_group_ids})
 

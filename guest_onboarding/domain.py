@@ -66,6 +66,7 @@ class LedgerEntry:
     deleted_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    last_error: str | None = None
     steps: dict[str, str] = field(default_factory=dict)
     etag: str | None = None
 
@@ -75,7 +76,11 @@ def days_since(start: datetime, now: datetime) -> float:
 
 
 def reminder_due(
-    *, first_sent_at: datetime, reminders_scheduled: int, reminder_days: tuple[int, ...], now: datetime
+    *,
+    first_sent_at: datetime,
+    reminders_scheduled: int,
+    reminder_days: tuple[int, ...],
+    now: datetime,
 ) -> int | None:
     """The reminder number to schedule now, or None.
 

@@ -45,7 +45,7 @@ def check_address(address: str, *, field_name: str = "email") -> str:
     if forbidden:
         raise InvalidMessage(
             "ForbiddenCharacter",
-            f"{field_name} contains {' '.join(forbidden)}, which Graph refuses in invited addresses",
+            f"{field_name} contains {' '.join(forbidden)}, which Graph refuses in addresses",
         )
     if not _ADDRESS.match(normalized) or ".." in normalized:
         raise InvalidMessage("InvalidEmail", f"{field_name} is not a valid email address")
@@ -224,7 +224,9 @@ def _apply_policy(message: HrMessage, settings: Settings) -> InvitationCommand:
         groups.extend(profile.groups)
         roles.extend(profile.app_roles)
     groups.extend(message.groups)
-    roles.extend(AppRoleRef(resource_id=r.resourceId, app_role_id=r.appRoleId) for r in message.appRoles)
+    roles.extend(
+        AppRoleRef(resource_id=r.resourceId, app_role_id=r.appRoleId) for r in message.appRoles
+    )
 
     allowed_groups = settings.allowed_group_set
     for group in groups:
@@ -245,7 +247,9 @@ def _apply_policy(message: HrMessage, settings: Settings) -> InvitationCommand:
         raise InvalidMessage("RedirectNotAllowed", "redirectUrl is not under an allowed prefix")
 
     unique_groups = tuple(dict.fromkeys(g.lower() for g in groups))
-    unique_roles = tuple(dict.fromkeys((r.resource_id.lower(), r.app_role_id.lower()) for r in roles))
+    unique_roles = tuple(
+        dict.fromkeys((r.resource_id.lower(), r.app_role_id.lower()) for r in roles)
+    )
     return InvitationCommand(
         email=email,
         display_name=message.displayName,
@@ -274,8 +278,9 @@ def parse_assignment_message(body: bytes | str) -> AssignmentStep:
     return step
 
 
-def rejection_envelope(*, original: str, code: str, message: str,
-                       details: dict[str, str] | None = None) -> str:
+def rejection_envelope(
+    *, original: str, code: str, message: str, details: dict[str, str] | None = None
+) -> str:
     """The poison-queue body: ``{"error": {"code", "message", ...}, "original": "..."}``."""
     error: dict[str, str] = {"code": code, "message": message}
     if details:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from guest_onboarding.messages import AssignmentStep, ReminderRequest
 from guest_onboarding.domain import LedgerEntry
+from guest_onboarding.messages import AssignmentStep, ReminderRequest
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -86,7 +86,9 @@ class Ledger(Protocol):
         """Replace the row only if it is unchanged since read (``etag``); False otherwise."""
         ...
 
-    async def update(self, email: str, changes: dict[str, object], *, etag: str | None = None) -> bool:
+    async def update(
+        self, email: str, changes: dict[str, object], *, etag: str | None = None
+    ) -> bool:
         """Merge ``changes`` (LedgerEntry field names; ``steps`` merges per step) into the row.
         With ``etag``, only if unchanged since read; returns False when that check fails."""
         ...
@@ -108,7 +110,14 @@ class Outbox(Protocol):
         held by a concurrent delivery); it does not count as a failed delivery."""
         ...
 
-    async def reject(self, *, queue: str, original: str, code: str, message: str,
-                     details: dict[str, str] | None = None) -> None:
+    async def reject(
+        self,
+        *,
+        queue: str,
+        original: str,
+        code: str,
+        message: str,
+        details: dict[str, str] | None = None,
+    ) -> None:
         """Move a message to ``<queue>-poison`` with the reason envelope."""
         ...

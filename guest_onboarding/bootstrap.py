@@ -1,0 +1,85 @@
+"""The composition root: builds the real adapters from settings, once per process.
+
+Tests build a :class:`Runtime` with fakes (or with real adapters pointed at Azurite and the
+Graph emulator) and pass it to the entrypoints instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from guest_onboarding.config import Settings
+from guest_onboarding.ports import Directory, Ledger, Outbox
+
+#: The Functions host's default when host.json does not say.
+DEFAULT_MAX_DEQUEUE_COUNT = 5
+HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(kw_only=True)
+class Runtime:
+    """Everything a handler needs, built once per process."""
+
+    settings: Settings
+    directory: Directory
+    ledger: Ledger
+    outbox: Outbox
+    max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT
+    clock: Callable[[], datetime] = field(default=_utc_now)
+
+
+def max_dequeue_count(host_json: Path = HOST_JSON) -> int:
+    """``extensions.queues.maxDequeueCount`` from host.json: on the last delivery the handlers
+    move a failing message to poison themselves, with its reason, instead of leaving it to the
+    host (which would copy it without one)."""
+    try:
+        data = json.loads(host_json.read_text(encoding="utf-8"))
+        return int(data["extensions"]["queues"]["maxDequeueCount"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return DEFAULT_MAX_DEQUEUE_COUNT
+
+
+def build_runtime(settings: Settings | None = None) -> Runtime:
+    """The real adapters: Graph through msgraph-sdk, the ledger on Tables, the outbox on Queues."""
+    from guest_onboarding.adapters.graph import GraphDirectory
+    from guest_onboarding.adapters.storage import QueueOutbox, TableLedger
+
+    settings = settings or Settings.from_env()
+    return Runtime(
+        settings=settings,
+        directory=GraphDirectory.create(
+            base_url=settings.graph_base_url, client_id=settings.azure_client_id
+        ),
+        ledger=TableLedger.create(settings.storage, settings.guest_ledger_table),
+        outbox=QueueOutbox.create(
+            settings.storage,
+            invitations_queue=settings.invitations_queue,
+            assignments_queue=settings.assignments_queue,
+        ),
+        max_dequeue_count=max_dequeue_count(),
+    )
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The process-wide runtime, built on first use (never at import: cold start stays cheap)."""
+    global _runtime
+    if _runtime is None:
+        _runtime = build_runtime()
+    return _runtime
+
+
+def set_runtime(value: Runtime | None) -> None:
+    """Replace the process-wide runtime (tests; None rebuilds from settings on next use)."""
+    global _runtime
+    _runtime = value
