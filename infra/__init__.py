@@ -1,0 +1,1 @@
+"""Infrastructure as code (Bicep for azd) and its static checks."""

@@ -1,0 +1,98 @@
+// Storage for the Functions host (AzureWebJobsStorage, identity-based), the deployment package,
+// the two work queues with their poison queues, and the guest ledger table.
+// Shared keys are disabled: every caller authenticates with Entra ID and RBAC (rbac.bicep).
+param name string
+param location string = resourceGroup().location
+param tags object = {}
+param skuName string = 'Standard_LRS'
+param deploymentContainerName string
+param invitationsQueueName string
+param assignmentsQueueName string
+param guestLedgerTableName string
+
+// The Functions host moves a message to '<queue>-poison' after maxDequeueCount failures, and the
+// functions move rejected input there at once: both must exist before anything is sent.
+var queueNames = [
+  invitationsQueueName
+  '${invitationsQueueName}-poison'
+  assignmentsQueueName
+  '${assignmentsQueueName}-poison'
+]
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35:Flex Consumption without VNet integration and external HR systems reach Storage over its public endpoint; shared keys are off, so every request needs an Entra token and an RBAC role.
+  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35: public network access is required without VNet integration; authentication is Entra-only.
+  // checkov:skip=CKV_AZURE_206:Replication is the storageSkuName parameter (default LRS); queues and the ledger are rebuilt from HR messages and the directory, so geo-redundancy is the operator's choice.
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: skuName
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    dnsEndpointType: 'Standard'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queueName in queueNames: {
+  parent: queueService
+  name: queueName
+}]
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource ledgerTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: guestLedgerTableName
+}
+
+output name string = storage.name
+output id string = storage.id
+output blobEndpoint string = storage.properties.primaryEndpoints.blob
+output queueEndpoint string = storage.properties.primaryEndpoints.queue
+output tableEndpoint string = storage.properties.primaryEndpoints.table
+output queueNames array = queueNames

@@ -1,0 +1,258 @@
+// Entra ID guest onboarding: Azure Functions (Flex Consumption) + Storage queues/table + Graph app roles.
+// Deployed by `azd up`; see docs/deployment.md. Every app setting the code reads is set here from a
+// parameter whose default is the code's default (tests/infra checks both).
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; used for the resource group name and a unique resource token.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for all resources (must offer Flex Consumption).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Optional resource group name; default rg-<environmentName>.')
+param resourceGroupName string = ''
+
+// ---- Hosting -------------------------------------------------------------------------------
+
+@description('Memory per Flex Consumption instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound on Flex Consumption instances; caps Graph throughput and cost.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Storage account redundancy.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_RAGRS'
+])
+param storageSkuName string = 'Standard_LRS'
+
+@description('Log Analytics retention in days.')
+@minValue(30)
+@maxValue(730)
+param logRetentionInDays int = 30
+
+// ---- Access for an HR system ----------------------------------------------------------------
+
+@description('Optional object id of the HR system principal; it gets Storage Queue Data Message Sender on the invitations queue only.')
+param hrSenderPrincipalId string = ''
+
+@description('Principal type of hrSenderPrincipalId.')
+@allowed([
+  'ServicePrincipal'
+  'User'
+  'Group'
+])
+param hrSenderPrincipalType string = 'ServicePrincipal'
+
+// ---- App settings (defaults = guest_onboarding/config.py SETTING_DEFAULTS) -------------------
+
+@description('GRAPH_BASE_URL: Microsoft Graph endpoint.')
+param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
+
+@description('INVITATIONS_QUEUE: queue HR systems write invitations to.')
+@minLength(3)
+@maxLength(56)
+param invitationsQueueName string = 'guest-invitations'
+
+@description('ASSIGNMENTS_QUEUE: queue of group / app role assignment steps.')
+@minLength(3)
+@maxLength(56)
+param assignmentsQueueName string = 'guest-assignments'
+
+@description('INVITE_REDIRECT_URL: default redirect after redemption.')
+param inviteRedirectUrl string = 'https://myapps.microsoft.com'
+
+@description('ALLOWED_REDIRECT_PREFIXES: comma-separated; empty means the default redirect only.')
+param allowedRedirectPrefixes string = ''
+
+@description('ALLOWED_EMAIL_DOMAINS: comma-separated; empty means any domain.')
+param allowedEmailDomains string = ''
+
+@description('BLOCKED_EMAIL_DOMAINS: comma-separated.')
+param blockedEmailDomains string = ''
+
+@description('ACCESS_PROFILES: JSON object {"name": {"groups": [...], "appRoles": [{"resourceId", "appRoleId"}]}}.')
+param accessProfiles string = '{}'
+
+@description('ALLOWED_GROUP_IDS: comma-separated extra group object ids.')
+param allowedGroupIds string = ''
+
+@description('ALLOWED_APP_ROLES: comma-separated extra resourceId:appRoleId pairs.')
+param allowedAppRoles string = ''
+
+@description('RESEND_SCHEDULE: six-field NCRONTAB for the reminder sweep.')
+param resendSchedule string = '0 0 8 * * *'
+
+@description('REMINDER_DAYS: days after the first invitation on which reminders go out.')
+param reminderDays string = '3,7,14'
+
+@description('PENDING_EXPIRY_DAYS: after this a pending guest is marked expired (0: never).')
+@minValue(0)
+param pendingExpiryDays int = 30
+
+@description('DELETE_EXPIRED_GUESTS: delete expired pending guests; also grants Graph User.ReadWrite.All.')
+param deleteExpiredGuests bool = false
+
+@description('MAX_DELETIONS_PER_RUN: cap on deletions per sweep.')
+@minValue(0)
+param maxDeletionsPerRun int = 100
+
+@description('RESEND_UNTRACKED: also remind pending guests this system did not invite.')
+param resendUntracked bool = false
+
+@description('GUEST_LEDGER_TABLE: Azure Table with one row per invited guest.')
+@minLength(3)
+@maxLength(63)
+param guestLedgerTableName string = 'guestledger'
+
+// ---- Names ----------------------------------------------------------------------------------
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+// azure.yaml names the service `api`; azd finds the function app by this tag.
+var serviceName = 'api'
+var functionAppName = 'func-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+
+// The code's settings, from the parameters above. Storage, identity and monitoring settings are
+// added by app/api.bicep because they come from the resources it is given.
+var codeAppSettings = {
+  GRAPH_BASE_URL: graphBaseUrl
+  INVITATIONS_QUEUE: invitationsQueueName
+  ASSIGNMENTS_QUEUE: assignmentsQueueName
+  INVITE_REDIRECT_URL: inviteRedirectUrl
+  ALLOWED_REDIRECT_PREFIXES: allowedRedirectPrefixes
+  ALLOWED_EMAIL_DOMAINS: allowedEmailDomains
+  BLOCKED_EMAIL_DOMAINS: blockedEmailDomains
+  ACCESS_PROFILES: accessProfiles
+  ALLOWED_GROUP_IDS: allowedGroupIds
+  ALLOWED_APP_ROLES: allowedAppRoles
+  RESEND_SCHEDULE: resendSchedule
+  REMINDER_DAYS: reminderDays
+  PENDING_EXPIRY_DAYS: string(pendingExpiryDays)
+  DELETE_EXPIRED_GUESTS: string(deleteExpiredGuests)
+  MAX_DELETIONS_PER_RUN: string(maxDeletionsPerRun)
+  RESEND_UNTRACKED: string(resendUntracked)
+  GUEST_LEDGER_TABLE: guestLedgerTableName
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
+  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-func-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+    retentionInDays: logRetentionInDays
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    skuName: storageSkuName
+    deploymentContainerName: deploymentContainerName
+    invitationsQueueName: invitationsQueueName
+    assignmentsQueueName: assignmentsQueueName
+    guestLedgerTableName: guestLedgerTableName
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    identityPrincipalId: identity.outputs.principalId
+    invitationsQueueName: invitationsQueueName
+    hrSenderPrincipalId: hrSenderPrincipalId
+    hrSenderPrincipalType: hrSenderPrincipalType
+  }
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: union(tags, {
+      'azd-service-name': serviceName
+    })
+    identityId: identity.outputs.resourceId
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    appSettings: codeAppSettings
+  }
+  // The host starts listening on queues as soon as the app exists: grant data access first.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module graphPermissions 'app/graph-permissions.bicep' = {
+  name: 'graph-permissions'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    deleteExpiredGuests: deleteExpiredGuests
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = api.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_STORAGE_QUEUE_ENDPOINT string = storage.outputs.queueEndpoint
+output AZURE_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output INVITATIONS_QUEUE string = invitationsQueueName
+output GRAPH_PERMISSIONS array = graphPermissions.outputs.permissions
