@@ -587,7 +587,8 @@ def update_group(tenant: Tenant, request: GraphRequest, params: dict[str, str]) 
     """PATCH /groups/{id} with `members@odata.bind`: up to 20, all or nothing; 204."""
     group = tenant.get_group(params["id"])
     body = _json_object(request)
-    unsupported = set(body) - {"members@odata.bind"}
+    # The SDK adds "@odata.type"; annotations are not properties.
+    unsupported = {key for key in body if not key.startswith("@odata.")} - {"members@odata.bind"}
     if unsupported:
         raise bad_request(
             f"The emulator only supports 'members@odata.bind' on group updates, not "
