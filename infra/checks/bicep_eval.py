@@ -218,6 +218,16 @@ class Template:
             value = self.evaluate(operands["bool_value"], local)
             if isinstance(value, bool):
                 return not value
+        elif op["type"] == "property_accessor":
+            # a.b.c arrives right-nested; only objects known here (variables, parameters) resolve.
+            path = render(expr).split(".")
+            if self.is_reference(path[0], local):
+                value = self._evaluate_string(path[0], local)
+                for key in path[1:]:
+                    if not isinstance(value, dict) or key not in value:
+                        return Symbol(render(expr))
+                    value = value[key]
+                return value
         return Symbol(render(expr))
 
     def module_arguments(self, module_name: str) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Static checks of infra/: Bicep parsing, checkov, and the code <-> infra contract."""
