@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment
+from msgraph.generated.models.email_address import EmailAddress
 from msgraph.generated.models.group import Group
 from msgraph.generated.models.invitation import Invitation
 from msgraph.generated.models.invited_user_message_info import InvitedUserMessageInfo
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.recipient import Recipient
-from msgraph.generated.models.email_address import EmailAddress
 from msgraph.generated.models.reference_create import ReferenceCreate
 from msgraph.generated.users.item.app_role_assignments.app_role_assignments_request_builder import (
     AppRoleAssignmentsRequestBuilder,
@@ -85,7 +85,10 @@ async def test_reinvite_returns_same_user_and_sends_another_email(
         cc_recipients=[Recipient(email_address=EmailAddress(address="sponsor@contoso.example"))],
     )
     first = await invite(
-        graph_client, "ada@fabrikam.example", send_invitation_message=True, invited_user_message_info=info
+        graph_client,
+        "ada@fabrikam.example",
+        send_invitation_message=True,
+        invited_user_message_info=info,
     )
     second = await invite(graph_client, "ADA@fabrikam.example", send_invitation_message=True)
 
@@ -122,7 +125,8 @@ async def test_invitation_refuses_addresses_graph_refuses(
 async def test_invitation_accepts_one_cc_recipient_only(graph_client: Any) -> None:
     info = InvitedUserMessageInfo(
         cc_recipients=[
-            Recipient(email_address=EmailAddress(address=f"cc{i}@contoso.example")) for i in range(2)
+            Recipient(email_address=EmailAddress(address=f"cc{i}@contoso.example"))
+            for i in range(2)
         ]
     )
     error = await graph_error(
@@ -161,16 +165,18 @@ async def test_external_user_state_only_when_selected(graph_client: Any) -> None
     assert page.value[0].mail is None  # not selected
 
 
-async def test_paging_follows_next_links_to_the_end(graph_client: Any, graph: GraphEmulator) -> None:
+async def test_paging_follows_next_links_to_the_end(
+    graph_client: Any, graph: GraphEmulator
+) -> None:
     from msgraph.generated.models.user import User
     from msgraph_core.tasks.page_iterator import PageIterator
 
     graph.control.reset(
-        {"generatedPendingGuests": {"count": 250, "domain": "pending.example", "createdDaysAgo": 5}}
+        {"generatedPendingGuests": {"count": 120, "domain": "pending.example", "createdDaysAgo": 5}}
     )
     first = await graph_client.users.get(
         request_configuration=users_query(
-            filter="externalUserState eq 'PendingAcceptance'", select=["id"], top=100
+            filter="externalUserState eq 'PendingAcceptance'", select=["id"], top=50
         )
     )
     assert first.odata_next_link.startswith(graph.base_url)
@@ -182,7 +188,7 @@ async def test_paging_follows_next_links_to_the_end(graph_client: Any, graph: Gr
 
     iterator = PageIterator(first, graph_client.request_adapter)
     await iterator.iterate(collect)
-    assert len(seen) == len(set(seen)) == 250
+    assert len(seen) == len(set(seen)) == 120
 
 
 async def test_top_outside_range_is_refused(graph_client: Any) -> None:
@@ -198,7 +204,9 @@ async def test_unknown_user_is_404(graph_client: Any) -> None:
     assert (error.response_status_code, error.error.code) == (404, "Request_ResourceNotFound")
 
 
-async def test_delete_user_needs_user_readwrite_all(graph_client: Any, graph: GraphEmulator) -> None:
+async def test_delete_user_needs_user_readwrite_all(
+    graph_client: Any, graph: GraphEmulator
+) -> None:
     error = await graph_error(graph_client.users.by_user_id(ALAN).delete())
     assert (error.response_status_code, error.error.code) == (403, "Authorization_RequestDenied")
 
@@ -214,7 +222,9 @@ async def test_delete_user_needs_user_readwrite_all(graph_client: Any, graph: Gr
 # ----- groups ----------------------------------------------------------------------------------
 
 
-async def test_add_member_then_duplicate_is_refused(graph_client: Any, graph: GraphEmulator) -> None:
+async def test_add_member_then_duplicate_is_refused(
+    graph_client: Any, graph: GraphEmulator
+) -> None:
     invited = await invite(graph_client, "ada@fabrikam.example")
     members = graph_client.groups.by_group_id(PROJECT_X).members
     await members.ref.post(ReferenceCreate(odata_id=directory_object(invited.invited_user.id)))
@@ -281,7 +291,11 @@ async def test_patch_bind_is_all_or_nothing_and_capped_at_20(
     # ALAN is already a member of Partners: the whole request fails, nothing is added.
     error = await graph_error(
         group.patch(
-            Group(additional_data={"members@odata.bind": [directory_object(x) for x in [*new_ids, ALAN]]})
+            Group(
+                additional_data={
+                    "members@odata.bind": [directory_object(x) for x in [*new_ids, ALAN]]
+                }
+            )
         )
     )
     assert error.response_status_code == 400
@@ -301,9 +315,13 @@ async def test_patch_bind_is_all_or_nothing_and_capped_at_20(
 
 
 async def test_app_role_assignment_and_duplicate(graph_client: Any, graph: GraphEmulator) -> None:
-    assigned_to = graph_client.service_principals.by_service_principal_id(PORTAL_SP).app_role_assigned_to
+    assigned_to = graph_client.service_principals.by_service_principal_id(
+        PORTAL_SP
+    ).app_role_assigned_to
     body = AppRoleAssignment(
-        principal_id=uuid.UUID(ALAN), resource_id=uuid.UUID(PORTAL_SP), app_role_id=uuid.UUID(READER_ROLE)
+        principal_id=uuid.UUID(ALAN),
+        resource_id=uuid.UUID(PORTAL_SP),
+        app_role_id=uuid.UUID(READER_ROLE),
     )
     created = await assigned_to.post(body)
     assert created.principal_type == "User"
@@ -320,29 +338,45 @@ async def test_app_role_assignment_and_duplicate(graph_client: Any, graph: Graph
     params = AppRoleAssignmentsRequestBuilder.AppRoleAssignmentsRequestBuilderGetQueryParameters(
         filter=f"resourceId eq {PORTAL_SP}"
     )
-    config = AppRoleAssignmentsRequestBuilder.AppRoleAssignmentsRequestBuilderGetRequestConfiguration(
-        query_parameters=params
+    config = (
+        AppRoleAssignmentsRequestBuilder.AppRoleAssignmentsRequestBuilderGetRequestConfiguration(
+            query_parameters=params
+        )
     )
-    mine = await graph_client.users.by_user_id(ALAN).app_role_assignments.get(request_configuration=config)
+    mine = await graph_client.users.by_user_id(ALAN).app_role_assignments.get(
+        request_configuration=config
+    )
     assert [a.id for a in mine.value] == [created.id]
     params.filter = f"resourceId eq {uuid.uuid4()}"
-    assert (await graph_client.users.by_user_id(ALAN).app_role_assignments.get(request_configuration=config)).value == []
+    assert (
+        await graph_client.users.by_user_id(ALAN).app_role_assignments.get(
+            request_configuration=config
+        )
+    ).value == []
 
 
 async def test_app_role_assignment_unknown_objects(graph_client: Any) -> None:
     unknown_sp = str(uuid.uuid4())
     error = await graph_error(
-        graph_client.service_principals.by_service_principal_id(unknown_sp).app_role_assigned_to.post(
+        graph_client.service_principals.by_service_principal_id(
+            unknown_sp
+        ).app_role_assigned_to.post(
             AppRoleAssignment(
-                principal_id=uuid.UUID(ALAN), resource_id=uuid.UUID(unknown_sp), app_role_id=uuid.UUID(READER_ROLE)
+                principal_id=uuid.UUID(ALAN),
+                resource_id=uuid.UUID(unknown_sp),
+                app_role_id=uuid.UUID(READER_ROLE),
             )
         )
     )
     assert (error.response_status_code, error.error.code) == (404, "Request_ResourceNotFound")
     error = await graph_error(
-        graph_client.service_principals.by_service_principal_id(PORTAL_SP).app_role_assigned_to.post(
+        graph_client.service_principals.by_service_principal_id(
+            PORTAL_SP
+        ).app_role_assigned_to.post(
             AppRoleAssignment(
-                principal_id=uuid.uuid4(), resource_id=uuid.UUID(PORTAL_SP), app_role_id=uuid.UUID(READER_ROLE)
+                principal_id=uuid.uuid4(),
+                resource_id=uuid.UUID(PORTAL_SP),
+                app_role_id=uuid.UUID(READER_ROLE),
             )
         )
     )
@@ -354,9 +388,13 @@ async def test_app_role_assignment_needs_application_read_all(
 ) -> None:
     graph.control.reset(_demo_seed_with_permissions(graph, remove=["Application.Read.All"]))
     error = await graph_error(
-        graph_client.service_principals.by_service_principal_id(PORTAL_SP).app_role_assigned_to.post(
+        graph_client.service_principals.by_service_principal_id(
+            PORTAL_SP
+        ).app_role_assigned_to.post(
             AppRoleAssignment(
-                principal_id=uuid.UUID(ALAN), resource_id=uuid.UUID(PORTAL_SP), app_role_id=uuid.UUID(READER_ROLE)
+                principal_id=uuid.UUID(ALAN),
+                resource_id=uuid.UUID(PORTAL_SP),
+                app_role_id=uuid.UUID(READER_ROLE),
             )
         )
     )
@@ -401,7 +439,15 @@ async def test_sdk_retries_injected_503_honouring_retry_after(
     graph_client: Any, graph: GraphEmulator
 ) -> None:
     graph.control.set_faults(
-        errors=[{"endpoint": "GET /groups/*", "kind": "status", "status": 503, "retryAfter": 1, "count": 1}]
+        errors=[
+            {
+                "endpoint": "GET /groups/*",
+                "kind": "status",
+                "status": 503,
+                "retryAfter": 1,
+                "count": 1,
+            }
+        ]
     )
     group = await graph_client.groups.by_group_id(PROJECT_X).get()
     assert group.id == PROJECT_X
