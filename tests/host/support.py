@@ -26,20 +26,39 @@ def read_records(path: Path, function: str | None = None) -> list[dict[str, Any]
     return [r for r in records if function is None or r["function"] == function]
 
 
-async def eventually(
-    probe: Callable[[], T | Awaitable[T]], *, what: str, deadline: float = DEADLINE
+async def eventually_async(
+    probe: Callable[[], Awaitable[T | None]], *, what: str, deadline: float = DEADLINE
 ) -> T:
     """Poll ``probe`` until it returns something truthy and return it; fail after ``deadline``."""
     give_up = time.monotonic() + deadline
     while True:
-        value = probe()
-        if isinstance(value, Awaitable):
-            value = await value
+        value = await probe()
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() > give_up:
             raise AssertionError(f"gave up waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def eventually(probe: Callable[[], T | None], *, what: str, deadline: float = DEADLINE) -> T:
+    """Like ``eventually_async`` for a plain function."""
+
+    async def wrapped() -> T | None:
+        return probe()
+
+    return await eventually_async(wrapped, what=what, deadline=deadline)
+
+
+async def wait_for_records(
+    path: Path, count: int, function: str | None = None
+) -> list[dict[str, Any]]:
+    """Wait until at least ``count`` observations (of ``function``) exist; return them all."""
+
+    def enough() -> list[dict[str, Any]] | None:
+        records = read_records(path, function)
+        return records if len(records) >= count else None
+
+    return await eventually(enough, what=f"{count} record(s) of {function or 'any function'}")
 
 
 def queue_client(connection_string: str, name: str) -> QueueClient:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.fixtures.azurite import AzuriteEndpoint
 from tests.host.conftest import StartHost
-from tests.host.support import APPS, eventually, peek_texts, queue_client, read_records
+from tests.host.support import (
+    APPS,
+    eventually,
+    peek_texts,
+    queue_client,
+    read_records,
+    wait_for_records,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -59,14 +67,11 @@ async def test_failures_and_sync_functions_never_take_the_host_down(
     host = await start_host(APPS / "recorder", environ)
     sync_queue = queue_client(azurite.connection_string, sync)
     sync_queue.send_message("fail: sync")
-    await eventually(
-        lambda: len(read_records(record_file, "on_sync_message")) >= 3,
-        what="three failed deliveries of the sync function",
-    )
+    await wait_for_records(record_file, 3, "on_sync_message")
     sync_queue.send_message("slow and fine")
     queue_client(azurite.connection_string, work).send_message("fine")
 
-    def finished() -> list[dict[str, object]] | None:
+    def finished() -> list[dict[str, Any]] | None:
         done = [r for r in read_records(record_file) if r.get("state") == "done"]
         return done if len(done) == 2 else None
 
@@ -88,10 +93,7 @@ async def test_plain_text_passes_through_untouched_with_encoding_none(
         queue.send_message(text)
 
     await start_host(APPS / "recorder", recorder_environ(azurite, record_file, work, sync))
-    seen = await eventually(
-        lambda: (r := read_records(record_file, "on_message")) and len(r) == 3 and r,
-        what="three messages",
-    )
+    seen = await wait_for_records(record_file, 3, "on_message")
     # "AP8=" is valid base64 but messageEncoding none must not decode it.
     assert sorted(base64.b64decode(r["body_b64"]) for r in seen) == sorted(
         t.encode() for t in texts
@@ -123,9 +125,7 @@ async def test_base64_encoding_decodes_and_refuses_what_is_not_base64(
     }
     await start_host(APPS / "base64_app", environ)
     moved = await eventually(lambda: peek_texts(poison), what="the undecodable message in poison")
-    seen = await eventually(
-        lambda: (r := read_records(record_file)) and len(r) == 2 and r, what="two messages"
-    )
+    seen = await wait_for_records(record_file, 2)
 
     assert sorted(base64.b64decode(r["body_b64"]) for r in seen) == sorted(
         [raw, b'{"email": "x@y.example"}']
@@ -150,9 +150,7 @@ async def test_batch_size_bounds_concurrency(
         "WORK_QUEUE": work,
     }
     host = await start_host(APPS / "batching", environ)
-    seen = await eventually(
-        lambda: (r := read_records(record_file)) and len(r) == 20 and r, what="all 20 messages"
-    )
+    seen = await wait_for_records(record_file, 20)
     most = max(r["running"] for r in seen)
     # batching/host.json: batchSize 4 + newBatchThreshold 2.
     assert 2 <= most <= 6
