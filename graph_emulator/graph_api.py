@@ -351,7 +351,9 @@ def user_predicate(
     node = parse_filter_option(request)
     if node is None:
         return None, None
-    if needs_advanced_query(node) and not (is_advanced(request) and request.param("count")):
+    # A skip token stands for a query Graph already accepted: later pages need no headers.
+    advanced_ok = is_advanced(request) and request.param("count") is not None
+    if needs_advanced_query(node) and not advanced_ok and request.param("skiptoken") is None:
         raise unsupported_query(
             "Unsupported or invalid query filter clause specified for property."
         )
