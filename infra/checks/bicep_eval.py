@@ -44,7 +44,7 @@ def _parser() -> BicepParser:
 
 def parse_bicep(path: Path) -> dict[str, Any]:
     """Parse one ``.bicep`` file into pycep's JSON form (raises on a syntax pycep rejects)."""
-    result: dict[str, Any] = _parser().parse(file_path=path)
+    result: dict[str, Any] = dict(_parser().parse(file_path=path))
     return result
 
 
@@ -177,7 +177,7 @@ class Template:
             pieces.append(text[position : match.start()])
             inner = match.group(1).strip()
             value = self._evaluate_string(inner, local) if self.is_reference(inner, local) else None
-            if value is None or isinstance(value, Symbol) or isinstance(value, dict | list):
+            if value is None or isinstance(value, Symbol | dict | list):
                 return Symbol(text)
             pieces.append(str(bicep_string(value)))
             position = match.end()

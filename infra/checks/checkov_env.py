@@ -80,7 +80,9 @@ def ensure_checkov(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> Path
         return checkov
 
 
-def run_checkov(directory: Path = REPO_ROOT / "infra", checkov: Path | None = None) -> dict[str, Any]:
+def run_checkov(
+    directory: Path = REPO_ROOT / "infra", checkov: Path | None = None
+) -> dict[str, Any]:
     """checkov's JSON report for ``directory`` (Bicep framework, configured by checkov.yaml)."""
     executable = checkov or ensure_checkov()
     env = dict(os.environ, BC_SKIP_MAPPING="TRUE", LOG_LEVEL="ERROR")

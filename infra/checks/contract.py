@@ -18,9 +18,9 @@ Checked:
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -171,26 +171,39 @@ def azd_parameters(root: Path) -> dict[str, tuple[str, str | None]]:
 # ---- the code ----------------------------------------------------------------------------------
 
 
+#: Run in a fresh interpreter: FunctionApp.get_functions() may be called once per process, and
+#: the code under another root must not mix with modules already imported here.
+_BINDINGS_SCRIPT = """
+import json, logging, sys
+logging.disable(logging.WARNING)
+sys.path.insert(0, sys.argv[1])
+import function_app
+out = []
+for function in function_app.app.get_functions():
+    for binding in function.get_bindings():
+        out.append({
+            "function": function.get_function_name(),
+            "type": binding.type,
+            "queue_name": getattr(binding, "queue_name", None),
+            "schedule": getattr(binding, "schedule", None),
+            "connection": getattr(binding, "connection", None),
+        })
+print(json.dumps(out))
+"""
+
+
 def function_bindings(root: Path) -> list[Binding]:
     """Trigger bindings from ``function_app.app.get_functions()`` of the code under ``root``."""
-    sys.path.insert(0, str(root))
-    try:
-        function_app = importlib.import_module("function_app")
-    finally:
-        sys.path.remove(str(root))
-    bindings: list[Binding] = []
-    for function in function_app.app.get_functions():
-        for binding in function.get_bindings():
-            bindings.append(
-                Binding(
-                    function=function.get_function_name(),
-                    type=binding.type,
-                    queue_name=getattr(binding, "queue_name", None),
-                    schedule=getattr(binding, "schedule", None),
-                    connection=getattr(binding, "connection", None),
-                )
-            )
-    return bindings
+    result = subprocess.run(
+        [sys.executable, "-c", _BINDINGS_SCRIPT, str(root)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"cannot list the functions under {root}:\n{result.stderr[-4000:]}")
+    return [Binding(**item) for item in json.loads(result.stdout)]
 
 
 def documented_graph_permissions(root: Path) -> tuple[list[str], list[str]]:
@@ -243,7 +256,8 @@ def settings_problems(root: Path) -> list[str]:
             continue
         if deployed[key] != default:
             problems.append(
-                f"setting {key}: Bicep default {deployed[key]!r} differs from the code's {default!r}"
+                f"setting {key}: Bicep default {deployed[key]!r} differs from "
+                f"the code's {default!r}"
             )
 
     connection = storage_setting(root)

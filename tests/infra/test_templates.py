@@ -188,7 +188,7 @@ def _role_id(rbac: Template, body: dict[str, Any]) -> str:
 def test_identity_gets_exactly_the_data_roles_it_needs(main_bicep: Template) -> None:
     rbac = main_bicep.module("rbac")
     identity_roles: dict[str, Any] = {}
-    for name, resource in _assignments(rbac).items():
+    for name in _assignments(rbac):
         body = rbac.resource_body(name)
         if body["properties"]["principalId"] == "identityPrincipalId":
             identity_roles[_role_id(rbac, body)] = body["scope"]
@@ -251,7 +251,9 @@ def test_graph_roles_are_looked_up_by_value_on_the_graph_service_principal(
 ) -> None:
     graph = main_bicep.module("graphPermissions")
     sp_name, sp = next(
-        (n, r) for n, r in graph.resources.items() if r["type"] == "Microsoft.Graph/servicePrincipals"
+        (n, r)
+        for n, r in graph.resources.items()
+        if r["type"] == "Microsoft.Graph/servicePrincipals"
     )
     assert sp["existing"] is True and sp["api_version"] == "v1.0"
     assert sp["config"]["appId"] == GRAPH_APP_ID
