@@ -109,6 +109,12 @@ def endpoint_answers(host: str, port: int, *, timeout: float = 1.0) -> bool:
     return True
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((LOCAL_HOST, port)) == 0
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -188,6 +194,10 @@ class Azurite:
         node = shutil.which("node")
         if node is None:
             raise AzuriteError("Node.js (node) is not on PATH; it is needed to run Azurite")
+        busy = [port for port in vars(self.ports).values() if _port_in_use(port)]
+        if busy:
+            # Otherwise another server's answers would pass for ours while ours fails to bind.
+            raise AzuriteError(f"port(s) {busy} on {LOCAL_HOST} are already in use")
         if self._location is None:
             self._location = Path(tempfile.mkdtemp(prefix="azurite-"))
         self._location.mkdir(parents=True, exist_ok=True)
