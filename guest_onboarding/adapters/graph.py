@@ -204,6 +204,7 @@ class GraphDirectory:
         )
         users = self._client.users
         response = await self._send(lambda: users.get(self._config(query)))
+        previous_link: str | None = None
         while True:
             _raise_for_status(response)
             page = _json(response)
@@ -212,6 +213,12 @@ class GraphDirectory:
                 yield _directory_user(raw)
             if not next_link:
                 return
+            if next_link == previous_link:
+                # A server handing back the same page link forever would loop this sweep forever.
+                raise ServiceUnavailable(
+                    "Graph returned the same @odata.nextLink twice", code="PagingLoop"
+                )
+            previous_link = next_link
             del page  # only one page in memory at a time
             response = await self._send(partial(users.with_url(next_link).get, self._config()))
 
