@@ -116,6 +116,13 @@ async def invite_guest(
                 result="already_onboarded", user_id=entry.user_id, steps_queued=queued
             )
 
+        if entry is not None and _claim_held_by_other(entry, token=token, now=now):
+            # Another delivery is inviting this guest right now: come back when it is done.
+            assert entry.claimed_at is not None
+            wait = (entry.claimed_at + CLAIM_LEASE - now).total_seconds()
+            await outbox.requeue_invitation(raw_body, delay_seconds=max(wait, 1.0))
+            return InviteOutcome(result="deferred")
+
         user = await directory.find_user(cmd.email)
         if user is not None:
             ours = entry is not None and entry.status == GuestStatus.INVITING
@@ -147,11 +154,6 @@ async def invite_guest(
         if entry is None:
             if not await ledger.claim(claim):
                 continue  # a concurrent delivery claimed it first: look again
-        elif _claim_held_by_other(entry, token=token, now=now):
-            assert entry.claimed_at is not None
-            wait = (entry.claimed_at + CLAIM_LEASE - now).total_seconds()
-            await outbox.requeue_invitation(raw_body, delay_seconds=max(wait, 1.0))
-            return InviteOutcome(result="deferred")
         elif entry.etag is None or not await ledger.take_over(claim, etag=entry.etag):
             continue
 
