@@ -9,19 +9,29 @@ import typer
 
 from devstack.enqueue import enqueue_messages, local_setting, read_messages
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Run the guest onboarding functions locally.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Run the guest onboarding functions locally."
+)
 
 
 @app.command()
 def enqueue(
     message: Annotated[str | None, typer.Argument(help="One HR message as a JSON string.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", exists=True, dir_okay=False,
-                                              help="A file of JSON lines, one message each.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            exists=True,
+            dir_okay=False,
+            help="A file of JSON lines, one message each.",
+        ),
+    ] = None,
     as_base64: Annotated[bool, typer.Option("--base64", help="Send base64-encoded.")] = False,
     queue: Annotated[str | None, typer.Option(help="Queue (default INVITATIONS_QUEUE).")] = None,
-    connection: Annotated[str | None, typer.Option(
-        help="Storage connection string (default AzureWebJobsStorage).")] = None,
+    connection: Annotated[
+        str | None, typer.Option(help="Storage connection string (default AzureWebJobsStorage).")
+    ] = None,
 ) -> None:
     """Put HR messages on the invitations queue, plain or base64."""
     if (message is None) == (file is None):
@@ -39,9 +49,11 @@ def enqueue(
 @app.command()
 def demo(
     messages: Annotated[Path, typer.Option(help="HR messages to onboard.")] = Path(
-        "samples/hr_messages.jsonl"),
+        "samples/hr_messages.jsonl"
+    ),
     tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = Path(
-        "samples/tenant.json"),
+        "samples/tenant.json"
+    ),
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the queues to drain.")] = 180,
 ) -> None:
     """Start Azurite, the Graph emulator and the local host; onboard the sample messages; print
@@ -54,7 +66,8 @@ def demo(
 @app.command()
 def run(
     tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = Path(
-        "samples/tenant.json"),
+        "samples/tenant.json"
+    ),
 ) -> None:
     """Start the whole stack and keep it running until Ctrl-C."""
     from devstack.demo import run_stack_forever

@@ -6,7 +6,9 @@ bp = func.Blueprint()
 
 
 @bp.function_name("invite_fn")
-@bp.queue_trigger(arg_name="msg", queue_name="%INVITATIONS_QUEUE%", connection="AzureWebJobsStorage")
+@bp.queue_trigger(
+    arg_name="msg", queue_name="%INVITATIONS_QUEUE%", connection="AzureWebJobsStorage"
+)
 async def invite_fn(msg: func.QueueMessage) -> None:
     # Imported here, not at module level, so indexing the app stays cheap (cold start).
     from guest_onboarding.entrypoints import handle_invitation_message
