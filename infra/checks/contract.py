@@ -247,7 +247,10 @@ def settings_problems(root: Path) -> list[str]:
     code_reads = set(defaults) | {r.key for r in reads if r.key is not None}
     for key in sorted(code_reads - set(UNSET_ON_PURPOSE)):
         if key not in deployed:
-            problems.append(f"setting {key} is read by the code but not set in infra/app/api.bicep")
+            problems.append(
+                f"setting {key} is read by the code but not set on the function app "
+                "(main.bicep codeAppSettings, app/api.bicep)"
+            )
     for key in sorted(set(deployed) - code_reads - PLATFORM_SETTINGS):
         problems.append(f"setting {key} is set in Bicep but read by neither the code nor the host")
 
@@ -345,15 +348,17 @@ def graph_problems(root: Path) -> list[str]:
     always, conditional = documented_graph_permissions(root)
     if not always:
         problems.append(f"{DEPLOYMENT_DOC}: no Graph permissions table found")
-    off = granted_graph_permissions(root, delete_expired_guests=False)
-    on = granted_graph_permissions(root, delete_expired_guests=True)
-    if sorted(map(str, off)) != sorted(always):
-        problems.append(f"Graph permissions granted {off} differ from documented {always}")
-    if sorted(map(str, on)) != sorted(always + conditional):
-        problems.append(
-            f"Graph permissions with deleteExpiredGuests {on} differ from documented "
-            f"{always + conditional}"
-        )
+    for deleting_guests, documented in ((False, always), (True, always + conditional)):
+        granted = [
+            str(p) for p in granted_graph_permissions(root, delete_expired_guests=deleting_guests)
+        ]
+        when = f"deleteExpiredGuests={str(deleting_guests).lower()}"
+        for permission in sorted(set(granted) - set(documented)):
+            problems.append(f"Graph permission {permission} is granted ({when}) but not documented")
+        for permission in sorted(set(documented) - set(granted)):
+            problems.append(f"Graph permission {permission} is documented but not granted ({when})")
+        if len(granted) != len(set(granted)):
+            problems.append(f"a Graph permission is granted twice ({when}): {granted}")
     deleting = deployed_app_settings(root, {"deleteExpiredGuests": True})
     if deleting.get("DELETE_EXPIRED_GUESTS") != "true":
         problems.append(
