@@ -10,6 +10,10 @@ output compare equal and an unknown value is never mistaken for a literal.
 pycep-parser drops the quotes of string literals, so a bare string is a reference when it names a
 parameter, variable or loop item in scope, and a literal otherwise (Bicep identifiers cannot
 contain ``.``, ``-`` or spaces, so literals such as queue names are never ambiguous).
+
+pycep-parser 0.7.1 gets two precedences wrong: ``!a ? b : c`` parses as ``!(a ? b : c)`` and
+``x => x.value == y`` as ``x => x.(value == y)``. The templates therefore write
+``empty(a) ? c : b`` and ``x => (x.value == y)``, which mean the same in Bicep.
 """
 
 from __future__ import annotations
