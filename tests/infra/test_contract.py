@@ -110,10 +110,5 @@ def test_contract_cli_passes_on_this_repository(capsys: pytest.CaptureFixture[st
     assert "code and infra agree" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(
-    reason="README.md (another contributor's) does not name the functions and queues yet; "
-    "remove this marker once it does",
-    strict=False,
-)
 def test_readme_names_every_function_and_queue(bindings: list[contract.Binding]) -> None:
     assert contract.readme_problems(REPO_ROOT, bindings) == []
