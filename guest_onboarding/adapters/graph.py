@@ -244,7 +244,12 @@ class GraphDirectory:
         message_info = _message_info(request)
         if message_info:
             body["invitedUserMessageInfo"] = message_info
-        response = await self._send(self._json_post(self._client.invitations, body))
+        post = self._json_post(self._client.invitations, body)
+        # Never retried in process: a 5xx may come after Graph sent the email, and a blind retry
+        # would send another. The queue redelivers instead, and the handler looks the address
+        # up first (the ledger claim says an invitation may have gone out).
+        post.add_request_options([_no_retry()])
+        response = await self._send(post)
         _raise_for_status(response)
         data = _json(response)
         invited = data.get("invitedUser") or {}
@@ -354,6 +359,13 @@ class GraphDirectory:
             raise NotFound(message, **details)
         _raise_for_status(target)  # the probe itself failed (throttled, 5xx, refused)
         raise NotYetReplicated(message, **details)  # unreachable: the probe was not a success
+
+
+def _no_retry() -> Any:
+    """A per-request option that switches the retry handler off."""
+    from kiota_http.middleware.options import RetryHandlerOption
+
+    return RetryHandlerOption(delay=0, max_retries=0, should_retry=False)
 
 
 def _middleware(transient_retries: int) -> list[Any]:

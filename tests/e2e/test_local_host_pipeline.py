@@ -1,0 +1,153 @@
+"""Messages on real queues, run by the local Functions host: what a deployment would do."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.demo import run_demo
+from devstack.stack import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+GROUP_X = "11111111-1111-1111-1111-111111111111"
+GROUP_PARTNERS = "22222222-2222-2222-2222-222222222222"
+PORTAL_SP = "33333333-3333-3333-3333-333333333333"
+READER_ROLE = "44444444-4444-4444-4444-444444444444"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def guest_message(i: int) -> dict[str, object]:
+    return {
+        "email": f"guest{i}@partner.example",
+        "displayName": f"Guest {i}",
+        "accessProfiles": ["fabrikam-project-x"],
+        "groups": [GROUP_PARTNERS],
+        "externalId": f"HR-{i:06d}",
+    }
+
+
+def assert_onboarded(local: LocalStack, emails: list[str]) -> None:
+    """Each guest: exactly one email, both groups, the app role; nothing in poison."""
+    control = local.emulator.control
+    sent = Counter(m["to"] for m in control.mailbox())
+    state = control.state()
+    users = {u["mail"]: u["id"] for u in state["users"]}
+    members = {g["id"]: set(g["members"]) for g in state["groups"]}
+    roles = {
+        (a["principalId"], a["appRoleId"])
+        for sp in state["servicePrincipals"]
+        if sp["id"] == PORTAL_SP
+        for a in sp["assignments"]
+    }
+    for email in emails:
+        assert sent[email] == 1, email
+        user_id = users[email]
+        assert user_id in members[GROUP_X] and user_id in members[GROUP_PARTNERS], email
+        assert (user_id, READER_ROLE) in roles, email
+    assert local.poison(local.invitations_queue) == []
+    assert local.poison(local.assignments_queue) == []
+
+
+def test_onboarding_completes_through_5xx_replication_lag_and_throttling(
+    local: LocalStack,
+) -> None:
+    control = local.emulator.control
+    control.set_faults(
+        errors=[{"endpoint": "*", "rate": 0.10, "kind": "status", "status": 503}],
+        replication_lag_ms=2000,
+        seed=7,
+    )
+    # a burst over a small write bucket: 20 guests need 80 writes, the bucket holds 15
+    control.set_limits(throttling=True, writes_per_window=15, window_seconds=5)
+    emails = []
+    for i in range(20):
+        local.send(json.dumps(guest_message(i)))
+        emails.append(f"guest{i}@partner.example")
+    assert local.wait_until_drained(timeout=240)
+    counters = control.counters()
+    assert counters["throttled"] > 0  # the burst really was throttled
+    assert_onboarded(local, emails)
+
+
+def test_host_killed_after_the_invitation_then_redelivered(local: LocalStack) -> None:
+    control = local.emulator.control
+    # the invitation is applied (the email goes out), then the answer hangs: kill the host then
+    control.set_faults(
+        errors=[
+            {
+                "endpoint": "POST /invitations",
+                "rate": 1.0,
+                "kind": "slow",
+                "delayMs": 20_000,
+                "count": 1,
+            }
+        ]
+    )
+    local.send(json.dumps(guest_message(1)))
+    deadline = time.monotonic() + 30
+    while not control.mailbox(to="guest1@partner.example"):
+        assert time.monotonic() < deadline, "the invitation never went out"
+        time.sleep(0.1)
+    local.kill_host()
+    local.start_host()
+    assert local.wait_until_drained(timeout=60)
+    assert_onboarded(local, ["guest1@partner.example"])
+    assert control.counters()["requests"]["POST /invitations"] == 1
+
+
+def test_same_message_delivered_three_times_by_the_host(local: LocalStack) -> None:
+    for _ in range(3):
+        local.send(json.dumps(guest_message(2)))
+    assert local.wait_until_drained(timeout=60)
+    assert_onboarded(local, ["guest2@partner.example"])
+
+
+def test_sweep_through_the_admin_api_reminds_an_untracked_pending_guest(
+    local: LocalStack,
+) -> None:
+    """The timer function run by the host (Core Tools' admin API), on real time: a guest
+    invited four days ago by someone else is reminded once RESEND_UNTRACKED is on."""
+    four_days_ago = (datetime.now(UTC) - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    seed = json.loads((REPO_ROOT / "samples" / "tenant.json").read_text())
+    seed["users"].append(
+        {
+            "mail": "old@partner.example",
+            "displayName": "Old Guest",
+            "userType": "Guest",
+            "creationType": "Invitation",
+            "externalUserState": "PendingAcceptance",
+            "externalUserStateChangeDateTime": four_days_ago,
+            "createdDateTime": four_days_ago,
+        }
+    )
+    local.emulator.control.reset(seed)
+    local.stop_host()
+    local.settings["RESEND_UNTRACKED"] = "true"
+    host = local.start_host()
+    response = httpx.post(
+        f"{host.admin_url}/admin/functions/resend_timer_fn", json={"input": ""}, timeout=60
+    )
+    assert response.status_code == 202, response.text
+    assert local.wait_until_drained(timeout=60)
+    mails = local.emulator.control.mailbox(to="old@partner.example")
+    assert len(mails) == 1 and mails[0]["redirectUrl"] == "https://myapps.microsoft.com"
+    [row] = [r for r in local.ledger_rows() if r["RowKey"] == "old@partner.example"]
+    assert row["status"] == "untracked" and row["reminders_sent"] == 1
+
+
+def test_make_demo_onboards_the_samples(tmp_path: Path) -> None:
+    assert (
+        run_demo(
+            messages_path=REPO_ROOT / "samples" / "hr_messages.jsonl",
+            tenant_path=REPO_ROOT / "samples" / "tenant.json",
+            timeout=120,
+        )
+        == 0
+    )
