@@ -1,0 +1,131 @@
+"""Reminder-sweep scale: the real ``run_reminder_sweep`` (real adapters) over 1k to 50k pending
+guests generated in the emulator, one fresh interpreter per size so peak RSS is its own.
+
+The generated guests are *untracked* (not in the ledger) and ``RESEND_UNTRACKED`` keeps its
+default (false): the sweep lists every pending guest and decides each one, but writes nothing.
+That isolates what issue 5 is about: listing cost and whether memory grows with the tenant.
+
+    python -m bench.sweep --child ...   (used by the suite; prints one JSON object)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    REPO_ROOT,
+    TENANT_PATH,
+    environment,
+    graph_calls,
+    list_calls_minimum,
+)
+from devstack.stack import LocalStack
+
+#: Issue 5: peak RSS of a 20k sweep may exceed a 1k sweep's by less than this.
+RSS_BUDGET_MB = 50.0
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _sweep(settings_env: dict[str, str]) -> dict[str, Any]:
+    from guest_onboarding.adapters.graph import GraphDirectory
+    from guest_onboarding.bootstrap import build_runtime
+    from guest_onboarding.config import Settings
+    from guest_onboarding.entrypoints import run_reminder_sweep
+
+    with environment(settings_env):
+        rt = build_runtime(Settings.from_env(settings_env))
+        before_rss = _peak_rss_mb()
+        wall = time.perf_counter()
+        cpu = time.process_time()
+        summary = await run_reminder_sweep(rt=rt)
+        wall = time.perf_counter() - wall
+        cpu = time.process_time() - cpu
+        assert isinstance(rt.directory, GraphDirectory)
+        await rt.directory.aclose()
+    return {
+        "summary": summary.as_dict(),
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "peak_rss_mb_before_sweep": before_rss,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def child_main(settings_path: Path) -> int:
+    """Run one sweep with the settings in ``settings_path``; print the figures as JSON."""
+    settings_env: dict[str, str] = json.loads(settings_path.read_text(encoding="utf-8"))
+    print(json.dumps(asyncio.run(_sweep(settings_env))))
+    return 0
+
+
+def run_sizes(stack: LocalStack, sizes: list[int], *, workdir: Path) -> list[dict[str, Any]]:
+    """One sweep per size, each in a fresh interpreter, against ``stack``'s Azurite and emulator
+    (the host need not run)."""
+    seed = json.loads(TENANT_PATH.read_text(encoding="utf-8"))
+    settings_path = workdir / "sweep-settings.json"
+    settings_path.write_text(json.dumps(stack.settings), encoding="utf-8")
+    results = []
+    for n in sizes:
+        seed["generatedPendingGuests"] = {
+            "count": n,
+            "domain": "bulk.example",
+            "createdDaysAgo": 5,
+            "prefix": "pending",
+        }
+        stack.emulator.control.reset(seed)
+        process = subprocess.run(
+            [sys.executable, "-m", "bench.sweep", "--child", str(settings_path)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        if process.returncode != 0:
+            raise RuntimeError(f"sweep of {n} failed:\n{process.stderr[-3000:]}")
+        figures = json.loads(process.stdout.strip().splitlines()[-1])
+        calls = graph_calls(stack.emulator.control.counters())
+        figures |= {
+            "pending_guests": n,
+            "list_calls": calls.get("GET /users", 0),
+            "list_calls_minimum": list_calls_minimum(n),
+            "other_graph_calls": sum(v for k, v in calls.items() if k != "GET /users"),
+        }
+        print(
+            f"  sweep {n:>6}: {figures['wall_seconds']:6.2f} s, "
+            f"peak RSS {figures['peak_rss_mb']:6.1f} MB, {figures['list_calls']} list calls",
+            file=sys.stderr,
+        )
+        results.append(figures)
+    return results
+
+
+def rss_difference(results: list[dict[str, Any]], big: int = 20_000, small: int = 1_000) -> float | None:
+    """Peak RSS of the ``big`` sweep minus the ``small`` one, in MB (None if either is missing)."""
+    by_size = {r["pending_guests"]: r["peak_rss_mb"] for r in results}
+    if big not in by_size or small not in by_size:
+        return None
+    return float(by_size[big] - by_size[small])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="one reminder sweep (child process of the suite)")
+    parser.add_argument("--child", type=Path, required=True, help="settings JSON file")
+    args = parser.parse_args(argv)
+    return child_main(args.child)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
