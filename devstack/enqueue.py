@@ -11,7 +11,7 @@ from pathlib import Path
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
-from guest_onboarding.adapters.storage import expand_connection_string
+from devstack.azurite import expand_development_storage
 
 DEFAULT_SETTINGS = Path("local.settings.json")
 
@@ -43,7 +43,7 @@ def enqueue_messages(
     """Send each message (base64-encoded when asked, as Logic Apps and some SDKs do); returns
     how many were sent. The queue is created when missing."""
     client = QueueClient.from_connection_string(
-        expand_connection_string(connection_string), queue_name
+        expand_development_storage(connection_string), queue_name
     )
     try:
         client.create_queue()

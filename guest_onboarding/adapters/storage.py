@@ -25,11 +25,6 @@ from guest_onboarding.config import StorageSettings
 from guest_onboarding.domain import TRACKED, GuestStatus, LedgerEntry
 from guest_onboarding.messages import AssignmentStep, ReminderRequest, rejection_envelope
 
-DEVELOPMENT_ACCOUNT = "devstoreaccount1"
-# The storage emulator's fixed, publicly documented development key (not a secret).
-DEVELOPMENT_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
 _STEP_PREFIXES = ("g_", "r_")
 _DATETIME_FIELDS = frozenset(
     {
@@ -43,20 +38,6 @@ _DATETIME_FIELDS = frozenset(
         "updated_at",
     }
 )
-
-
-def expand_connection_string(connection: str) -> str:
-    """``UseDevelopmentStorage=true`` spelled out (the Tables SDK does not know the shortcut)."""
-    if connection.replace(" ", "").lower() != "usedevelopmentstorage=true":
-        return connection
-    host = "http://127.0.0.1"
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName={DEVELOPMENT_ACCOUNT};"
-        f"AccountKey={DEVELOPMENT_KEY};"
-        f"BlobEndpoint={host}:10000/{DEVELOPMENT_ACCOUNT};"
-        f"QueueEndpoint={host}:10001/{DEVELOPMENT_ACCOUNT};"
-        f"TableEndpoint={host}:10002/{DEVELOPMENT_ACCOUNT};"
-    )
 
 
 def _identity_credential(client_id: str | None) -> AsyncTokenCredential:
@@ -111,9 +92,7 @@ class TableLedger:
     def create(cls, storage: StorageSettings, table_name: str) -> TableLedger:
         """A ledger on the configured account (connection string or managed identity)."""
         if storage.connection_string:
-            service = TableServiceClient.from_connection_string(
-                expand_connection_string(storage.connection_string)
-            )
+            service = TableServiceClient.from_connection_string(storage.connection_string)
         elif storage.table_service_uri:
             service = TableServiceClient(
                 storage.table_service_uri, credential=_identity_credential(storage.client_id)
@@ -214,9 +193,7 @@ class QueueOutbox:
     ) -> QueueOutbox:
         """An outbox on the configured account (connection string or managed identity)."""
         if storage.connection_string:
-            service = QueueServiceClient.from_connection_string(
-                expand_connection_string(storage.connection_string)
-            )
+            service = QueueServiceClient.from_connection_string(storage.connection_string)
         elif storage.queue_service_uri:
             service = QueueServiceClient(
                 storage.queue_service_uri, credential=_identity_credential(storage.client_id)
