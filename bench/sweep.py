@@ -112,7 +112,9 @@ def run_sizes(stack: LocalStack, sizes: list[int], *, workdir: Path) -> list[dic
     return results
 
 
-def rss_difference(results: list[dict[str, Any]], big: int = 20_000, small: int = 1_000) -> float | None:
+def rss_difference(
+    results: list[dict[str, Any]], big: int = 20_000, small: int = 1_000
+) -> float | None:
     """Peak RSS of the ``big`` sweep minus the ``small`` one, in MB (None if either is missing)."""
     by_size = {r["pending_guests"]: r["peak_rss_mb"] for r in results}
     if big not in by_size or small not in by_size:

@@ -174,9 +174,11 @@ def run_ours(n: int, limits: Limits, *, workdir: Path, timeout: float) -> dict[s
 
 
 async def _naive(
-    n: int, concurrency: int, base_url: str, timeout: float
+    n: int, concurrency: int, base_url: str, time_limit: float
 ) -> tuple[int, Counter[str], float, float]:
     """Onboard N guests the obvious way; (completed, failures by kind, wall s, CPU s)."""
+    from uuid import UUID
+
     from azure.identity.aio import DefaultAzureCredential
     from kiota_abstractions.base_request_configuration import RequestConfiguration
     from kiota_authentication_azure.azure_identity_authentication_provider import (
@@ -189,7 +191,6 @@ async def _naive(
     from msgraph.graph_request_adapter import GraphRequestAdapter, options
     from msgraph.graph_service_client import GraphServiceClient
     from msgraph_core import GraphClientFactory
-    from uuid import UUID
 
     credential = DefaultAzureCredential()
     auth = AzureIdentityAuthenticationProvider(
@@ -219,7 +220,9 @@ async def _naive(
             user_id = invitation.invited_user.id
         for group in (GROUP_PROFILE, GROUP_PARTNERS):
             await client.groups.by_group_id(group).members.ref.post(
-                ReferenceCreate(odata_id=f"https://graph.microsoft.com/v1.0/directoryObjects/{user_id}")
+                ReferenceCreate(
+                    odata_id=f"https://graph.microsoft.com/v1.0/directoryObjects/{user_id}"
+                )
             )
         await client.service_principals.by_service_principal_id(
             PORTAL_SP
@@ -236,7 +239,7 @@ async def _naive(
     failures: Counter[str] = Counter()
     wall = time.perf_counter()
     cpu = time.process_time()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + time_limit
 
     async def worker() -> None:
         nonlocal completed

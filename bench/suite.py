@@ -1,0 +1,395 @@
+"""``make bench``: every measurement side by side in one run, reported as JSON and Markdown
+under ``bench-results/`` and printed as tables.
+
+1. onboarding throughput through Azurite, the local host and the emulator, under a scaled-down
+   write limit and 50 ms Graph latency, and a naive SDK loop on the same workload and limits;
+2. reminder-sweep scale (1k to 50k pending guests, a fresh interpreter per size);
+3. cold start of the function app against a bare ``import azure.functions``;
+4. CPU per onboarding in our process;
+5. client CPU per Graph write and per listed guest (``bench/graph_cost.py``).
+
+Defaults fit the 15-minute budget on a 2-core machine; flags scale them up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import coldstart, cpu, sweep, throughput
+from bench.common import (
+    MIN_CALLS_PER_ONBOARDING,
+    REPO_ROOT,
+    RESULTS_DIR,
+    markdown_table,
+    write_json,
+)
+from devstack.stack import local_stack
+
+console = Console(width=None if Console().is_terminal else 160)
+
+#: Why 1,000 and not the issue's 2,000: ours runs at about 11 writes/s under a 20/s ceiling and
+#: the naive loop at about 20/s, so 2,000 guests (8,000 writes each side) need about 18 minutes
+#: for the two throughput runs alone. 1,000 keeps the whole suite near 11 minutes.
+DEFAULT_MESSAGES = 1000
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES, help="HR messages")
+    parser.add_argument("--latency-ms", type=int, default=50, help="Graph latency")
+    parser.add_argument("--writes-per-second", type=float, default=20.0, help="write refill")
+    parser.add_argument("--write-capacity", type=int, default=40, help="write bucket size")
+    parser.add_argument(
+        "--baseline-concurrency", type=int, default=16, help="naive loops (the host's batchSize)"
+    )
+    parser.add_argument(
+        "--sweep-sizes", default="1000,10000,20000,50000", help="pending guests per sweep"
+    )
+    parser.add_argument("--cold-repeats", type=int, default=7, help="fresh interpreters each")
+    parser.add_argument("--cpu-onboardings", type=int, default=200, help="in-process onboardings")
+    parser.add_argument(
+        "--only",
+        default="cold,graph_cost,sweep,cpu,throughput,baseline",
+        help="comma-separated sections to run",
+    )
+    parser.add_argument("--timeout", type=float, default=900, help="per throughput run, seconds")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="report folder")
+    return parser.parse_args(argv)
+
+
+def _graph_cost(out: Path) -> dict[str, Any]:
+    """bench/graph_cost.py in its own interpreter (its SDK imports and caches stay there)."""
+    path = out / "graph_cost.json"
+    subprocess.run(
+        [sys.executable, "-m", "bench.graph_cost", "--out", str(path)],
+        cwd=REPO_ROOT,
+        check=True,
+        timeout=900,
+        stdout=subprocess.DEVNULL,
+    )
+    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    sections = set(args.only.split(","))
+    limits = throughput.Limits(
+        latency_ms=args.latency_ms,
+        write_capacity=args.write_capacity,
+        writes_per_second=args.writes_per_second,
+    )
+    report: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "section_seconds": {},
+    }
+
+    def section(name: str, title: str) -> bool:
+        if name in sections:
+            console.rule(f"[bold]{title}")
+            report["section_seconds"][name] = time.monotonic()
+        return name in sections
+
+    def done(name: str) -> None:
+        report["section_seconds"][name] = time.monotonic() - report["section_seconds"][name]
+
+    if section("cold", "cold start"):
+        report["cold_start"] = coldstart.measure(args.cold_repeats)
+        done("cold")
+    if section("graph_cost", "client CPU per Graph call (bench/graph_cost.py)"):
+        report["graph_cost"] = _graph_cost(args.out)
+        done("graph_cost")
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        if {"sweep", "cpu"} & sections:
+            with local_stack(workdir=workdir / "stack", start_host=False) as stack:
+                if section("sweep", "reminder sweep scale"):
+                    sizes = [int(s) for s in args.sweep_sizes.split(",") if s]
+                    results = sweep.run_sizes(stack, sizes, workdir=workdir)
+                    report["sweep"] = {
+                        "sizes": results,
+                        "rss_20k_minus_1k_mb": sweep.rss_difference(results),
+                        "rss_budget_mb": sweep.RSS_BUDGET_MB,
+                    }
+                    done("sweep")
+                if section("cpu", "CPU per onboarding, in process"):
+                    report["cpu"] = cpu.measure(stack, n=args.cpu_onboardings)
+                    done("cpu")
+        if section("throughput", f"throughput: {args.messages} messages through the local host"):
+            report["throughput"] = throughput.run_ours(
+                args.messages, limits, workdir=workdir / "throughput", timeout=args.timeout
+            )
+            done("throughput")
+    if section("baseline", f"naive SDK loop: {args.messages} guests"):
+        report["baseline"] = throughput.run_naive(
+            args.messages, limits, concurrency=args.baseline_concurrency, timeout=args.timeout
+        )
+        done("baseline")
+    report["verdicts"] = verdicts(report)
+    return report
+
+
+def verdicts(report: dict[str, Any]) -> dict[str, bool]:
+    """The targets the issues set, true when met (only for sections that ran)."""
+    found: dict[str, bool] = {}
+    if "throughput" in report:
+        found["no message poisoned"] = report["throughput"]["poisoned"] == 0
+        found["every guest onboarded"] = (
+            report["throughput"]["onboarded"] == report["throughput"]["messages"]
+        )
+    if "sweep" in report:
+        diff = report["sweep"]["rss_20k_minus_1k_mb"]
+        if diff is not None:
+            found["sweep RSS 20k - 1k < 50 MB"] = diff < sweep.RSS_BUDGET_MB
+        found["sweep list calls = ceil(n/999)"] = all(
+            r["list_calls"] == r["list_calls_minimum"] for r in report["sweep"]["sizes"]
+        )
+    if "cold_start" in report:
+        found["cold start <= 1.5x azure.functions"] = report["cold_start"]["ratio_ok"]
+        found["msgraph not imported at indexing"] = not report["cold_start"]["msgraph_loaded"]
+    if "graph_cost" in report:
+        targets = report["graph_cost"]["targets"]
+        found["write CPU <= 1.5x raw httpx"] = bool(targets["write_ok"])
+        found["listing <= 0.05 ms/guest"] = bool(targets["list_ok"])
+    return found
+
+
+# -- reporting ---------------------------------------------------------------------------------
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, headers, rows) for every section that ran."""
+    out: list[tuple[str, list[str], list[list[str]]]] = []
+    ours, naive = report.get("throughput"), report.get("baseline")
+    if ours or naive:
+        rows = []
+        for name, r in (("ours (queues + host)", ours), ("naive SDK loop", naive)):
+            if r is None:
+                continue
+            failed = r.get("failed", r.get("poisoned", 0))
+            rows.append(
+                [
+                    name,
+                    _f(r["messages"]),
+                    _f(r["onboarded"]),
+                    _f(failed),
+                    _f(r["seconds"], 1),
+                    _f(r["onboarded"] / r["seconds"] if r["seconds"] else None),
+                    _f(r["writes_per_second"]),
+                    f"{r['write_utilisation']:.0%}",
+                    f"{r['share_429']:.1%}",
+                    _f(r["calls_per_onboarding"]),
+                    _f(r["admitted_calls_per_onboarding"]),
+                ]
+            )
+        if ours and naive and naive["onboarded"] and ours["seconds"] and naive["seconds"]:
+            rate_ratio = (ours["onboarded"] / ours["seconds"]) / (
+                naive["onboarded"] / naive["seconds"]
+            )
+            rows.append(
+                [
+                    "ours / naive",
+                    "",
+                    f"{ours['onboarded'] / naive['onboarded']:.2f}x",
+                    "",
+                    f"{ours['seconds'] / naive['seconds']:.2f}x",
+                    f"{rate_ratio:.2f}x",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
+        limits = (ours or naive or {})["limits"]
+        out.append(
+            (
+                f"Onboarding throughput (Graph latency {limits['latency_ms']} ms, write bucket "
+                f"{limits['write_capacity']} refilling at {limits['writes_per_second']:g}/s; "
+                f"minimum {MIN_CALLS_PER_ONBOARDING} calls per onboarding)",
+                [
+                    "run",
+                    "guests",
+                    "onboarded",
+                    "failed/poisoned",
+                    "seconds",
+                    "onboarded/s",
+                    "writes/s",
+                    "of ceiling",
+                    "429 share",
+                    "calls/onb.",
+                    "admitted calls/onb.",
+                ],
+                rows,
+            )
+        )
+    if naive:
+        out.append(
+            (
+                "Naive loop failures (after the SDK's own retries)",
+                ["failure", "guests"],
+                [[k, _f(v)] for k, v in naive["failures"].items()] or [["none", "0"]],
+            )
+        )
+    if "sweep" in report:
+        s = report["sweep"]
+        rows = [
+            [
+                _f(r["pending_guests"]),
+                f"{r['list_calls']} / {r['list_calls_minimum']}",
+                _f(r["wall_seconds"]),
+                _f(r["cpu_seconds"]),
+                _f(r["peak_rss_mb"], 1),
+                _f(r["summary"]["scanned"]),
+            ]
+            for r in s["sizes"]
+        ]
+        diff = s["rss_20k_minus_1k_mb"]
+        rows.append(["20k - 1k peak RSS", "", "", "", f"{_f(diff, 1)} MB (< 50)", ""])
+        out.append(
+            (
+                "Reminder sweep (untracked pending guests, RESEND_UNTRACKED=false)",
+                [
+                    "pending",
+                    "list calls / ceil(n/999)",
+                    "wall s",
+                    "CPU s",
+                    "peak RSS MB",
+                    "scanned",
+                ],
+                rows,
+            )
+        )
+    if "cold_start" in report:
+        c = report["cold_start"]
+        bare, app = c["bare_import_azure_functions"], c["import_function_app_and_get_functions"]
+        out.append(
+            (
+                f"Cold start (median of {c['repeats']} fresh interpreters)",
+                ["probe", "wall ms", "modules loaded", "msgraph loaded"],
+                [
+                    [
+                        "import azure.functions",
+                        _f(bare["median_seconds"] * 1000, 1),
+                        _f(bare["modules"], 0),
+                        "-",
+                    ],
+                    [
+                        "import function_app + get_functions()",
+                        _f(app["median_seconds"] * 1000, 1),
+                        _f(app["modules"], 0),
+                        str(c["msgraph_loaded"]),
+                    ],
+                    ["ratio (target <= 1.5)", f"{c['ratio']:.2f}x", "", ""],
+                ],
+            )
+        )
+    if "cpu" in report:
+        c = report["cpu"]
+        out.append(
+            (
+                f"CPU per onboarding in our process ({c['onboardings']} onboardings, "
+                "zero-latency emulator)",
+                ["measure", "ms per onboarding"],
+                [
+                    ["entrypoints (handlers + adapters)", _f(c["handler_cpu_ms_per_onboarding"])],
+                    [
+                        "whole loop (driver's receive/delete too)",
+                        _f(c["loop_cpu_ms_per_onboarding"]),
+                    ],
+                    ["wall", _f(c["wall_ms_per_onboarding"])],
+                ],
+            )
+        )
+    if "graph_cost" in report:
+        g = report["graph_cost"]
+        write, listing = g["write_ms_per_call"], g["list_ms_per_guest"]
+        raw = write["raw_httpx_post"]
+        rows = [[f"write: {k}", f"{v:.3f} ms/call", f"{v / raw:.2f}x"] for k, v in write.items()]
+        rows += [[f"list: {k}", f"{v:.4f} ms/guest", ""] for k, v in listing.items()]
+        out.append(
+            (
+                "Client CPU per Graph call (targets: write <= 1.5x raw, list <= 0.05 ms/guest)",
+                ["path", "client CPU", "vs raw httpx"],
+                rows,
+            )
+        )
+    if report.get("verdicts"):
+        out.append(
+            (
+                "Targets",
+                ["target", "met"],
+                [[k, "yes" if v else "NO"] for k, v in report["verdicts"].items()],
+            )
+        )
+    return out
+
+
+def print_tables(report: dict[str, Any]) -> None:
+    for title, headers, rows in tables(report):
+        table = Table(title=title, title_justify="left")
+        for header in headers:
+            table.add_column(header, justify="left" if header in headers[:1] else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    parts = [
+        "# Benchmark report",
+        "",
+        f"Started {report['started']}, Python {report['python']}, "
+        f"total {report.get('total_seconds', 0):.0f} s. "
+        "Parameters: `" + json.dumps(report["parameters"]) + "`",
+    ]
+    for title, headers, rows in tables(report):
+        parts += ["", f"## {title}", "", markdown_table(headers, rows)]
+    if "throughput" in report:
+        calls = report["throughput"]["graph_calls_by_endpoint"]
+        parts += ["", "Graph calls by endpoint (ours): " + json.dumps(calls)]
+    if "baseline" in report:
+        calls = report["baseline"]["graph_calls_by_endpoint"]
+        parts += ["", "Graph calls by endpoint (naive): " + json.dumps(calls)]
+    sections = {k: round(v, 1) for k, v in report["section_seconds"].items()}
+    parts += ["", "Seconds per section: " + json.dumps(sections), ""]
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    started = time.monotonic()
+    report = run(args)
+    report["total_seconds"] = time.monotonic() - started
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / f"bench-{stamp}.json", report)
+    write_json(args.out / "bench-latest.json", report)
+    text = markdown(report)
+    (args.out / f"bench-{stamp}.md").write_text(text, encoding="utf-8")
+    (args.out / "bench-latest.md").write_text(text, encoding="utf-8")
+    print_tables(report)
+    console.print(
+        f"Total {report['total_seconds']:.0f} s; reports in {args.out}/bench-{stamp}.json and .md"
+    )
+    return 0 if all(report["verdicts"].values()) else 1
