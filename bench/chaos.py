@@ -107,9 +107,9 @@ def check(stack: LocalStack, invalid: list[str], guests: dict[str, int]) -> dict
     """Every invariant, from the poison queues, the ledger, the mailbox and the directory."""
     inv_poison = stack.poison(stack.invitations_queue)
     asg_poison = stack.poison(stack.assignments_queue)
-    # The app strips surrounding whitespace from "original" (decode_body), so compare stripped.
-    poisoned = Counter(p["original"].strip() for p in inv_poison)
-    expected_poison = Counter(b.strip() for b in invalid)
+    # "original" is the message exactly as received.
+    poisoned = Counter(p["original"] for p in inv_poison)
+    expected_poison = Counter(invalid)
     codes = Counter(p["error"]["code"] for p in inv_poison)
 
     rows = {r["RowKey"]: r for r in stack.ledger_rows()}

@@ -29,7 +29,6 @@ from guest_onboarding.handlers import (
 )
 from guest_onboarding.messages import (
     ReminderRequest,
-    decode_body,
     parse_assignment_message,
     parse_invitation_queue_message,
 )
@@ -48,11 +47,11 @@ def log_step(step: str, outcome: str, **fields: Any) -> None:
 
 
 def _as_text(body: bytes | str) -> str:
-    try:
-        return decode_body(body)
-    except InvalidMessage:
-        raw = body if isinstance(body, bytes) else body.encode()
-        return raw.decode("utf-8", errors="replace")
+    """The message exactly as received (base64 stays base64; bytes that are not UTF-8 become
+    U+FFFD), for poison envelopes and re-queued copies."""
+    if isinstance(body, str):
+        return body
+    return body.decode("utf-8", errors="replace")
 
 
 async def _fail_or_retry(

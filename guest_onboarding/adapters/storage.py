@@ -84,8 +84,10 @@ def _from_entity(entity: Any) -> LedgerEntry:
 class TableLedger:
     """The guest ledger on Azure Tables (``GUEST_LEDGER_TABLE``), one row per guest."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, service: TableServiceClient | None = None) -> None:
         self._table = table
+        # The table client borrows the service client's transport: close both.
+        self._service = service
         self._created = False
 
     @classmethod
@@ -99,7 +101,7 @@ class TableLedger:
             )
         else:
             raise ValueError("AzureWebJobsStorage (or __tableServiceUri) is not set")
-        return cls(service.get_table_client(table_name))
+        return cls(service.get_table_client(table_name), service)
 
     async def _ensure_table(self) -> None:
         if not self._created:
@@ -165,6 +167,8 @@ class TableLedger:
 
     async def close(self) -> None:
         await self._table.close()
+        if self._service is not None:
+            await self._service.close()
 
 
 def _fields(entry: LedgerEntry) -> dict[str, Any]:

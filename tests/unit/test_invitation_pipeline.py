@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import cast
 
@@ -165,6 +166,15 @@ async def test_invalid_message_goes_to_poison_with_reason_and_no_graph_call(rt: 
     assert poisoned["error"]["code"] == "UnknownField"
     assert json.loads(poisoned["original"]) == {"email": "ada@fabrikam.example", "group": []}
     assert directory.calls == []
+
+
+async def test_poison_keeps_the_message_exactly_as_received(rt: Runtime) -> None:
+    _, _, outbox = parts(rt)
+    body = base64.b64encode(b'{"email": "ada@fabrikam.example", "group": []}  ').decode()
+    assert await handle_invitation_message(body=body.encode(), message_id="m", rt=rt) == "rejected"
+    [poisoned] = outbox.poison["guest-invitations-poison"]
+    assert poisoned["error"]["code"] == "UnknownField"
+    assert poisoned["original"] == body  # still base64, as the HR system sent it
 
 
 async def test_refused_invitation_goes_to_poison_with_graph_error(rt: Runtime) -> None:
