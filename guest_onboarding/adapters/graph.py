@@ -20,6 +20,7 @@ call paths: importing the SDK pulls hundreds of modules, and this module must st
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import math
@@ -56,6 +57,9 @@ DEFAULT_RETRY_AFTER_SECONDS = 5.0
 IN_PROCESS_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 #: A 5xx asking for a longer wait than this is not retried in process.
 MAX_IN_PROCESS_WAIT_SECONDS = 2.0
+#: The sweep's listing waits out throttling this many times, each wait capped at 60 s.
+LISTING_THROTTLE_ATTEMPTS = 5
+MAX_LISTING_THROTTLE_WAIT_SECONDS = 60.0
 
 _USER_FIELDS = (
     "id",
@@ -92,6 +96,9 @@ class GraphDirectory:
         self._client = client
         self._http_client = http_client
         self._credential = credential
+        # Graph throttles per app and tenant, and calling while throttled only prolongs it:
+        # after a 429, this process holds every call back until Retry-After has passed.
+        self._throttled_until = 0.0
         from kiota_abstractions.base_request_configuration import RequestConfiguration
         from kiota_abstractions.method import Method
         from kiota_abstractions.native_response_handler import NativeResponseHandler
@@ -210,10 +217,9 @@ class GraphDirectory:
             top=_PAGE_SIZE,
         )
         users = self._client.users
-        response = await self._send(users.to_get_request_information(self._config(query)))
+        response = await self._page(users.to_get_request_information(self._config(query)))
         previous_link: str | None = None
         while True:
-            _raise_for_status(response)
             page = _json(response)
             next_link = page.get("@odata.nextLink")
             for raw in page.get("value") or ():
@@ -228,7 +234,21 @@ class GraphDirectory:
             previous_link = next_link
             del page  # only one page in memory at a time
             page_builder = users.with_url(next_link)
-            response = await self._send(page_builder.to_get_request_information(self._config()))
+            response = await self._page(page_builder.to_get_request_information(self._config()))
+
+    async def _page(self, request: Any) -> httpx.Response:
+        """One page of a listing. The sweep runs on a timer, not a queue, so throttling is
+        waited out here (a few times, as long as Retry-After says) instead of failing the run."""
+        for attempt in range(LISTING_THROTTLE_ATTEMPTS):
+            try:
+                response = await self._send(request)
+                _raise_for_status(response)
+                return response
+            except Throttled as exc:
+                if attempt + 1 == LISTING_THROTTLE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(min(exc.retry_after, MAX_LISTING_THROTTLE_WAIT_SECONDS))
+        raise AssertionError("unreachable")
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -321,6 +341,14 @@ class GraphDirectory:
     async def _send(self, request: Any) -> httpx.Response:
         """Send a request built by an SDK request builder through the SDK's request adapter
         (auth provider, middleware), translating transport and credential failures."""
+        held_back = self._throttled_until - time.monotonic()
+        if held_back > 0:
+            raise Throttled(
+                "held back: Graph throttled this app moments ago",
+                retry_after=held_back,
+                code="TooManyRequests",
+                status=429,
+            )
         adapter = self._client.request_adapter
         # Expand the URI template once: the auth provider and the adapter read `request.url`
         # three times per call, and each expansion costs about 0.05 ms of CPU.
@@ -338,6 +366,9 @@ class GraphDirectory:
             _raise_transport_error(exc)
         if response is None:  # the adapter answers None only when no handler ran
             raise ServiceUnavailable("Graph returned no response", code="NoResponse")
+        if response.status_code == 429:
+            until = time.monotonic() + _retry_after(response)
+            self._throttled_until = max(self._throttled_until, until)
         return response  # type: ignore[no-any-return]
 
     async def _raise_missing_reference(self, response: httpx.Response, *, probe: Any) -> NoReturn:
@@ -571,7 +602,7 @@ def _retry_after(response: httpx.Response) -> float:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return DEFAULT_RETRY_AFTER_SECONDS
-        seconds = when.timestamp() - time.time()
+        seconds = when.timestamp() - datetime.now().timestamp()
     if not math.isfinite(seconds):
         return DEFAULT_RETRY_AFTER_SECONDS
     return max(0.0, seconds)

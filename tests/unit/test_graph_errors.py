@@ -23,6 +23,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from guest_onboarding import errors
+from guest_onboarding.adapters import graph as graph_module
 from guest_onboarding.adapters.graph import DEFAULT_RETRY_AFTER_SECONDS, GraphDirectory
 from guest_onboarding.ports import InvitationRequest
 
@@ -80,6 +81,30 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(retry_handler, "asyncio", SimpleNamespace(sleep=fake_sleep))
     return waited
+
+
+class FakeClock:
+    """Stands in for the adapter's ``time`` and ``asyncio`` modules: sleeping advances it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def adapter_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The adapter's throttle gate and listing waits run on a fake clock: no real waiting."""
+    clock = FakeClock()
+    monkeypatch.setattr(graph_module, "time", clock)
+    monkeypatch.setattr(graph_module, "asyncio", clock)
+    return clock
 
 
 def directory(
@@ -462,6 +487,40 @@ async def test_pending_guests_follows_next_link_page_by_page() -> None:
     )
     assert str(recorder.requests[1].url) == f"{BASE}/users?$skiptoken=abc"
     assert recorder.requests[1].headers["authorization"] == "Bearer test-token"
+
+
+async def test_after_a_429_the_process_holds_calls_back_until_retry_after(
+    adapter_clock: FakeClock,
+) -> None:
+    graph, recorder = directory(
+        lambda r: graph_error(429, "TooManyRequests", "slow down", **{"Retry-After": "7"})
+    )
+    with pytest.raises(errors.Throttled):
+        await graph.find_user("ada@fabrikam.example")
+    adapter_clock.now += 3
+    with pytest.raises(errors.Throttled) as held:
+        await graph.add_group_member(group_id=GROUP, user_id=USER)
+    assert held.value.retry_after == pytest.approx(4)
+    assert len(recorder.requests) == 1  # the second call never reached Graph
+    adapter_clock.now += 4.1
+    with pytest.raises(errors.Throttled):
+        await graph.find_user("ada@fabrikam.example")
+    assert len(recorder.requests) == 2
+    await graph.aclose()
+
+
+async def test_the_sweep_listing_waits_out_throttling(adapter_clock: FakeClock) -> None:
+    answers = iter(
+        [
+            graph_error(429, "TooManyRequests", "slow down", **{"Retry-After": "3"}),
+            httpx.Response(200, json={"value": [{"id": "u1"}]}),
+        ]
+    )
+    graph, recorder = directory(lambda r: next(answers))
+    users = await drain(graph)
+    await graph.aclose()
+    assert [u.id for u in users] == ["u1"]
+    assert adapter_clock.slept == [3.0] and len(recorder.requests) == 2
 
 
 async def test_tokens_go_only_to_the_base_url_host() -> None:
