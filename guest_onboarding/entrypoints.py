@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from guest_onboarding.bootstrap import Runtime, runtime
@@ -28,6 +29,7 @@ from guest_onboarding.handlers import (
     sweep_reminders,
 )
 from guest_onboarding.messages import (
+    InvitationCommand,
     ReminderRequest,
     parse_assignment_message,
     parse_invitation_queue_message,
@@ -54,30 +56,55 @@ def _as_text(body: bytes | str) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-async def _fail_or_retry(
-    rt: Runtime,
-    *,
-    queue: str,
-    original: str,
-    exc: Exception,
-    dequeue_count: int,
-    step: str,
-    message_id: str,
-) -> str:
-    """Poison with the error on the last allowed delivery; otherwise let the queue retry."""
-    if dequeue_count < rt.max_dequeue_count:
-        log_step(step, "retry", message_id=message_id, error=str(exc), delivery=dequeue_count)
-        raise exc
+def _reason(exc: Exception) -> dict[str, str]:
+    """The poison envelope's ``error`` for ``exc``: our rule or Graph's error, else its type."""
+    if isinstance(exc, InvalidMessage):
+        return {"code": exc.code, "message": exc.message}
     if isinstance(exc, DirectoryError):
-        reason = exc.as_reason()
-    else:
-        reason = {"code": "RetriesExhausted", "message": f"{type(exc).__name__}: {exc}"}
+        return exc.as_reason()
+    return {"code": "RetriesExhausted", "message": f"{type(exc).__name__}: {exc}"}
+
+
+async def _poison(rt: Runtime, *, queue: str, original: str, exc: Exception) -> str:
+    reason = _reason(exc)
     code, message = reason.pop("code"), reason.pop("message")
     await rt.outbox.reject(
         queue=queue, original=original, code=code, message=message, details=reason or None
     )
-    log_step(step, "poisoned", message_id=message_id, error=code)
-    return "poisoned"
+    return code
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """One queue message being handled: what every log line and poison envelope needs."""
+
+    rt: Runtime
+    queue: str
+    text: str
+    message_id: str
+    dequeue_count: int
+
+    async def reject(self, step: str, exc: Exception, **fields: Any) -> str:
+        """To ``<queue>-poison`` with the reason, now."""
+        code = await _poison(self.rt, queue=self.queue, original=self.text, exc=exc)
+        outcome = "rejected" if isinstance(exc, InvalidMessage) else "poisoned"
+        log_step(step, outcome, message_id=self.message_id, error=code, **fields)
+        return outcome
+
+    async def retry_or_poison(self, step: str, exc: Exception, **fields: Any) -> str:
+        """Let the queue redeliver; on the last delivery host.json allows, poison with the
+        error instead (the host would move it there without a reason)."""
+        if self.dequeue_count < self.rt.max_dequeue_count:
+            log_step(
+                step,
+                "retry",
+                message_id=self.message_id,
+                error=str(exc),
+                delivery=self.dequeue_count,
+                **fields,
+            )
+            raise exc
+        return await self.reject(step, exc, **fields)
 
 
 async def handle_invitation_message(
@@ -85,19 +112,18 @@ async def handle_invitation_message(
 ) -> str:
     """invite_fn's work for one message: an HR message or a reminder resend."""
     rt = rt or runtime()
-    queue = rt.settings.invitations_queue
-    text = _as_text(body)
+    delivery = _Delivery(
+        rt, rt.settings.invitations_queue, _as_text(body), message_id, dequeue_count
+    )
     try:
         parsed = parse_invitation_queue_message(body, rt.settings)
     except InvalidMessage as exc:
-        await rt.outbox.reject(queue=queue, original=text, code=exc.code, message=exc.message)
-        log_step("invite", "rejected", message_id=message_id, error=exc.code)
-        return "rejected"
+        return await delivery.reject("invite", exc)
 
-    is_reminder = isinstance(parsed, ReminderRequest)
-    step = "reminder" if is_reminder else "invite"
-    guest = mask_address(parsed.email)
-    external_id = None if isinstance(parsed, ReminderRequest) else parsed.external_id
+    step = "reminder" if isinstance(parsed, ReminderRequest) else "invite"
+    fields: dict[str, Any] = {"guest": mask_address(parsed.email)}
+    if isinstance(parsed, InvitationCommand):
+        fields["external_id"] = parsed.external_id
     try:
         if isinstance(parsed, ReminderRequest):
             outcome = await send_reminder(
@@ -111,7 +137,7 @@ async def handle_invitation_message(
             result = await invite_guest(
                 parsed,
                 token=message_id,
-                raw_body=text,
+                raw_body=delivery.text,
                 directory=rt.directory,
                 ledger=rt.ledger,
                 outbox=rt.outbox,
@@ -119,45 +145,15 @@ async def handle_invitation_message(
             )
             outcome = result.result
     except Throttled as exc:
-        await rt.outbox.requeue_invitation(text, delay_seconds=exc.retry_after)
-        log_step(
-            step,
-            "throttled",
-            message_id=message_id,
-            external_id=external_id,
-            guest=guest,
-            retry_after=exc.retry_after,
-        )
-        return "throttled"
+        # Throttling never counts as a failure: the message comes back after Retry-After.
+        await rt.outbox.requeue_invitation(delivery.text, delay_seconds=exc.retry_after)
+        outcome = "throttled"
+        fields["retry_after"] = exc.retry_after
     except PermanentDirectoryError as exc:
-        reason = exc.as_reason()
-        await rt.outbox.reject(
-            queue=queue,
-            original=text,
-            code=reason.pop("code"),
-            message=reason.pop("message"),
-            details=reason or None,
-        )
-        log_step(
-            step,
-            "poisoned",
-            message_id=message_id,
-            external_id=external_id,
-            guest=guest,
-            error=exc.code,
-        )
-        return "poisoned"
+        return await delivery.reject(step, exc, **fields)
     except Exception as exc:
-        return await _fail_or_retry(
-            rt,
-            queue=queue,
-            original=text,
-            exc=exc,
-            dequeue_count=dequeue_count,
-            step=step,
-            message_id=message_id,
-        )
-    log_step(step, outcome, message_id=message_id, external_id=external_id, guest=guest)
+        return await delivery.retry_or_poison(step, exc, **fields)
+    log_step(step, outcome, message_id=message_id, **fields)
     return outcome
 
 
@@ -166,16 +162,14 @@ async def handle_assignment_message(
 ) -> str:
     """assign_fn's work for one assignment step."""
     rt = rt or runtime()
-    queue = rt.settings.assignments_queue
-    text = _as_text(body)
+    delivery = _Delivery(
+        rt, rt.settings.assignments_queue, _as_text(body), message_id, dequeue_count
+    )
     try:
         step = parse_assignment_message(body)
     except InvalidMessage as exc:
-        await rt.outbox.reject(queue=queue, original=text, code=exc.code, message=exc.message)
-        log_step("assign", "rejected", message_id=message_id, error=exc.code)
-        return "rejected"
+        return await delivery.reject("assign", exc)
     fields = {
-        "message_id": message_id,
         "external_id": step.externalId,
         "guest": mask_address(step.email),
         "kind": step.kind,
@@ -187,27 +181,10 @@ async def handle_assignment_message(
         )
     except DirectoryError as exc:
         # perform_assignment re-queues what is worth retrying; what it raises is final.
-        reason = exc.as_reason()
-        await rt.outbox.reject(
-            queue=queue,
-            original=text,
-            code=reason.pop("code"),
-            message=reason.pop("message"),
-            details=reason or None,
-        )
-        log_step("assign", "poisoned", error=exc.code, **fields)
-        return "poisoned"
+        return await delivery.reject("assign", exc, **fields)
     except Exception as exc:
-        return await _fail_or_retry(
-            rt,
-            queue=queue,
-            original=text,
-            exc=exc,
-            dequeue_count=dequeue_count,
-            step="assign",
-            message_id=message_id,
-        )
-    log_step("assign", outcome, **fields)
+        return await delivery.retry_or_poison("assign", exc, **fields)
+    log_step("assign", outcome, message_id=message_id, **fields)
     return outcome
 
 
