@@ -112,6 +112,95 @@ def run_sizes(stack: LocalStack, sizes: list[int], *, workdir: Path) -> list[dic
     return results
 
 
+def _seed_ledger(stack: LocalStack, users: list[dict[str, Any]]) -> None:
+    """One ledger row per pending guest, as if this system had invited them five days ago and
+    sent the day-3 reminder: tracked, none due (the next reminder is on day 7)."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.data.tables import TableServiceClient
+
+    service = TableServiceClient.from_connection_string(stack.azurite.connection_string)
+    table = service.create_table_if_not_exists(stack.settings["GUEST_LEDGER_TABLE"])
+    sent = datetime.now(UTC) - timedelta(days=5)
+    by_partition: dict[str, list[dict[str, Any]]] = {}
+    for user in users:
+        email = user["mail"].lower()
+        by_partition.setdefault(email.rsplit("@", 1)[1], []).append(
+            {
+                "PartitionKey": email.rsplit("@", 1)[1],
+                "RowKey": email,
+                "status": "invited",
+                "user_id": user["id"],
+                "first_sent_at": sent,
+                "last_sent_at": sent,
+                "send_count": 2,
+                "reminders_scheduled": 1,
+                "reminders_sent": 1,
+                "redirect_url": "https://myapps.microsoft.com",
+            }
+        )
+    for rows in by_partition.values():
+        for start in range(0, len(rows), 100):  # a table transaction holds at most 100
+            table.submit_transaction([("upsert", row) for row in rows[start : start + 100]])
+    service.close()
+
+
+def run_tracked(stack: LocalStack, sizes: list[int], *, workdir: Path) -> list[dict[str, Any]]:
+    """Like :func:`run_sizes`, but every pending guest also has a ledger row, so the sweep holds
+    its in-memory index of tracked rows (the part of its memory that grows with the ledger)."""
+    seed = json.loads(TENANT_PATH.read_text(encoding="utf-8"))
+    results = []
+    for n in sizes:
+        settings = {**stack.settings, "GUEST_LEDGER_TABLE": f"trackedsweep{n}"}
+        settings_path = workdir / f"tracked-sweep-{n}.json"
+        settings_path.write_text(json.dumps(settings), encoding="utf-8")
+        seed["generatedPendingGuests"] = {
+            "count": n,
+            "domain": "bulk.example",
+            "createdDaysAgo": 5,
+            "prefix": "pending",
+        }
+        stack.emulator.control.reset(seed)
+        pending = [
+            u
+            for u in stack.emulator.control.state()["users"]
+            if u.get("externalUserState") == "PendingAcceptance"
+        ]
+        _seed_ledger(
+            LocalStack(
+                azurite=stack.azurite, emulator=stack.emulator, settings=settings, workdir=workdir
+            ),
+            pending,
+        )
+        stack.emulator.control.reset(seed)  # counters from zero
+        process = subprocess.run(
+            [sys.executable, "-m", "bench.sweep", "--child", str(settings_path)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        if process.returncode != 0:
+            raise RuntimeError(f"tracked sweep of {n} failed:\n{process.stderr[-3000:]}")
+        figures = json.loads(process.stdout.strip().splitlines()[-1])
+        calls = graph_calls(stack.emulator.control.counters())
+        figures |= {
+            "pending_guests": n,
+            "tracked_rows": len(pending),
+            "list_calls": calls.get("GET /users", 0),
+            "list_calls_minimum": list_calls_minimum(n),
+        }
+        print(
+            f"  tracked sweep {n:>6}: {figures['wall_seconds']:6.2f} s, "
+            f"peak RSS {figures['peak_rss_mb']:6.1f} MB, {figures['list_calls']} list calls, "
+            f"{figures['summary']['scheduled']} scheduled",
+            file=sys.stderr,
+        )
+        results.append(figures)
+    return results
+
+
 def rss_difference(
     results: list[dict[str, Any]], big: int = 20_000, small: int = 1_000
 ) -> float | None:

@@ -94,7 +94,8 @@ class Ledger(Protocol):
         ...
 
     def tracked_entries(self) -> AsyncIterator[LedgerEntry]:
-        """Every row the reminder sweep must consider (not redeemed, removed or deleted)."""
+        """Every row the reminder sweep must consider (not redeemed, removed or deleted), with
+        the fields it reads: email, status, user_id, first_sent_at, reminders_scheduled, etag."""
         ...
 
 

@@ -81,6 +81,10 @@ def _from_entity(entity: Any) -> LedgerEntry:
     return LedgerEntry(email=data["RowKey"], steps=steps, etag=etag, **kwargs)
 
 
+#: What ``tracked_entries`` reads of each row (the sweep needs nothing else).
+SWEEP_COLUMNS = ("RowKey", "status", "user_id", "first_sent_at", "reminders_scheduled")
+
+
 class TableLedger:
     """The guest ledger on Azure Tables (``GUEST_LEDGER_TABLE``), one row per guest."""
 
@@ -162,7 +166,10 @@ class TableLedger:
     async def tracked_entries(self) -> AsyncIterator[LedgerEntry]:
         await self._ensure_table()
         query = " or ".join(f"status eq '{s.value}'" for s in sorted(TRACKED))
-        async for entity in self._table.query_entities(query, results_per_page=1000):
+        # Only the columns the sweep reads: tens of thousands of rows stream through here.
+        async for entity in self._table.query_entities(
+            query, results_per_page=1000, select=list(SWEEP_COLUMNS)
+        ):
             yield _from_entity(entity)
 
     async def close(self) -> None:
