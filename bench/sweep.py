@@ -70,57 +70,68 @@ def child_main(settings_path: Path) -> int:
     return 0
 
 
+def _generated_seed(n: int) -> dict[str, Any]:
+    seed: dict[str, Any] = json.loads(TENANT_PATH.read_text(encoding="utf-8"))
+    seed["generatedPendingGuests"] = {
+        "count": n,
+        "domain": "bulk.example",
+        "createdDaysAgo": 5,
+        "prefix": "pending",
+    }
+    return seed
+
+
+def _sweep_in_child(stack: LocalStack, settings_path: Path, n: int, label: str) -> dict[str, Any]:
+    """One sweep in a fresh interpreter against the emulator as seeded now; its figures plus
+    the emulator's call counts."""
+    process = subprocess.run(
+        [sys.executable, "-m", "bench.sweep", "--child", str(settings_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    if process.returncode != 0:
+        raise RuntimeError(f"{label} of {n} failed:\n{process.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(process.stdout.strip().splitlines()[-1])
+    calls = graph_calls(stack.emulator.control.counters())
+    figures |= {
+        "pending_guests": n,
+        "list_calls": calls.get("GET /users", 0),
+        "list_calls_minimum": list_calls_minimum(n),
+        "other_graph_calls": sum(v for k, v in calls.items() if k != "GET /users"),
+    }
+    print(
+        f"  {label} {n:>6}: {figures['wall_seconds']:6.2f} s, "
+        f"peak RSS {figures['peak_rss_mb']:6.1f} MB, {figures['list_calls']} list calls, "
+        f"{figures['summary']['scheduled']} scheduled",
+        file=sys.stderr,
+    )
+    return figures
+
+
 def run_sizes(stack: LocalStack, sizes: list[int], *, workdir: Path) -> list[dict[str, Any]]:
     """One sweep per size, each in a fresh interpreter, against ``stack``'s Azurite and emulator
     (the host need not run)."""
-    seed = json.loads(TENANT_PATH.read_text(encoding="utf-8"))
     settings_path = workdir / "sweep-settings.json"
     settings_path.write_text(json.dumps(stack.settings), encoding="utf-8")
     results = []
     for n in sizes:
-        seed["generatedPendingGuests"] = {
-            "count": n,
-            "domain": "bulk.example",
-            "createdDaysAgo": 5,
-            "prefix": "pending",
-        }
-        stack.emulator.control.reset(seed)
-        process = subprocess.run(
-            [sys.executable, "-m", "bench.sweep", "--child", str(settings_path)],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=900,
-        )
-        if process.returncode != 0:
-            raise RuntimeError(f"sweep of {n} failed:\n{process.stderr[-3000:]}")
-        figures = json.loads(process.stdout.strip().splitlines()[-1])
-        calls = graph_calls(stack.emulator.control.counters())
-        figures |= {
-            "pending_guests": n,
-            "list_calls": calls.get("GET /users", 0),
-            "list_calls_minimum": list_calls_minimum(n),
-            "other_graph_calls": sum(v for k, v in calls.items() if k != "GET /users"),
-        }
-        print(
-            f"  sweep {n:>6}: {figures['wall_seconds']:6.2f} s, "
-            f"peak RSS {figures['peak_rss_mb']:6.1f} MB, {figures['list_calls']} list calls",
-            file=sys.stderr,
-        )
-        results.append(figures)
+        stack.emulator.control.reset(_generated_seed(n))
+        results.append(_sweep_in_child(stack, settings_path, n, "sweep"))
     return results
 
 
-def _seed_ledger(stack: LocalStack, users: list[dict[str, Any]]) -> None:
+def _seed_ledger(connection_string: str, table_name: str, users: list[dict[str, Any]]) -> None:
     """One ledger row per pending guest, as if this system had invited them five days ago and
     sent the day-3 reminder: tracked, none due (the next reminder is on day 7)."""
     from datetime import UTC, datetime, timedelta
 
     from azure.data.tables import TableServiceClient
 
-    service = TableServiceClient.from_connection_string(stack.azurite.connection_string)
-    table = service.create_table_if_not_exists(stack.settings["GUEST_LEDGER_TABLE"])
+    service = TableServiceClient.from_connection_string(connection_string)
+    table = service.create_table_if_not_exists(table_name)
     sent = datetime.now(UTC) - timedelta(days=5)
     by_partition: dict[str, list[dict[str, Any]]] = {}
     for user in users:
@@ -148,56 +159,22 @@ def _seed_ledger(stack: LocalStack, users: list[dict[str, Any]]) -> None:
 def run_tracked(stack: LocalStack, sizes: list[int], *, workdir: Path) -> list[dict[str, Any]]:
     """Like :func:`run_sizes`, but every pending guest also has a ledger row, so the sweep holds
     its in-memory index of tracked rows (the part of its memory that grows with the ledger)."""
-    seed = json.loads(TENANT_PATH.read_text(encoding="utf-8"))
     results = []
     for n in sizes:
         settings = {**stack.settings, "GUEST_LEDGER_TABLE": f"trackedsweep{n}"}
         settings_path = workdir / f"tracked-sweep-{n}.json"
         settings_path.write_text(json.dumps(settings), encoding="utf-8")
-        seed["generatedPendingGuests"] = {
-            "count": n,
-            "domain": "bulk.example",
-            "createdDaysAgo": 5,
-            "prefix": "pending",
-        }
+        seed = _generated_seed(n)
         stack.emulator.control.reset(seed)
         pending = [
             u
             for u in stack.emulator.control.state()["users"]
             if u.get("externalUserState") == "PendingAcceptance"
         ]
-        _seed_ledger(
-            LocalStack(
-                azurite=stack.azurite, emulator=stack.emulator, settings=settings, workdir=workdir
-            ),
-            pending,
-        )
+        _seed_ledger(stack.azurite.connection_string, settings["GUEST_LEDGER_TABLE"], pending)
         stack.emulator.control.reset(seed)  # counters from zero
-        process = subprocess.run(
-            [sys.executable, "-m", "bench.sweep", "--child", str(settings_path)],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=900,
-        )
-        if process.returncode != 0:
-            raise RuntimeError(f"tracked sweep of {n} failed:\n{process.stderr[-3000:]}")
-        figures = json.loads(process.stdout.strip().splitlines()[-1])
-        calls = graph_calls(stack.emulator.control.counters())
-        figures |= {
-            "pending_guests": n,
-            "tracked_rows": len(pending),
-            "list_calls": calls.get("GET /users", 0),
-            "list_calls_minimum": list_calls_minimum(n),
-        }
-        print(
-            f"  tracked sweep {n:>6}: {figures['wall_seconds']:6.2f} s, "
-            f"peak RSS {figures['peak_rss_mb']:6.1f} MB, {figures['list_calls']} list calls, "
-            f"{figures['summary']['scheduled']} scheduled",
-            file=sys.stderr,
-        )
-        results.append(figures)
+        figures = _sweep_in_child(stack, settings_path, n, "tracked sweep")
+        results.append(figures | {"tracked_rows": len(pending)})
     return results
 
 
