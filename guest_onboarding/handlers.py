@@ -380,6 +380,17 @@ class _Tracked:
     etag: str | None
     seen: bool = False
 
+    @classmethod
+    def of(cls, entry: LedgerEntry, *, seen: bool = False) -> _Tracked:
+        return cls(
+            status=entry.status,
+            user_id=entry.user_id,
+            first_sent_at=entry.first_sent_at,
+            reminders_scheduled=entry.reminders_scheduled,
+            etag=entry.etag,
+            seen=seen,
+        )
+
 
 @dataclass(kw_only=True)
 class _SweepRun:
@@ -405,13 +416,7 @@ async def sweep_reminders(
     run = _SweepRun(policy=policy, directory=directory, ledger=ledger, outbox=outbox, now=now)
     tracked: dict[str, _Tracked] = {}
     async for entry in ledger.tracked_entries():
-        tracked[entry.email] = _Tracked(
-            status=entry.status,
-            user_id=entry.user_id,
-            first_sent_at=entry.first_sent_at,
-            reminders_scheduled=entry.reminders_scheduled,
-            etag=entry.etag,
-        )
+        tracked[entry.email] = _Tracked.of(entry)
     async for guest in directory.pending_guests():
         run.summary.scanned += 1
         if not guest.mail:
@@ -495,14 +500,7 @@ async def _adopt_untracked(
     fresh = await run.ledger.get(email)
     if fresh is None:
         return None
-    return _Tracked(
-        status=fresh.status,
-        user_id=fresh.user_id,
-        first_sent_at=fresh.first_sent_at,
-        reminders_scheduled=fresh.reminders_scheduled,
-        etag=fresh.etag,
-        seen=True,
-    )
+    return _Tracked.of(fresh, seen=True)
 
 
 async def _maybe_delete(run: _SweepRun, email: str, user_id: str) -> None:
