@@ -8,8 +8,14 @@ Storage SDKs load on the first invocation.
 import azure.functions as func
 
 from assign_fn import bp as assign_bp
+from guest_onboarding.config import Settings
 from invite_fn import bp as invite_bp
 from resend_timer_fn import bp as resend_timer_bp
+
+# A malformed setting stops the app at start-up, naming the setting, while the messages wait on
+# their queue; found at the first message instead, it would push every message through its
+# retries. (config imports only the standard library: indexing stays cheap.)
+Settings.from_env()
 
 app = func.FunctionApp()
 app.register_functions(invite_bp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,17 @@ def test_blueprint_triggers_are_thin() -> None:
             line for line in source.splitlines() if line.startswith(("import ", "from "))
         ]
         assert top_level_imports == ["import azure.functions as func"], folder
+
+
+def test_a_malformed_setting_stops_the_app_at_start_up_naming_it() -> None:
+    env = {**os.environ, "ACCESS_PROFILES": '{"broken": '}
+    result = subprocess.run(
+        [sys.executable, "-c", "import function_app"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode != 0
+    assert "SettingsError: ACCESS_PROFILES is not valid JSON" in result.stderr
