@@ -145,8 +145,8 @@ async def invite_guest(
                 if not await ledger.claim(fresh):
                     continue  # a concurrent delivery wrote the row first: look again
             await ledger.update(cmd.email, changes)
-            merged = await ledger.get(cmd.email)
-            queued = await _fan_out(cmd, user.id, merged, ledger=ledger, outbox=outbox)
+            # The update above left the step statuses as they were when read.
+            queued = await _fan_out(cmd, user.id, entry, ledger=ledger, outbox=outbox)
             return InviteOutcome(
                 result="invited" if ours else "existing", user_id=user.id, steps_queued=queued
             )
@@ -211,8 +211,8 @@ async def _send_invitation(
             "send_count": 1 if cmd.send_message else 0,
         },
     )
-    entry = await ledger.get(cmd.email)
-    queued = await _fan_out(cmd, result.user_id, entry, ledger=ledger, outbox=outbox)
+    # The claim replaced the whole row, so no step has a status yet: nothing to read back.
+    queued = await _fan_out(cmd, result.user_id, None, ledger=ledger, outbox=outbox)
     return InviteOutcome(result="invited", user_id=result.user_id, steps_queued=queued)
 
 

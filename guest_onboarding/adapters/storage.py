@@ -5,10 +5,11 @@ Vendor imports stay inside this module; their errors never leave it unmapped.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.credentials_async import AsyncTokenCredential
@@ -25,6 +26,7 @@ from guest_onboarding.config import StorageSettings
 from guest_onboarding.domain import TRACKED, GuestStatus, LedgerEntry
 from guest_onboarding.messages import AssignmentStep, ReminderRequest, rejection_envelope
 
+ServiceClient = TypeVar("ServiceClient", TableServiceClient, QueueServiceClient)
 _STEP_PREFIXES = ("g_", "r_")
 _DATETIME_FIELDS = frozenset(
     {
@@ -40,10 +42,24 @@ _DATETIME_FIELDS = frozenset(
 )
 
 
+@functools.cache
 def _identity_credential(client_id: str | None) -> AsyncTokenCredential:
+    """One credential per identity for the process: the ledger and the outbox share its tokens."""
     from azure.identity.aio import DefaultAzureCredential
 
     return DefaultAzureCredential(managed_identity_client_id=client_id)
+
+
+def _service_client(
+    client_type: type[ServiceClient], storage: StorageSettings, service_uri: str | None, kind: str
+) -> ServiceClient:
+    """A Tables or Queues service client from a connection string, or from the service URI and
+    the managed identity (identity-based ``AzureWebJobsStorage__*``)."""
+    if storage.connection_string:
+        return client_type.from_connection_string(storage.connection_string)
+    if service_uri:
+        return client_type(service_uri, credential=_identity_credential(storage.client_id))
+    raise ValueError(f"AzureWebJobsStorage (or __{kind}ServiceUri) is not set")
 
 
 def _to_entity(email: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -97,14 +113,7 @@ class TableLedger:
     @classmethod
     def create(cls, storage: StorageSettings, table_name: str) -> TableLedger:
         """A ledger on the configured account (connection string or managed identity)."""
-        if storage.connection_string:
-            service = TableServiceClient.from_connection_string(storage.connection_string)
-        elif storage.table_service_uri:
-            service = TableServiceClient(
-                storage.table_service_uri, credential=_identity_credential(storage.client_id)
-            )
-        else:
-            raise ValueError("AzureWebJobsStorage (or __tableServiceUri) is not set")
+        service = _service_client(TableServiceClient, storage, storage.table_service_uri, "table")
         return cls(service.get_table_client(table_name), service)
 
     async def _ensure_table(self) -> None:
@@ -203,14 +212,7 @@ class QueueOutbox:
         cls, storage: StorageSettings, *, invitations_queue: str, assignments_queue: str
     ) -> QueueOutbox:
         """An outbox on the configured account (connection string or managed identity)."""
-        if storage.connection_string:
-            service = QueueServiceClient.from_connection_string(storage.connection_string)
-        elif storage.queue_service_uri:
-            service = QueueServiceClient(
-                storage.queue_service_uri, credential=_identity_credential(storage.client_id)
-            )
-        else:
-            raise ValueError("AzureWebJobsStorage (or __queueServiceUri) is not set")
+        service = _service_client(QueueServiceClient, storage, storage.queue_service_uri, "queue")
         return cls(
             service, invitations_queue=invitations_queue, assignments_queue=assignments_queue
         )
