@@ -30,7 +30,7 @@ import httpx
 
 from graph_emulator.process import RunningEmulator, start_emulator
 from guest_onboarding.adapters.graph import GRAPH_SCOPE, GraphDirectory
-from guest_onboarding.ports import InvitationRequest
+from guest_onboarding.domain.invitation import Invitation as InvitationContent
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "samples" / "tenant.json"
@@ -110,10 +110,8 @@ async def measure(emulator: RunningEmulator, args: argparse.Namespace) -> dict[s
         return f"bench-{kind}-{i + 1000}@fabrikam.example"
 
     async def invite_ours(i: int) -> object:
-        request = InvitationRequest(
-            email=address("ours", i), redirect_url=REDIRECT, send_message=False
-        )
-        return (await ours.invite(request)).user_id
+        content = InvitationContent(redirect_url=REDIRECT, send_message=False)
+        return (await ours.invite(address("ours", i), content)).user_id
 
     async def invite_typed(i: int) -> object:
         body = Invitation(

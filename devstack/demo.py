@@ -16,8 +16,9 @@ from rich.table import Table
 
 from devstack.enqueue import read_messages
 from devstack.stack import LocalStack, local_stack
+from guest_onboarding.domain.addresses import normalize_address
 from guest_onboarding.errors import InvalidMessage
-from guest_onboarding.messages import decode_body, normalize_address
+from guest_onboarding.wire import decode_body
 
 # Wide enough for the report when output is piped (CI logs), where rich would assume 80.
 console = Console(width=None if Console().is_terminal else 132)

@@ -97,6 +97,16 @@ class LocalStack:
             self.host.kill()
             self.host = None
 
+    def provision(self) -> None:
+        """Create what the deployment creates: the work and poison queues and the ledger table
+        (the app itself never creates them)."""
+        for name in (self.invitations_queue, self.assignments_queue):
+            self.queue(name)
+            self.queue(f"{name}-poison")
+        service = TableServiceClient.from_connection_string(self.azurite.connection_string)
+        with service:
+            service.create_table_if_not_exists(self.settings["GUEST_LEDGER_TABLE"])
+
     def send(self, body: str) -> None:
         self.queue(self.invitations_queue).send_message(body)
 
@@ -197,6 +207,7 @@ def local_stack(
         )
         stack.callback(running.close)
         stack.callback(running.stop_host)
+        running.provision()
         if start_host:
             running.start_host()
         yield running

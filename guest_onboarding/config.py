@@ -11,6 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from guest_onboarding.domain.invitation import AppRoleRef
+from guest_onboarding.domain.policy import AccessProfile, Policy
+
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_REDIRECT_URL = "https://myapps.microsoft.com"
 
@@ -45,23 +48,6 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AppRoleRef:
-    """An app role on a resource service principal (``appRoleId`` may be the all-zero default)."""
-
-    resource_id: str
-    app_role_id: str
-
-    def key(self) -> str:
-        return f"{self.resource_id.lower()}:{self.app_role_id.lower()}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class AccessProfile:
-    groups: tuple[str, ...] = ()
-    app_roles: tuple[AppRoleRef, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
 class StorageSettings:
     """Where queues and the ledger live: a connection string or identity-based service URIs."""
 
@@ -77,13 +63,12 @@ class Settings:
     azure_client_id: str | None = None
     invitations_queue: str = "guest-invitations"
     assignments_queue: str = "guest-assignments"
-    invite_redirect_url: str = DEFAULT_REDIRECT_URL
-    allowed_redirect_prefixes: tuple[str, ...] = (DEFAULT_REDIRECT_URL,)
-    allowed_email_domains: frozenset[str] = frozenset()
-    blocked_email_domains: frozenset[str] = frozenset()
-    access_profiles: Mapping[str, AccessProfile] = field(default_factory=dict)
-    allowed_group_ids: frozenset[str] = frozenset()
-    allowed_app_roles: frozenset[str] = frozenset()
+    policy: Policy = field(
+        default_factory=lambda: Policy(
+            default_redirect_url=DEFAULT_REDIRECT_URL,
+            allowed_redirect_prefixes=(DEFAULT_REDIRECT_URL,),
+        )
+    )
     resend_schedule: str = "0 0 8 * * *"
     reminder_days: tuple[int, ...] = (3, 7, 14)
     pending_expiry_days: int = 30
@@ -92,18 +77,6 @@ class Settings:
     resend_untracked: bool = False
     guest_ledger_table: str = "guestledger"
     storage: StorageSettings = field(default_factory=StorageSettings)
-
-    @property
-    def allowed_group_set(self) -> frozenset[str]:
-        """Groups a message may ask for: profiles' groups and ``ALLOWED_GROUP_IDS``, lower case."""
-        groups = {g.lower() for p in self.access_profiles.values() for g in p.groups}
-        return frozenset(groups | {g.lower() for g in self.allowed_group_ids})
-
-    @property
-    def allowed_app_role_set(self) -> frozenset[str]:
-        """App roles (``resourceId:appRoleId``, lower case) a message may ask for."""
-        roles = {r.key() for p in self.access_profiles.values() for r in p.app_roles}
-        return frozenset(roles | {r.lower() for r in self.allowed_app_roles})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -122,13 +95,15 @@ class Settings:
             azure_client_id=get("AZURE_CLIENT_ID") or None,
             invitations_queue=get("INVITATIONS_QUEUE"),
             assignments_queue=get("ASSIGNMENTS_QUEUE"),
-            invite_redirect_url=redirect,
-            allowed_redirect_prefixes=prefixes,
-            allowed_email_domains=frozenset(d.lower() for d in _csv(get("ALLOWED_EMAIL_DOMAINS"))),
-            blocked_email_domains=frozenset(d.lower() for d in _csv(get("BLOCKED_EMAIL_DOMAINS"))),
-            access_profiles=_access_profiles(get("ACCESS_PROFILES")),
-            allowed_group_ids=frozenset(_csv(get("ALLOWED_GROUP_IDS"))),
-            allowed_app_roles=frozenset(_csv(get("ALLOWED_APP_ROLES"))),
+            policy=Policy(
+                default_redirect_url=redirect,
+                allowed_redirect_prefixes=prefixes,
+                allowed_email_domains=_domains(get("ALLOWED_EMAIL_DOMAINS")),
+                blocked_email_domains=_domains(get("BLOCKED_EMAIL_DOMAINS")),
+                access_profiles=_access_profiles(get("ACCESS_PROFILES")),
+                allowed_group_ids=frozenset(_csv(get("ALLOWED_GROUP_IDS"))),
+                allowed_app_roles=frozenset(_csv(get("ALLOWED_APP_ROLES"))),
+            ),
             resend_schedule=get("RESEND_SCHEDULE"),
             reminder_days=_reminder_days(get("REMINDER_DAYS")),
             pending_expiry_days=_int("PENDING_EXPIRY_DAYS", get("PENDING_EXPIRY_DAYS"), minimum=0),
@@ -144,6 +119,10 @@ class Settings:
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _domains(value: str) -> frozenset[str]:
+    return frozenset(d.lower() for d in _csv(value))
 
 
 def _int(name: str, value: str, *, minimum: int) -> int:

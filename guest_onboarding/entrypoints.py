@@ -9,33 +9,41 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from guest_onboarding.bootstrap import Runtime, runtime
-from guest_onboarding.domain import mask_address
-from guest_onboarding.errors import (
-    DirectoryError,
-    InvalidMessage,
-    PermanentDirectoryError,
-    Throttled,
-)
-from guest_onboarding.handlers import (
-    SweepPolicy,
-    SweepSummary,
-    invite_guest,
-    perform_assignment,
-    send_reminder,
-    sweep_reminders,
-)
+from guest_onboarding.domain.addresses import mask_address
+from guest_onboarding.errors import DirectoryError, InvalidMessage
+from guest_onboarding.handlers.assign import perform_assignment, record_step_failed
+from guest_onboarding.handlers.invite import invite_guest
+from guest_onboarding.handlers.remind import send_reminder
+from guest_onboarding.handlers.sweep import SweepPolicy, SweepSummary, sweep_reminders
 from guest_onboarding.messages import (
-    InvitationCommand,
+    AssignmentStep,
     ReminderRequest,
+    next_attempt,
     parse_assignment_message,
     parse_invitation_queue_message,
 )
+from guest_onboarding.retry import Action, RetryPolicy
+from guest_onboarding.wire import as_received
 
 log = logging.getLogger("guest_onboarding")
+
+#: Assignment steps carry their attempt count; after this many the step goes to poison.
+MAX_ASSIGNMENT_ATTEMPTS = 8
+
+
+class DeliveryResult(StrEnum):
+    """What became of a message whose handler did not finish it."""
+
+    THROTTLED = "throttled"  # back on the queue after Retry-After
+    RETRYING = "retrying"  # back on the queue after a back-off
+    REJECTED = "rejected"  # invalid input, poisoned
+    POISONED = "poisoned"  # Graph refused, or out of attempts
 
 
 def log_step(step: str, outcome: str, **fields: Any) -> None:
@@ -48,15 +56,7 @@ def log_step(step: str, outcome: str, **fields: Any) -> None:
     log.info(json.dumps(record, sort_keys=True, default=str))
 
 
-def _as_text(body: bytes | str) -> str:
-    """The message exactly as received (base64 stays base64; bytes that are not UTF-8 become
-    U+FFFD), for poison envelopes and re-queued copies."""
-    if isinstance(body, str):
-        return body
-    return body.decode("utf-8", errors="replace")
-
-
-def _reason(exc: Exception) -> dict[str, str]:
+def _reason(exc: BaseException) -> dict[str, str]:
     """The poison envelope's ``error`` for ``exc``: our rule or Graph's error, else its type."""
     if isinstance(exc, InvalidMessage):
         return {"code": exc.code, "message": exc.message}
@@ -65,46 +65,57 @@ def _reason(exc: Exception) -> dict[str, str]:
     return {"code": "RetriesExhausted", "message": f"{type(exc).__name__}: {exc}"}
 
 
-async def _poison(rt: Runtime, *, queue: str, original: str, exc: Exception) -> str:
-    reason = _reason(exc)
-    code, message = reason.pop("code"), reason.pop("message")
-    await rt.outbox.reject(
-        queue=queue, original=original, code=code, message=message, details=reason or None
-    )
-    return code
-
-
-@dataclass(frozen=True)
+@dataclass(kw_only=True)
 class _Delivery:
     """One queue message being handled: what every log line and poison envelope needs."""
 
     rt: Runtime
     queue: str
+    step: str
     text: str
     message_id: str
     dequeue_count: int
+    fields: dict[str, Any] = field(default_factory=dict)
 
-    async def reject(self, step: str, exc: Exception, **fields: Any) -> str:
-        """To ``<queue>-poison`` with the reason, now."""
-        code = await _poison(self.rt, queue=self.queue, original=self.text, exc=exc)
-        outcome = "rejected" if isinstance(exc, InvalidMessage) else "poisoned"
-        log_step(step, outcome, message_id=self.message_id, error=code, **fields)
+    def done(self, outcome: str, **extra: Any) -> str:
+        log_step(self.step, outcome, message_id=self.message_id, **self.fields, **extra)
         return outcome
 
-    async def retry_or_poison(self, step: str, exc: Exception, **fields: Any) -> str:
-        """Let the queue redeliver; on the last delivery host.json allows, poison with the
-        error instead (the host would move it there without a reason)."""
-        if self.dequeue_count < self.rt.max_dequeue_count:
-            log_step(
-                step,
-                "retry",
-                message_id=self.message_id,
-                error=str(exc),
-                delivery=self.dequeue_count,
-                **fields,
+    async def poison(self, exc: BaseException) -> DeliveryResult:
+        """To ``<queue>-poison`` with the reason, now."""
+        reason = _reason(exc)
+        code, message = reason.pop("code"), reason.pop("message")
+        await self.rt.outbox.reject(
+            queue=self.queue, original=self.text, code=code, message=message, details=reason or None
+        )
+        outcome = (
+            DeliveryResult.REJECTED if isinstance(exc, InvalidMessage) else DeliveryResult.POISONED
+        )
+        self.done(outcome, error=code)
+        return outcome
+
+    async def fail(
+        self,
+        exc: Exception,
+        *,
+        policy: RetryPolicy,
+        attempt: int,
+        requeue: Callable[[float, bool], Awaitable[None]],
+    ) -> DeliveryResult:
+        """Apply the retry policy: poison, re-queue a copy (``requeue(delay, counts)``), or
+        raise so the queue redelivers this message."""
+        decision = policy.decide(exc, attempt=attempt, dequeue_count=self.dequeue_count)
+        if decision.action == Action.POISON:
+            return await self.poison(exc)
+        if decision.action == Action.REQUEUE:
+            await requeue(decision.delay, decision.counts_as_attempt)
+            outcome = (
+                DeliveryResult.RETRYING if decision.counts_as_attempt else DeliveryResult.THROTTLED
             )
-            raise exc
-        return await self.reject(step, exc, **fields)
+            self.done(outcome, retry_after=decision.delay, error=_reason(exc)["code"])
+            return outcome
+        self.done("retry", error=str(exc), delivery=self.dequeue_count)
+        raise exc
 
 
 async def handle_invitation_message(
@@ -113,48 +124,49 @@ async def handle_invitation_message(
     """invite_fn's work for one message: an HR message or a reminder resend."""
     rt = rt or runtime()
     delivery = _Delivery(
-        rt, rt.settings.invitations_queue, _as_text(body), message_id, dequeue_count
+        rt=rt,
+        queue=rt.settings.invitations_queue,
+        step="invite",
+        text=as_received(body),
+        message_id=message_id,
+        dequeue_count=dequeue_count,
     )
     try:
-        parsed = parse_invitation_queue_message(body, rt.settings)
+        parsed = parse_invitation_queue_message(body, rt.settings.policy)
     except InvalidMessage as exc:
-        return await delivery.reject("invite", exc)
+        return await delivery.poison(exc)
 
-    step = "reminder" if isinstance(parsed, ReminderRequest) else "invite"
-    fields: dict[str, Any] = {"guest": mask_address(parsed.email)}
-    if isinstance(parsed, InvitationCommand):
-        fields["external_id"] = parsed.external_id
+    delivery.fields["guest"] = mask_address(parsed.email)
+    policy = RetryPolicy(max_dequeue_count=rt.max_dequeue_count)
+
+    async def requeue(delay: float, _counts: bool) -> None:
+        await rt.outbox.requeue_invitation(delivery.text, delay_seconds=delay)
+
     try:
         if isinstance(parsed, ReminderRequest):
-            outcome = await send_reminder(
-                parsed,
-                default_redirect_url=rt.settings.invite_redirect_url,
-                directory=rt.directory,
-                ledger=rt.ledger,
-                now=rt.clock(),
+            delivery.step = "reminder"
+            return delivery.done(
+                await send_reminder(
+                    parsed,
+                    default_redirect_url=rt.settings.policy.default_redirect_url,
+                    directory=rt.directory,
+                    ledger=rt.ledger,
+                    now=rt.clock(),
+                )
             )
-        else:
-            result = await invite_guest(
-                parsed,
-                token=message_id,
-                raw_body=delivery.text,
-                directory=rt.directory,
-                ledger=rt.ledger,
-                outbox=rt.outbox,
-                now=rt.clock(),
-            )
-            outcome = result.result
-    except Throttled as exc:
-        # Throttling never counts as a failure: the message comes back after Retry-After.
-        await rt.outbox.requeue_invitation(delivery.text, delay_seconds=exc.retry_after)
-        outcome = "throttled"
-        fields["retry_after"] = exc.retry_after
-    except PermanentDirectoryError as exc:
-        return await delivery.reject(step, exc, **fields)
+        delivery.fields["external_id"] = parsed.external_id
+        result = await invite_guest(
+            parsed,
+            token=message_id,
+            raw_body=delivery.text,
+            directory=rt.directory,
+            ledger=rt.ledger,
+            outbox=rt.outbox,
+            now=rt.clock(),
+        )
+        return delivery.done(result.result, steps_queued=result.steps_queued)
     except Exception as exc:
-        return await delivery.retry_or_poison(step, exc, **fields)
-    log_step(step, outcome, message_id=message_id, **fields)
-    return outcome
+        return await delivery.fail(exc, policy=policy, attempt=0, requeue=requeue)
 
 
 async def handle_assignment_message(
@@ -163,29 +175,41 @@ async def handle_assignment_message(
     """assign_fn's work for one assignment step."""
     rt = rt or runtime()
     delivery = _Delivery(
-        rt, rt.settings.assignments_queue, _as_text(body), message_id, dequeue_count
+        rt=rt,
+        queue=rt.settings.assignments_queue,
+        step="assign",
+        text=as_received(body),
+        message_id=message_id,
+        dequeue_count=dequeue_count,
     )
     try:
-        step = parse_assignment_message(body)
+        step: AssignmentStep = parse_assignment_message(body)
     except InvalidMessage as exc:
-        return await delivery.reject("assign", exc)
-    fields = {
+        return await delivery.poison(exc)
+    delivery.fields |= {
         "external_id": step.externalId,
         "guest": mask_address(step.email),
         "kind": step.kind,
-        "target": step.groupId or f"{step.resourceId}:{step.appRoleId}",
+        "target": step.target,
     }
-    try:
-        outcome = await perform_assignment(
-            step, directory=rt.directory, ledger=rt.ledger, outbox=rt.outbox
+    policy = RetryPolicy(
+        max_dequeue_count=rt.max_dequeue_count, max_attempts=MAX_ASSIGNMENT_ATTEMPTS
+    )
+
+    async def requeue(delay: float, counts: bool) -> None:
+        await rt.outbox.queue_assignment(
+            next_attempt(step) if counts else step, delay_seconds=delay
         )
-    except DirectoryError as exc:
-        # perform_assignment re-queues what is worth retrying; what it raises is final.
-        return await delivery.reject("assign", exc, **fields)
+
+    try:
+        return delivery.done(
+            await perform_assignment(step, directory=rt.directory, ledger=rt.ledger)
+        )
     except Exception as exc:
-        return await delivery.retry_or_poison("assign", exc, **fields)
-    log_step("assign", outcome, message_id=message_id, **fields)
-    return outcome
+        outcome = await delivery.fail(exc, policy=policy, attempt=step.attempt, requeue=requeue)
+        if outcome == DeliveryResult.POISONED:
+            await record_step_failed(step, ledger=rt.ledger)
+        return outcome
 
 
 async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = None) -> SweepSummary:
@@ -199,7 +223,7 @@ async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = Non
         delete_expired_guests=s.delete_expired_guests,
         max_deletions_per_run=s.max_deletions_per_run,
         resend_untracked=s.resend_untracked,
-        default_redirect_url=s.invite_redirect_url,
+        default_redirect_url=s.policy.default_redirect_url,
     )
     summary = await sweep_reminders(
         policy=policy, directory=rt.directory, ledger=rt.ledger, outbox=rt.outbox, now=rt.clock()

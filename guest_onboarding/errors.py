@@ -71,8 +71,16 @@ class TransientDirectoryError(DirectoryError):
 class Throttled(TransientDirectoryError):
     """Graph answered 429; ``retry_after`` is how long it asked us to wait, in seconds."""
 
-    def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        code: str = "",
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status=status, request_id=request_id)
         self.retry_after = retry_after
 
 

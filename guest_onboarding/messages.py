@@ -1,60 +1,34 @@
-"""Queue messages: the HR message schema (the public contract), its validation, and the messages
-this app puts on its own queues. Every rejection names a stable ``code``.
-
-HR systems send UTF-8 JSON as plain text or base64; :func:`decode_body` accepts both.
+"""Queue messages: the HR message schema (the public contract) and its validation into an
+:class:`~guest_onboarding.domain.invitation.InvitationCommand`, and the messages this app puts on
+its own queues (reminders, assignment steps). Every rejection names a stable ``code``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from guest_onboarding.config import AppRoleRef, Settings
+from guest_onboarding.domain.addresses import check_address
+from guest_onboarding.domain.invitation import (
+    AppRoleRef,
+    Invitation,
+    InvitationCommand,
+    app_role_step_key,
+    group_step_key,
+)
+from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage
+from guest_onboarding.wire import load_object
 
 MAX_DISPLAY_NAME = 256
 MAX_MESSAGE_BODY = 2000
 MAX_ITEMS = 50
-#: Characters Graph refuses in an invited address (so ``+`` addresses are refused up front).
-FORBIDDEN_ADDRESS_CHARACTERS = frozenset('~!#$%^&*()+=[]{}\\/|;:"<>?,')
-_ADDRESS = re.compile(
-    r"^[^@\s]{1,64}@(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
-    re.IGNORECASE,
-)
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,2}$"
 
 Guid = Annotated[str, Field(pattern=_GUID)]
-
-
-def normalize_address(address: str) -> str:
-    """The form addresses are compared and keyed in: trimmed and lower-cased."""
-    return address.strip().lower()
-
-
-def check_address(address: str, *, field_name: str = "email") -> str:
-    """Return the normalized address, or raise InvalidMessage (``InvalidEmail`` /
-    ``ForbiddenCharacter``) for an address Graph would refuse."""
-    normalized = normalize_address(address)
-    forbidden = sorted({c for c in normalized if c in FORBIDDEN_ADDRESS_CHARACTERS})
-    if forbidden:
-        raise InvalidMessage(
-            "ForbiddenCharacter",
-            f"{field_name} contains {' '.join(forbidden)}, which Graph refuses in addresses",
-        )
-    if not _ADDRESS.match(normalized) or ".." in normalized:
-        raise InvalidMessage("InvalidEmail", f"{field_name} is not a valid email address")
-    return normalized
-
-
-def domain_matches(domain: str, entries: frozenset[str]) -> bool:
-    """True when ``domain`` is an entry or a subdomain of one."""
-    return any(domain == e or domain.endswith("." + e) for e in entries)
 
 
 class _Strict(BaseModel):
@@ -67,7 +41,7 @@ class AppRoleRequest(_Strict):
 
 
 class HrMessage(_Strict):
-    """One guest to onboard, as an HR system sends it (CONTRACT: "The HR message")."""
+    """One guest to onboard, as an HR system sends it (README: "The message contract")."""
 
     email: Annotated[str, Field(min_length=3, max_length=320)]
     displayName: Annotated[str, Field(min_length=1, max_length=MAX_DISPLAY_NAME)] | None = None
@@ -93,21 +67,6 @@ class HrMessage(_Strict):
         return value
 
 
-class InvitationCommand(_Strict):
-    """A validated HR message with profiles expanded and defaults applied."""
-
-    email: str
-    display_name: str | None
-    groups: tuple[str, ...]
-    app_roles: tuple[tuple[str, str], ...]
-    redirect_url: str
-    send_message: bool
-    message_body: str | None
-    message_language: str | None
-    cc_recipient: str | None
-    external_id: str | None
-
-
 class ReminderRequest(_Strict):
     """Queued by the reminder sweep onto the invitations queue: re-send reminder ``number``."""
 
@@ -119,53 +78,79 @@ class _ReminderEnvelope(_Strict):
     reminder: ReminderRequest
 
 
-class AssignmentStep(_Strict):
-    """One fan-out step on the assignments queue: a group membership or an app role."""
+class _Step(_Strict):
+    """What every fan-out step carries besides its target."""
 
-    kind: Literal["group", "appRole"]
     email: str
     userId: str
-    groupId: str | None = None
-    resourceId: str | None = None
-    appRoleId: str | None = None
     externalId: str | None = None
-    attempt: int = 0
+    attempt: Annotated[int, Field(ge=0)] = 0
+
+
+class GroupMembership(_Step):
+    """Add the guest to a group."""
+
+    kind: Literal["group"] = "group"
+    groupId: str
 
     @property
-    def step_key(self) -> str:
-        """The ledger's name for this step (see ``domain.group_step`` / ``domain.role_step``)."""
-        from guest_onboarding.domain import group_step, role_step
+    def key(self) -> str:
+        """The ledger's name for this step."""
+        return group_step_key(self.groupId)
 
-        if self.kind == "group":
-            return group_step(self.groupId or "")
-        return role_step(self.resourceId or "", self.appRoleId or "")
-
-
-def decode_body(body: bytes | str) -> str:
-    """The message text, whether it came as plain UTF-8 JSON or base64 of it."""
-    raw = body if isinstance(body, bytes) else body.encode("utf-8")
-    stripped = raw.strip()
-    if not stripped.startswith((b"{", b"[", b'"')):
-        try:
-            decoded = base64.b64decode(stripped, validate=True)
-        except (binascii.Error, ValueError):
-            decoded = None
-        if decoded is not None and decoded.strip().startswith(b"{"):
-            stripped = decoded.strip()
-    try:
-        return stripped.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidMessage("InvalidEncoding", "message is not UTF-8 text or base64") from None
+    @property
+    def target(self) -> str:
+        return self.groupId
 
 
-def _load_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidMessage("InvalidJson", f"message is not valid JSON: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise InvalidMessage("InvalidJson", "message must be a JSON object")
-    return value
+class AppRoleAssignment(_Step):
+    """Assign the guest an app role on a resource service principal."""
+
+    kind: Literal["appRole"] = "appRole"
+    resourceId: str
+    appRoleId: str
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for this step."""
+        return app_role_step_key(self.resourceId, self.appRoleId)
+
+    @property
+    def target(self) -> str:
+        return f"{self.resourceId}:{self.appRoleId}"
+
+    @property
+    def role(self) -> AppRoleRef:
+        return AppRoleRef(resource_id=self.resourceId, app_role_id=self.appRoleId)
+
+
+#: One fan-out step on the assignments queue.
+AssignmentStep = Annotated[GroupMembership | AppRoleAssignment, Field(discriminator="kind")]
+_ASSIGNMENT_STEP: TypeAdapter[AssignmentStep] = TypeAdapter(AssignmentStep)
+
+
+def next_attempt(step: AssignmentStep) -> AssignmentStep:
+    """``step`` again, one attempt later (a transient failure's retry)."""
+    return step.model_copy(update={"attempt": step.attempt + 1})
+
+
+def assignment_steps(cmd: InvitationCommand, user_id: str) -> list[AssignmentStep]:
+    """One step per group and per app role the command asks for."""
+    steps: list[AssignmentStep] = [
+        GroupMembership(email=cmd.email, userId=user_id, groupId=g, externalId=cmd.external_id)
+        for g in cmd.groups
+    ]
+    steps += [
+        AppRoleAssignment(
+            email=cmd.email,
+            userId=user_id,
+            resourceId=r.resource_id,
+            appRoleId=r.app_role_id,
+            externalId=cmd.external_id,
+        )
+        for r in cmd.app_roles
+    ]
+    return steps
 
 
 def _rejection(exc: ValidationError) -> InvalidMessage:
@@ -174,7 +159,7 @@ def _rejection(exc: ValidationError) -> InvalidMessage:
     kind = first["type"]
     if kind == "extra_forbidden":
         return InvalidMessage("UnknownField", f"unknown field '{where}' (check its spelling)")
-    if kind == "missing":
+    if kind in {"missing", "union_tag_not_found"}:
         return InvalidMessage("MissingField", f"required field '{where}' is missing")
     if kind in {"string_too_long", "too_long"}:
         return InvalidMessage("FieldTooLong", f"'{where}' is too long: {first['msg']}")
@@ -184,105 +169,64 @@ def _rejection(exc: ValidationError) -> InvalidMessage:
 
 
 def parse_invitation_queue_message(
-    body: bytes | str, settings: Settings
+    body: bytes | str, policy: Policy
 ) -> InvitationCommand | ReminderRequest:
     """Decode and validate a message from the invitations queue: an HR message (checked against
-    every rule and allow-list in ``settings``) or a reminder queued by the sweep."""
-    data = _load_object(decode_body(body))
-    if set(data) == {"reminder"}:
-        try:
-            return _ReminderEnvelope.model_validate(data).reminder
-        except ValidationError as exc:
-            raise _rejection(exc) from None
+    every rule and allow-list of ``policy``) or a reminder queued by the sweep."""
+    data = load_object(body)
     try:
+        if set(data) == {"reminder"}:
+            return _ReminderEnvelope.model_validate(data).reminder
         message = HrMessage.model_validate(data)
     except ValidationError as exc:
         raise _rejection(exc) from None
-    return _apply_policy(message, settings)
+    return to_command(message, policy)
 
 
-def _apply_policy(message: HrMessage, settings: Settings) -> InvitationCommand:
+def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
+    """The HR message checked against ``policy``: profiles expanded, defaults applied."""
     email = check_address(message.email)
-    domain = email.rsplit("@", 1)[1]
-    if settings.blocked_email_domains and domain_matches(domain, settings.blocked_email_domains):
-        raise InvalidMessage("DomainBlocked", f"the domain {domain} is blocked")
-    if settings.allowed_email_domains and not domain_matches(
-        domain, settings.allowed_email_domains
-    ):
-        raise InvalidMessage("DomainNotAllowed", f"the domain {domain} is not allowed")
+    policy.check_guest_domain(email)
 
     cc = message.ccRecipient if isinstance(message.ccRecipient, str) else None
     if cc is not None:
         cc = check_address(cc, field_name="ccRecipient")
 
-    groups: list[str] = []
-    roles: list[AppRoleRef] = []
-    for name in message.accessProfiles:
-        profile = settings.access_profiles.get(name)
-        if profile is None:
-            raise InvalidMessage("UnknownAccessProfile", f"access profile '{name}' is not defined")
-        groups.extend(profile.groups)
-        roles.extend(profile.app_roles)
+    groups, roles = policy.expand_profiles(message.accessProfiles)
     groups.extend(message.groups)
     roles.extend(
         AppRoleRef(resource_id=r.resourceId, app_role_id=r.appRoleId) for r in message.appRoles
     )
-
-    allowed_groups = settings.allowed_group_set
     for group in groups:
-        if group.lower() not in allowed_groups:
-            raise InvalidMessage("GroupNotAllowed", f"group {group} is not on the allow-list")
-    allowed_roles = settings.allowed_app_role_set
+        policy.check_group(group)
     for role in roles:
-        if role.key() not in allowed_roles:
-            raise InvalidMessage(
-                "AppRoleNotAllowed",
-                f"app role {role.app_role_id} on {role.resource_id} is not on the allow-list",
-            )
+        policy.check_app_role(role)
+    redirect = policy.check_redirect(message.redirectUrl or policy.default_redirect_url)
 
-    redirect = message.redirectUrl or settings.invite_redirect_url
-    if not redirect.lower().startswith(("https://", "http://localhost")) or not any(
-        redirect.startswith(prefix) for prefix in settings.allowed_redirect_prefixes
-    ):
-        raise InvalidMessage("RedirectNotAllowed", "redirectUrl is not under an allowed prefix")
-
-    unique_groups = tuple(dict.fromkeys(g.lower() for g in groups))
-    unique_roles = tuple(
-        dict.fromkeys((r.resource_id.lower(), r.app_role_id.lower()) for r in roles)
+    unique_roles = dict.fromkeys(
+        AppRoleRef(resource_id=r.resource_id.lower(), app_role_id=r.app_role_id.lower())
+        for r in roles
     )
     return InvitationCommand(
         email=email,
-        display_name=message.displayName,
-        groups=unique_groups,
-        app_roles=unique_roles,
-        redirect_url=redirect,
-        send_message=message.sendInvitationMessage,
-        message_body=message.customizedMessageBody,
-        message_language=message.messageLanguage,
-        cc_recipient=cc,
+        invitation=Invitation(
+            redirect_url=redirect,
+            display_name=message.displayName,
+            send_message=message.sendInvitationMessage,
+            message_body=message.customizedMessageBody,
+            message_language=message.messageLanguage,
+            cc_recipient=cc,
+        ),
+        groups=tuple(dict.fromkeys(g.lower() for g in groups)),
+        app_roles=tuple(unique_roles),
         external_id=message.externalId,
     )
 
 
 def parse_assignment_message(body: bytes | str) -> AssignmentStep:
-    """Decode an assignment step; InvalidMessage if it is not one this app wrote."""
-    data = _load_object(decode_body(body))
+    """Decode an assignment step; InvalidMessage if it is not one this app writes."""
+    data: Any = load_object(body)
     try:
-        step = AssignmentStep.model_validate(data)
+        return _ASSIGNMENT_STEP.validate_python(data)
     except ValidationError as exc:
         raise _rejection(exc) from None
-    if step.kind == "group" and not step.groupId:
-        raise InvalidMessage("MissingField", "a group step needs groupId")
-    if step.kind == "appRole" and not (step.resourceId and step.appRoleId):
-        raise InvalidMessage("MissingField", "an appRole step needs resourceId and appRoleId")
-    return step
-
-
-def rejection_envelope(
-    *, original: str, code: str, message: str, details: dict[str, str] | None = None
-) -> str:
-    """The poison-queue body: ``{"error": {"code", "message", ...}, "original": "..."}``."""
-    error: dict[str, str] = {"code": code, "message": message}
-    if details:
-        error.update(details)
-    return json.dumps({"error": error, "original": original}, ensure_ascii=False)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from guest_onboarding.domain import LedgerEntry
+from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.domain.ledger import Change, GuestStatus, LedgerEntry
 from guest_onboarding.messages import AssignmentStep, ReminderRequest
 
 
@@ -21,17 +22,6 @@ class DirectoryUser:
     external_user_state: str | None = None
     state_changed_at: datetime | None = None
     created_at: datetime | None = None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class InvitationRequest:
-    email: str
-    redirect_url: str
-    display_name: str | None = None
-    send_message: bool = True
-    message_body: str | None = None
-    message_language: str | None = None
-    cc_recipient: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,8 +42,8 @@ class Directory(Protocol):
         """The user with state properties, or None when it no longer exists."""
         ...
 
-    async def invite(self, request: InvitationRequest) -> InvitationResult:
-        """POST /invitations (also the way to re-send an invitation)."""
+    async def invite(self, email: str, invitation: Invitation) -> InvitationResult:
+        """POST /invitations for ``email`` saying ``invitation`` (also the way to re-send)."""
         ...
 
     async def add_group_member(self, *, group_id: str, user_id: str) -> None:
@@ -86,16 +76,21 @@ class Ledger(Protocol):
         """Replace the row only if it is unchanged since read (``etag``); False otherwise."""
         ...
 
-    async def update(
-        self, email: str, changes: dict[str, object], *, etag: str | None = None
-    ) -> bool:
-        """Merge ``changes`` (LedgerEntry field names; ``steps`` merges per step) into the row.
-        With ``etag``, only if unchanged since read; returns False when that check fails."""
+    async def update(self, email: str, change: Change, *, etag: str | None = None) -> bool:
+        """Write ``change`` to the row (see ``domain.ledger``). With ``etag``, only if the row
+        is unchanged since read; False when that check fails or the row is gone."""
         ...
 
     def tracked_entries(self) -> AsyncIterator[LedgerEntry]:
         """Every row the reminder sweep must consider (not redeemed, removed or deleted), with
         the fields it reads: email, status, user_id, first_sent_at, reminders_scheduled, etag."""
+        ...
+
+    def entries(
+        self, *, statuses: frozenset[GuestStatus] | None = None
+    ) -> AsyncIterator[LedgerEntry]:
+        """Every row, or every row in one of ``statuses``, whole, streamed page by page (the
+        read side: status reports, the demo)."""
         ...
 
 

@@ -10,7 +10,7 @@ from guest_onboarding.adapters.storage import QueueOutbox, TableLedger
 from guest_onboarding.config import Settings
 from tests.fixtures.azurite import AzuriteEndpoint
 from tests.fixtures.graph_emulator import GraphEmulator
-from tests.integration.stack import Stack, build_runtime, stack_settings
+from tests.integration.stack import Stack, build_runtime, provision, stack_settings
 
 
 @pytest.fixture
@@ -21,6 +21,7 @@ async def stack(
     settings = Settings.from_env(
         stack_settings(azurite.connection_string, graph_identity_env.base_url)
     )
+    provision(azurite.connection_string, settings)
     rt = build_runtime(settings)
     queues = QueueServiceClient.from_connection_string(azurite.connection_string)
     yield Stack(rt=rt, graph=graph_identity_env, queues=queues)

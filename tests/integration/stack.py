@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from guest_onboarding.adapters.graph import GraphDirectory
@@ -95,6 +96,17 @@ class Stack:
             if delivered == 0:
                 return outcomes
         return outcomes
+
+
+def provision(connection_string: str, settings: Settings) -> None:
+    """What the deployment creates (the app itself never creates queues or tables)."""
+    queues = QueueServiceClient.from_connection_string(connection_string)
+    for name in (settings.invitations_queue, settings.assignments_queue):
+        for queue in (name, f"{name}-poison"):
+            queues.create_queue(queue)
+    queues.close()
+    with TableServiceClient.from_connection_string(connection_string) as tables:
+        tables.create_table(settings.guest_ledger_table)
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -14,7 +14,7 @@ import pytest
 
 from guest_onboarding import errors
 from guest_onboarding.adapters.graph import GraphDirectory
-from guest_onboarding.ports import InvitationRequest
+from guest_onboarding.domain.invitation import Invitation
 from tests.fixtures.graph_emulator import DEMO_SEED_PATH, GraphEmulator
 
 pytestmark = pytest.mark.integration
@@ -45,19 +45,18 @@ def requests_to(graph: GraphEmulator, key: str) -> int:
 
 
 async def invite(directory: GraphDirectory, email: str) -> str:
-    result = await directory.invite(InvitationRequest(email=email, redirect_url=REDIRECT))
+    result = await directory.invite(email, Invitation(redirect_url=REDIRECT))
     return result.user_id
 
 
 async def test_invite_then_find_and_get(directory: GraphDirectory, graph: GraphEmulator) -> None:
-    request = InvitationRequest(
-        email="ada@fabrikam.example",
+    request = Invitation(
         redirect_url=REDIRECT,
         display_name="Ada Lovelace",
         message_body="Welcome to Project X.",
         cc_recipient="sponsor@contoso.example",
     )
-    result = await directory.invite(request)
+    result = await directory.invite("ada@fabrikam.example", request)
     assert result.status == "PendingAcceptance"
     assert result.redeem_url
 

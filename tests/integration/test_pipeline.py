@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from guest_onboarding.domain import GuestStatus, group_step, role_step
+from guest_onboarding.domain.invitation import app_role_step_key as role_step
+from guest_onboarding.domain.invitation import group_step_key as group_step
+from guest_onboarding.domain.ledger import Change, GuestStatus, Invited, Removed
 from guest_onboarding.entrypoints import handle_invitation_message
 from tests.integration.stack import Stack
 from tests.unit.conftest import GROUP_PARTNERS, GROUP_X, PORTAL_SP, READER_ROLE
@@ -74,7 +76,8 @@ async def test_new_guest_one_email_exact_state_and_minimal_graph_calls(stack: St
         group_step(GROUP_PARTNERS): "done",
         role_step(PORTAL_SP, READER_ROLE): "done",
     }
-    assert row.redirect_url == "https://projectx.fabrikam.example/welcome"
+    assert row.invitation is not None
+    assert row.invitation.redirect_url == "https://projectx.fabrikam.example/welcome"
 
 
 async def test_same_message_three_times_and_concurrently(stack: Stack) -> None:
@@ -127,7 +130,7 @@ async def test_existing_guest_or_member_gets_no_email_only_missing_access(
 async def test_existing_pending_guest_gets_no_second_email(stack: Stack) -> None:
     stack.send({"email": "pat@fabrikam.example"})
     await stack.drain()
-    await stack.rt.ledger.update("pat@fabrikam.example", {"status": GuestStatus.REMOVED})
+    await stack.rt.ledger.update("pat@fabrikam.example", Removed())
     stack.send({"email": "pat@fabrikam.example", "groups": [GROUP_PARTNERS]})
     assert "existing" in await stack.drain()
     assert len(stack.graph.control.mailbox(to="pat@fabrikam.example")) == 1
@@ -178,12 +181,14 @@ async def test_crash_between_invitation_and_ledger_then_redelivery(stack: Stack)
     real_update = ledger.update
     crashes = 0
 
-    async def crash_after_invitation(email: str, changes: dict[str, object], **kw: Any) -> bool:
+    async def crash_after_invitation(
+        email: str, change: Change, *, etag: str | None = None
+    ) -> bool:
         nonlocal crashes
-        if changes.get("status") == GuestStatus.INVITED and crashes == 0:
+        if isinstance(change, Invited) and crashes == 0:
             crashes += 1
             raise RuntimeError("host killed after POST /invitations")
-        return await real_update(email, changes, **kw)
+        return await real_update(email, change, etag=etag)
 
     ledger.update = crash_after_invitation  # type: ignore[method-assign]
     stack.send(ADA)
@@ -201,8 +206,12 @@ async def test_crash_between_invitation_and_ledger_then_redelivery(stack: Stack)
 async def test_role_assignable_group_is_poisoned_with_graph_error(stack: Stack) -> None:
     privileged = "55555555-5555-5555-5555-555555555555"
     # Put the role-assignable group on the allow-list, so Graph is the one that refuses it.
+    policy = stack.settings.policy
     stack.rt.settings = dataclasses.replace(
-        stack.settings, allowed_group_ids=stack.settings.allowed_group_ids | {privileged}
+        stack.settings,
+        policy=dataclasses.replace(
+            policy, allowed_group_ids=policy.allowed_group_ids | {privileged}
+        ),
     )
     stack.send({"email": "ada@fabrikam.example", "groups": [privileged]})
     outcomes = await stack.drain()

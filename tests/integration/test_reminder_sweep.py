@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from guest_onboarding.domain import GuestStatus
+from guest_onboarding.domain.ledger import GuestStatus
 from guest_onboarding.entrypoints import run_reminder_sweep
 from tests.integration.stack import Stack
 

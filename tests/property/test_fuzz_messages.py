@@ -15,19 +15,18 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import guest_onboarding.messages as messages_module
+import guest_onboarding as package
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
-from guest_onboarding.entrypoints import handle_invitation_message
-from guest_onboarding.errors import InvalidMessage
-from guest_onboarding.messages import (
+from guest_onboarding.domain.addresses import (
     FORBIDDEN_ADDRESS_CHARACTERS,
-    InvitationCommand,
-    ReminderRequest,
     check_address,
     domain_matches,
-    parse_invitation_queue_message,
 )
+from guest_onboarding.domain.invitation import InvitationCommand
+from guest_onboarding.entrypoints import handle_invitation_message
+from guest_onboarding.errors import InvalidMessage
+from guest_onboarding.messages import ReminderRequest, parse_invitation_queue_message
 from tests.unit.conftest import (
     GROUP_PARTNERS,
     GROUP_X,
@@ -41,10 +40,12 @@ from tests.unit.fakes import FakeDirectory, FakeLedger, FakeOutbox
 SETTINGS = Settings.from_env(SETTINGS_ENV)
 POISON = f"{SETTINGS.invitations_queue}-poison"
 
-#: Every rejection code the message module can raise, read from its source: a new code added
-#: there is known here at once, and a code invented anywhere else fails the property.
+#: Every rejection code the package can raise, read from its source: a new code added there is
+#: known here at once, and a code invented anywhere else fails the property.
 KNOWN_CODES = frozenset(
-    re.findall(r'InvalidMessage\(\s*"(\w+)"', Path(messages_module.__file__).read_text("utf-8"))
+    code
+    for source in Path(package.__file__).parent.rglob("*.py")
+    for code in re.findall(r'InvalidMessage\(\s*"(\w+)"', source.read_text("utf-8"))
 )
 
 FUZZ = settings(
@@ -263,13 +264,15 @@ def assert_satisfies_every_rule(cmd: InvitationCommand) -> None:
     assert check_address(cmd.email) == cmd.email
     assert not set(cmd.email) & FORBIDDEN_ADDRESS_CHARACTERS
     domain = cmd.email.rsplit("@", 1)[1]
-    assert not domain_matches(domain, SETTINGS.blocked_email_domains)
-    assert all(g in SETTINGS.allowed_group_set for g in cmd.groups)
-    assert all(f"{r}:{a}" in SETTINGS.allowed_app_role_set for r, a in cmd.app_roles)
-    assert any(cmd.redirect_url.startswith(p) for p in SETTINGS.allowed_redirect_prefixes)
-    assert cmd.redirect_url.lower().startswith("https://")
-    if cmd.cc_recipient is not None:
-        assert check_address(cmd.cc_recipient) == cmd.cc_recipient
+    policy = SETTINGS.policy
+    invitation = cmd.invitation
+    assert not domain_matches(domain, policy.blocked_email_domains)
+    assert all(g in policy.group_allow_list for g in cmd.groups)
+    assert all(r.key() in policy.app_role_allow_list for r in cmd.app_roles)
+    assert any(invitation.redirect_url.startswith(p) for p in policy.allowed_redirect_prefixes)
+    assert invitation.redirect_url.lower().startswith("https://")
+    if invitation.cc_recipient is not None:
+        assert check_address(invitation.cc_recipient) == invitation.cc_recipient
 
 
 def fresh_runtime() -> tuple[Runtime, FakeDirectory, FakeLedger, FakeOutbox]:
@@ -289,7 +292,7 @@ def test_known_codes_were_found() -> None:
 def test_any_body_is_rejected_by_design_or_is_a_valid_command(body: bytes | str) -> None:
     try:
         parsed: InvitationCommand | ReminderRequest | None = parse_invitation_queue_message(
-            body, SETTINGS
+            body, SETTINGS.policy
         )
         rejection: InvalidMessage | None = None
     except InvalidMessage as exc:

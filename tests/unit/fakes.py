@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -11,10 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from guest_onboarding.domain import TRACKED, GuestStatus, LedgerEntry
+from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.domain.ledger import TRACKED, Change, GuestStatus, LedgerEntry, apply
 from guest_onboarding.errors import AlreadyDone, DirectoryError, NotFound
 from guest_onboarding.messages import AssignmentStep, ReminderRequest
-from guest_onboarding.ports import DirectoryUser, InvitationRequest, InvitationResult
+from guest_onboarding.ports import DirectoryUser, InvitationResult
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """One invitation email the fake tenant sent."""
+
+    email: str
+    invitation: Invitation
 
 
 @dataclass
@@ -24,7 +34,7 @@ class FakeDirectory:
     users: dict[str, DirectoryUser] = field(default_factory=dict)
     members: dict[str, set[str]] = field(default_factory=dict)
     assignments: set[tuple[str, str, str]] = field(default_factory=set)
-    emails: list[InvitationRequest] = field(default_factory=list)
+    emails: list[SentEmail] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     fail_next: dict[str, list[DirectoryError]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -63,14 +73,14 @@ class FakeDirectory:
         self._maybe_fail("get_user")
         return self.users.get(user_id)
 
-    async def invite(self, request: InvitationRequest) -> InvitationResult:
+    async def invite(self, email: str, invitation: Invitation) -> InvitationResult:
         await asyncio.sleep(0)
         self._maybe_fail("invite")
-        user = next((u for u in self.users.values() if u.mail == request.email), None)
+        user = next((u for u in self.users.values() if u.mail == email), None)
         if user is None:
-            user = self.add_user(request.email, state="PendingAcceptance")
-        if request.send_message:
-            self.emails.append(request)
+            user = self.add_user(email, state="PendingAcceptance")
+        if invitation.send_message:
+            self.emails.append(SentEmail(email, invitation))
         return InvitationResult(user_id=user.id, status="PendingAcceptance")
 
     async def add_group_member(self, *, group_id: str, user_id: str) -> None:
@@ -105,28 +115,21 @@ class FakeDirectory:
 
 @dataclass
 class FakeLedger:
-    """Rows keyed by address with etags that change on every write, like Azure Tables."""
+    """Rows keyed by address with etags that change on every write, like Azure Tables; changes
+    mean what ``domain.ledger.apply`` says they mean."""
 
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[str, LedgerEntry] = field(default_factory=dict)
     _etags: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def _entry(self, email: str) -> LedgerEntry:
-        row = copy.deepcopy(self.rows[email])
-        etag = row.pop("_etag")
-        return LedgerEntry(email=email, etag=etag, **row)
+    def _store(self, entry: LedgerEntry) -> None:
+        self.rows[entry.email] = dataclasses.replace(
+            copy.deepcopy(entry), etag=f"W/{next(self._etags)}"
+        )
 
     async def get(self, email: str) -> LedgerEntry | None:
         await asyncio.sleep(0)
-        return self._entry(email) if email in self.rows else None
-
-    def _store(self, entry: LedgerEntry) -> None:
-        data = {
-            k: copy.deepcopy(getattr(entry, k))
-            for k in LedgerEntry.__dataclass_fields__
-            if k not in {"email", "etag"}
-        }
-        data["_etag"] = f"W/{next(self._etags)}"
-        self.rows[entry.email] = data
+        row = self.rows.get(email)
+        return copy.deepcopy(row) if row is not None else None
 
     async def claim(self, entry: LedgerEntry) -> bool:
         if entry.email in self.rows:
@@ -135,31 +138,30 @@ class FakeLedger:
         return True
 
     async def take_over(self, entry: LedgerEntry, *, etag: str) -> bool:
-        if self.rows.get(entry.email, {}).get("_etag") != etag:
+        row = self.rows.get(entry.email)
+        if row is None or row.etag != etag:
             return False
         self._store(entry)
         return True
 
-    async def update(
-        self, email: str, changes: dict[str, object], *, etag: str | None = None
-    ) -> bool:
-        if etag is not None and self.rows.get(email, {}).get("_etag") != etag:
+    async def update(self, email: str, change: Change, *, etag: str | None = None) -> bool:
+        row = self.rows.get(email)
+        if row is None or (etag is not None and row.etag != etag):
             return False
-        if email not in self.rows:
-            self._store(LedgerEntry(email=email, status=GuestStatus.INVITING))
-        row = self.rows[email]
-        for key, value in changes.items():
-            if key == "steps":
-                row["steps"].update(value)  # type: ignore[call-overload]
-            else:
-                row[key] = value
-        row["_etag"] = f"W/{next(self._etags)}"
+        self._store(apply(row, change))
         return True
 
     async def tracked_entries(self) -> AsyncIterator[LedgerEntry]:
-        for email in list(self.rows):
-            if self.rows[email]["status"] in TRACKED:
-                yield self._entry(email)
+        for entry in list(self.rows.values()):
+            if entry.status in TRACKED:
+                yield copy.deepcopy(entry)
+
+    async def entries(
+        self, *, statuses: frozenset[GuestStatus] | None = None
+    ) -> AsyncIterator[LedgerEntry]:
+        for entry in list(self.rows.values()):
+            if statuses is None or entry.status in statuses:
+                yield copy.deepcopy(entry)
 
 
 @dataclass

@@ -23,9 +23,10 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from guest_onboarding import errors
-from guest_onboarding.adapters import graph as graph_module
 from guest_onboarding.adapters.graph import DEFAULT_RETRY_AFTER_SECONDS, GraphDirectory
-from guest_onboarding.ports import InvitationRequest
+from guest_onboarding.adapters.graph import client as client_module
+from guest_onboarding.adapters.graph import directory as directory_module
+from guest_onboarding.domain.invitation import Invitation
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "http://127.0.0.1:9/v1.0"
@@ -102,8 +103,8 @@ class FakeClock:
 def adapter_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """The adapter's throttle gate and listing waits run on a fake clock: no real waiting."""
     clock = FakeClock()
-    monkeypatch.setattr(graph_module, "time", clock)
-    monkeypatch.setattr(graph_module, "asyncio", clock)
+    monkeypatch.setattr(client_module, "time", clock)
+    monkeypatch.setattr(directory_module, "asyncio", clock)
     return clock
 
 
@@ -130,7 +131,7 @@ CALLS: dict[str, Callable[[GraphDirectory], Awaitable[Any]]] = {
     "find_user": lambda g: g.find_user("ada@fabrikam.example"),
     "get_user": lambda g: g.get_user(USER),
     "invite": lambda g: g.invite(
-        InvitationRequest(email="ada@fabrikam.example", redirect_url="https://myapps.microsoft.com")
+        "ada@fabrikam.example", Invitation(redirect_url="https://myapps.microsoft.com")
     ),
     "add_group_member": lambda g: g.add_group_member(group_id=GROUP, user_id=USER),
     "assign_app_role": lambda g: g.assign_app_role(user_id=USER, resource_id=SP, app_role_id=ROLE),
@@ -223,7 +224,7 @@ async def test_status_classes(failure: str, expected: type[Exception], sleeps: l
 async def test_graph_code_message_and_request_id_are_kept() -> None:
     graph, _ = directory(FAILURES["403"])
     with pytest.raises(errors.Refused) as caught:
-        await graph.invite(InvitationRequest(email="a@b.example", redirect_url="https://x"))
+        await graph.invite("a@b.example", Invitation(redirect_url="https://x"))
     await graph.aclose()
     assert caught.value.as_reason() == {
         "code": "Authorization_RequestDenied",
@@ -270,7 +271,7 @@ async def test_429_is_not_retried_in_process(sleeps: list[float]) -> None:
     """The queue waits out throttling, not the function: exactly one request, no sleep."""
     graph, recorder = directory(FAILURES["429"])
     with pytest.raises(errors.Throttled) as caught:
-        await graph.invite(InvitationRequest(email="a@b.example", redirect_url="https://x"))
+        await graph.invite("a@b.example", Invitation(redirect_url="https://x"))
     await graph.aclose()
     assert len(recorder.requests) == 1
     assert sleeps == []
@@ -419,17 +420,17 @@ async def test_find_user_filter_escapes_quotes_and_selects_few_fields() -> None:
 async def test_invite_sends_message_info_only_when_set() -> None:
     answer = {"invitedUser": {"id": USER}, "inviteRedeemUrl": "https://r", "status": "Pending"}
     graph, recorder = directory(lambda r: httpx.Response(201, json=answer))
-    plain = await graph.invite(InvitationRequest(email="a@b.example", redirect_url="https://x"))
+    plain = await graph.invite("a@b.example", Invitation(redirect_url="https://x"))
     await graph.invite(
-        InvitationRequest(
-            email="a@b.example",
+        "a@b.example",
+        Invitation(
             redirect_url="https://x",
             display_name="Ada",
             send_message=False,
             message_body="Welcome",
             message_language="en-US",
             cc_recipient="sponsor@contoso.example",
-        )
+        ),
     )
     await graph.aclose()
     first, second = (json.loads(r.content) for r in recorder.requests)
@@ -573,3 +574,20 @@ async def test_a_next_link_that_repeats_stops_the_listing() -> None:
         await drain(graph)
     await graph.aclose()
     assert len(recorder.requests) == 2
+
+
+def test_sdk_error_trees_are_told_apart_by_where_the_sdk_defines_them() -> None:
+    """The adapter maps the SDK's unexported exceptions without importing private modules; this
+    pins what that relies on: where the SDK defines them and what they are called."""
+    from kiota_authentication_azure._exceptions import HTTPError as AuthHTTPError
+    from kiota_authentication_azure._exceptions import KiotaAuthenticationError
+    from kiota_http._exceptions import KiotaHTTPXError, RedirectError
+
+    from guest_onboarding.adapters.graph.responses import sdk_error_kind
+
+    assert sdk_error_kind(KiotaAuthenticationError("no")) == "auth"
+    assert sdk_error_kind(AuthHTTPError("Only https is supported")) == "auth"
+    assert sdk_error_kind(KiotaHTTPXError("x")) == "http"
+    assert sdk_error_kind(RedirectError("x")) == "http"
+    assert sdk_error_kind(ValueError("x")) is None
+    assert sdk_error_kind(httpx.ConnectError("x")) is None

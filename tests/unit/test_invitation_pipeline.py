@@ -8,8 +8,14 @@ import json
 from typing import cast
 
 from guest_onboarding.bootstrap import Runtime
-from guest_onboarding.domain import GuestStatus, group_step, role_step
-from guest_onboarding.entrypoints import handle_assignment_message, handle_invitation_message
+from guest_onboarding.domain.invitation import app_role_step_key as role_step
+from guest_onboarding.domain.invitation import group_step_key as group_step
+from guest_onboarding.domain.ledger import Change, GuestStatus, Invited
+from guest_onboarding.entrypoints import (
+    MAX_ASSIGNMENT_ATTEMPTS,
+    handle_assignment_message,
+    handle_invitation_message,
+)
 from guest_onboarding.errors import (
     NotFound,
     NotYetReplicated,
@@ -17,7 +23,7 @@ from guest_onboarding.errors import (
     ServiceUnavailable,
     Throttled,
 )
-from guest_onboarding.handlers import CLAIM_LEASE, MAX_ASSIGNMENT_ATTEMPTS
+from guest_onboarding.handlers.invite import CLAIM_LEASE
 from tests.unit.conftest import GROUP_PARTNERS, GROUP_X, PORTAL_SP, READER_ROLE, Clock
 from tests.unit.fakes import FakeDirectory, FakeLedger, FakeOutbox
 
@@ -125,12 +131,12 @@ async def test_crash_after_invitation_then_redelivery_sends_no_second_email(
     original_update = ledger.update
     crashed = False
 
-    async def crash_once(email: str, changes: dict[str, object], **kw: object) -> bool:
+    async def crash_once(email: str, change: Change, *, etag: str | None = None) -> bool:
         nonlocal crashed
-        if changes.get("status") == GuestStatus.INVITED and not crashed:
+        if isinstance(change, Invited) and not crashed:
             crashed = True
             raise ConnectionError("killed between the invitation and the ledger")
-        return await original_update(email, changes, **kw)  # type: ignore[arg-type]
+        return await original_update(email, change, etag=etag)
 
     ledger.update = crash_once  # type: ignore[method-assign]
     try:

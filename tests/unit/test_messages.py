@@ -8,9 +8,9 @@ import json
 import pytest
 
 from guest_onboarding.config import Settings
+from guest_onboarding.domain.invitation import AppRoleRef, InvitationCommand
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.messages import (
-    InvitationCommand,
     ReminderRequest,
     parse_assignment_message,
     parse_invitation_queue_message,
@@ -19,7 +19,7 @@ from tests.unit.conftest import GROUP_PARTNERS, GROUP_X, NOT_ALLOWED_GROUP, PORT
 
 
 def parse(data: object, settings: Settings) -> InvitationCommand:
-    result = parse_invitation_queue_message(json.dumps(data).encode(), settings)
+    result = parse_invitation_queue_message(json.dumps(data).encode(), settings.policy)
     assert isinstance(result, InvitationCommand)
     return result
 
@@ -41,27 +41,27 @@ def test_full_message_expands_profiles_and_normalizes(settings: Settings) -> Non
     )
     assert cmd.email == "ada@fabrikam.example"
     assert cmd.groups == (GROUP_X, GROUP_PARTNERS)  # profile first, duplicates dropped
-    assert cmd.app_roles == ((PORTAL_SP, READER_ROLE),)
-    assert cmd.redirect_url == "https://projectx.fabrikam.example/home"
-    assert cmd.cc_recipient == "s@contoso.example"
-    assert cmd.send_message is True
+    assert cmd.app_roles == (AppRoleRef(resource_id=PORTAL_SP, app_role_id=READER_ROLE),)
+    assert cmd.invitation.redirect_url == "https://projectx.fabrikam.example/home"
+    assert cmd.invitation.cc_recipient == "s@contoso.example"
+    assert cmd.invitation.send_message is True
 
 
 def test_defaults_apply(settings: Settings) -> None:
     cmd = parse({"email": "ada@fabrikam.example"}, settings)
-    assert cmd.redirect_url == "https://myapps.microsoft.com"
+    assert cmd.invitation.redirect_url == "https://myapps.microsoft.com"
     assert cmd.groups == () and cmd.app_roles == ()
 
 
 def test_base64_body_is_accepted(settings: Settings) -> None:
     body = base64.b64encode(json.dumps({"email": "ada@fabrikam.example"}).encode())
-    result = parse_invitation_queue_message(body, settings)
+    result = parse_invitation_queue_message(body, settings.policy)
     assert isinstance(result, InvitationCommand) and result.email == "ada@fabrikam.example"
 
 
 def test_reminder_message_is_recognised(settings: Settings) -> None:
     result = parse_invitation_queue_message(
-        b'{"reminder": {"email": "ada@fabrikam.example", "number": 2}}', settings
+        b'{"reminder": {"email": "ada@fabrikam.example", "number": 2}}', settings.policy
     )
     assert result == ReminderRequest(email="ada@fabrikam.example", number=2)
 
@@ -137,7 +137,7 @@ def test_reminder_message_is_recognised(settings: Settings) -> None:
 )
 def test_rejections_name_their_rule(body: bytes, code: str, settings: Settings) -> None:
     with pytest.raises(InvalidMessage) as info:
-        parse_invitation_queue_message(body, settings)
+        parse_invitation_queue_message(body, settings.policy)
     assert info.value.code == code
 
 

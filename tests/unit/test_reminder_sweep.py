@@ -12,7 +12,8 @@ import pytest
 
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
-from guest_onboarding.domain import GuestStatus, reminder_due
+from guest_onboarding.domain.ledger import GuestStatus
+from guest_onboarding.domain.schedule import reminder_due
 from guest_onboarding.entrypoints import handle_invitation_message, run_reminder_sweep
 from guest_onboarding.errors import Refused
 from tests.unit.conftest import T0, Clock
@@ -76,7 +77,7 @@ async def test_schedule_over_a_month(rt: Runtime, clock: Clock) -> None:
     clock.now = T0 + timedelta(days=3)
     assert await sweep_and_send(rt) == ["sent"] * 5
     reminders = directory.emails[5:]
-    assert [e.redirect_url for e in reminders] == [
+    assert [e.invitation.redirect_url for e in reminders] == [
         f"https://projectx.fabrikam.example/app{i}" for i in range(5)
     ]  # each guest's original redirect, not the default
 
@@ -169,7 +170,9 @@ async def test_untracked_guests_left_alone_unless_enabled(settings: Settings, cl
         clock.now = T0
         assert await sweep_and_send(rt) == ["sent"] * expected
         if enabled:
-            assert directory.emails[0].redirect_url == settings.invite_redirect_url
+            assert (
+                directory.emails[0].invitation.redirect_url == settings.policy.default_redirect_url
+            )
 
 
 async def test_one_failing_guest_does_not_stop_the_sweep(rt: Runtime, clock: Clock) -> None:

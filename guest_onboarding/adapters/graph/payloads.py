@@ -1,0 +1,92 @@
+"""Request bodies and response fields: plain JSON, the shapes pinned by tests (the SDK's typed
+models cost milliseconds of CPU per object; see the package docstring)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.errors import InvalidRequest
+from guest_onboarding.ports import DirectoryUser
+
+#: ``@odata.id`` in a ``$ref`` body must name Graph itself, whatever base URL the client uses.
+GRAPH_DIRECTORY_OBJECTS = "https://graph.microsoft.com/v1.0/directoryObjects/"
+
+USER_FIELDS = (
+    "id",
+    "mail",
+    "userType",
+    "externalUserState",
+    "externalUserStateChangeDateTime",
+    "createdDateTime",
+)
+PENDING_FIELDS = (
+    "id",
+    "mail",
+    "externalUserState",
+    "externalUserStateChangeDateTime",
+    "createdDateTime",
+)
+
+
+def invitation_body(email: str, invitation: Invitation) -> dict[str, Any]:
+    """``POST /invitations``: the invitation's content as Graph names it."""
+    body: dict[str, Any] = {
+        "invitedUserEmailAddress": email,
+        "inviteRedirectUrl": invitation.redirect_url,
+        "sendInvitationMessage": invitation.send_message,
+    }
+    if invitation.display_name:
+        body["invitedUserDisplayName"] = invitation.display_name
+    info = message_info(invitation)
+    if info:
+        body["invitedUserMessageInfo"] = info
+    return body
+
+
+def message_info(invitation: Invitation) -> dict[str, Any] | None:
+    """``invitedUserMessageInfo`` with only the parts that are set (None when none is)."""
+    info: dict[str, Any] = {}
+    if invitation.message_body:
+        info["customizedMessageBody"] = invitation.message_body
+    if invitation.message_language:
+        info["messageLanguage"] = invitation.message_language
+    if invitation.cc_recipient:
+        info["ccRecipients"] = [{"emailAddress": {"address": invitation.cc_recipient}}]
+    return info or None
+
+
+def guid(field: str, value: str) -> str:
+    """``value`` as a canonical GUID string; Graph would refuse anything else with a 400."""
+    try:
+        return str(UUID(value))
+    except ValueError:
+        raise InvalidRequest(f"{field} must be a GUID, got {value!r}", code="InvalidGuid") from None
+
+
+def directory_user(raw: dict[str, Any]) -> DirectoryUser:
+    return DirectoryUser(
+        id=raw["id"],
+        mail=raw.get("mail"),
+        user_type=raw.get("userType"),
+        external_user_state=raw.get("externalUserState"),
+        state_changed_at=parse_datetime(raw.get("externalUserStateChangeDateTime")),
+        created_at=parse_datetime(raw.get("createdDateTime")),
+    )
+
+
+def parse_datetime(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def select_id(builder: Any) -> Any:
+    """``$select=id`` for the existence probe (GroupItem/ServicePrincipalItem builders)."""
+    name = type(builder).__name__
+    return getattr(builder, f"{name}GetQueryParameters")(select=["id"])

@@ -1,0 +1,125 @@
+"""Ledger rows as Table entities, and typed changes as the properties they write.
+
+One generic mapping, so a field added to ``LedgerEntry``, to a ``Change`` or to ``Invitation``
+is stored and read back with no edit here: the invitation's fields are columns of their own
+(a reminder re-sends them), step statuses are columns named by their step key, ``None`` is
+written as an empty string (a MERGE cannot remove a property) and read back as ``None``, and
+tuples are stored as JSON arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import Enum
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from guest_onboarding.domain.invitation import Invitation, is_step_key
+from guest_onboarding.domain.ledger import (
+    Change,
+    GuestStatus,
+    LedgerEntry,
+    StepStatus,
+    changed_fields,
+)
+
+_INVITATION_FIELDS = tuple(f.name for f in dataclasses.fields(Invitation))
+
+
+def _holds_tuple(annotation: object) -> bool:
+    if get_origin(annotation) is tuple:
+        return True
+    return get_origin(annotation) in (Union, UnionType) and any(
+        get_origin(arg) is tuple for arg in get_args(annotation)
+    )
+
+
+#: Invitation fields stored as JSON arrays.
+_INVITATION_TUPLES = frozenset(
+    name for name, annotation in get_type_hints(Invitation).items() if _holds_tuple(annotation)
+)
+_ENTRY_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(LedgerEntry)
+    if f.name not in {"email", "steps", "etag", "invitation"}
+)
+_CLEARED = ""
+
+
+def partition_of(email: str) -> str:
+    """One partition per domain spreads load while keeping a company's guests together."""
+    return email.rsplit("@", 1)[-1]
+
+
+def keys(email: str) -> dict[str, str]:
+    return {"PartitionKey": partition_of(email), "RowKey": email}
+
+
+def _encode(value: object) -> object:
+    if value is None:
+        return _CLEARED
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    return value
+
+
+def _properties(fields: Mapping[str, object]) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name == "steps":
+            assert isinstance(value, Mapping)
+            properties.update({key: _encode(status) for key, status in value.items()})
+        elif name == "invitation":
+            if isinstance(value, Invitation):
+                properties.update({n: _encode(getattr(value, n)) for n in _INVITATION_FIELDS})
+        else:
+            properties[name] = _encode(value)
+    return properties
+
+
+def entity_of_entry(entry: LedgerEntry) -> dict[str, Any]:
+    """The whole row (an insert or a replace)."""
+    fields = {f.name: getattr(entry, f.name) for f in dataclasses.fields(LedgerEntry)}
+    for name in ("email", "etag"):
+        fields.pop(name)
+    return keys(entry.email) | _properties(fields)
+
+
+def entity_of_change(email: str, change: Change, *, updated_at: datetime) -> dict[str, Any]:
+    """The properties ``change`` writes (a MERGE)."""
+    return keys(email) | _properties({**changed_fields(change), "updated_at": updated_at})
+
+
+def _decode(value: object) -> object:
+    if value == _CLEARED:
+        return None
+    if isinstance(value, datetime):
+        # The SDK's datetimes carry their own tz type; compare them as plain UTC datetimes.
+        return datetime(*value.timetuple()[:6], value.microsecond, tzinfo=UTC)
+    return value
+
+
+def entry_of_entity(entity: Mapping[str, Any], etag: str | None) -> LedgerEntry:
+    """The row as a ``LedgerEntry`` (columns a projection left out keep their defaults)."""
+    data = {name: _decode(value) for name, value in entity.items()}
+    invitation = None
+    if data.get("redirect_url"):
+        values: dict[str, Any] = {n: data[n] for n in _INVITATION_FIELDS if n in data}
+        for name in _INVITATION_TUPLES & values.keys():
+            if isinstance(values[name], str):
+                values[name] = tuple(json.loads(values[name]))
+        invitation = Invitation(**values)
+    fields: dict[str, Any] = {n: data[n] for n in _ENTRY_FIELDS if data.get(n) is not None}
+    fields["status"] = GuestStatus(str(data.get("status") or GuestStatus.INVITING))
+    return LedgerEntry(
+        email=str(entity["RowKey"]),
+        invitation=invitation,
+        steps={k: StepStatus(str(v)) for k, v in data.items() if is_step_key(k)},
+        etag=etag,
+        **fields,
+    )

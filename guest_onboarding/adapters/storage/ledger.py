@@ -1,0 +1,114 @@
+"""The guest ledger on Azure Tables (``GUEST_LEDGER_TABLE``), one row per guest."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from guest_onboarding.adapters.storage.clients import service_client
+from guest_onboarding.adapters.storage.codec import (
+    entity_of_change,
+    entity_of_entry,
+    entry_of_entity,
+    partition_of,
+)
+from guest_onboarding.config import StorageSettings
+from guest_onboarding.domain.ledger import TRACKED, Change, GuestStatus, LedgerEntry
+
+#: What ``tracked_entries`` reads of each row (the sweep needs nothing else).
+SWEEP_COLUMNS = ("RowKey", "status", "user_id", "first_sent_at", "reminders_scheduled")
+_PAGE = 1000
+
+
+def _etag(entity: Any) -> str | None:
+    metadata = getattr(entity, "metadata", None)
+    return metadata.get("etag") if isinstance(metadata, dict) else None
+
+
+def _status_filter(statuses: frozenset[GuestStatus]) -> str:
+    return " or ".join(f"status eq '{s.value}'" for s in sorted(statuses))
+
+
+class TableLedger:
+    """The ``Ledger`` port on an existing Azure Table (the deployment creates it)."""
+
+    def __init__(self, table: TableClient, service: TableServiceClient | None = None) -> None:
+        self._table = table
+        # The table client borrows the service client's transport: close both.
+        self._service = service
+
+    @classmethod
+    def create(cls, storage: StorageSettings, table_name: str) -> TableLedger:
+        """A ledger on the configured account (connection string or managed identity)."""
+        service = service_client(TableServiceClient, storage, storage.table_service_uri, "table")
+        return cls(service.get_table_client(table_name), service)
+
+    async def get(self, email: str) -> LedgerEntry | None:
+        try:
+            entity = await self._table.get_entity(partition_of(email), email)
+        except ResourceNotFoundError:
+            return None
+        return entry_of_entity(entity, _etag(entity))
+
+    async def claim(self, entry: LedgerEntry) -> bool:
+        try:
+            await self._table.create_entity(entity_of_entry(entry))
+        except ResourceExistsError:
+            return False
+        return True
+
+    async def take_over(self, entry: LedgerEntry, *, etag: str) -> bool:
+        try:
+            await self._table.update_entity(
+                entity_of_entry(entry),
+                mode=UpdateMode.REPLACE,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
+
+    async def update(self, email: str, change: Change, *, etag: str | None = None) -> bool:
+        entity = entity_of_change(email, change, updated_at=datetime.now(UTC))
+        condition = MatchConditions.IfNotModified if etag else MatchConditions.Unconditionally
+        try:
+            await self._table.update_entity(
+                entity, mode=UpdateMode.MERGE, etag=etag, match_condition=condition
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
+
+    async def tracked_entries(self) -> AsyncIterator[LedgerEntry]:
+        # Only the columns the sweep reads: tens of thousands of rows stream through here.
+        async for entity in self._table.query_entities(
+            _status_filter(TRACKED), results_per_page=_PAGE, select=list(SWEEP_COLUMNS)
+        ):
+            yield entry_of_entity(entity, _etag(entity))
+
+    async def entries(
+        self, *, statuses: frozenset[GuestStatus] | None = None
+    ) -> AsyncIterator[LedgerEntry]:
+        pages = (
+            self._table.list_entities(results_per_page=_PAGE)
+            if statuses is None
+            else self._table.query_entities(_status_filter(statuses), results_per_page=_PAGE)
+        )
+        async for entity in pages:
+            yield entry_of_entity(entity, _etag(entity))
+
+    async def close(self) -> None:
+        await self._table.close()
+        if self._service is not None:
+            await self._service.close()

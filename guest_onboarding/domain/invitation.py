@@ -1,0 +1,74 @@
+"""What an invitation says, the validated command that carries it, and the steps it fans out to.
+
+:class:`Invitation` is the one shape of an invitation's content: the HR message is parsed into
+it, the ledger row stores it (a reminder re-sends exactly what the first invitation said), and
+the Graph adapter maps it to ``POST /invitations``. Adding an HR field means adding it here, to
+the schema and to the adapter's mapping (docs/extending.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Invitation:
+    """The content of one invitation email (and of every reminder that re-sends it)."""
+
+    redirect_url: str
+    display_name: str | None = None
+    send_message: bool = True
+    message_body: str | None = None
+    message_language: str | None = None
+    cc_recipient: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AppRoleRef:
+    """An app role on a resource service principal (``app_role_id`` may be the all-zero
+    default-access id)."""
+
+    resource_id: str
+    app_role_id: str
+
+    def key(self) -> str:
+        """The allow-list form: ``resourceId:appRoleId``, lower case."""
+        return f"{self.resource_id.lower()}:{self.app_role_id.lower()}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InvitationCommand:
+    """A validated HR message: profiles expanded, defaults applied, every allow-list checked."""
+
+    email: str
+    invitation: Invitation
+    groups: tuple[str, ...] = ()
+    app_roles: tuple[AppRoleRef, ...] = ()
+    external_id: str | None = None
+
+
+# -- step keys: the ledger's name for each fan-out step, derived here and nowhere else ----------
+
+#: Table property names cannot hold hyphens; each step kind has its own prefix.
+GROUP_STEP_PREFIX = "g_"
+APP_ROLE_STEP_PREFIX = "r_"
+STEP_KEY_PREFIXES = (GROUP_STEP_PREFIX, APP_ROLE_STEP_PREFIX)
+
+
+def _compact(guid: str) -> str:
+    return guid.lower().replace("-", "")
+
+
+def group_step_key(group_id: str) -> str:
+    """Ledger key of the step that adds the guest to ``group_id``."""
+    return GROUP_STEP_PREFIX + _compact(group_id)
+
+
+def app_role_step_key(resource_id: str, app_role_id: str) -> str:
+    """Ledger key of the step that assigns ``app_role_id`` on ``resource_id``."""
+    return APP_ROLE_STEP_PREFIX + _compact(resource_id) + "_" + _compact(app_role_id)
+
+
+def is_step_key(name: str) -> bool:
+    """True for a ledger column that holds a step's status."""
+    return name.startswith(STEP_KEY_PREFIXES)

@@ -1,0 +1,94 @@
+"""The allow-lists every message is checked against, by whoever acts on it.
+
+Built once from settings (:mod:`guest_onboarding.config`); :mod:`guest_onboarding.messages`
+checks HR messages with it, and the assignment handler re-checks every step it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from guest_onboarding.domain.addresses import domain_matches, domain_of
+from guest_onboarding.domain.invitation import AppRoleRef
+from guest_onboarding.errors import InvalidMessage
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessProfile:
+    """A named bundle of groups and app roles (``ACCESS_PROFILES``)."""
+
+    groups: tuple[str, ...] = ()
+    app_roles: tuple[AppRoleRef, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """What a message may ask for. Group ids and role keys are compared in lower case."""
+
+    default_redirect_url: str
+    allowed_redirect_prefixes: tuple[str, ...]
+    allowed_email_domains: frozenset[str] = frozenset()
+    blocked_email_domains: frozenset[str] = frozenset()
+    access_profiles: Mapping[str, AccessProfile] = field(default_factory=dict)
+    allowed_group_ids: frozenset[str] = frozenset()
+    allowed_app_roles: frozenset[str] = frozenset()
+    #: Derived once: every group and app role key a message may ask for.
+    group_allow_list: frozenset[str] = field(init=False)
+    app_role_allow_list: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        profiles = self.access_profiles.values()
+        groups = {g.lower() for p in profiles for g in p.groups}
+        roles = {r.key() for p in profiles for r in p.app_roles}
+        object.__setattr__(
+            self,
+            "group_allow_list",
+            frozenset(groups | {g.lower() for g in self.allowed_group_ids}),
+        )
+        object.__setattr__(
+            self,
+            "app_role_allow_list",
+            frozenset(roles | {r.lower() for r in self.allowed_app_roles}),
+        )
+
+    def check_guest_domain(self, email: str) -> None:
+        """``DomainBlocked`` / ``DomainNotAllowed`` for an address the domain lists refuse."""
+        domain = domain_of(email)
+        if self.blocked_email_domains and domain_matches(domain, self.blocked_email_domains):
+            raise InvalidMessage("DomainBlocked", f"the domain {domain} is blocked")
+        if self.allowed_email_domains and not domain_matches(domain, self.allowed_email_domains):
+            raise InvalidMessage("DomainNotAllowed", f"the domain {domain} is not allowed")
+
+    def expand_profiles(self, names: Iterable[str]) -> tuple[list[str], list[AppRoleRef]]:
+        """The groups and app roles of the named profiles (``UnknownAccessProfile``)."""
+        groups: list[str] = []
+        roles: list[AppRoleRef] = []
+        for name in names:
+            profile = self.access_profiles.get(name)
+            if profile is None:
+                raise InvalidMessage(
+                    "UnknownAccessProfile", f"access profile '{name}' is not defined"
+                )
+            groups.extend(profile.groups)
+            roles.extend(profile.app_roles)
+        return groups, roles
+
+    def check_group(self, group_id: str) -> None:
+        if group_id.lower() not in self.group_allow_list:
+            raise InvalidMessage("GroupNotAllowed", f"group {group_id} is not on the allow-list")
+
+    def check_app_role(self, role: AppRoleRef) -> None:
+        if role.key() not in self.app_role_allow_list:
+            raise InvalidMessage(
+                "AppRoleNotAllowed",
+                f"app role {role.app_role_id} on {role.resource_id} is not on the allow-list",
+            )
+
+    def check_redirect(self, url: str) -> str:
+        """``url`` if it is under an allowed prefix, else ``RedirectNotAllowed``."""
+        if not url.lower().startswith(("https://", "http://localhost")) or not any(
+            url.startswith(prefix) for prefix in self.allowed_redirect_prefixes
+        ):
+            raise InvalidMessage("RedirectNotAllowed", "redirectUrl is not under an allowed prefix")
+        return url

@@ -1,0 +1,32 @@
+"""When a pending guest is due a reminder, and when they expire."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+
+def days_since(start: datetime, now: datetime) -> float:
+    return (now - start) / timedelta(days=1)
+
+
+def reminder_due(
+    *,
+    first_sent_at: datetime,
+    reminders_scheduled: int,
+    reminder_days: tuple[int, ...],
+    now: datetime,
+) -> int | None:
+    """The reminder number to schedule now, or None.
+
+    A guest is due when the days since the first invitation reach the next entry of
+    ``reminder_days`` that has not been scheduled. After an outage several entries may be past:
+    one reminder goes out, numbered as the last one passed, so a guest never gets a burst.
+    """
+    age = days_since(first_sent_at, now)
+    passed = sum(1 for day in reminder_days if age >= day)
+    return passed if passed > reminders_scheduled else None
+
+
+def is_expired(*, first_sent_at: datetime, pending_expiry_days: int, now: datetime) -> bool:
+    """Pending longer than ``pending_expiry_days`` (0 means never)."""
+    return pending_expiry_days > 0 and days_since(first_sent_at, now) >= pending_expiry_days

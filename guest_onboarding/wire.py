@@ -1,0 +1,57 @@
+"""The queue wire format: message text as received (plain UTF-8 or base64), JSON objects, and
+the poison envelope every rejected or failed message is moved with."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from guest_onboarding.errors import InvalidMessage
+
+
+def decode_body(body: bytes | str) -> str:
+    """The message text, whether it came as plain UTF-8 JSON or base64 of it."""
+    raw = body if isinstance(body, bytes) else body.encode("utf-8")
+    stripped = raw.strip()
+    if not stripped.startswith((b"{", b"[", b'"')):
+        try:
+            decoded = base64.b64decode(stripped, validate=True)
+        except (binascii.Error, ValueError):
+            decoded = None
+        if decoded is not None and decoded.strip().startswith(b"{"):
+            stripped = decoded.strip()
+    try:
+        return stripped.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidMessage("InvalidEncoding", "message is not UTF-8 text or base64") from None
+
+
+def load_object(body: bytes | str) -> dict[str, Any]:
+    """The message as a JSON object (``InvalidEncoding`` / ``InvalidJson`` otherwise)."""
+    try:
+        value = json.loads(decode_body(body))
+    except json.JSONDecodeError as exc:
+        raise InvalidMessage("InvalidJson", f"message is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise InvalidMessage("InvalidJson", "message must be a JSON object")
+    return value
+
+
+def as_received(body: bytes | str) -> str:
+    """The message exactly as received (base64 stays base64; bytes that are not UTF-8 become
+    U+FFFD), for poison envelopes and re-queued copies."""
+    if isinstance(body, str):
+        return body
+    return body.decode("utf-8", errors="replace")
+
+
+def rejection_envelope(
+    *, original: str, code: str, message: str, details: dict[str, str] | None = None
+) -> str:
+    """The poison-queue body: ``{"error": {"code", "message", ...}, "original": "..."}``."""
+    error: dict[str, str] = {"code": code, "message": message}
+    if details:
+        error.update(details)
+    return json.dumps({"error": error, "original": original}, ensure_ascii=False)

@@ -1,0 +1,124 @@
+"""The Table ledger agrees with the domain's meaning of every change (``domain.ledger.apply``):
+each change written to Azurite and read back gives the row ``apply`` gives in memory."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from guest_onboarding.adapters.storage import TableLedger
+from guest_onboarding.config import StorageSettings
+from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.domain.ledger import (
+    Adopted,
+    Change,
+    ClaimReleased,
+    Deleted,
+    Expired,
+    FoundExisting,
+    GuestStatus,
+    InvitationRefused,
+    Invited,
+    LedgerEntry,
+    Redeemed,
+    ReminderScheduled,
+    ReminderSent,
+    Removed,
+    StepsRecorded,
+    StepStatus,
+    apply,
+)
+from tests.fixtures.azurite import AzuriteEndpoint
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+EMAIL = "ada@fabrikam.example"
+
+
+@pytest.fixture
+async def ledger(azurite: AzuriteEndpoint) -> AsyncIterator[TableLedger]:
+    name = f"ledger{uuid.uuid4().hex[:10]}"
+    with TableServiceClient.from_connection_string(azurite.connection_string) as tables:
+        tables.create_table(name)
+    ledger = TableLedger.create(StorageSettings(connection_string=azurite.connection_string), name)
+    yield ledger
+    await ledger.close()
+
+
+def claimed() -> LedgerEntry:
+    return LedgerEntry(
+        email=EMAIL,
+        status=GuestStatus.INVITING,
+        claim_token="m1",
+        claimed_at=T0,
+        external_id="HR-1",
+        invitation=Invitation(
+            redirect_url="https://projectx.fabrikam.example/welcome",
+            display_name="Ada",
+            send_message=False,
+            message_body="Welcome",
+            message_language="en-US",
+            cc_recipient="pm@contoso.example",
+        ),
+        created_at=T0,
+        steps={"g_1": StepStatus.QUEUED},
+    )
+
+
+CHANGES: list[Change] = [
+    ClaimReleased(),
+    Invited(user_id="u1", first_sent_at=T0, last_sent_at=None, send_count=0),
+    FoundExisting(user_id="u2"),
+    InvitationRefused(last_error="Forbidden: no"),
+    StepsRecorded(steps={"g_1": StepStatus.DONE, "r_2_3": StepStatus.FAILED}),
+    ReminderScheduled(reminders_scheduled=2),
+    ReminderSent(reminders_sent=2, send_count=3, last_sent_at=T0 + timedelta(days=7)),
+    Redeemed(redeemed_at=T0 + timedelta(days=8)),
+    Removed(),
+    Expired(expired_at=T0 + timedelta(days=30)),
+    Deleted(deleted_at=T0 + timedelta(days=31)),
+    Adopted(
+        user_id="u3", first_sent_at=T0, invitation=Invitation(redirect_url="https://myapps.example")
+    ),
+]
+
+
+def comparable(entry: LedgerEntry) -> LedgerEntry:
+    return dataclasses.replace(entry, etag=None, updated_at=None)
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda c: type(c).__name__)
+async def test_each_change_reads_back_as_apply_says(ledger: TableLedger, change: Change) -> None:
+    row = claimed()
+    assert await ledger.claim(row)
+    assert await ledger.update(EMAIL, change)
+    stored = await ledger.get(EMAIL)
+    assert stored is not None
+    assert comparable(stored) == comparable(apply(row, change))
+
+
+async def test_etag_guards_and_missing_rows(ledger: TableLedger) -> None:
+    assert not await ledger.update(EMAIL, Removed())  # no row: nothing is created
+    assert await ledger.get(EMAIL) is None
+    assert await ledger.claim(claimed())
+    assert not await ledger.claim(claimed())
+    first = await ledger.get(EMAIL)
+    assert first is not None and first.etag
+    assert await ledger.update(EMAIL, ReminderScheduled(reminders_scheduled=1), etag=first.etag)
+    assert not await ledger.update(EMAIL, ReminderScheduled(reminders_scheduled=2), etag=first.etag)
+    assert not await ledger.take_over(claimed(), etag=first.etag)
+
+
+async def test_entries_stream_every_row_or_those_in_a_status(ledger: TableLedger) -> None:
+    for i, status in enumerate([GuestStatus.INVITED, GuestStatus.REDEEMED, GuestStatus.INVITED]):
+        entry = dataclasses.replace(claimed(), email=f"g{i}@fabrikam.example", status=status)
+        assert await ledger.claim(entry)
+    everyone = [e.email async for e in ledger.entries()]
+    invited = [e async for e in ledger.entries(statuses=frozenset({GuestStatus.INVITED}))]
+    assert sorted(everyone) == [f"g{i}@fabrikam.example" for i in range(3)]
+    assert sorted(e.email for e in invited) == ["g0@fabrikam.example", "g2@fabrikam.example"]
+    assert all(e.invitation == claimed().invitation for e in invited)  # whole rows
