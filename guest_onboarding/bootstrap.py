@@ -7,6 +7,7 @@ Graph emulator) and pass it to the entrypoints instead.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,18 +48,38 @@ def max_dequeue_count(host_json: Path = HOST_JSON) -> int:
         return DEFAULT_MAX_DEQUEUE_COUNT
 
 
+#: Loggers of the SDKs underneath: at INFO and DEBUG they write request URLs, headers and
+#: bodies, which hold guests' addresses (Table row keys, Graph ``$filter``s).
+SDK_LOGGERS = ("azure", "httpx", "httpcore", "hpack", "h2", "kiota_http", "msgraph", "urllib3")
+
+
+def quiet_sdk_logging() -> None:
+    """Only warnings and errors from the SDKs, whatever the root level: no personal data."""
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def build_ledger(settings: Settings) -> Ledger:
+    """The ledger on its Table: the read side (reports, the demo) uses it without a Runtime."""
+    from guest_onboarding.adapters.storage import TableLedger
+
+    quiet_sdk_logging()
+    return TableLedger.create(settings.storage, settings.guest_ledger_table)
+
+
 def build_runtime(settings: Settings | None = None) -> Runtime:
     """The real adapters: Graph through msgraph-sdk, the ledger on Tables, the outbox on Queues."""
     from guest_onboarding.adapters.graph import GraphDirectory
-    from guest_onboarding.adapters.storage import QueueOutbox, TableLedger
+    from guest_onboarding.adapters.storage import QueueOutbox
 
+    quiet_sdk_logging()
     settings = settings or Settings.from_env()
     return Runtime(
         settings=settings,
         directory=GraphDirectory.create(
             base_url=settings.graph_base_url, client_id=settings.azure_client_id
         ),
-        ledger=TableLedger.create(settings.storage, settings.guest_ledger_table),
+        ledger=build_ledger(settings),
         outbox=QueueOutbox.create(
             settings.storage,
             invitations_queue=settings.invitations_queue,

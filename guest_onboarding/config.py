@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from guest_onboarding.domain.addresses import DomainError, canonical_domain
 from guest_onboarding.domain.invitation import AppRoleRef
 from guest_onboarding.domain.policy import AccessProfile, Policy
+from guest_onboarding.domain.redirects import RedirectAllowList, RedirectError, parse_url
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_REDIRECT_URL = "https://myapps.microsoft.com"
@@ -37,6 +40,9 @@ SETTING_DEFAULTS: dict[str, str] = {
     "MAX_DELETIONS_PER_RUN": "100",
     "RESEND_UNTRACKED": "false",
     "GUEST_LEDGER_TABLE": "guestledger",
+    "ALLOWED_CC_DOMAINS": "",
+    "LEDGER_RETENTION_DAYS": "365",
+    "INVITE_REPLICATION_WAIT_SECONDS": "600",
 }
 
 #: The storage connection: a connection string, or identity-based ``AzureWebJobsStorage__*``.
@@ -66,7 +72,7 @@ class Settings:
     policy: Policy = field(
         default_factory=lambda: Policy(
             default_redirect_url=DEFAULT_REDIRECT_URL,
-            allowed_redirect_prefixes=(DEFAULT_REDIRECT_URL,),
+            allowed_redirects=RedirectAllowList.parse((DEFAULT_REDIRECT_URL,)),
         )
     )
     resend_schedule: str = "0 0 8 * * *"
@@ -76,6 +82,8 @@ class Settings:
     max_deletions_per_run: int = 100
     resend_untracked: bool = False
     guest_ledger_table: str = "guestledger"
+    ledger_retention_days: int = 365
+    invite_replication_wait_seconds: int = 600
     storage: StorageSettings = field(default_factory=StorageSettings)
 
     @classmethod
@@ -89,7 +97,7 @@ class Settings:
             return value if value else SETTING_DEFAULTS[name]
 
         redirect = get("INVITE_REDIRECT_URL")
-        prefixes = _csv(get("ALLOWED_REDIRECT_PREFIXES")) or (redirect,)
+        allowed_redirects = _redirects(get("ALLOWED_REDIRECT_PREFIXES"), default=redirect)
         return cls(
             graph_base_url=get("GRAPH_BASE_URL").rstrip("/"),
             azure_client_id=get("AZURE_CLIENT_ID") or None,
@@ -97,12 +105,13 @@ class Settings:
             assignments_queue=get("ASSIGNMENTS_QUEUE"),
             policy=Policy(
                 default_redirect_url=redirect,
-                allowed_redirect_prefixes=prefixes,
-                allowed_email_domains=_domains(get("ALLOWED_EMAIL_DOMAINS")),
-                blocked_email_domains=_domains(get("BLOCKED_EMAIL_DOMAINS")),
+                allowed_redirects=allowed_redirects,
+                allowed_email_domains=_domains("ALLOWED_EMAIL_DOMAINS", get),
+                blocked_email_domains=_domains("BLOCKED_EMAIL_DOMAINS", get),
+                allowed_cc_domains=_domains("ALLOWED_CC_DOMAINS", get),
                 access_profiles=_access_profiles(get("ACCESS_PROFILES")),
-                allowed_group_ids=frozenset(_csv(get("ALLOWED_GROUP_IDS"))),
-                allowed_app_roles=frozenset(_csv(get("ALLOWED_APP_ROLES"))),
+                allowed_group_ids=_guids("ALLOWED_GROUP_IDS", _csv(get("ALLOWED_GROUP_IDS"))),
+                allowed_app_roles=_app_roles(get("ALLOWED_APP_ROLES")),
             ),
             resend_schedule=get("RESEND_SCHEDULE"),
             reminder_days=_reminder_days(get("REMINDER_DAYS")),
@@ -113,6 +122,12 @@ class Settings:
             ),
             resend_untracked=_bool("RESEND_UNTRACKED", get("RESEND_UNTRACKED")),
             guest_ledger_table=get("GUEST_LEDGER_TABLE"),
+            ledger_retention_days=_int(
+                "LEDGER_RETENTION_DAYS", get("LEDGER_RETENTION_DAYS"), minimum=1
+            ),
+            invite_replication_wait_seconds=_int(
+                "INVITE_REPLICATION_WAIT_SECONDS", get("INVITE_REPLICATION_WAIT_SECONDS"), minimum=1
+            ),
             storage=_storage(env),
         )
 
@@ -121,8 +136,48 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-def _domains(value: str) -> frozenset[str]:
-    return frozenset(d.lower() for d in _csv(value))
+def _domains(name: str, get: Callable[[str], str]) -> frozenset[str]:
+    try:
+        return frozenset(canonical_domain(d) for d in _csv(get(name)))
+    except DomainError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
+def _redirects(value: str, *, default: str) -> RedirectAllowList:
+    try:
+        allowed = RedirectAllowList.parse(_csv(value) or (default,))
+    except RedirectError as exc:
+        raise SettingsError(f"ALLOWED_REDIRECT_PREFIXES: {exc}") from None
+    try:
+        covered = allowed.allows(parse_url(default))
+    except RedirectError as exc:
+        raise SettingsError(f"INVITE_REDIRECT_URL: {exc}") from None
+    if not covered:
+        raise SettingsError(
+            "INVITE_REDIRECT_URL is not under any of ALLOWED_REDIRECT_PREFIXES: every message "
+            "without its own redirectUrl would be refused"
+        )
+    return allowed
+
+
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _guids(name: str, values: Iterable[str]) -> frozenset[str]:
+    lowered = frozenset(v.lower() for v in values)
+    bad = sorted(v for v in lowered if not _GUID.match(v))
+    if bad:
+        raise SettingsError(f"{name} must hold object ids (GUIDs), got {bad[0]!r}")
+    return lowered
+
+
+def _app_roles(value: str) -> frozenset[str]:
+    roles = set()
+    for entry in _csv(value):
+        resource, _, role = entry.partition(":")
+        _guids("ALLOWED_APP_ROLES", (resource, role))
+        roles.add(f"{resource.lower()}:{role.lower()}")
+    return frozenset(roles)
 
 
 def _int(name: str, value: str, *, minimum: int) -> int:
@@ -160,21 +215,23 @@ def _access_profiles(value: str) -> dict[str, AccessProfile]:
         raise SettingsError("ACCESS_PROFILES must be a JSON object of profiles")
     profiles: dict[str, AccessProfile] = {}
     for name, body in raw.items():
+        where = f"ACCESS_PROFILES[{name!r}]"
         if not isinstance(body, dict) or set(body) - {"groups", "appRoles"}:
-            raise SettingsError(
-                f"ACCESS_PROFILES[{name!r}] must be an object with 'groups' and 'appRoles' only"
-            )
+            raise SettingsError(f"{where} must be an object with 'groups' and 'appRoles' only")
         try:
-            groups = tuple(str(g) for g in body.get("groups", []))
-            roles = tuple(
-                AppRoleRef(resource_id=str(r["resourceId"]), app_role_id=str(r["appRoleId"]))
+            groups = [str(g).lower() for g in body.get("groups", [])]
+            roles = [
+                AppRoleRef(
+                    resource_id=str(r["resourceId"]).lower(),
+                    app_role_id=str(r["appRoleId"]).lower(),
+                )
                 for r in body.get("appRoles", [])
-            )
+            ]
         except (KeyError, TypeError):
-            raise SettingsError(
-                f"ACCESS_PROFILES[{name!r}].appRoles entries need resourceId and appRoleId"
-            ) from None
-        profiles[name] = AccessProfile(groups=groups, app_roles=roles)
+            raise SettingsError(f"{where}.appRoles entries need resourceId and appRoleId") from None
+        _guids(f"{where}.groups", groups)
+        _guids(f"{where}.appRoles", [i for r in roles for i in (r.resource_id, r.app_role_id)])
+        profiles[name] = AccessProfile(groups=tuple(groups), app_roles=tuple(roles))
     return profiles
 
 

@@ -7,16 +7,18 @@ delivery ``host.json`` allows, moved there by us with the last error.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from guest_onboarding.bootstrap import Runtime, runtime
 from guest_onboarding.domain.addresses import mask_address
-from guest_onboarding.errors import DirectoryError, InvalidMessage
+from guest_onboarding.errors import DirectoryError, InvalidMessage, NeedsOperator
 from guest_onboarding.handlers.assign import perform_assignment, record_step_failed
 from guest_onboarding.handlers.invite import invite_guest
 from guest_onboarding.handlers.remind import send_reminder
@@ -56,9 +58,17 @@ def log_step(step: str, outcome: str, **fields: Any) -> None:
     log.info(json.dumps(record, sort_keys=True, default=str))
 
 
+def pseudonym(value: str | None) -> str | None:
+    """A stable stand-in for an identifier in logs (HR's external id is personal data): the
+    same id always gives the same 12 hex digits, which correlate lines without revealing it."""
+    if value is None:
+        return None
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+
+
 def _reason(exc: BaseException) -> dict[str, str]:
     """The poison envelope's ``error`` for ``exc``: our rule or Graph's error, else its type."""
-    if isinstance(exc, InvalidMessage):
+    if isinstance(exc, InvalidMessage | NeedsOperator):
         return {"code": exc.code, "message": exc.message}
     if isinstance(exc, DirectoryError):
         return exc.as_reason()
@@ -149,12 +159,13 @@ async def handle_invitation_message(
                 await send_reminder(
                     parsed,
                     default_redirect_url=rt.settings.policy.default_redirect_url,
+                    reminder_days=rt.settings.reminder_days,
                     directory=rt.directory,
                     ledger=rt.ledger,
                     now=rt.clock(),
                 )
             )
-        delivery.fields["external_id"] = parsed.external_id
+        delivery.fields["external_ref"] = pseudonym(parsed.external_id)
         result = await invite_guest(
             parsed,
             token=message_id,
@@ -162,7 +173,8 @@ async def handle_invitation_message(
             directory=rt.directory,
             ledger=rt.ledger,
             outbox=rt.outbox,
-            now=rt.clock(),
+            clock=rt.clock,
+            replication_wait=timedelta(seconds=rt.settings.invite_replication_wait_seconds),
         )
         return delivery.done(result.result, steps_queued=result.steps_queued)
     except Exception as exc:
@@ -187,7 +199,7 @@ async def handle_assignment_message(
     except InvalidMessage as exc:
         return await delivery.poison(exc)
     delivery.fields |= {
-        "external_id": step.externalId,
+        "external_ref": pseudonym(step.externalId),
         "guest": mask_address(step.email),
         "kind": step.kind,
         "target": step.target,
@@ -203,7 +215,9 @@ async def handle_assignment_message(
 
     try:
         return delivery.done(
-            await perform_assignment(step, directory=rt.directory, ledger=rt.ledger)
+            await perform_assignment(
+                step, policy=rt.settings.policy, directory=rt.directory, ledger=rt.ledger
+            )
         )
     except Exception as exc:
         outcome = await delivery.fail(exc, policy=policy, attempt=step.attempt, requeue=requeue)
@@ -223,7 +237,8 @@ async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = Non
         delete_expired_guests=s.delete_expired_guests,
         max_deletions_per_run=s.max_deletions_per_run,
         resend_untracked=s.resend_untracked,
-        default_redirect_url=s.policy.default_redirect_url,
+        retention_days=s.ledger_retention_days,
+        policy=s.policy,
     )
     summary = await sweep_reminders(
         policy=policy, directory=rt.directory, ledger=rt.ledger, outbox=rt.outbox, now=rt.clock()

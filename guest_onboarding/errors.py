@@ -2,6 +2,7 @@
 
     OnboardingError
     ├── InvalidMessage              rejected input: poison at once, never retried, no Graph call
+    ├── NeedsOperator               poison at once: only a person can tell what is safe
     └── DirectoryError              anything Graph said (code, message, status, request id)
         ├── AlreadyDone             "already a member" / "assignment already exists": success
         ├── TransientDirectoryError retried with back-off
@@ -26,6 +27,16 @@ class OnboardingError(Exception):
 
 class InvalidMessage(OnboardingError):
     """A queue message that can never succeed; ``code`` names the rule it broke."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class NeedsOperator(OnboardingError):
+    """Carrying on could do harm (a second invitation email) and waiting will not settle it;
+    ``code`` names the situation, ``message`` what the operator should check."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")

@@ -8,7 +8,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from guest_onboarding.domain.addresses import check_address
 from guest_onboarding.domain.invitation import (
@@ -24,11 +33,38 @@ from guest_onboarding.wire import load_object
 
 MAX_DISPLAY_NAME = 256
 MAX_MESSAGE_BODY = 2000
+MAX_EXTERNAL_ID = 128
 MAX_ITEMS = 50
+#: A reminder number beyond any schedule (the handler checks the configured one).
+MAX_REMINDER_NUMBER = 100
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,2}$"
 
 Guid = Annotated[str, Field(pattern=_GUID)]
+
+
+def _utf16_units(limit: int) -> AfterValidator:
+    """At most ``limit`` UTF-16 code units, as Graph counts (an emoji is two)."""
+
+    def check(value: str) -> str:
+        units = len(value.encode("utf-16-le")) // 2
+        if units > limit:
+            raise PydanticCustomError(
+                "string_too_long",
+                "at most {limit} UTF-16 code units, got {units}",
+                {"limit": limit, "units": units},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _canonical_address(value: str) -> str:
+    return check_address(value)
+
+
+#: An address this app wrote itself (steps, reminders): re-checked, canonical.
+Address = Annotated[str, Field(max_length=320), AfterValidator(_canonical_address)]
 
 
 class _Strict(BaseModel):
@@ -44,16 +80,16 @@ class HrMessage(_Strict):
     """One guest to onboard, as an HR system sends it (README: "The message contract")."""
 
     email: Annotated[str, Field(min_length=3, max_length=320)]
-    displayName: Annotated[str, Field(min_length=1, max_length=MAX_DISPLAY_NAME)] | None = None
+    displayName: Annotated[str, Field(min_length=1), _utf16_units(MAX_DISPLAY_NAME)] | None = None
     accessProfiles: Annotated[list[str], Field(max_length=MAX_ITEMS)] = []
     groups: Annotated[list[Guid], Field(max_length=MAX_ITEMS)] = []
     appRoles: Annotated[list[AppRoleRequest], Field(max_length=MAX_ITEMS)] = []
     redirectUrl: Annotated[str, Field(max_length=2048)] | None = None
     sendInvitationMessage: bool = True
-    customizedMessageBody: Annotated[str, Field(max_length=MAX_MESSAGE_BODY)] | None = None
+    customizedMessageBody: Annotated[str, _utf16_units(MAX_MESSAGE_BODY)] | None = None
     messageLanguage: Annotated[str, Field(pattern=_LANGUAGE)] | None = None
     ccRecipient: str | list[str] | None = None
-    externalId: Annotated[str, Field(max_length=128)] | None = None
+    externalId: Annotated[str, _utf16_units(MAX_EXTERNAL_ID)] | None = None
 
     @field_validator("ccRecipient")
     @classmethod
@@ -67,31 +103,37 @@ class HrMessage(_Strict):
         return value
 
 
-class ReminderRequest(_Strict):
+class _Internal(_Strict):
+    """A message this app writes itself: exact JSON types (no ``"1"`` for ``1``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
+
+
+class ReminderRequest(_Internal):
     """Queued by the reminder sweep onto the invitations queue: re-send reminder ``number``."""
 
-    email: str
-    number: Annotated[int, Field(ge=1)]
+    email: Address
+    number: Annotated[int, Field(ge=1, le=MAX_REMINDER_NUMBER)]
 
 
-class _ReminderEnvelope(_Strict):
+class _ReminderEnvelope(_Internal):
     reminder: ReminderRequest
 
 
-class _Step(_Strict):
+class _Step(_Internal):
     """What every fan-out step carries besides its target."""
 
-    email: str
-    userId: str
-    externalId: str | None = None
-    attempt: Annotated[int, Field(ge=0)] = 0
+    email: Address
+    userId: Guid
+    externalId: Annotated[str, _utf16_units(MAX_EXTERNAL_ID)] | None = None
+    attempt: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
 class GroupMembership(_Step):
     """Add the guest to a group."""
 
     kind: Literal["group"] = "group"
-    groupId: str
+    groupId: Guid
 
     @property
     def key(self) -> str:
@@ -107,8 +149,8 @@ class AppRoleAssignment(_Step):
     """Assign the guest an app role on a resource service principal."""
 
     kind: Literal["appRole"] = "appRole"
-    resourceId: str
-    appRoleId: str
+    resourceId: Guid
+    appRoleId: Guid
 
     @property
     def key(self) -> str:
@@ -191,6 +233,7 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
     cc = message.ccRecipient if isinstance(message.ccRecipient, str) else None
     if cc is not None:
         cc = check_address(cc, field_name="ccRecipient")
+        policy.check_cc(cc)
 
     groups, roles = policy.expand_profiles(message.accessProfiles)
     groups.extend(message.groups)

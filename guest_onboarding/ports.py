@@ -83,7 +83,18 @@ class Ledger(Protocol):
 
     def tracked_entries(self) -> AsyncIterator[LedgerEntry]:
         """Every row the reminder sweep must consider (not redeemed, removed or deleted), with
-        the fields it reads: email, status, user_id, first_sent_at, reminders_scheduled, etag."""
+        the fields it reads: email, status, user_id, first_sent_at, reminders_scheduled, the
+        invitation's ``send_message``, etag."""
+        ...
+
+    def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
+        """Rows in a finished status (``domain.ledger.FINISHED``) last written before
+        ``updated_before`` and not retired yet, whole."""
+        ...
+
+    async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
+        """Replace ``entry`` by ``record`` (``domain.ledger.retired_record``): the record is
+        written, then the row removed if unchanged since read (``entry.etag``). Safe to repeat."""
         ...
 
     def entries(

@@ -1,6 +1,7 @@
 """The retry policy, for both queues: what happens to a message whose handler raised.
 
-- rejected input and permanent Graph refusals: poison now, with the reason;
+- rejected input, permanent Graph refusals and what needs an operator: poison now, with the
+  reason;
 - throttled (429): back on the queue after Retry-After; never counted as a failure;
 - transient Graph failures: back-off (a fresh copy, ``attempt`` + 1) where the message carries
   an attempt count (assignment steps), else the queue's own redelivery of the same message
@@ -17,6 +18,7 @@ from enum import StrEnum
 
 from guest_onboarding.errors import (
     InvalidMessage,
+    NeedsOperator,
     PermanentDirectoryError,
     Throttled,
     TransientDirectoryError,
@@ -55,7 +57,7 @@ class RetryPolicy:
     def decide(self, exc: BaseException, *, attempt: int, dequeue_count: int) -> Decision:
         """What to do with a message that failed with ``exc`` on its ``attempt`` (0-based,
         carried by the message) and ``dequeue_count`` (this copy's deliveries)."""
-        if isinstance(exc, InvalidMessage | PermanentDirectoryError):
+        if isinstance(exc, InvalidMessage | NeedsOperator | PermanentDirectoryError):
             return Decision(action=Action.POISON)
         if isinstance(exc, Throttled):
             return Decision(action=Action.REQUEUE, delay=exc.retry_after, counts_as_attempt=False)

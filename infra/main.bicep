@@ -118,6 +118,17 @@ param maxDeletionsPerRun int = 100
 @description('RESEND_UNTRACKED: also remind pending guests this system did not invite.')
 param resendUntracked bool = false
 
+@description('ALLOWED_CC_DOMAINS: comma-separated domains a ccRecipient may be in (empty: no cc).')
+param allowedCcDomains string = ''
+
+@description('LEDGER_RETENTION_DAYS: personal fields of finished ledger rows are cleared after this.')
+@minValue(1)
+param ledgerRetentionDays int = 365
+
+@description('INVITE_REPLICATION_WAIT_SECONDS: how long a redelivery waits for a possibly invited guest to appear before asking an operator.')
+@minValue(1)
+param inviteReplicationWaitSeconds int = 600
+
 @description('GUEST_LEDGER_TABLE: Azure Table with one row per invited guest.')
 @minLength(3)
 @maxLength(63)
@@ -154,6 +165,9 @@ var codeAppSettings = {
   MAX_DELETIONS_PER_RUN: string(maxDeletionsPerRun)
   RESEND_UNTRACKED: string(resendUntracked)
   GUEST_LEDGER_TABLE: guestLedgerTableName
+  ALLOWED_CC_DOMAINS: allowedCcDomains
+  LEDGER_RETENTION_DAYS: string(ledgerRetentionDays)
+  INVITE_REPLICATION_WAIT_SECONDS: string(inviteReplicationWaitSeconds)
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {

@@ -9,6 +9,7 @@ in-memory fakes use it, and the Table adapter must agree with it (tests check bo
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,11 @@ class GuestStatus(StrEnum):
 REMINDABLE = frozenset({GuestStatus.INVITED, GuestStatus.UNTRACKED})
 #: Statuses the sweep reads at all (expired rows stop a still-pending guest being re-adopted).
 TRACKED = REMINDABLE | {GuestStatus.EXPIRED, GuestStatus.EXISTING}
+#: Statuses nothing happens after: their rows' personal fields are cleared after
+#: ``LEDGER_RETENTION_DAYS``.
+FINISHED = frozenset(
+    {GuestStatus.REDEEMED, GuestStatus.DELETED, GuestStatus.REMOVED, GuestStatus.FAILED}
+)
 #: Statuses in which the row names a user this system has onboarded (or found).
 ONBOARDED = frozenset(
     {
@@ -87,9 +93,11 @@ class Change:
 
 @dataclass(frozen=True, kw_only=True)
 class ClaimReleased(Change):
-    """Graph did nothing (throttled): let the next delivery claim the row at once."""
+    """Graph did nothing (throttled): no invitation is in flight, the next delivery may claim
+    the row at once."""
 
     claim_token: None = None
+    claimed_at: None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +131,27 @@ class InvitationRefused(Change):
 
 
 @dataclass(frozen=True, kw_only=True)
+class InvitationOutcomeUnknown(Change):
+    """``POST /invitations`` ended in a timeout or a 5xx: the email may or may not have gone.
+    Nobody is calling any more (the lease is moot), but the claim time stays: redeliveries look
+    for the user until the replication wait from then runs out."""
+
+    last_error: str
+    claim_token: None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationUnconfirmed(Change):
+    """An invitation may have gone out, but the guest never showed up in the directory: an
+    operator decides (replaying the message invites afresh)."""
+
+    last_error: str
+    status: GuestStatus = field(default=GuestStatus.FAILED, init=False)
+    claim_token: None = field(default=None, init=False)
+    claimed_at: None = field(default=None, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
 class StepsRecorded(Change):
     """New statuses of some fan-out steps (others keep theirs)."""
 
@@ -137,8 +166,22 @@ class ReminderScheduled(Change):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReminderSent(Change):
+class ReminderClaimed(Change):
+    """Reminder ``reminders_sent`` is being sent (written, etag-checked, before Graph is
+    called: a repeated or concurrent reminder message finds it taken)."""
+
     reminders_sent: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderReleased(Change):
+    """Graph did nothing (throttled): the reminder may be claimed again."""
+
+    reminders_sent: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderSent(Change):
     send_count: int
     last_sent_at: datetime
 
@@ -192,3 +235,25 @@ def apply(entry: LedgerEntry, change: Change) -> LedgerEntry:
     for name, value in changed_fields(change).items():
         setattr(updated, name, value)
     return updated
+
+
+#: Key prefix of retired rows: no address, a hash of it (Table keys may not hold ``#``).
+RETIRED_PREFIX = "retired-"
+
+
+def retired_record(entry: LedgerEntry) -> LedgerEntry:
+    """What is kept of a finished guest after the retention period: a hash of the address (so
+    the rows still count in reports, and one person's rows stay together), the status, the
+    timestamps, counts and step outcomes. Names, addresses, messages, ids and error texts go."""
+    digest = hashlib.sha256(entry.email.encode("utf-8")).hexdigest()
+    return dataclasses.replace(
+        entry,
+        email=RETIRED_PREFIX + digest,
+        user_id=None,
+        external_id=None,
+        invitation=None,
+        claim_token=None,
+        last_error=entry.last_error.partition(":")[0] if entry.last_error else None,
+        steps=dict(entry.steps),
+        etag=None,
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from guest_onboarding.domain.addresses import domain_matches, domain_of
 from guest_onboarding.domain.invitation import AppRoleRef
+from guest_onboarding.domain.redirects import RedirectAllowList, RedirectError, parse_url
 from guest_onboarding.errors import InvalidMessage
 
 
@@ -24,12 +25,15 @@ class AccessProfile:
 
 @dataclass(frozen=True, kw_only=True)
 class Policy:
-    """What a message may ask for. Group ids and role keys are compared in lower case."""
+    """What a message may ask for. Domains are canonical (``addresses.canonical_domain``);
+    group ids and role keys are compared in lower case."""
 
     default_redirect_url: str
-    allowed_redirect_prefixes: tuple[str, ...]
+    allowed_redirects: RedirectAllowList
     allowed_email_domains: frozenset[str] = frozenset()
     blocked_email_domains: frozenset[str] = frozenset()
+    #: Domains a ``ccRecipient`` may be in; empty refuses every cc.
+    allowed_cc_domains: frozenset[str] = frozenset()
     access_profiles: Mapping[str, AccessProfile] = field(default_factory=dict)
     allowed_group_ids: frozenset[str] = frozenset()
     allowed_app_roles: frozenset[str] = frozenset()
@@ -53,12 +57,27 @@ class Policy:
         )
 
     def check_guest_domain(self, email: str) -> None:
-        """``DomainBlocked`` / ``DomainNotAllowed`` for an address the domain lists refuse."""
+        """``DomainBlocked`` / ``DomainNotAllowed`` for a (canonical) address the domain lists
+        refuse."""
         domain = domain_of(email)
-        if self.blocked_email_domains and domain_matches(domain, self.blocked_email_domains):
+        if domain_matches(domain, self.blocked_email_domains):
             raise InvalidMessage("DomainBlocked", f"the domain {domain} is blocked")
         if self.allowed_email_domains and not domain_matches(domain, self.allowed_email_domains):
             raise InvalidMessage("DomainNotAllowed", f"the domain {domain} is not allowed")
+
+    def check_cc(self, email: str) -> None:
+        """A cc recipient (canonical) must be in ``allowed_cc_domains`` and never blocked: the
+        redeem link goes to them, on every reminder too."""
+        domain = domain_of(email)
+        if domain_matches(domain, self.blocked_email_domains):
+            raise InvalidMessage("DomainBlocked", f"the cc recipient's domain {domain} is blocked")
+        if not domain_matches(domain, self.allowed_cc_domains):
+            raise InvalidMessage(
+                "CcNotAllowed",
+                f"the cc recipient's domain {domain} is not in ALLOWED_CC_DOMAINS"
+                if self.allowed_cc_domains
+                else "ccRecipient is refused: ALLOWED_CC_DOMAINS is empty",
+            )
 
     def expand_profiles(self, names: Iterable[str]) -> tuple[list[str], list[AppRoleRef]]:
         """The groups and app roles of the named profiles (``UnknownAccessProfile``)."""
@@ -86,9 +105,12 @@ class Policy:
             )
 
     def check_redirect(self, url: str) -> str:
-        """``url`` if it is under an allowed prefix, else ``RedirectNotAllowed``."""
-        if not url.lower().startswith(("https://", "http://localhost")) or not any(
-            url.startswith(prefix) for prefix in self.allowed_redirect_prefixes
-        ):
+        """``url`` rebuilt from its parsed parts if an allowed prefix covers it, else
+        ``RedirectNotAllowed`` with the reason."""
+        try:
+            parsed = parse_url(url)
+        except RedirectError as exc:
+            raise InvalidMessage("RedirectNotAllowed", f"redirectUrl: {exc}") from None
+        if not self.allowed_redirects.allows(parsed):
             raise InvalidMessage("RedirectNotAllowed", "redirectUrl is not under an allowed prefix")
-        return url
+        return parsed.text()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from guest_onboarding.domain.ledger import StepsRecorded, StepStatus
-from guest_onboarding.errors import AlreadyDone
+from guest_onboarding.domain.ledger import ONBOARDED, StepsRecorded, StepStatus
+from guest_onboarding.domain.policy import Policy
+from guest_onboarding.errors import AlreadyDone, InvalidMessage
 from guest_onboarding.messages import AppRoleAssignment, AssignmentStep, GroupMembership
 from guest_onboarding.ports import Directory, Ledger
 
@@ -17,12 +18,29 @@ class AssignResult(StrEnum):
 
 
 async def perform_assignment(
-    step: AssignmentStep, *, directory: Directory, ledger: Ledger
+    step: AssignmentStep, *, policy: Policy, directory: Directory, ledger: Ledger
 ) -> AssignResult:
-    """Carry out one step. Graph errors propagate: the retry policy decides what comes next,
-    and the entrypoint records the step as failed when it gives up."""
+    """Carry out one step, after checking it again: anyone who can write to the assignments
+    queue could have written it. The target must be on the allow-lists, the user must be the one
+    the ledger recorded for that address, and the step one that ``invite_fn`` queued for them
+    (``InvalidMessage`` otherwise, before any Graph call). Graph errors propagate: the retry
+    policy decides what comes next, and the entrypoint records the step as failed when it gives
+    up."""
+    match step:
+        case GroupMembership():
+            policy.check_group(step.groupId)
+        case AppRoleAssignment():
+            policy.check_app_role(step.role)
     entry = await ledger.get(step.email)
-    if entry is not None and entry.steps.get(step.key) == StepStatus.DONE:
+    if entry is None or entry.status not in ONBOARDED or entry.user_id is None:
+        raise InvalidMessage("UnknownGuest", "the ledger records no onboarded guest for the step")
+    if entry.user_id.lower() != step.userId.lower():
+        raise InvalidMessage(
+            "UserMismatch", "the step's user is not the one the ledger records for the address"
+        )
+    if step.key not in entry.steps:
+        raise InvalidMessage("UnknownStep", "no invitation queued this step for the guest")
+    if entry.steps[step.key] == StepStatus.DONE:
         return AssignResult.ALREADY_DONE
     try:
         await _call(step, directory)

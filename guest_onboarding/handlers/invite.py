@@ -3,13 +3,20 @@ the queue redelivers, then queue one assignment step per group and app role not 
 
 The ledger row decides what happens; each state has its own branch:
 
-- **onboarded**: the row names the guest's user: only missing steps are queued;
-- **claimed by another delivery** (lease not run out): that delivery is inviting right now,
+- **no row**: look the address up; an existing user gets no email, anyone else is claimed
+  (right before ``POST /invitations``) and invited;
+- **onboarded** (invited, existing, adopted, redeemed): the user is checked to still exist;
+  then only missing steps are queued. A user gone from the directory is onboarded afresh;
+- **expired**: a fresh invitation for the same person (their schedule starts again);
+- **claimed by another delivery** (its lease not run out): that delivery is inviting right now,
   so this message comes back in a moment;
-- **claimed by a crashed delivery** (this message's own claim, or a lease run out): the
-  invitation may have gone out, so the address is looked up before anything is sent again;
-- **no row** (or a row that names nobody: refused, removed): look up; an existing user gets no
-  email, anyone else is claimed and invited.
+- **claimed by a crashed delivery** (this message's own claim, or a lease run out), or by a
+  delivery whose ``POST /invitations`` ended in a 5xx or a timeout: the invitation may have gone
+  out, and a look-up right after an invitation may not see the new user
+  yet. So the address is looked up until the user shows up, for at most the replication wait;
+  then the message goes to poison for an operator (``InvitationUnconfirmed``), never invited
+  twice;
+- **refused, removed, deleted, unconfirmed**: onboarded afresh (look-up, then invite).
 
 A lost race for the row (a concurrent delivery wrote it first) defers the message, as a held
 claim does: no state is decided twice.
@@ -17,31 +24,43 @@ claim does: no state is decided twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.ledger import (
-    ONBOARDED,
     ClaimReleased,
-    FoundExisting,
     GuestStatus,
+    InvitationOutcomeUnknown,
     InvitationRefused,
+    InvitationUnconfirmed,
     Invited,
     LedgerEntry,
     StepsRecorded,
     StepStatus,
 )
-from guest_onboarding.errors import PermanentDirectoryError, Throttled
+from guest_onboarding.errors import (
+    NeedsOperator,
+    PermanentDirectoryError,
+    Throttled,
+    TransientDirectoryError,
+)
 from guest_onboarding.messages import assignment_steps
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
-#: How long a claim on a ledger row keeps concurrent deliveries of the same guest waiting.
-CLAIM_LEASE = timedelta(seconds=30)
+#: How long a claim keeps concurrent deliveries of the same guest waiting: longer than the worst
+#: case of a token fetch, the Graph client's timeout (30 s) and the ledger writes around them.
+CLAIM_LEASE = timedelta(seconds=120)
 #: A deferred message is re-checked this soon (the claim holder usually finishes in a second).
 RECHECK_SECONDS = (1.0, 3.0)
+#: While waiting for a possibly invited user to replicate, look again this often.
+REPLICATION_RECHECK_SECONDS = 15.0
+#: Rows whose user this system onboarded (or found) and that stay valid while the user exists.
+_ONBOARDED = frozenset(
+    {GuestStatus.INVITED, GuestStatus.EXISTING, GuestStatus.UNTRACKED, GuestStatus.REDEEMED}
+)
 
 
 class InviteResult(StrEnum):
@@ -68,19 +87,22 @@ class _Run:
     directory: Directory
     ledger: Ledger
     outbox: Outbox
-    now: datetime
+    clock: Callable[[], datetime]
+    replication_wait: timedelta
 
-    async def defer(self, wait_seconds: float) -> InviteOutcome:
+    async def defer(
+        self, wait_seconds: float = 0.0, *, at_most: float | None = None
+    ) -> InviteOutcome:
         low, high = RECHECK_SECONDS
-        await self.outbox.requeue_invitation(
-            self.raw_body, delay_seconds=min(max(wait_seconds, low), high)
-        )
+        delay = min(max(wait_seconds, low), at_most or high)
+        await self.outbox.requeue_invitation(self.raw_body, delay_seconds=delay)
         return InviteOutcome(result=InviteResult.DEFERRED)
 
     async def fan_out(
         self, result: InviteResult, user_id: str, done: Mapping[str, StepStatus]
     ) -> InviteOutcome:
-        """Queue every step not done yet; record the new ones as queued first."""
+        """Queue every step not done yet; record the new ones as queued first (assign_fn acts
+        only on steps the ledger records)."""
         steps = [
             s for s in assignment_steps(self.cmd, user_id) if done.get(s.key) != StepStatus.DONE
         ]
@@ -91,16 +113,25 @@ class _Run:
             await self.outbox.queue_assignment(step)
         return InviteOutcome(result=result, user_id=user_id, steps_queued=len(steps))
 
-    def claim_row(self) -> LedgerEntry:
+    def fresh_row(self, *, user_id: str | None = None) -> LedgerEntry:
+        """A new row: claimed for an invitation now, or (``user_id``) an existing user."""
+        now = self.clock()
         return LedgerEntry(
             email=self.cmd.email,
-            status=GuestStatus.INVITING,
-            claim_token=self.token,
-            claimed_at=self.now,
+            status=GuestStatus.EXISTING if user_id else GuestStatus.INVITING,
+            user_id=user_id,
+            claim_token=None if user_id else self.token,
+            claimed_at=None if user_id else now,
             external_id=self.cmd.external_id,
             invitation=self.cmd.invitation,
-            created_at=self.now,
+            created_at=now,
         )
+
+    async def write(self, row: LedgerEntry, replacing: LedgerEntry | None) -> bool:
+        """Insert ``row``, or replace ``replacing`` if it is unchanged since read."""
+        if replacing is None:
+            return await self.ledger.claim(row)
+        return replacing.etag is not None and await self.ledger.take_over(row, etag=replacing.etag)
 
 
 async def invite_guest(
@@ -111,7 +142,8 @@ async def invite_guest(
     directory: Directory,
     ledger: Ledger,
     outbox: Outbox,
-    now: datetime,
+    clock: Callable[[], datetime],
+    replication_wait: timedelta,
 ) -> InviteOutcome:
     """Make sure the guest exists (inviting only when no user has the address) and queue one
     assignment step per group and app role not yet done. ``token`` identifies this delivery
@@ -123,19 +155,24 @@ async def invite_guest(
         directory=directory,
         ledger=ledger,
         outbox=outbox,
-        now=now,
+        clock=clock,
+        replication_wait=replication_wait,
     )
     entry = await ledger.get(cmd.email)
     if entry is None:
-        return await _no_row(run)
-    if entry.user_id and entry.status in ONBOARDED:
-        return await run.fan_out(InviteResult.ALREADY_ONBOARDED, entry.user_id, entry.steps)
+        return await _onboard_afresh(run, None)
+    if entry.status in _ONBOARDED and entry.user_id:
+        if await directory.get_user(entry.user_id) is not None:
+            return await run.fan_out(InviteResult.ALREADY_ONBOARDED, entry.user_id, entry.steps)
+        return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
+    if entry.status == GuestStatus.EXPIRED:
+        return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.INVITING:
-        lease_left = _lease_left(entry, token=token, now=now)
+        lease_left = _lease_left(entry, token=token, now=clock())
         if lease_left > 0:
             return await run.defer(lease_left)
-        return await _claimed_by_crashed_delivery(run, entry)
-    return await _row_without_user(run, entry)
+        return await _recover_claim(run, entry)
+    return await _onboard_afresh(run, entry)
 
 
 def _lease_left(entry: LedgerEntry, *, token: str, now: datetime) -> float:
@@ -145,51 +182,50 @@ def _lease_left(entry: LedgerEntry, *, token: str, now: datetime) -> float:
     return max(0.0, (entry.claimed_at + CLAIM_LEASE - now).total_seconds())
 
 
-async def _no_row(run: _Run) -> InviteOutcome:
-    user = await run.directory.find_user(run.cmd.email)
-    if user is not None:
-        found = run.claim_row()
-        found.status, found.user_id, found.claim_token = GuestStatus.EXISTING, user.id, None
-        if not await run.ledger.claim(found):
-            return await run.defer(0)  # a concurrent delivery wrote the row first
-        return await run.fan_out(InviteResult.EXISTING, user.id, {})
-    if not await run.ledger.claim(run.claim_row()):
-        return await run.defer(0)
-    return await _send_invitation(run)
-
-
-async def _row_without_user(run: _Run, entry: LedgerEntry) -> InviteOutcome:
-    """A row that names no current user (a refused invitation): start again from the top."""
-    user = await run.directory.find_user(run.cmd.email)
-    if user is not None:
-        if not await run.ledger.update(run.cmd.email, FoundExisting(user_id=user.id)):
-            return await run.defer(0)
-        return await run.fan_out(InviteResult.EXISTING, user.id, entry.steps)
-    return await _take_over_and_send(run, entry)
-
-
-async def _claimed_by_crashed_delivery(run: _Run, entry: LedgerEntry) -> InviteOutcome:
-    """The claim's holder died after claiming: did its invitation go out?"""
+async def _onboard_afresh(run: _Run, entry: LedgerEntry | None) -> InviteOutcome:
+    """Look the address up: an existing user gets no email, anyone else an invitation."""
     user = await run.directory.find_user(run.cmd.email)
     if user is None:
-        return await _take_over_and_send(run, entry)
-    # It did: the invitation is ours, sent when the row was claimed.
-    sent = entry.claimed_at if run.cmd.invitation.send_message else None
-    recovered = Invited(
-        user_id=user.id,
-        first_sent_at=entry.claimed_at,
-        last_sent_at=sent,
-        send_count=max(entry.send_count, 1 if sent else 0),
-    )
-    if not await run.ledger.update(run.cmd.email, recovered, etag=entry.etag):
-        return await run.defer(0)
-    return await run.fan_out(InviteResult.INVITED, user.id, entry.steps)
+        return await _claim_and_invite(run, entry)
+    if not await run.write(run.fresh_row(user_id=user.id), entry):
+        return await run.defer()  # a concurrent delivery wrote the row first
+    return await run.fan_out(InviteResult.EXISTING, user.id, {})
 
 
-async def _take_over_and_send(run: _Run, entry: LedgerEntry) -> InviteOutcome:
-    if entry.etag is None or not await run.ledger.take_over(run.claim_row(), etag=entry.etag):
-        return await run.defer(0)
+async def _claim_and_invite(run: _Run, entry: LedgerEntry | None) -> InviteOutcome:
+    if not await run.write(run.fresh_row(), entry):
+        return await run.defer()
     return await _send_invitation(run)
+
+
+async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
+    """The claim's holder stopped: did its invitation go out?"""
+    if entry.claimed_at is None:  # released: Graph did nothing
+        return await _claim_and_invite(run, entry)
+    user = await run.directory.find_user(run.cmd.email)
+    if user is not None:  # it did, when the row was claimed
+        sent = entry.claimed_at if run.cmd.invitation.send_message else None
+        recovered = Invited(
+            user_id=user.id,
+            first_sent_at=entry.claimed_at,
+            last_sent_at=sent,
+            send_count=1 if sent else 0,
+        )
+        if not await run.ledger.update(run.cmd.email, recovered, etag=entry.etag):
+            return await run.defer()
+        return await run.fan_out(InviteResult.INVITED, user.id, entry.steps)
+    waited = run.clock() - entry.claimed_at
+    if waited < run.replication_wait:
+        # Maybe sent and not replicated yet: look again later rather than risk a second email.
+        left = (run.replication_wait - waited).total_seconds()
+        return await run.defer(left, at_most=REPLICATION_RECHECK_SECONDS)
+    reason = (
+        f"an invitation may have been sent at {entry.claimed_at:%Y-%m-%d %H:%M:%S}Z, but no user "
+        f"has the address after {run.replication_wait.total_seconds():.0f} s; check the guest's "
+        "mailbox or the audit log, then replay this message to invite afresh"
+    )
+    await run.ledger.update(run.cmd.email, InvitationUnconfirmed(last_error=reason))
+    raise NeedsOperator("InvitationUnconfirmed", reason)
 
 
 async def _send_invitation(run: _Run) -> InviteOutcome:
@@ -204,12 +240,18 @@ async def _send_invitation(run: _Run) -> InviteOutcome:
     except PermanentDirectoryError as exc:
         await run.ledger.update(email, InvitationRefused(last_error=f"{exc.code}: {exc.message}"))
         raise
-    sent = run.now if invitation.send_message else None
+    except TransientDirectoryError as exc:
+        # A 5xx or a timeout after the request went out: it may have been applied.
+        error = f"{exc.code}: {exc.message}"
+        await run.ledger.update(email, InvitationOutcomeUnknown(last_error=error))
+        raise
+    now = run.clock()
+    sent = now if invitation.send_message else None
     await run.ledger.update(
         email,
         Invited(
             user_id=result.user_id,
-            first_sent_at=run.now,
+            first_sent_at=now,
             last_sent_at=sent,
             send_count=1 if sent else 0,
         ),

@@ -25,8 +25,10 @@ from guest_onboarding.domain.ledger import (
     Removed,
     apply,
 )
+from guest_onboarding.domain.policy import Policy
 from guest_onboarding.domain.schedule import is_expired, reminder_due
-from guest_onboarding.errors import NotFound
+from guest_onboarding.errors import InvalidMessage, NotFound
+from guest_onboarding.handlers.retention import forget_finished_guests
 from guest_onboarding.messages import ReminderRequest
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
@@ -40,7 +42,9 @@ class SweepPolicy:
     delete_expired_guests: bool
     max_deletions_per_run: int
     resend_untracked: bool
-    default_redirect_url: str
+    retention_days: int
+    #: The allow-lists: an adopted guest must pass the domain lists as an HR message would.
+    policy: Policy
 
 
 @dataclass(kw_only=True)
@@ -54,6 +58,8 @@ class SweepSummary:
     deleted: int = 0
     errors: int = 0
     skipped_deletions: int = 0
+    not_adopted: int = 0
+    retired: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -67,6 +73,7 @@ class _Tracked:
     user_id: str | None
     first_sent_at: datetime | None
     reminders_scheduled: int
+    send_message: bool
     etag: str | None
     seen: bool = False
 
@@ -77,6 +84,7 @@ class _Tracked:
             user_id=entry.user_id,
             first_sent_at=entry.first_sent_at,
             reminders_scheduled=entry.reminders_scheduled,
+            send_message=entry.invitation is None or entry.invitation.send_message,
             etag=entry.etag,
             seen=seen,
         )
@@ -116,9 +124,7 @@ async def sweep_reminders(
         if row is not None:
             row.seen = True
         try:
-            await _consider_pending_guest(
-                run, email, guest.id, guest.state_changed_at or guest.created_at, row
-            )
+            await _consider_pending_guest(run, email, guest.id, row)
         except Exception:
             run.summary.errors += 1
             log.exception("sweep: guest %s failed", mask_address(email))
@@ -130,17 +136,25 @@ async def sweep_reminders(
         except Exception:
             run.summary.errors += 1
             log.exception("sweep: guest %s failed", mask_address(email))
+    del tracked
+    try:
+        run.summary.retired = await forget_finished_guests(
+            ledger=ledger, now=now, retention_days=policy.retention_days
+        )
+    except Exception:
+        run.summary.errors += 1
+        log.exception("sweep: retiring finished rows failed")
     return run.summary
 
 
 async def _consider_pending_guest(
-    run: _SweepRun, email: str, user_id: str, pending_since: datetime | None, row: _Tracked | None
+    run: _SweepRun, email: str, user_id: str, row: _Tracked | None
 ) -> None:
     policy, summary = run.policy, run.summary
     if row is None or row.status == GuestStatus.EXISTING:
-        if not policy.resend_untracked or pending_since is None:
+        if not policy.resend_untracked:
             return
-        row = await _adopt_untracked(run, email, user_id, pending_since, row)
+        row = await _adopt_untracked(run, email, user_id, row)
         if row is None:
             return
     if row.status == GuestStatus.EXPIRED:
@@ -149,11 +163,19 @@ async def _consider_pending_guest(
     first = row.first_sent_at
     if first is None:
         return
-    if is_expired(first_sent_at=first, pending_expiry_days=policy.pending_expiry_days, now=run.now):
+    # Nobody expires before their whole reminder schedule went out (after an outage the last
+    # reminder is scheduled first, and the guest expires at a later sweep).
+    schedule_done = not row.send_message or row.reminders_scheduled >= len(policy.reminder_days)
+    expired = is_expired(
+        first_sent_at=first, pending_expiry_days=policy.pending_expiry_days, now=run.now
+    )
+    if expired and schedule_done:
         if await run.ledger.update(email, Expired(expired_at=run.now), etag=row.etag):
             summary.expired += 1
             await _maybe_delete(run, email, user_id)
         return
+    if not row.send_message:
+        return  # the guest asked for no invitation email: no reminders either
     number = reminder_due(
         first_sent_at=first,
         reminders_scheduled=row.reminders_scheduled,
@@ -170,13 +192,20 @@ async def _consider_pending_guest(
 
 
 async def _adopt_untracked(
-    run: _SweepRun, email: str, user_id: str, pending_since: datetime, row: _Tracked | None
+    run: _SweepRun, email: str, user_id: str, row: _Tracked | None
 ) -> _Tracked | None:
-    """Start tracking a pending guest this system did not invite (RESEND_UNTRACKED)."""
+    """Start tracking a pending guest this system did not invite (RESEND_UNTRACKED), if the
+    domain lists allow them. Their schedule counts from adoption: however long they have been
+    pending, they get every reminder before they can expire."""
+    try:
+        run.policy.policy.check_guest_domain(email)
+    except InvalidMessage:
+        run.summary.not_adopted += 1
+        return None
     adopted = Adopted(
         user_id=user_id,
-        first_sent_at=pending_since,
-        invitation=Invitation(redirect_url=run.policy.default_redirect_url),
+        first_sent_at=run.now,
+        invitation=Invitation(redirect_url=run.policy.policy.default_redirect_url),
     )
     if row is None:
         entry = LedgerEntry(email=email, status=GuestStatus.UNTRACKED, created_at=run.now)

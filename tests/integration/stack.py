@@ -11,8 +11,7 @@ from typing import Any
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from guest_onboarding.adapters.graph import GraphDirectory
-from guest_onboarding.adapters.storage import QueueOutbox, TableLedger
+from guest_onboarding import bootstrap
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
 from guest_onboarding.entrypoints import handle_assignment_message, handle_invitation_message
@@ -110,14 +109,5 @@ def provision(connection_string: str, settings: Settings) -> None:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    return Runtime(
-        settings=settings,
-        directory=GraphDirectory.create(base_url=settings.graph_base_url),
-        ledger=TableLedger.create(settings.storage, settings.guest_ledger_table),
-        outbox=QueueOutbox.create(
-            settings.storage,
-            invitations_queue=settings.invitations_queue,
-            assignments_queue=settings.assignments_queue,
-        ),
-        max_dequeue_count=5,
-    )
+    """The app's own composition root, on these settings."""
+    return bootstrap.build_runtime(settings)

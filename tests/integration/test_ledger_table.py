@@ -22,10 +22,14 @@ from guest_onboarding.domain.ledger import (
     Expired,
     FoundExisting,
     GuestStatus,
+    InvitationOutcomeUnknown,
     InvitationRefused,
+    InvitationUnconfirmed,
     Invited,
     LedgerEntry,
     Redeemed,
+    ReminderClaimed,
+    ReminderReleased,
     ReminderScheduled,
     ReminderSent,
     Removed,
@@ -76,7 +80,11 @@ CHANGES: list[Change] = [
     InvitationRefused(last_error="Forbidden: no"),
     StepsRecorded(steps={"g_1": StepStatus.DONE, "r_2_3": StepStatus.FAILED}),
     ReminderScheduled(reminders_scheduled=2),
-    ReminderSent(reminders_sent=2, send_count=3, last_sent_at=T0 + timedelta(days=7)),
+    ReminderClaimed(reminders_sent=2),
+    ReminderReleased(reminders_sent=1),
+    ReminderSent(send_count=3, last_sent_at=T0 + timedelta(days=7)),
+    InvitationUnconfirmed(last_error="InvitationUnconfirmed: check the mailbox"),
+    InvitationOutcomeUnknown(last_error="ServiceUnavailable: 503"),
     Redeemed(redeemed_at=T0 + timedelta(days=8)),
     Removed(),
     Expired(expired_at=T0 + timedelta(days=30)),
@@ -85,6 +93,10 @@ CHANGES: list[Change] = [
         user_id="u3", first_sent_at=T0, invitation=Invitation(redirect_url="https://myapps.example")
     ),
 ]
+
+
+def test_every_kind_of_change_is_covered() -> None:
+    assert {type(c) for c in CHANGES} == set(Change.__subclasses__())
 
 
 def comparable(entry: LedgerEntry) -> LedgerEntry:

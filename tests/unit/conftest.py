@@ -20,6 +20,7 @@ SETTINGS_ENV = {
     "INVITE_REDIRECT_URL": "https://myapps.microsoft.com",
     "ALLOWED_REDIRECT_PREFIXES": "https://myapps.microsoft.com,https://projectx.fabrikam.example",
     "BLOCKED_EMAIL_DOMAINS": "blocked.example",
+    "ALLOWED_CC_DOMAINS": "contoso.example",
     "ACCESS_PROFILES": json.dumps(
         {
             "fabrikam-project-x": {

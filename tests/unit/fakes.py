@@ -7,13 +7,20 @@ import copy
 import dataclasses
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.domain.ledger import TRACKED, Change, GuestStatus, LedgerEntry, apply
+from guest_onboarding.domain.ledger import (
+    FINISHED,
+    TRACKED,
+    Change,
+    GuestStatus,
+    LedgerEntry,
+    apply,
+)
 from guest_onboarding.errors import AlreadyDone, DirectoryError, NotFound
 from guest_onboarding.messages import AssignmentStep, ReminderRequest
 from guest_onboarding.ports import DirectoryUser, InvitationResult
@@ -54,7 +61,7 @@ class FakeDirectory:
         since: datetime | None = None,
     ) -> DirectoryUser:
         user = DirectoryUser(
-            id=f"user-{next(self._ids)}",
+            id=f"00000000-0000-4000-8000-{next(self._ids):012d}",
             mail=email,
             user_type=user_type,
             external_user_state=state,
@@ -119,11 +126,12 @@ class FakeLedger:
     mean what ``domain.ledger.apply`` says they mean."""
 
     rows: dict[str, LedgerEntry] = field(default_factory=dict)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _etags: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def _store(self, entry: LedgerEntry) -> None:
         self.rows[entry.email] = dataclasses.replace(
-            copy.deepcopy(entry), etag=f"W/{next(self._etags)}"
+            copy.deepcopy(entry), etag=f"W/{next(self._etags)}", updated_at=self.clock()
         )
 
     async def get(self, email: str) -> LedgerEntry | None:
@@ -155,6 +163,20 @@ class FakeLedger:
         for entry in list(self.rows.values()):
             if entry.status in TRACKED:
                 yield copy.deepcopy(entry)
+
+    async def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
+        for entry in list(self.rows.values()):
+            old = entry.updated_at is not None and entry.updated_at < updated_before
+            if entry.status in FINISHED and old and "@" in entry.email:
+                yield copy.deepcopy(entry)
+
+    async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
+        self._store(dataclasses.replace(record, updated_at=entry.updated_at))
+        current = self.rows.get(entry.email)
+        if current is not None and current.etag != entry.etag:
+            return False
+        self.rows.pop(entry.email, None)
+        return True
 
     async def entries(
         self, *, statuses: frozenset[GuestStatus] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from datetime import timedelta
 from typing import cast
 
 from guest_onboarding.bootstrap import Runtime
@@ -90,7 +91,8 @@ async def test_same_message_twice_sends_one_email_and_no_extra_graph_calls(rt: R
     assert await deliver_invite(rt, ADA, message_id="m1", count=2) == "already_onboarded"
     assert outbox.assignments == []  # every step already done
     assert directory.emails_to("ada@fabrikam.example") == 1
-    assert directory.calls == calls_after_first  # the ledger answered; Graph was not asked
+    # the ledger answered; Graph was only asked whether the user still exists
+    assert directory.calls == [*calls_after_first, "get_user"]
 
 
 async def test_concurrent_deliveries_defer_instead_of_inviting_twice(rt: Runtime) -> None:
@@ -152,8 +154,12 @@ async def test_crash_after_invitation_then_redelivery_sends_no_second_email(
     assert row is not None and row.status == GuestStatus.INVITED and row.send_count == 1
 
 
-async def test_stale_claim_from_another_delivery_is_taken_over(rt: Runtime, clock: Clock) -> None:
-    directory, _, _ = parts(rt)
+async def test_ambiguous_failure_waits_for_replication_then_asks_an_operator(
+    rt: Runtime, clock: Clock
+) -> None:
+    """A 504 after POST /invitations may or may not have sent the email: nobody invites again
+    while the user might still show up; after the replication wait an operator decides."""
+    directory, ledger, outbox = parts(rt)
     directory.fail_next["invite"] = [ServiceUnavailable("timeout", status=504)]
     try:
         await deliver_invite(rt, ADA, message_id="m1")
@@ -161,8 +167,33 @@ async def test_stale_claim_from_another_delivery_is_taken_over(rt: Runtime, cloc
         pass
     assert await deliver_invite(rt, ADA, message_id="m2") == "deferred"  # claim still fresh
     clock.now = clock.now + CLAIM_LEASE
-    assert await deliver_invite(rt, ADA, message_id="m2") == "invited"
+    assert await deliver_invite(rt, ADA, message_id="m2") == "deferred"  # waiting to replicate
+    clock.now = clock.now + timedelta(seconds=rt.settings.invite_replication_wait_seconds)
+    assert await deliver_invite(rt, ADA, message_id="m2") == "poisoned"
+    [poisoned] = outbox.poison["guest-invitations-poison"]
+    assert poisoned["error"]["code"] == "InvitationUnconfirmed"
+    assert directory.calls.count("invite") == 1 and directory.emails == []
+    row = await ledger.get("ada@fabrikam.example")
+    assert row is not None and row.status == GuestStatus.FAILED
+    # the operator checked: no email went out; replaying the message invites afresh
+    assert await deliver_invite(rt, ADA, message_id="m3") == "invited"
     assert directory.emails_to("ada@fabrikam.example") == 1
+
+
+async def test_crashed_invitation_found_after_replication_lag_is_not_sent_again(
+    rt: Runtime, clock: Clock
+) -> None:
+    directory, _, _ = parts(rt)
+    directory.fail_next["invite"] = [ServiceUnavailable("timeout", status=504)]
+    try:
+        await deliver_invite(rt, ADA, message_id="m1")
+    except ServiceUnavailable:
+        pass
+    # the invitation did go out; the directory shows the user only a little later
+    assert await deliver_invite(rt, ADA, message_id="m1", count=2) == "deferred"
+    directory.add_user("ada@fabrikam.example", state="PendingAcceptance")
+    assert await deliver_invite(rt, ADA, message_id="m1", count=3) == "invited"
+    assert directory.calls.count("invite") == 1
 
 
 async def test_invalid_message_goes_to_poison_with_reason_and_no_graph_call(rt: Runtime) -> None:

@@ -151,5 +151,8 @@ def test_allowed_domains_restrict_when_set() -> None:
 
 def test_assignment_message_needs_its_target() -> None:
     with pytest.raises(InvalidMessage) as info:
-        parse_assignment_message(b'{"kind": "group", "email": "a@b.example", "userId": "u"}')
+        parse_assignment_message(
+            b'{"kind": "group", "email": "a@b.example",'
+            b' "userId": "00000000-0000-4000-8000-000000000001"}'
+        )
     assert info.value.code == "MissingField"

@@ -98,7 +98,9 @@ async def test_schedule_over_a_month(rt: Runtime, clock: Clock) -> None:
     assert await sweep_and_send(rt) == ["sent"] * 4
     assert directory.emails_to(GUESTS[0]) == 2  # the invitation and the day-3 reminder only
 
-    clock.now = T0 + timedelta(days=31)
+    clock.now = T0 + timedelta(days=31)  # the day-14 reminder was missed (no sweep ran)
+    assert await sweep_and_send(rt) == ["sent"] * 4  # it goes out before anyone expires
+    clock.now = T0 + timedelta(days=32)
     summary = await run_reminder_sweep(rt=rt)
     assert summary.expired == 4 and summary.deleted == 0
     for email in GUESTS[1:]:
@@ -120,6 +122,8 @@ async def test_expired_guests_deleted_at_most_the_bounded_number(
     )
     directory, ledger, _ = parts(rt)
     await invite_all(rt)
+    clock.now = T0 + timedelta(days=14)
+    assert (await run_reminder_sweep(rt=rt)).scheduled == 5  # the schedule is complete
     clock.now = T0 + timedelta(days=30)
     first = await run_reminder_sweep(rt=rt)
     assert (first.expired, first.deleted, first.skipped_deletions) == (5, 3, 2)
@@ -155,6 +159,7 @@ async def test_reminder_delivered_twice_sends_one_email(rt: Runtime, clock: Cloc
 
 
 async def test_untracked_guests_left_alone_unless_enabled(settings: Settings, clock: Clock) -> None:
+    """An adopted guest's schedule counts from adoption, however long they were pending."""
     for enabled, expected in ((False, 0), (True, 1)):
         rt = Runtime(
             settings=dataclasses.replace(settings, resend_untracked=enabled),
@@ -168,6 +173,8 @@ async def test_untracked_guests_left_alone_unless_enabled(settings: Settings, cl
             "old@fabrikam.example", state="PendingAcceptance", since=T0 - timedelta(days=4)
         )
         clock.now = T0
+        assert await sweep_and_send(rt) == []  # adopted (if enabled), day 0 of its schedule
+        clock.now = T0 + timedelta(days=3)
         assert await sweep_and_send(rt) == ["sent"] * expected
         if enabled:
             assert (

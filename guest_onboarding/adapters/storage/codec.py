@@ -49,9 +49,13 @@ _ENTRY_FIELDS = tuple(
 _CLEARED = ""
 
 
+#: Partition of retired rows (their key is a hash, not an address).
+RETIRED_PARTITION = "retired"
+
+
 def partition_of(email: str) -> str:
     """One partition per domain spreads load while keeping a company's guests together."""
-    return email.rsplit("@", 1)[-1]
+    return email.rsplit("@", 1)[-1] if "@" in email else RETIRED_PARTITION
 
 
 def keys(email: str) -> dict[str, str]:

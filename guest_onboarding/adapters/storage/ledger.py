@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,22 +18,35 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from guest_onboarding.adapters.storage.clients import service_client
 from guest_onboarding.adapters.storage.codec import (
+    RETIRED_PARTITION,
     entity_of_change,
     entity_of_entry,
     entry_of_entity,
     partition_of,
 )
 from guest_onboarding.config import StorageSettings
-from guest_onboarding.domain.ledger import TRACKED, Change, GuestStatus, LedgerEntry
+from guest_onboarding.domain.ledger import FINISHED, TRACKED, Change, GuestStatus, LedgerEntry
 
 #: What ``tracked_entries`` reads of each row (the sweep needs nothing else).
-SWEEP_COLUMNS = ("RowKey", "status", "user_id", "first_sent_at", "reminders_scheduled")
+SWEEP_COLUMNS = (
+    "RowKey",
+    "status",
+    "user_id",
+    "first_sent_at",
+    "reminders_scheduled",
+    "redirect_url",
+    "send_message",
+)
 _PAGE = 1000
 
 
 def _etag(entity: Any) -> str | None:
     metadata = getattr(entity, "metadata", None)
     return metadata.get("etag") if isinstance(metadata, dict) else None
+
+
+def _touched(entry: LedgerEntry) -> LedgerEntry:
+    return dataclasses.replace(entry, updated_at=datetime.now(UTC))
 
 
 def _status_filter(statuses: frozenset[GuestStatus]) -> str:
@@ -62,7 +76,7 @@ class TableLedger:
 
     async def claim(self, entry: LedgerEntry) -> bool:
         try:
-            await self._table.create_entity(entity_of_entry(entry))
+            await self._table.create_entity(entity_of_entry(_touched(entry)))
         except ResourceExistsError:
             return False
         return True
@@ -70,7 +84,7 @@ class TableLedger:
     async def take_over(self, entry: LedgerEntry, *, etag: str) -> bool:
         try:
             await self._table.update_entity(
-                entity_of_entry(entry),
+                entity_of_entry(_touched(entry)),
                 mode=UpdateMode.REPLACE,
                 etag=etag,
                 match_condition=MatchConditions.IfNotModified,
@@ -96,6 +110,31 @@ class TableLedger:
             _status_filter(TRACKED), results_per_page=_PAGE, select=list(SWEEP_COLUMNS)
         ):
             yield entry_of_entity(entity, _etag(entity))
+
+    async def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
+        query = (
+            f"({_status_filter(FINISHED)}) and updated_at lt @cutoff "
+            f"and PartitionKey ne '{RETIRED_PARTITION}'"
+        )
+        async for entity in self._table.query_entities(
+            query, parameters={"cutoff": updated_before}, results_per_page=_PAGE
+        ):
+            yield entry_of_entity(entity, _etag(entity))
+
+    async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
+        await self._table.upsert_entity(entity_of_entry(record), mode=UpdateMode.REPLACE)
+        try:
+            await self._table.delete_entity(
+                partition_of(entry.email),
+                entry.email,
+                etag=entry.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return False
+        except ResourceNotFoundError:
+            pass  # retired by a concurrent sweep
+        return True
 
     async def entries(
         self, *, statuses: frozenset[GuestStatus] | None = None

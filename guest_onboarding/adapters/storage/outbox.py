@@ -39,10 +39,14 @@ class QueueOutbox:
             client = self._clients[name] = self._service.get_queue_client(name)
         return client
 
-    async def _send(self, queue: str, text: str, delay_seconds: float = 0) -> None:
+    async def _send(
+        self, queue: str, text: str, delay_seconds: float = 0, *, forever: bool = False
+    ) -> None:
         # Visibility delays are whole seconds on the service; round up so a Retry-After is honoured.
         delay = int(-(-delay_seconds // 1)) if delay_seconds > 0 else None
-        await self._queue(queue).send_message(text, visibility_timeout=delay)
+        # -1: never expires (the service's default is 7 days).
+        ttl = -1 if forever else None
+        await self._queue(queue).send_message(text, visibility_timeout=delay, time_to_live=ttl)
 
     async def queue_assignment(self, step: AssignmentStep, *, delay_seconds: float = 0) -> None:
         await self._send(self._assignments, step.model_dump_json(exclude_none=True), delay_seconds)
@@ -65,7 +69,8 @@ class QueueOutbox:
         envelope = rejection_envelope(
             original=original, code=code, message=message, details=details
         )
-        await self._send(f"{queue}-poison", envelope)
+        # Poison messages never expire: bad input never vanishes.
+        await self._send(f"{queue}-poison", envelope, forever=True)
 
     async def close(self) -> None:
         for client in self._clients.values():
