@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,20 +10,15 @@ from pathlib import Path
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
-from devstack.azurite import expand_development_storage
+from local_functions_host.settings import load_local_settings
+from local_functions_host.storage import expand_development_storage
 
 DEFAULT_SETTINGS = Path("local.settings.json")
 
 
 def local_setting(name: str, default: str, settings_file: Path = DEFAULT_SETTINGS) -> str:
     """A setting as the functions would see it: the environment, else local.settings.json."""
-    if os.environ.get(name):
-        return os.environ[name]
-    if settings_file.exists():
-        values = json.loads(settings_file.read_text(encoding="utf-8")).get("Values", {})
-        if values.get(name):
-            return str(values[name])
-    return default
+    return os.environ.get(name) or load_local_settings(settings_file).get(name) or default
 
 
 def read_messages(*, text: str | None = None, file: Path | None = None) -> list[str]:

@@ -16,9 +16,10 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient, QueueServiceClient
 
-from devstack.azurite import DEV_PORTS, Azurite, free_ports
+from devstack.azurite import DEV_PORTS, Azurite, AzuritePorts
 from graph_emulator.process import RunningEmulator, start_emulator
 from local_functions_host.process import RunningHost, start_host_process
+from local_functions_host.settings import load_local_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SETTINGS = REPO_ROOT / "local.settings.example.json"
@@ -28,7 +29,7 @@ def app_settings(
     connection_string: str, emulator: RunningEmulator, overrides: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The example settings pointed at this Azurite and this emulator."""
-    values: dict[str, str] = json.loads(EXAMPLE_SETTINGS.read_text(encoding="utf-8"))["Values"]
+    values = load_local_settings(EXAMPLE_SETTINGS)
     values |= {
         "AzureWebJobsStorage": connection_string,
         "GRAPH_BASE_URL": emulator.base_url,
@@ -177,7 +178,7 @@ def local_stack(
     ``make run``; otherwise free ports keep it clear of anything else running."""
     with ExitStack() as stack:
         azurite = Azurite(
-            ports=DEV_PORTS if development_ports else free_ports(),
+            ports=DEV_PORTS if development_ports else AzuritePorts.free(),
             location=workdir / "azurite",
             log_path=workdir / "azurite.log",
         )
