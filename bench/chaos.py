@@ -27,10 +27,6 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import (
-    GROUP_PARTNERS,
-    GROUP_PROFILE,
-    PORTAL_SP,
-    READER_ROLE,
     RESULTS_DIR,
     guest_address,
     hr_message,
@@ -38,6 +34,8 @@ from bench.common import (
     write_json,
 )
 from bench.throughput import onboarded_in_ledger
+from devstack.seeds import GROUP_PARTNERS, GROUP_ROLE_ASSIGNABLE, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_PROFILE
 from devstack.stack import LocalStack, local_stack
 
 console = Console(width=None if Console().is_terminal else 132)
@@ -77,7 +75,7 @@ def invalid_messages(count: int, rng: random.Random) -> list[str]:
         lambda i: json.dumps(
             {
                 **hr_message(f"evil-{i}@fabrikam.example"),
-                "groups": ["55555555-5555-5555-5555-555555555555"],
+                "groups": [GROUP_ROLE_ASSIGNABLE],
             }
         ),  # not on the allow-list
         lambda i: '{"email": "broken-' + str(i) + '@fabrikam.example", ',  # not JSON

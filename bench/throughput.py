@@ -23,19 +23,17 @@ from typing import Any
 import psutil
 
 from bench.common import (
-    GROUP_PARTNERS,
-    GROUP_PROFILE,
     MIN_CALLS_PER_ONBOARDING,
-    PORTAL_SP,
-    READER_ROLE,
     REDIRECT,
-    TENANT_PATH,
     WRITES_PER_ONBOARDING,
     environment,
     graph_calls,
     guest_address,
     hr_message,
 )
+from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_PROFILE
+from devstack.seeds import SAMPLE_TENANT_PATH as TENANT_PATH
 from devstack.stack import LocalStack, local_stack
 from graph_emulator.control import EmulatorControl
 from graph_emulator.process import start_emulator

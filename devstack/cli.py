@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from devstack.enqueue import enqueue_messages, local_setting, read_messages
+from devstack.seeds import SAMPLE_MESSAGES_PATH, SAMPLE_TENANT_PATH
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Run the guest onboarding functions locally."
@@ -48,12 +49,8 @@ def enqueue(
 
 @app.command()
 def demo(
-    messages: Annotated[Path, typer.Option(help="HR messages to onboard.")] = Path(
-        "samples/hr_messages.jsonl"
-    ),
-    tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = Path(
-        "samples/tenant.json"
-    ),
+    messages: Annotated[Path, typer.Option(help="HR messages to onboard.")] = SAMPLE_MESSAGES_PATH,
+    tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = SAMPLE_TENANT_PATH,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the queues to drain.")] = 180,
 ) -> None:
     """Start Azurite, the Graph emulator and the local host; onboard the sample messages; print
@@ -65,9 +62,7 @@ def demo(
 
 @app.command()
 def run(
-    tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = Path(
-        "samples/tenant.json"
-    ),
+    tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = SAMPLE_TENANT_PATH,
 ) -> None:
     """Start the whole stack and keep it running until Ctrl-C."""
     from devstack.demo import run_stack_forever

@@ -17,6 +17,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from devstack.azurite import DEV_PORTS, Azurite, AzuritePorts
+from devstack.seeds import SAMPLE_TENANT_PATH
 from graph_emulator.process import RunningEmulator, start_emulator
 from local_functions_host.process import RunningHost, start_host_process
 from local_functions_host.settings import load_local_settings
@@ -164,7 +165,7 @@ class LocalStack:
 def local_stack(
     *,
     workdir: Path,
-    tenant_path: Path | None = REPO_ROOT / "samples" / "tenant.json",
+    tenant_path: Path | None = SAMPLE_TENANT_PATH,
     overrides: Mapping[str, str] | None = None,
     development_ports: bool = False,
     emulator_port: int | None = None,

@@ -9,14 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.seeds import ALAN, GRACE
+from devstack.seeds import GROUP_PROJECT_X as PROJECT_X
 from graph_emulator.graph_api import DEFAULT_USER_SELECT
 from tests.fixtures.graph_emulator import GraphEmulator
 
 pytestmark = pytest.mark.integration
 
-PROJECT_X = "11111111-1111-1111-1111-111111111111"
-ALAN = "77777777-7777-7777-7777-777777777777"
-GRACE = "66666666-6666-6666-6666-666666666666"
 REDIRECT = "https://myapps.microsoft.com"
 
 

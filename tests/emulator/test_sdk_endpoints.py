@@ -22,17 +22,21 @@ from msgraph.generated.users.item.app_role_assignments.app_role_assignments_requ
 )
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
+from devstack.seeds import (
+    ALAN,
+    GRACE,
+    GROUP_PARTNERS,
+    GROUP_PROJECT_X,
+    GROUP_ROLE_ASSIGNABLE,
+    PORTAL_SP,
+    READER_ROLE,
+    sample_tenant,
+)
 from tests.fixtures.graph_emulator import GraphEmulator
 
 pytestmark = pytest.mark.integration
 
-PROJECT_X = "11111111-1111-1111-1111-111111111111"
-PARTNERS = "22222222-2222-2222-2222-222222222222"
-ROLE_ASSIGNABLE = "55555555-5555-5555-5555-555555555555"
-PORTAL_SP = "33333333-3333-3333-3333-333333333333"
-READER_ROLE = "44444444-4444-4444-4444-444444444444"
-ALAN = "77777777-7777-7777-7777-777777777777"
-GRACE = "66666666-6666-6666-6666-666666666666"
+PROJECT_X, PARTNERS, ROLE_ASSIGNABLE = GROUP_PROJECT_X, GROUP_PARTNERS, GROUP_ROLE_ASSIGNABLE
 REDIRECT = "https://myapps.microsoft.com"
 
 
@@ -496,11 +500,6 @@ def _members(graph: GraphEmulator, group_id: str) -> list[str]:
 def _demo_seed_with_permissions(
     graph: GraphEmulator, extra: list[str] | None = None, remove: list[str] | None = None
 ) -> dict[str, Any]:
-    import json
-
-    from tests.fixtures.graph_emulator import DEMO_SEED_PATH
-
-    seed: dict[str, Any] = json.loads(DEMO_SEED_PATH.read_text(encoding="utf-8"))
-    permissions = [p for p in seed["identity"]["permissions"] if p not in (remove or [])]
-    seed["identity"]["permissions"] = permissions + (extra or [])
+    seed = sample_tenant(without_permissions=remove or [])
+    seed["identity"]["permissions"] += extra or []
     return seed

@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.seeds import GROUP_PROJECT_X as PROJECT_X
 from tests.fixtures.graph_emulator import GraphEmulator
 
 pytestmark = pytest.mark.integration
 
 REDIRECT = "https://myapps.microsoft.com"
-PROJECT_X = "11111111-1111-1111-1111-111111111111"
 
 
 def invitation(i: int) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.domain import GuestStatus, group_step, role_step
 from guest_onboarding.entrypoints import handle_invitation_message
 from tests.integration.stack import Stack
-from tests.unit.conftest import GROUP_PARTNERS, GROUP_X, PORTAL_SP, READER_ROLE
 
 pytestmark = pytest.mark.integration
 

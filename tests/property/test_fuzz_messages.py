@@ -16,6 +16,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import guest_onboarding.messages as messages_module
+from devstack.seeds import (
+    GROUP_PARTNERS,
+    GROUP_ROLE_ASSIGNABLE,
+    NOT_ALLOWED_GROUP,
+    PORTAL_SP,
+    READER_ROLE,
+)
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
 from guest_onboarding.entrypoints import handle_invitation_message
@@ -28,14 +36,7 @@ from guest_onboarding.messages import (
     domain_matches,
     parse_invitation_queue_message,
 )
-from tests.unit.conftest import (
-    GROUP_PARTNERS,
-    GROUP_X,
-    NOT_ALLOWED_GROUP,
-    PORTAL_SP,
-    READER_ROLE,
-    SETTINGS_ENV,
-)
+from tests.unit.conftest import SETTINGS_ENV
 from tests.unit.fakes import FakeDirectory, FakeLedger, FakeOutbox
 
 SETTINGS = Settings.from_env(SETTINGS_ENV)
@@ -193,7 +194,7 @@ def near_valid(draw: st.DrawFn) -> dict[str, Any]:
 policy_breaches = st.sampled_from(
     [
         ("groups", [GROUP_X, NOT_ALLOWED_GROUP]),
-        ("groups", ["55555555-5555-5555-5555-555555555555"]),
+        ("groups", [GROUP_ROLE_ASSIGNABLE]),
         ("appRoles", [{"resourceId": PORTAL_SP, "appRoleId": NOT_ALLOWED_GROUP}]),
         ("appRoles", [{"resourceId": NOT_ALLOWED_GROUP, "appRoleId": READER_ROLE}]),
         ("email", "ada@blocked.example"),

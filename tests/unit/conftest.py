@@ -5,15 +5,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
 from tests.unit.fakes import FakeDirectory, FakeLedger, FakeOutbox
 
-GROUP_X = "11111111-1111-1111-1111-111111111111"
-GROUP_PARTNERS = "22222222-2222-2222-2222-222222222222"
-PORTAL_SP = "33333333-3333-3333-3333-333333333333"
-READER_ROLE = "44444444-4444-4444-4444-444444444444"
-NOT_ALLOWED_GROUP = "99999999-9999-9999-9999-999999999999"
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 SETTINGS_ENV = {

@@ -7,6 +7,8 @@ import base64
 import json
 from typing import cast
 
+from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.domain import GuestStatus, group_step, role_step
 from guest_onboarding.entrypoints import handle_assignment_message, handle_invitation_message
@@ -18,7 +20,7 @@ from guest_onboarding.errors import (
     Throttled,
 )
 from guest_onboarding.handlers import CLAIM_LEASE, MAX_ASSIGNMENT_ATTEMPTS
-from tests.unit.conftest import GROUP_PARTNERS, GROUP_X, PORTAL_SP, READER_ROLE, Clock
+from tests.unit.conftest import Clock
 from tests.unit.fakes import FakeDirectory, FakeLedger, FakeOutbox
 
 ADA = {
