@@ -192,7 +192,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             window_seconds=args.write_capacity / args.writes_per_second,
         )
         queue = stack.queue(stack.invitations_queue)
-        stack.queue(stack.assignments_queue)
         for body in bodies:
             queue.send_message(body)
         started = time.monotonic()

@@ -140,7 +140,6 @@ def run_ours(n: int, limits: Limits, *, workdir: Path, timeout: float) -> dict[s
     with local_stack(workdir=workdir, start_host=False) as stack:
         limits.apply(stack.emulator.control)
         _enqueue(stack, bodies)
-        stack.queue(stack.assignments_queue)
         started = time.monotonic()
         stack.start_host()
         host_ready = time.monotonic() - started

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from devstack.enqueue import enqueue_messages, local_setting, read_messages
+from devstack.provision import STORAGE_SETTING_DEFAULTS, provision_storage
 from devstack.seeds import SAMPLE_MESSAGES_PATH, SAMPLE_TENANT_PATH
 
 app = typer.Typer(
@@ -37,11 +38,18 @@ def enqueue(
     """Put HR messages on the invitations queue, plain or base64."""
     if (message is None) == (file is None):
         raise typer.BadParameter("give either a JSON string or --file, not both")
+    connection_string = connection or local_setting(
+        "AzureWebJobsStorage", "UseDevelopmentStorage=true"
+    )
+    settings = {name: local_setting(name, "") for name in STORAGE_SETTING_DEFAULTS}
+    if queue:
+        settings["INVITATIONS_QUEUE"] = queue
+    # What Bicep provisions in Azure, so the queue exists whether or not the host ran yet.
+    names = provision_storage(connection_string, settings)
     sent = enqueue_messages(
         read_messages(text=message, file=file),
-        connection_string=connection
-        or local_setting("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
-        queue_name=queue or local_setting("INVITATIONS_QUEUE", "guest-invitations"),
+        connection_string=connection_string,
+        queue_name=names.invitations_queue,
         as_base64=as_base64,
     )
     typer.echo(f"queued {sent} message(s)")

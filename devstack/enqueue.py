@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
 from local_functions_host.settings import load_local_settings
@@ -35,14 +34,10 @@ def enqueue_messages(
     messages: Iterable[str], *, connection_string: str, queue_name: str, as_base64: bool = False
 ) -> int:
     """Send each message (base64-encoded when asked, as Logic Apps and some SDKs do); returns
-    how many were sent. The queue is created when missing."""
+    how many were sent. The queue must exist (``devstack.provision`` creates it)."""
     client = QueueClient.from_connection_string(
         expand_development_storage(connection_string), queue_name
     )
-    try:
-        client.create_queue()
-    except ResourceExistsError:
-        pass
     count = 0
     with client:
         for message in messages:

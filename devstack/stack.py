@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from devstack.azurite import DEV_PORTS, Azurite, AzuritePorts
+from devstack.provision import provision_storage
 from devstack.seeds import SAMPLE_TENANT_PATH
 from graph_emulator.process import RunningEmulator, start_emulator
 from local_functions_host.process import RunningHost, start_host_process
@@ -60,12 +61,8 @@ class LocalStack:
         return self._queues
 
     def queue(self, name: str) -> QueueClient:
-        client = self.queues.get_queue_client(name)
-        try:
-            client.create_queue()
-        except ResourceExistsError:
-            pass
-        return client
+        """A client of one queue (provisioned when the stack started)."""
+        return self.queues.get_queue_client(name)
 
     @property
     def invitations_queue(self) -> str:
@@ -175,6 +172,8 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     """Start Azurite, the emulator and (unless told not to) the host; stop all of them after.
 
+    The queues and the ledger table are provisioned before the host starts, as Bicep does.
+
     ``development_ports`` puts Azurite on 10000-10002 (``UseDevelopmentStorage=true``), for
     ``make run``; otherwise free ports keep it clear of anything else running."""
     with ExitStack() as stack:
@@ -189,10 +188,12 @@ def local_stack(
                 port=emulator_port, seed_path=tenant_path, log_path=workdir / "graph-emulator.log"
             )
         )
+        settings = app_settings(azurite.connection_string, emulator, overrides)
+        provision_storage(azurite.connection_string, settings)
         running = LocalStack(
             azurite=azurite,
             emulator=emulator,
-            settings=app_settings(azurite.connection_string, emulator, overrides),
+            settings=settings,
             workdir=workdir,
             admin_port=admin_port,
             message_lease=message_lease,
