@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment
 from msgraph.generated.models.email_address import EmailAddress
-from msgraph.generated.models.group import Group
 from msgraph.generated.models.invitation import Invitation
 from msgraph.generated.models.invited_user_message_info import InvitedUserMessageInfo
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -283,36 +282,6 @@ async def test_get_group(graph_client: Any) -> None:
     assert (await graph_client.groups.by_group_id(PROJECT_X).get()).display_name == (
         "Project X members"
     )
-
-
-async def test_patch_bind_is_all_or_nothing_and_capped_at_20(
-    graph_client: Any, graph: GraphEmulator
-) -> None:
-    group = graph_client.groups.by_group_id(PARTNERS)
-    invited = [await invite(graph_client, f"guest{i}@fabrikam.example") for i in range(2)]
-    new_ids = [i.invited_user.id for i in invited]
-
-    # ALAN is already a member of Partners: the whole request fails, nothing is added.
-    error = await graph_error(
-        group.patch(
-            Group(
-                additional_data={
-                    "members@odata.bind": [directory_object(x) for x in [*new_ids, ALAN]]
-                }
-            )
-        )
-    )
-    assert error.response_status_code == 400
-    assert _members(graph, PARTNERS) == [ALAN]
-
-    too_many = [directory_object(str(uuid.uuid4())) for _ in range(21)]
-    error = await graph_error(group.patch(Group(additional_data={"members@odata.bind": too_many})))
-    assert error.response_status_code == 400
-
-    await group.patch(
-        Group(additional_data={"members@odata.bind": [directory_object(x) for x in new_ids]})
-    )
-    assert _members(graph, PARTNERS) == [ALAN, *new_ids]
 
 
 # ----- app roles -------------------------------------------------------------------------------

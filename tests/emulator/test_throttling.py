@@ -94,26 +94,6 @@ async def test_sdk_retry_middleware_absorbs_short_throttling(
     assert counters["requests"]["POST /invitations"] == 5 + counters["throttled"]
 
 
-def test_batch_sub_requests_are_throttled_on_their_own(graph: GraphEmulator) -> None:
-    graph.control.set_limits(writes_per_window=2, window_seconds=60)
-    requests = [
-        {
-            "id": str(i),
-            "method": "POST",
-            "url": "/invitations",
-            "body": invitation(i),
-            "headers": {"Content-Type": "application/json"},
-        }
-        for i in range(4)
-    ]
-    with graph.http() as http:
-        response = http.post("/$batch", json={"requests": requests})
-    assert response.status_code == 200
-    statuses = [r["status"] for r in response.json()["responses"]]
-    assert statuses == [201, 201, 429, 429]
-    assert "Retry-After" in response.json()["responses"][2]["headers"]
-
-
 def test_scale_shrinks_the_write_bucket(graph: GraphEmulator) -> None:
     graph.control.set_limits(scale=0.001)  # 3,000 writes per 150 s -> 3
     with graph.http() as http:
