@@ -13,6 +13,7 @@ from childproc.ports import LOCAL_HOST, free_port, free_ports, port_in_use
 from childproc.supervisor import (
     ChildProcess,
     StartError,
+    StopsOnExit,
     http_get,
     python_command,
     python_environment,
@@ -23,6 +24,7 @@ __all__ = [
     "LOCAL_HOST",
     "ChildProcess",
     "StartError",
+    "StopsOnExit",
     "free_port",
     "free_ports",
     "http_get",

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Self
 
 from childproc.ports import LOCAL_HOST
 
@@ -22,7 +22,26 @@ class StartError(RuntimeError):
     """The child exited, or was not ready, before the deadline (the message has its log tail)."""
 
 
-class ChildProcess:
+class StopsOnExit:
+    """``with thing:`` stops the thing (``stop()``) when the block ends, however it ends."""
+
+    def stop(self) -> object:
+        """Stop what was started."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ChildProcess(StopsOnExit):
     """A started child process and its log file.
 
     ``stop()`` asks it to end (SIGTERM) and kills it (SIGKILL) if it has not ended in time;
@@ -91,17 +110,6 @@ class ChildProcess:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-
-    def __enter__(self) -> ChildProcess:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def python_command(module: str, *args: str) -> list[str]:

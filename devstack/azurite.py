@@ -14,12 +14,19 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Annotated
 
 import typer
 
-from childproc import ChildProcess, StartError, free_ports, http_get, port_in_use, start_child
+from childproc import (
+    ChildProcess,
+    StartError,
+    StopsOnExit,
+    free_ports,
+    http_get,
+    port_in_use,
+    start_child,
+)
 from local_functions_host.storage import (
     DEV_ACCOUNT_NAME,
     DEV_BLOB_PORT,
@@ -70,7 +77,7 @@ def azurite_entry_point(repo_root: Path = REPO_ROOT) -> Path:
     return launcher
 
 
-class Azurite:
+class Azurite(StopsOnExit):
     """One Azurite process, started from the repo's node_modules.
 
     Construct, then ``start()`` (or use ``with``); ``connection_string`` names its endpoints;
@@ -171,14 +178,6 @@ class Azurite:
         if self._child is None:
             self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 cli = typer.Typer(add_completion=False, help="Run the pinned Azurite locally.")

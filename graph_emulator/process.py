@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
 
 from childproc import (
     ChildProcess,
     StartError,
+    StopsOnExit,
     free_port,
     http_get,
     python_command,
@@ -25,7 +25,7 @@ class EmulatorStartError(StartError):
     """The emulator exited or did not become healthy before the deadline."""
 
 
-class RunningEmulator:
+class RunningEmulator(StopsOnExit):
     """A started emulator process: its URLs, the identity settings, a control client, stop()."""
 
     def __init__(self, process: ChildProcess, port: int, identity_header: str) -> None:
@@ -48,17 +48,6 @@ class RunningEmulator:
         """Terminate the process (kill after `timeout`) and close the control client."""
         self.control.close()
         self.process.stop(timeout)
-
-    def __enter__(self) -> RunningEmulator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_emulator(

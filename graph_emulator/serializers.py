@@ -134,23 +134,26 @@ def service_principal_json(sp: ServicePrincipal) -> dict[str, Any]:
     }
 
 
+#: The user properties the control API shows (Graph's names), besides `sponsors`.
+STATE_PROPERTIES = (
+    "id",
+    "displayName",
+    "mail",
+    "userPrincipalName",
+    "userType",
+    "creationType",
+    "externalUserState",
+    "externalUserStateChangeDateTime",
+    "createdDateTime",
+    "otherMails",
+    "proxyAddresses",
+    "accountEnabled",
+)
+
+
 def user_state(user: User) -> dict[str, Any]:
     """Everything the control API shows about a user."""
-    return {
-        "id": user.id,
-        "displayName": user.display_name,
-        "mail": user.mail,
-        "userPrincipalName": user.user_principal_name,
-        "userType": user.user_type,
-        "creationType": user.creation_type,
-        "externalUserState": user.external_user_state,
-        "externalUserStateChangeDateTime": _time_or_none(user.state_changed_at),
-        "createdDateTime": format_time(user.created_at),
-        "otherMails": list(user.other_mails),
-        "proxyAddresses": list(user.proxy_addresses),
-        "accountEnabled": user.account_enabled,
-        "sponsors": list(user.sponsors),
-    }
+    return {**user_json(user, STATE_PROPERTIES), "sponsors": list(user.sponsors)}
 
 
 def tenant_state(tenant: Tenant) -> dict[str, Any]:

@@ -6,11 +6,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from childproc import (
     ChildProcess,
     StartError,
+    StopsOnExit,
     free_port,
     http_get,
     python_command,
@@ -37,7 +37,7 @@ def _is_running(port: int) -> bool:
 
 
 @dataclass
-class RunningHost:
+class RunningHost(StopsOnExit):
     """A host subprocess that answered ``/admin/host/status`` with state Running."""
 
     process: ChildProcess
@@ -68,17 +68,6 @@ class RunningHost:
     def kill(self) -> None:
         """SIGKILL the host at once (a crash): in-flight messages are abandoned mid-invocation."""
         self.process.kill()
-
-    def __enter__(self) -> RunningHost:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_host_process(
