@@ -31,11 +31,13 @@ run: setup
 test: setup
 	$(PY) -m pytest
 
-## lint: ruff and mypy
+## lint: ruff, mypy, the import contracts (import-linter) and the no-import-cycles check
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_import_graph.py
 
 ## bench: benchmarks (not part of test); reports under bench-results/
 bench: setup
@@ -46,4 +48,4 @@ chaos: setup
 	$(PY) -m bench.chaos
 
 clean:
-	rm -rf $(VENV) node_modules bench-results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules bench-results .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -27,10 +27,6 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import (
-    GROUP_PARTNERS,
-    GROUP_PROFILE,
-    PORTAL_SP,
-    READER_ROLE,
     RESULTS_DIR,
     guest_address,
     hr_message,
@@ -38,6 +34,8 @@ from bench.common import (
     write_json,
 )
 from bench.throughput import onboarded_in_ledger
+from devstack.seeds import GROUP_PARTNERS, GROUP_ROLE_ASSIGNABLE, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_PROFILE
 from devstack.stack import LocalStack, local_stack
 
 console = Console(width=None if Console().is_terminal else 132)
@@ -77,7 +75,7 @@ def invalid_messages(count: int, rng: random.Random) -> list[str]:
         lambda i: json.dumps(
             {
                 **hr_message(f"evil-{i}@fabrikam.example"),
-                "groups": ["55555555-5555-5555-5555-555555555555"],
+                "groups": [GROUP_ROLE_ASSIGNABLE],
             }
         ),  # not on the allow-list
         lambda i: '{"email": "broken-' + str(i) + '@fabrikam.example", ',  # not JSON
@@ -112,7 +110,7 @@ def check(stack: LocalStack, invalid: list[str], guests: dict[str, int]) -> dict
     expected_poison = Counter(invalid)
     codes = Counter(p["error"]["code"] for p in inv_poison)
 
-    rows = {r["RowKey"]: r for r in stack.ledger_rows()}
+    rows = {entry.email: entry for entry in stack.ledger_entries()}
     done = {
         email for email in guests if onboarded_in_ledger([rows[email]] if email in rows else [])
     }
@@ -194,7 +192,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             window_seconds=args.write_capacity / args.writes_per_second,
         )
         queue = stack.queue(stack.invitations_queue)
-        stack.queue(stack.assignments_queue)
         for body in bodies:
             queue.send_message(body)
         started = time.monotonic()

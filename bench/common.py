@@ -1,5 +1,5 @@
-"""Shared pieces of the benchmarks and the chaos run: the HR workload, the demo tenant's ids,
-counter arithmetic and report writing."""
+"""Shared pieces of the benchmarks and the chaos run: the HR workload, counter arithmetic and
+report writing (the sample tenant's ids are in devstack.seeds)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from devstack.seeds import ACCESS_PROFILE, GROUP_PARTNERS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "bench-results"
-TENANT_PATH = REPO_ROOT / "samples" / "tenant.json"
 
-GROUP_PROFILE = "11111111-1111-1111-1111-111111111111"
-GROUP_PARTNERS = "22222222-2222-2222-2222-222222222222"
-PORTAL_SP = "33333333-3333-3333-3333-333333333333"
-READER_ROLE = "44444444-4444-4444-4444-444444444444"
-PROFILE = "fabrikam-project-x"
 REDIRECT = "https://myapps.microsoft.com"
 
 #: What every benchmark guest asks for: the profile (one group, one app role) plus one group.
@@ -43,7 +39,7 @@ def hr_message(email: str, *, external_id: str | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {
         "email": email,
         "displayName": email.split("@", 1)[0],
-        "accessProfiles": [PROFILE],
+        "accessProfiles": [ACCESS_PROFILE],
         "groups": [GROUP_PARTNERS],
         "sendInvitationMessage": True,
     }

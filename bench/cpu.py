@@ -90,7 +90,5 @@ def measure(stack: LocalStack, *, n: int = 200, warmup: int = 10) -> dict[str, A
     control.reset()
     control.set_faults(latency_ms=0)
     control.set_limits(throttling=False)
-    stack.queue(stack.invitations_queue)  # creates both work queues
-    stack.queue(stack.assignments_queue)
     with environment(stack.settings):
         return asyncio.run(_drive(stack, n, warmup))

@@ -22,11 +22,11 @@ from typing import Any
 
 from bench.common import (
     REPO_ROOT,
-    TENANT_PATH,
     environment,
     graph_calls,
     list_calls_minimum,
 )
+from devstack.seeds import sample_tenant
 from devstack.stack import LocalStack
 
 #: Issue 5: peak RSS of a 20k sweep may exceed a 1k sweep's by less than this.
@@ -71,7 +71,7 @@ def child_main(settings_path: Path) -> int:
 
 
 def _generated_seed(n: int) -> dict[str, Any]:
-    seed: dict[str, Any] = json.loads(TENANT_PATH.read_text(encoding="utf-8"))
+    seed = sample_tenant()
     seed["generatedPendingGuests"] = {
         "count": n,
         "domain": "bulk.example",

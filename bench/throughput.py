@@ -23,22 +23,21 @@ from typing import Any
 import psutil
 
 from bench.common import (
-    GROUP_PARTNERS,
-    GROUP_PROFILE,
     MIN_CALLS_PER_ONBOARDING,
-    PORTAL_SP,
-    READER_ROLE,
     REDIRECT,
-    TENANT_PATH,
     WRITES_PER_ONBOARDING,
     environment,
     graph_calls,
     guest_address,
     hr_message,
 )
+from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_PROFILE
+from devstack.seeds import SAMPLE_TENANT_PATH as TENANT_PATH
 from devstack.stack import LocalStack, local_stack
 from graph_emulator.control import EmulatorControl
 from graph_emulator.process import start_emulator
+from guest_onboarding.domain.ledger import LedgerEntry, StepStatus
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,14 +125,15 @@ def process_cpu_seconds(stack: LocalStack) -> dict[str, float]:
     return used
 
 
-def onboarded_in_ledger(rows: list[dict[str, Any]]) -> int:
-    """Ledger rows whose every step is done (and that have a user)."""
-    done = 0
-    for row in rows:
-        steps = [v for k, v in row.items() if k.startswith(("g_", "r_"))]
-        if row.get("user_id") and len(steps) == 3 and all(s == "done" for s in steps):
-            done += 1
-    return done
+def onboarded_in_ledger(entries: list[LedgerEntry]) -> int:
+    """Ledger rows whose every step (two groups and an app role) is done, with a user."""
+    return sum(
+        1
+        for entry in entries
+        if entry.user_id
+        and len(entry.steps) == 3
+        and all(step == StepStatus.DONE for step in entry.steps.values())
+    )
 
 
 def run_ours(n: int, limits: Limits, *, workdir: Path, timeout: float) -> dict[str, Any]:
@@ -142,7 +142,6 @@ def run_ours(n: int, limits: Limits, *, workdir: Path, timeout: float) -> dict[s
     with local_stack(workdir=workdir, start_host=False) as stack:
         limits.apply(stack.emulator.control)
         _enqueue(stack, bodies)
-        stack.queue(stack.assignments_queue)
         started = time.monotonic()
         stack.start_host()
         host_ready = time.monotonic() - started
@@ -152,7 +151,7 @@ def run_ours(n: int, limits: Limits, *, workdir: Path, timeout: float) -> dict[s
         poisoned = len(stack.poison(stack.invitations_queue)) + len(
             stack.poison(stack.assignments_queue)
         )
-        onboarded = onboarded_in_ledger(stack.ledger_rows())
+        onboarded = onboarded_in_ledger(stack.ledger_entries())
         mailbox = Counter(m["to"] for m in stack.emulator.control.mailbox())
         cpu = process_cpu_seconds(stack)
         stack.stop_host()

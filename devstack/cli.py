@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from devstack.enqueue import enqueue_messages, local_setting, read_messages
+from devstack.provision import STORAGE_SETTING_DEFAULTS, provision_storage
+from devstack.seeds import SAMPLE_MESSAGES_PATH, SAMPLE_TENANT_PATH
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Run the guest onboarding functions locally."
@@ -36,11 +38,18 @@ def enqueue(
     """Put HR messages on the invitations queue, plain or base64."""
     if (message is None) == (file is None):
         raise typer.BadParameter("give either a JSON string or --file, not both")
+    connection_string = connection or local_setting(
+        "AzureWebJobsStorage", "UseDevelopmentStorage=true"
+    )
+    settings = {name: local_setting(name, "") for name in STORAGE_SETTING_DEFAULTS}
+    if queue:
+        settings["INVITATIONS_QUEUE"] = queue
+    # What Bicep provisions in Azure, so the queue exists whether or not the host ran yet.
+    names = provision_storage(connection_string, settings)
     sent = enqueue_messages(
         read_messages(text=message, file=file),
-        connection_string=connection
-        or local_setting("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
-        queue_name=queue or local_setting("INVITATIONS_QUEUE", "guest-invitations"),
+        connection_string=connection_string,
+        queue_name=names.invitations_queue,
         as_base64=as_base64,
     )
     typer.echo(f"queued {sent} message(s)")
@@ -48,12 +57,8 @@ def enqueue(
 
 @app.command()
 def demo(
-    messages: Annotated[Path, typer.Option(help="HR messages to onboard.")] = Path(
-        "samples/hr_messages.jsonl"
-    ),
-    tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = Path(
-        "samples/tenant.json"
-    ),
+    messages: Annotated[Path, typer.Option(help="HR messages to onboard.")] = SAMPLE_MESSAGES_PATH,
+    tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = SAMPLE_TENANT_PATH,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the queues to drain.")] = 180,
 ) -> None:
     """Start Azurite, the Graph emulator and the local host; onboard the sample messages; print
@@ -65,9 +70,7 @@ def demo(
 
 @app.command()
 def run(
-    tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = Path(
-        "samples/tenant.json"
-    ),
+    tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = SAMPLE_TENANT_PATH,
 ) -> None:
     """Start the whole stack and keep it running until Ctrl-C."""
     from devstack.demo import run_stack_forever

@@ -17,6 +17,7 @@ from rich.table import Table
 from devstack.enqueue import read_messages
 from devstack.stack import LocalStack, local_stack
 from guest_onboarding.domain.addresses import normalize_address
+from guest_onboarding.domain.ledger import GuestStatus, StepStatus
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.wire import decode_body
 
@@ -59,7 +60,7 @@ def collect_report(stack: LocalStack, messages: list[str]) -> list[GuestRow]:
             roles_of.setdefault(a["principalId"], []).append(
                 f"{sp['displayName']}: {role_names.get(a['appRoleId'], 'default access')}"
             )
-    ledger = {row["RowKey"]: row for row in stack.ledger_rows()}
+    ledger = {entry.email: entry for entry in stack.ledger_entries()}
     rejected = {p["original"]: p["error"] for p in stack.poison(stack.invitations_queue)}
     failed_steps = stack.poison(stack.assignments_queue)
 
@@ -76,19 +77,18 @@ def collect_report(stack: LocalStack, messages: list[str]) -> list[GuestRow]:
             if reason["code"] == "Lost":
                 row.problems.append("message lost")
             continue
-        status = entry.get("status", "")
+        status = entry.status
         row.outcome = {"invited": "invited", "existing": "already existed"}.get(status, status)
-        user_id = entry.get("user_id", "")
-        requested = [k for k in entry if k.startswith(("g_", "r_"))]
+        user_id = entry.user_id or ""
         row.groups = sorted(members_of.get(user_id, []))
         row.app_roles = sorted(roles_of.get(user_id, []))
         row.emails_sent = mailbox.get(email or "", 0)
-        unfinished = [k for k in requested if entry[k] != "done"]
+        unfinished = [key for key, step in entry.steps.items() if step != StepStatus.DONE]
         if unfinished:
             row.problems.append(f"{len(unfinished)} step(s) not done")
         if row.emails_sent > 1:
             row.problems.append("more than one email")
-        if status == "existing" and row.emails_sent:
+        if status == GuestStatus.EXISTING and row.emails_sent:
             row.problems.append("email to an existing user")
     for step in failed_steps:
         console.print(f"[red]assignment step in poison:[/red] {step['error']}")

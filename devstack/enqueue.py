@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
-from devstack.azurite import expand_development_storage
+from local_functions_host.settings import load_local_settings
+from local_functions_host.storage import expand_development_storage
 
 DEFAULT_SETTINGS = Path("local.settings.json")
 
 
 def local_setting(name: str, default: str, settings_file: Path = DEFAULT_SETTINGS) -> str:
     """A setting as the functions would see it: the environment, else local.settings.json."""
-    if os.environ.get(name):
-        return os.environ[name]
-    if settings_file.exists():
-        values = json.loads(settings_file.read_text(encoding="utf-8")).get("Values", {})
-        if values.get(name):
-            return str(values[name])
-    return default
+    return os.environ.get(name) or load_local_settings(settings_file).get(name) or default
 
 
 def read_messages(*, text: str | None = None, file: Path | None = None) -> list[str]:
@@ -41,14 +34,10 @@ def enqueue_messages(
     messages: Iterable[str], *, connection_string: str, queue_name: str, as_base64: bool = False
 ) -> int:
     """Send each message (base64-encoded when asked, as Logic Apps and some SDKs do); returns
-    how many were sent. The queue is created when missing."""
+    how many were sent. The queue must exist (``devstack.provision`` creates it)."""
     client = QueueClient.from_connection_string(
         expand_development_storage(connection_string), queue_name
     )
-    try:
-        client.create_queue()
-    except ResourceExistsError:
-        pass
     count = 0
     with client:
         for message in messages:

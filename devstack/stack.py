@@ -4,6 +4,7 @@ the end-to-end tests, the benchmarks and the chaos run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator, Mapping
@@ -12,13 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient, QueueServiceClient
 
-from devstack.azurite import DEV_PORTS, Azurite, free_ports
+from devstack.azurite import DEV_PORTS, Azurite, AzuritePorts
+from devstack.provision import provision_storage
+from devstack.seeds import SAMPLE_TENANT_PATH
 from graph_emulator.process import RunningEmulator, start_emulator
+from guest_onboarding.bootstrap import build_ledger
+from guest_onboarding.config import Settings
+from guest_onboarding.domain.ledger import LedgerEntry
 from local_functions_host.process import RunningHost, start_host_process
+from local_functions_host.settings import load_local_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SETTINGS = REPO_ROOT / "local.settings.example.json"
@@ -28,7 +33,7 @@ def app_settings(
     connection_string: str, emulator: RunningEmulator, overrides: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The example settings pointed at this Azurite and this emulator."""
-    values: dict[str, str] = json.loads(EXAMPLE_SETTINGS.read_text(encoding="utf-8"))["Values"]
+    values = load_local_settings(EXAMPLE_SETTINGS)
     values |= {
         "AzureWebJobsStorage": connection_string,
         "GRAPH_BASE_URL": emulator.base_url,
@@ -58,12 +63,8 @@ class LocalStack:
         return self._queues
 
     def queue(self, name: str) -> QueueClient:
-        client = self.queues.get_queue_client(name)
-        try:
-            client.create_queue()
-        except ResourceExistsError:
-            pass
-        return client
+        """A client of one queue (provisioned when the stack started)."""
+        return self.queues.get_queue_client(name)
 
     @property
     def invitations_queue(self) -> str:
@@ -96,16 +97,6 @@ class LocalStack:
         if self.host is not None:
             self.host.kill()
             self.host = None
-
-    def provision(self) -> None:
-        """Create what the deployment creates: the work and poison queues and the ledger table
-        (the app itself never creates them)."""
-        for name in (self.invitations_queue, self.assignments_queue):
-            self.queue(name)
-            self.queue(f"{name}-poison")
-        service = TableServiceClient.from_connection_string(self.azurite.connection_string)
-        with service:
-            service.create_table_if_not_exists(self.settings["GUEST_LEDGER_TABLE"])
 
     def send(self, body: str) -> None:
         self.queue(self.invitations_queue).send_message(body)
@@ -154,15 +145,17 @@ class LocalStack:
                     )
         return found
 
-    def ledger_rows(self) -> list[dict[str, Any]]:
-        service = TableServiceClient.from_connection_string(self.azurite.connection_string)
-        table = service.get_table_client(self.settings["GUEST_LEDGER_TABLE"])
-        try:
-            return [dict(e) for e in table.list_entities()]
-        except ResourceNotFoundError:
-            return []
-        finally:
-            service.close()
+    def ledger_entries(self) -> list[LedgerEntry]:
+        """Every ledger row, read through the app's own ledger (its read side)."""
+
+        async def read() -> list[LedgerEntry]:
+            ledger = build_ledger(Settings.from_env(self.settings))
+            try:
+                return [entry async for entry in ledger.entries()]
+            finally:
+                await ledger.close()
+
+        return asyncio.run(read())
 
     def close(self) -> None:
         if self._queues is not None:
@@ -173,7 +166,7 @@ class LocalStack:
 def local_stack(
     *,
     workdir: Path,
-    tenant_path: Path | None = REPO_ROOT / "samples" / "tenant.json",
+    tenant_path: Path | None = SAMPLE_TENANT_PATH,
     overrides: Mapping[str, str] | None = None,
     development_ports: bool = False,
     emulator_port: int | None = None,
@@ -183,11 +176,13 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     """Start Azurite, the emulator and (unless told not to) the host; stop all of them after.
 
+    The queues and the ledger table are provisioned before the host starts, as Bicep does.
+
     ``development_ports`` puts Azurite on 10000-10002 (``UseDevelopmentStorage=true``), for
     ``make run``; otherwise free ports keep it clear of anything else running."""
     with ExitStack() as stack:
         azurite = Azurite(
-            ports=DEV_PORTS if development_ports else free_ports(),
+            ports=DEV_PORTS if development_ports else AzuritePorts.free(),
             location=workdir / "azurite",
             log_path=workdir / "azurite.log",
         )
@@ -197,17 +192,18 @@ def local_stack(
                 port=emulator_port, seed_path=tenant_path, log_path=workdir / "graph-emulator.log"
             )
         )
+        settings = app_settings(azurite.connection_string, emulator, overrides)
+        provision_storage(azurite.connection_string, settings)
         running = LocalStack(
             azurite=azurite,
             emulator=emulator,
-            settings=app_settings(azurite.connection_string, emulator, overrides),
+            settings=settings,
             workdir=workdir,
             admin_port=admin_port,
             message_lease=message_lease,
         )
         stack.callback(running.close)
         stack.callback(running.stop_host)
-        running.provision()
         if start_host:
             running.start_host()
         yield running

@@ -2,45 +2,50 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from aiohttp import web
 
 from graph_emulator.server import DEFAULT_IDENTITY_HEADER, create_app
 
+cli = typer.Typer(add_completion=False, help="Serve a local Microsoft Graph tenant.")
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, build the tenant and serve until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m graph_emulator", description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--tenant", type=Path, help="seed JSON (see graph_emulator/README.md)")
-    parser.add_argument(
-        "--identity-header",
-        default=DEFAULT_IDENTITY_HEADER,
-        help="the X-IDENTITY-HEADER value /msi/token requires (IDENTITY_HEADER for clients)",
-    )
-    parser.add_argument("--access-log", action="store_true", help="log every request")
-    args = parser.parse_args(argv)
+
+@cli.command()
+def main(
+    port: Annotated[int, typer.Option(help="Port to listen on.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    tenant: Annotated[
+        Path | None, typer.Option(help="Seed JSON (see graph_emulator/README.md).")
+    ] = None,
+    identity_header: Annotated[
+        str,
+        typer.Option(
+            help="The X-IDENTITY-HEADER value /msi/token requires (IDENTITY_HEADER for clients)."
+        ),
+    ] = DEFAULT_IDENTITY_HEADER,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+) -> None:
+    """Build the tenant from the seed and serve it until interrupted."""
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
-    seed = json.loads(args.tenant.read_text(encoding="utf-8")) if args.tenant else None
-    app = create_app(seed, identity_header=args.identity_header)
-    print(f"graph emulator listening on http://{args.host}:{args.port}/v1.0", flush=True)
+    seed = json.loads(tenant.read_text(encoding="utf-8")) if tenant else None
+    app = create_app(seed, identity_header=identity_header)
+    print(f"graph emulator listening on http://{host}:{port}/v1.0", flush=True)
     web.run_app(
         app,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         print=None,
-        access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
+        access_log=logging.getLogger("aiohttp.access") if access_log else None,
     )
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

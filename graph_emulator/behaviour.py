@@ -1,5 +1,6 @@
-"""Behaviour models layered over the directory: latency, injected faults, replication lag and
-Graph's identity-and-access throttling. All are off until set through the control API.
+"""Behaviour models layered over the directory: latency, injected faults, replication and
+look-up lag, and Graph's identity-and-access throttling. All are off until set through the
+control API.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class Faults:
         self.replication_lag_status = int(lag.get("status", 404))
         if self.replication_lag_status not in (400, 404):
             raise ConfigError("replicationLag.status must be 400 or 404")
+        self.lookup_lag_seconds = float(config.get("lookupLag", {}).get("seconds", 0))
+        if self.lookup_lag_seconds < 0:
+            raise ConfigError("lookupLag.seconds must not be negative")
 
     def latency_seconds(self) -> float:
         """How long to hold the next request before handling it."""
@@ -135,11 +139,24 @@ class TokenBucket:
 RESOURCE_UNIT_TIERS = ((50, 3500), (501, 5000), (math.inf, 8000))
 WRITES_PER_WINDOW = 3000
 WRITE_WINDOW_SECONDS = 150.0
+TENANT_WRITES_PER_WINDOW = 18000
+TENANT_WRITE_WINDOW_SECONDS = 300.0
 RESOURCE_UNIT_WINDOW_SECONDS = 10.0
 
 
+class AppBuckets:
+    """One app's buckets in the tenant: resource units and writes."""
+
+    def __init__(self, writes: TokenBucket) -> None:
+        self.writes = writes
+        self.resource_units: TokenBucket | None = None
+        self.writes_admitted = 0
+
+
 class Throttle:
-    """Graph's identity-and-access token buckets for the one calling app in the tenant."""
+    """Graph's identity-and-access token buckets: per app and tenant (the app is the token's
+    `appid`, however many processes or clients share it), under a tenant-wide write bucket
+    that every app draws from."""
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         config = dict(config or {})
@@ -152,14 +169,24 @@ class Throttle:
             config.get("writesPerWindow", max(1.0, WRITES_PER_WINDOW * self.scale))
         )
         self.write_window_seconds = float(config.get("windowSeconds", WRITE_WINDOW_SECONDS))
+        self.tenant_writes_per_window = float(
+            config.get("tenantWritesPerWindow", max(1.0, TENANT_WRITES_PER_WINDOW * self.scale))
+        )
+        self.tenant_write_window_seconds = float(
+            config.get("tenantWindowSeconds", TENANT_WRITE_WINDOW_SECONDS)
+        )
         self.ru_override = config.get("resourceUnitsPerWindow")
         self.ru_window_seconds = float(
             config.get("resourceUnitWindowSeconds", RESOURCE_UNIT_WINDOW_SECONDS)
         )
         if self.writes_per_window < 1 or self.write_window_seconds <= 0:
             raise ConfigError("writesPerWindow must be >= 1 and windowSeconds > 0")
-        self.writes = TokenBucket(self.writes_per_window, self.write_window_seconds)
-        self.resource_units: TokenBucket | None = None
+        if self.tenant_writes_per_window < 1 or self.tenant_write_window_seconds <= 0:
+            raise ConfigError("tenantWritesPerWindow must be >= 1 and tenantWindowSeconds > 0")
+        self.tenant_writes = TokenBucket(
+            self.tenant_writes_per_window, self.tenant_write_window_seconds
+        )
+        self.apps: dict[str, AppBuckets] = {}
         self.writes_admitted = 0
         self.first_write_at: float | None = None
         self.last_write_at: float | None = None
@@ -171,36 +198,47 @@ class Throttle:
         base = next(units for bound, units in RESOURCE_UNIT_TIERS if tenant_users < bound)
         return max(1.0, base * self.scale)
 
-    def admit(self, cost: int, is_write: bool, tenant_users: int) -> int | None:
-        """Spend the request's cost, or return the Retry-After seconds when a bucket is short."""
+    def _app(self, app_id: str) -> AppBuckets:
+        app = self.apps.get(app_id)
+        if app is None:
+            app = AppBuckets(TokenBucket(self.writes_per_window, self.write_window_seconds))
+            self.apps[app_id] = app
+        return app
+
+    def admit(self, cost: int, is_write: bool, tenant_users: int, *, app_id: str) -> int | None:
+        """Spend the request's cost from ``app_id``'s buckets (and a write from the tenant's),
+        or return the Retry-After seconds when a bucket is short; a refusal spends nothing."""
+        app = self._app(app_id)
         if not self.enabled:
             if is_write:
-                self._count_write()
+                self._count_write(app)
             return None
         now = time.monotonic()
         capacity = self.resource_units_capacity(tenant_users)
-        if self.resource_units is None or self.resource_units.capacity != capacity:
-            self.resource_units = TokenBucket(capacity, self.ru_window_seconds)
-        wait = self.resource_units.wait_for(cost, now)
+        if app.resource_units is None or app.resource_units.capacity != capacity:
+            app.resource_units = TokenBucket(capacity, self.ru_window_seconds)
+        wait = app.resource_units.wait_for(cost, now)
         if is_write:
-            wait = max(wait, self.writes.wait_for(1, now))
+            wait = max(wait, app.writes.wait_for(1, now), self.tenant_writes.wait_for(1, now))
         if wait > 0:
             return max(1, math.ceil(wait))
-        self.resource_units.take(cost)
+        app.resource_units.take(cost)
         if is_write:
-            self.writes.take(1)
-            self._count_write()
+            app.writes.take(1)
+            self.tenant_writes.take(1)
+            self._count_write(app)
         return None
 
-    def _count_write(self) -> None:
+    def _count_write(self, app: AppBuckets) -> None:
         now = time.monotonic()
         self.writes_admitted += 1
+        app.writes_admitted += 1
         if self.first_write_at is None:
             self.first_write_at = now
         self.last_write_at = now
 
     def stats(self) -> dict[str, Any]:
-        """What the write bucket allowed, so tests can check admitted writes against it."""
+        """What the write buckets allowed, so tests can check admitted writes against them."""
         span = (
             self.last_write_at - self.first_write_at
             if self.first_write_at is not None and self.last_write_at is not None
@@ -210,6 +248,11 @@ class Throttle:
             "enabled": self.enabled,
             "writesAdmitted": self.writes_admitted,
             "writeBucketCapacity": self.writes_per_window,
-            "writeRefillPerSecond": self.writes.refill_per_second,
+            "writeRefillPerSecond": self.writes_per_window / self.write_window_seconds,
             "writeSpanSeconds": span,
+            "tenantWriteBucketCapacity": self.tenant_writes_per_window,
+            "tenantWriteRefillPerSecond": (
+                self.tenant_writes_per_window / self.tenant_write_window_seconds
+            ),
+            "writesAdmittedByApp": {k: v.writes_admitted for k, v in sorted(self.apps.items())},
         }

@@ -81,16 +81,20 @@ class EmulatorControl:
         errors: list[dict[str, Any]] | None = None,
         replication_lag_ms: int = 0,
         replication_lag_status: int = 404,
+        lookup_lag_seconds: float = 0.0,
         seed: int = 0,
     ) -> dict[str, Any]:
         """Replace the fault model (all off by default). `errors` items:
         `{"endpoint": "POST /invitations", "rate": 0.5, "kind": "status"|"reset"|"slow",
-        "status": 503, "delayMs": 0, "afterApply": false, "retryAfter": n, "count": n}`."""
+        "status": 503, "delayMs": 0, "afterApply": false, "retryAfter": n, "count": n}`.
+        `lookup_lag_seconds`: for that long (emulator clock) after `POST /invitations` creates
+        a user, `GET /users` and `GET /users/{id}` do not see it."""
         config = {
             "latencyMs": latency_ms,
             "jitterMs": jitter_ms,
             "errors": errors or [],
             "replicationLag": {"ms": replication_lag_ms, "status": replication_lag_status},
+            "lookupLag": {"seconds": lookup_lag_seconds},
             "seed": seed,
         }
         result: dict[str, Any] = self._call("POST", "/faults", json=config)
@@ -104,9 +108,17 @@ class EmulatorControl:
         writes_per_window: int | None = None,
         window_seconds: float | None = None,
         resource_units_per_window: int | None = None,
+        tenant_writes_per_window: int | None = None,
+        tenant_window_seconds: float | None = None,
     ) -> dict[str, Any]:
-        """Replace the throttling model; buckets start full."""
+        """Replace the throttling model; buckets start full. The per-app buckets (resource
+        units, `writes_per_window` per `window_seconds`) are keyed by the token's client id;
+        `tenant_writes_per_window` per `tenant_window_seconds` is shared by every app."""
         config: dict[str, Any] = {"enabled": throttling, "scale": scale}
+        if tenant_writes_per_window is not None:
+            config["tenantWritesPerWindow"] = tenant_writes_per_window
+        if tenant_window_seconds is not None:
+            config["tenantWindowSeconds"] = tenant_window_seconds
         if writes_per_window is not None:
             config["writesPerWindow"] = writes_per_window
         if window_seconds is not None:
@@ -115,6 +127,43 @@ class EmulatorControl:
             config["resourceUnitsPerWindow"] = resource_units_per_window
         result: dict[str, Any] = self._call("POST", "/limits", json={"throttling": config})
         return result
+
+    def set_invitation_policy(
+        self,
+        *,
+        tenant_block: str | None = None,
+        denied_domains: list[str] | None = None,
+        allowed_domains: list[str] | None = None,
+        cross_tenant_blocked_domains: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Replace the tenant's invitation policy (nothing refused by default; reset restores
+        the seed's `blockedDomains` as the deny list). `tenant_block`: None,
+        "suspiciousActivity", "externalCollaborationDisabled" or "crossTenantAccess" refuses
+        every invitation; `denied_domains` / `allowed_domains` (one or the other) are the B2B
+        allow/deny list; `cross_tenant_blocked_domains` are refused by cross-tenant access."""
+        body = {
+            "tenantBlock": tenant_block,
+            "deniedDomains": denied_domains or [],
+            "allowedDomains": allowed_domains,
+            "crossTenantBlockedDomains": cross_tenant_blocked_domains or [],
+        }
+        result: dict[str, Any] = self._call("POST", "/invitation-policy", json=body)
+        return result
+
+    def invitation_policy(self) -> dict[str, Any]:
+        """The tenant's invitation policy as `set_invitation_policy` takes it (JSON names)."""
+        result: dict[str, Any] = self._call("GET", "/invitation-policy")
+        return result
+
+    def user(self, id_or_address: str) -> dict[str, Any]:
+        """One user of `state()` by id or address (mail or UPN, any case); KeyError if none."""
+        wanted = id_or_address.lower()
+        for user in self.state()["users"]:
+            names = {user["id"], (user["mail"] or "").lower(), user["userPrincipalName"].lower()}
+            if wanted in names:
+                found: dict[str, Any] = user
+                return found
+        raise KeyError(id_or_address)
 
     def counters(self) -> dict[str, Any]:
         """`{"requests": {"POST /invitations": n, ...}, "total", "throttled", "writes", ...}`."""

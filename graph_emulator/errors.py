@@ -14,9 +14,9 @@ NOT_FOUND_MESSAGE = (
     "reference-property objects are not present."
 )
 INSUFFICIENT_PRIVILEGES = "Insufficient privileges to complete the operation."
-MEMBER_EXISTS_MESSAGE = (
+REFERENCES_EXIST_MESSAGE = (
     "One or more added object references already exist for the following modified properties: "
-    "'members'."
+    "'{property}'."
 )
 REFERENCED_OBJECT_MISSING = (
     "The source resource object or one of the objects being referenced do not exist."
@@ -40,6 +40,13 @@ class GraphError(Exception):
 def not_found(object_id: str) -> GraphError:
     """404 Request_ResourceNotFound for an unknown (or not yet replicated) object."""
     return GraphError(404, "Request_ResourceNotFound", NOT_FOUND_MESSAGE.format(id=object_id))
+
+
+def references_exist(property_name: str) -> GraphError:
+    """400 Request_BadRequest for a `$ref` naming an object already in the relationship."""
+    return GraphError(
+        400, "Request_BadRequest", REFERENCES_EXIST_MESSAGE.format(property=property_name)
+    )
 
 
 def bad_request(message: str, code: str = "BadRequest") -> GraphError:

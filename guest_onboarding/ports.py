@@ -97,6 +97,10 @@ class Ledger(Protocol):
         written, then the row removed if unchanged since read (``entry.etag``). Safe to repeat."""
         ...
 
+    async def close(self) -> None:
+        """Release the connections (end of process, of a report, of a test)."""
+        ...
+
     def entries(
         self, *, statuses: frozenset[GuestStatus] | None = None
     ) -> AsyncIterator[LedgerEntry]:

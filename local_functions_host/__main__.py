@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from local_functions_host.host import (
     DEFAULT_MESSAGE_LEASE,
@@ -47,41 +48,39 @@ async def serve(host: LocalFunctionsHost) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the command line and run the host until it is told to stop."""
-    parser = argparse.ArgumentParser(
-        prog="python -m local_functions_host",
-        description="Run an Azure Functions (Python v2) app's queue and timer functions locally.",
-    )
-    parser.add_argument("--app-dir", type=Path, default=Path("."))
-    parser.add_argument(
-        "--settings", type=Path, default=None, help="default: <app-dir>/local.settings.json"
-    )
-    parser.add_argument("--admin-port", type=int, default=7071, help="0 picks a free port")
-    parser.add_argument(
-        "--message-lease",
-        type=float,
-        default=DEFAULT_MESSAGE_LEASE.total_seconds(),
-        help="seconds a received message stays invisible while processed (renewed)",
-    )
-    parser.add_argument(
-        "--shutdown-grace",
-        type=float,
-        default=DEFAULT_SHUTDOWN_GRACE.total_seconds(),
-        help="seconds to let in-flight invocations finish on shutdown",
-    )
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+cli = typer.Typer(
+    add_completion=False,
+    help="Run an Azure Functions (Python v2) app's queue and timer functions locally.",
+)
+
+
+@cli.command()
+def main(
+    app_dir: Annotated[Path, typer.Option(help="The function app's folder.")] = Path("."),
+    settings: Annotated[
+        Path | None, typer.Option(help="Default: <app-dir>/local.settings.json.")
+    ] = None,
+    admin_port: Annotated[int, typer.Option(help="0 picks a free port.")] = 7071,
+    message_lease: Annotated[
+        float,
+        typer.Option(help="Seconds a received message stays invisible while processed (renewed)."),
+    ] = DEFAULT_MESSAGE_LEASE.total_seconds(),
+    shutdown_grace: Annotated[
+        float, typer.Option(help="Seconds to let in-flight invocations finish on shutdown.")
+    ] = DEFAULT_SHUTDOWN_GRACE.total_seconds(),
+    log_level: Annotated[str, typer.Option(help="Python logging level.")] = "INFO",
+) -> None:
+    """Run the host until it is told to stop (SIGINT or SIGTERM)."""
+    configure_logging(log_level)
     host = LocalFunctionsHost(
-        args.app_dir,
-        settings_file=args.settings,
-        admin_port=args.admin_port,
-        message_lease=timedelta(seconds=args.message_lease),
-        shutdown_grace=timedelta(seconds=args.shutdown_grace),
+        app_dir,
+        settings_file=settings,
+        admin_port=admin_port,
+        message_lease=timedelta(seconds=message_lease),
+        shutdown_grace=timedelta(seconds=shutdown_grace),
     )
-    return asyncio.run(serve(host))
+    raise typer.Exit(asyncio.run(serve(host)))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli()

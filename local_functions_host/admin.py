@@ -11,16 +11,31 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from aiohttp import web
 
-from local_functions_host.indexing import QueueTriggerBinding
+from local_functions_host.indexing import IndexedFunction, QueueTriggerBinding
+from local_functions_host.invocation import InvocationOutcome
 
-if TYPE_CHECKING:
-    from local_functions_host.host import LocalFunctionsHost
 
-HOST_KEY: web.AppKey[LocalFunctionsHost] = web.AppKey("host")
+class AdminTarget(Protocol):
+    """What the admin endpoint needs from a host (``LocalFunctionsHost`` provides it)."""
+
+    @property
+    def host_id(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def functions(self) -> Mapping[str, IndexedFunction]: ...
+
+    async def invoke_now(self, name: str, input_text: str) -> InvocationOutcome: ...
+
+
+HOST_KEY: web.AppKey[AdminTarget] = web.AppKey("host")
 
 
 async def host_status(request: web.Request) -> web.Response:
@@ -74,7 +89,7 @@ async def invoke_function(request: web.Request) -> web.Response:
     )
 
 
-def build_admin_app(host: LocalFunctionsHost) -> web.Application:
+def build_admin_app(host: AdminTarget) -> web.Application:
     """Return the aiohttp application serving the admin routes for ``host``."""
     app = web.Application()
     app[HOST_KEY] = host

@@ -1,4 +1,5 @@
-"""The code stays ruff- and mypy-clean: checked on every `make test`, not only by `make lint`."""
+"""The code stays ruff- and mypy-clean and keeps its import contracts: checked on every
+`make test`, not only by `make lint` (tests/test_import_graph.py is the no-cycles check)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,15 @@ def test_ruff_format() -> None:
 def test_mypy_strict_on_the_packages() -> None:
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_contracts() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout

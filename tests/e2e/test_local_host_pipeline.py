@@ -12,22 +12,26 @@ import httpx
 import pytest
 
 from devstack.demo import run_demo
+from devstack.seeds import (
+    ACCESS_PROFILE,
+    GROUP_PARTNERS,
+    PORTAL_SP,
+    READER_ROLE,
+    SAMPLE_MESSAGES_PATH,
+    SAMPLE_TENANT_PATH,
+    sample_tenant,
+)
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from devstack.stack import LocalStack, local_stack
 
 pytestmark = pytest.mark.e2e
-
-GROUP_X = "11111111-1111-1111-1111-111111111111"
-GROUP_PARTNERS = "22222222-2222-2222-2222-222222222222"
-PORTAL_SP = "33333333-3333-3333-3333-333333333333"
-READER_ROLE = "44444444-4444-4444-4444-444444444444"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def guest_message(i: int) -> dict[str, object]:
     return {
         "email": f"guest{i}@partner.example",
         "displayName": f"Guest {i}",
-        "accessProfiles": ["fabrikam-project-x"],
+        "accessProfiles": [ACCESS_PROFILE],
         "groups": [GROUP_PARTNERS],
         "externalId": f"HR-{i:06d}",
     }
@@ -139,7 +143,7 @@ def test_sweep_through_the_admin_api_reminds_an_untracked_pending_guest(
     """The timer function run by the host (Core Tools' admin API), on real time: a guest
     invited four days ago by someone else is adopted once RESEND_UNTRACKED is on."""
     four_days_ago = (datetime.now(UTC) - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    seed = json.loads((REPO_ROOT / "samples" / "tenant.json").read_text())
+    seed = sample_tenant()
     seed["users"].append(
         {
             "mail": "old@partner.example",
@@ -162,17 +166,19 @@ def test_sweep_through_the_admin_api_reminds_an_untracked_pending_guest(
     assert local.wait_until_drained(timeout=60)
     # adopted: tracked from now, its reminders counted from today (none is due yet)
     assert local.emulator.control.mailbox(to="old@partner.example") == []
-    [row] = [r for r in local.ledger_rows() if r["RowKey"] == "old@partner.example"]
-    assert row["status"] == "untracked" and row["reminders_scheduled"] == 0
-    assert row["redirect_url"] == "https://myapps.microsoft.com"
-    assert abs((row["first_sent_at"] - datetime.now(UTC)).total_seconds()) < 120
+    [row] = [e for e in local.ledger_entries() if e.email == "old@partner.example"]
+    assert row.status == "untracked" and row.reminders_scheduled == 0
+    assert row.invitation is not None
+    assert row.invitation.redirect_url == "https://myapps.microsoft.com"
+    assert row.first_sent_at is not None
+    assert abs((row.first_sent_at - datetime.now(UTC)).total_seconds()) < 120
 
 
 def test_make_demo_onboards_the_samples(tmp_path: Path) -> None:
     assert (
         run_demo(
-            messages_path=REPO_ROOT / "samples" / "hr_messages.jsonl",
-            tenant_path=REPO_ROOT / "samples" / "tenant.json",
+            messages_path=SAMPLE_MESSAGES_PATH,
+            tenant_path=SAMPLE_TENANT_PATH,
             timeout=120,
         )
         == 0

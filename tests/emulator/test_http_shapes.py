@@ -1,5 +1,5 @@
-"""Exact wire shapes over raw HTTP: error bodies, headers, paging, the token endpoint, $batch,
-faults and the control API."""
+"""Exact wire shapes over raw HTTP: error bodies, headers, paging, the token endpoint, faults
+and the control API."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from graph_emulator.graph_api import DEFAULT_USER_SELECT
+from devstack.seeds import ALAN, GRACE
+from devstack.seeds import GROUP_PROJECT_X as PROJECT_X
+from graph_emulator.serializers import DEFAULT_USER_SELECT
 from tests.fixtures.graph_emulator import GraphEmulator
 
 pytestmark = pytest.mark.integration
 
-PROJECT_X = "11111111-1111-1111-1111-111111111111"
-ALAN = "77777777-7777-7777-7777-777777777777"
-GRACE = "66666666-6666-6666-6666-666666666666"
 REDIRECT = "https://myapps.microsoft.com"
 
 
@@ -273,52 +272,20 @@ def test_listing_generated_guests_with_top_999(graph: GraphEmulator) -> None:
     assert (pages, len(ids), states) == (4, 3000, {"PendingAcceptance"})
 
 
-# ----- $batch ----------------------------------------------------------------------------------
+# ----- what the app never calls is not served -------------------------------------------------
 
 
-def test_batch_shape_dependencies_and_limit(graph: GraphEmulator) -> None:
-    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{ALAN}"}
-    requests = [
-        {
-            "id": "1",
-            "method": "POST",
-            "url": f"/groups/{PROJECT_X}/members/$ref",
-            "body": ref,
-            "headers": {"Content-Type": "application/json"},
-        },
-        {
-            "id": "2",
-            "method": "POST",
-            "url": f"/groups/{PROJECT_X}/members/$ref",
-            "body": ref,
-            "headers": {"Content-Type": "application/json"},
-        },
-        {"id": "3", "method": "GET", "url": f"/users/{ALAN}?$select=id", "dependsOn": ["2"]},
-        {"id": "4", "method": "GET", "url": f"/v1.0/users/{ALAN}?$select=id"},
-    ]
+def test_batch_and_group_patch_are_not_served(graph: GraphEmulator) -> None:
+    bind = {"members@odata.bind": [f"https://graph.microsoft.com/v1.0/users/{ALAN}"]}
     with graph.http() as http:
-        response = http.post("/$batch", json={"requests": requests})
-        too_many = http.post(
-            "/$batch",
-            json={
-                "requests": [{"id": str(i), "method": "GET", "url": "/users"} for i in range(21)]
-            },
+        batch = http.post(
+            "/$batch", json={"requests": [{"id": "1", "method": "GET", "url": "/users"}]}
         )
-    assert response.status_code == 200
-    by_id = {r["id"]: r for r in response.json()["responses"]}
-    assert {k: v["status"] for k, v in by_id.items()} == {"1": 204, "2": 400, "3": 424, "4": 200}
-    assert by_id["2"]["body"]["error"]["code"] == "Request_BadRequest"
-    assert by_id["4"]["body"]["id"] == ALAN
-    assert too_many.status_code == 400
-    assert graph.control.counters()["requests"]["POST /groups/{id}/members/$ref"] == 2
-
-
-def test_batch_needs_a_token(graph: GraphEmulator) -> None:
-    response = httpx.post(
-        f"{graph.base_url}/$batch",
-        json={"requests": [{"id": "1", "method": "GET", "url": "/users"}]},
-    )
-    assert response.status_code == 401
+        patch = http.patch(f"/groups/{PROJECT_X}", json=bind)
+    assert batch.status_code == 400
+    assert batch.json()["error"]["message"] == "Resource not found for the segment '$batch'."
+    assert patch.status_code == 405
+    assert graph.control.counters()["requests"]["POST (unmatched)"] == 1
 
 
 # ----- faults ----------------------------------------------------------------------------------

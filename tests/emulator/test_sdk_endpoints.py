@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment
 from msgraph.generated.models.email_address import EmailAddress
-from msgraph.generated.models.group import Group
 from msgraph.generated.models.invitation import Invitation
 from msgraph.generated.models.invited_user_message_info import InvitedUserMessageInfo
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -22,17 +21,21 @@ from msgraph.generated.users.item.app_role_assignments.app_role_assignments_requ
 )
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
+from devstack.seeds import (
+    ALAN,
+    GRACE,
+    GROUP_PARTNERS,
+    GROUP_PROJECT_X,
+    GROUP_ROLE_ASSIGNABLE,
+    PORTAL_SP,
+    READER_ROLE,
+    sample_tenant,
+)
 from tests.fixtures.graph_emulator import GraphEmulator
 
 pytestmark = pytest.mark.integration
 
-PROJECT_X = "11111111-1111-1111-1111-111111111111"
-PARTNERS = "22222222-2222-2222-2222-222222222222"
-ROLE_ASSIGNABLE = "55555555-5555-5555-5555-555555555555"
-PORTAL_SP = "33333333-3333-3333-3333-333333333333"
-READER_ROLE = "44444444-4444-4444-4444-444444444444"
-ALAN = "77777777-7777-7777-7777-777777777777"
-GRACE = "66666666-6666-6666-6666-666666666666"
+PROJECT_X, PARTNERS, ROLE_ASSIGNABLE = GROUP_PROJECT_X, GROUP_PARTNERS, GROUP_ROLE_ASSIGNABLE
 REDIRECT = "https://myapps.microsoft.com"
 
 
@@ -281,36 +284,6 @@ async def test_get_group(graph_client: Any) -> None:
     )
 
 
-async def test_patch_bind_is_all_or_nothing_and_capped_at_20(
-    graph_client: Any, graph: GraphEmulator
-) -> None:
-    group = graph_client.groups.by_group_id(PARTNERS)
-    invited = [await invite(graph_client, f"guest{i}@fabrikam.example") for i in range(2)]
-    new_ids = [i.invited_user.id for i in invited]
-
-    # ALAN is already a member of Partners: the whole request fails, nothing is added.
-    error = await graph_error(
-        group.patch(
-            Group(
-                additional_data={
-                    "members@odata.bind": [directory_object(x) for x in [*new_ids, ALAN]]
-                }
-            )
-        )
-    )
-    assert error.response_status_code == 400
-    assert _members(graph, PARTNERS) == [ALAN]
-
-    too_many = [directory_object(str(uuid.uuid4())) for _ in range(21)]
-    error = await graph_error(group.patch(Group(additional_data={"members@odata.bind": too_many})))
-    assert error.response_status_code == 400
-
-    await group.patch(
-        Group(additional_data={"members@odata.bind": [directory_object(x) for x in new_ids]})
-    )
-    assert _members(graph, PARTNERS) == [ALAN, *new_ids]
-
-
 # ----- app roles -------------------------------------------------------------------------------
 
 
@@ -496,11 +469,6 @@ def _members(graph: GraphEmulator, group_id: str) -> list[str]:
 def _demo_seed_with_permissions(
     graph: GraphEmulator, extra: list[str] | None = None, remove: list[str] | None = None
 ) -> dict[str, Any]:
-    import json
-
-    from tests.fixtures.graph_emulator import DEMO_SEED_PATH
-
-    seed: dict[str, Any] = json.loads(DEMO_SEED_PATH.read_text(encoding="utf-8"))
-    permissions = [p for p in seed["identity"]["permissions"] if p not in (remove or [])]
-    seed["identity"]["permissions"] = permissions + (extra or [])
+    seed = sample_tenant(without_permissions=remove or [])
+    seed["identity"]["permissions"] += extra or []
     return seed

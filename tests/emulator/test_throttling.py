@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.seeds import GROUP_PROJECT_X as PROJECT_X
 from tests.fixtures.graph_emulator import GraphEmulator
 
 pytestmark = pytest.mark.integration
 
 REDIRECT = "https://myapps.microsoft.com"
-PROJECT_X = "11111111-1111-1111-1111-111111111111"
 
 
 def invitation(i: int) -> dict[str, Any]:
@@ -92,26 +92,6 @@ async def test_sdk_retry_middleware_absorbs_short_throttling(
     counters = graph.control.counters()
     assert counters["throttled"] >= 3
     assert counters["requests"]["POST /invitations"] == 5 + counters["throttled"]
-
-
-def test_batch_sub_requests_are_throttled_on_their_own(graph: GraphEmulator) -> None:
-    graph.control.set_limits(writes_per_window=2, window_seconds=60)
-    requests = [
-        {
-            "id": str(i),
-            "method": "POST",
-            "url": "/invitations",
-            "body": invitation(i),
-            "headers": {"Content-Type": "application/json"},
-        }
-        for i in range(4)
-    ]
-    with graph.http() as http:
-        response = http.post("/$batch", json={"requests": requests})
-    assert response.status_code == 200
-    statuses = [r["status"] for r in response.json()["responses"]]
-    assert statuses == [201, 201, 429, 429]
-    assert "Retry-After" in response.json()["responses"][2]["headers"]
 
 
 def test_scale_shrinks_the_write_bucket(graph: GraphEmulator) -> None:

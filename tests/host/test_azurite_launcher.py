@@ -9,18 +9,18 @@ import pytest
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from devstack.azurite import LOCAL_HOST, Azurite, AzuriteError, endpoint_answers, free_ports
+from devstack.azurite import LOCAL_HOST, Azurite, AzuriteError, AzuritePorts, endpoint_answers
 
 pytestmark = pytest.mark.integration
 
 
 def test_missing_node_modules_says_to_run_npm_ci(tmp_path: Path) -> None:
     with pytest.raises(AzuriteError, match="run npm ci"):
-        Azurite(ports=free_ports(), repo_root=tmp_path).start()
+        Azurite(ports=AzuritePorts.free(), repo_root=tmp_path).start()
 
 
 def test_started_azurite_serves_queues_and_tables_then_stops_and_cleans_up() -> None:
-    azurite = Azurite(ports=free_ports())
+    azurite = Azurite(ports=AzuritePorts.free())
     with azurite:
         location = azurite.location
         assert location is not None and location.is_dir()
@@ -38,7 +38,7 @@ def test_started_azurite_serves_queues_and_tables_then_stops_and_cleans_up() -> 
 
 
 def test_ports_in_use_are_refused_rather_than_mistaken_for_ours(tmp_path: Path) -> None:
-    ports = free_ports()
+    ports = AzuritePorts.free()
     with socket.socket() as squatter:
         squatter.bind((LOCAL_HOST, ports.table))
         squatter.listen()

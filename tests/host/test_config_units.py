@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from devstack.azurite import DEV_ACCOUNT_KEY, connection_string_for, expand_development_storage
 from local_functions_host.host_config import HostConfigError, load_host_config, parse_timespan
 from local_functions_host.queue_listener import PollingBackoff, decode_body
 from local_functions_host.settings import (
@@ -17,7 +16,12 @@ from local_functions_host.settings import (
     merge_settings,
     resolve_binding_expression,
 )
-from local_functions_host.storage import storage_connection_string
+from local_functions_host.storage import (
+    DEV_ACCOUNT_KEY,
+    connection_string_for,
+    expand_development_storage,
+    storage_connection_string,
+)
 from local_functions_host.timer_trigger import TimerSchedule
 
 

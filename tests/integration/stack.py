@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from guest_onboarding import bootstrap
@@ -16,7 +15,7 @@ from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
 from guest_onboarding.entrypoints import handle_assignment_message, handle_invitation_message
 from tests.fixtures.graph_emulator import GraphEmulator
-from tests.unit.conftest import SETTINGS_ENV
+from tests.support import SETTINGS_ENV
 
 
 def stack_settings(connection_string: str, graph_base_url: str, **extra: str) -> dict[str, str]:
@@ -95,17 +94,6 @@ class Stack:
             if delivered == 0:
                 return outcomes
         return outcomes
-
-
-def provision(connection_string: str, settings: Settings) -> None:
-    """What the deployment creates (the app itself never creates queues or tables)."""
-    queues = QueueServiceClient.from_connection_string(connection_string)
-    for name in (settings.invitations_queue, settings.assignments_queue):
-        for queue in (name, f"{name}-poison"):
-            queues.create_queue(queue)
-    queues.close()
-    with TableServiceClient.from_connection_string(connection_string) as tables:
-        tables.create_table(settings.guest_ledger_table)
 
 
 def build_runtime(settings: Settings) -> Runtime:

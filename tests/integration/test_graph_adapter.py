@@ -12,6 +12,10 @@ from typing import Any
 
 import pytest
 
+from devstack.seeds import ALAN, GRACE, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PARTNERS as PARTNERS
+from devstack.seeds import GROUP_PROJECT_X as PROJECT_X
+from devstack.seeds import GROUP_ROLE_ASSIGNABLE as ROLE_ASSIGNABLE
 from guest_onboarding import errors
 from guest_onboarding.adapters.graph import GraphDirectory
 from guest_onboarding.domain.invitation import Invitation
@@ -19,13 +23,6 @@ from tests.fixtures.graph_emulator import DEMO_SEED_PATH, GraphEmulator
 
 pytestmark = pytest.mark.integration
 
-PROJECT_X = "11111111-1111-1111-1111-111111111111"
-PARTNERS = "22222222-2222-2222-2222-222222222222"
-ROLE_ASSIGNABLE = "55555555-5555-5555-5555-555555555555"
-PORTAL_SP = "33333333-3333-3333-3333-333333333333"
-READER_ROLE = "44444444-4444-4444-4444-444444444444"
-GRACE = "66666666-6666-6666-6666-666666666666"  # member of PROJECT_X in the seed
-ALAN = "77777777-7777-7777-7777-777777777777"  # accepted guest, member of PARTNERS
 UNKNOWN = "99999999-0000-4000-8000-999999999999"
 REDIRECT = "https://myapps.microsoft.com"
 

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.domain.invitation import app_role_step_key as role_step
 from guest_onboarding.domain.invitation import group_step_key as group_step
 from guest_onboarding.domain.ledger import Change, GuestStatus, Invited, Removed
 from guest_onboarding.entrypoints import handle_invitation_message
 from tests.integration.stack import Stack
-from tests.unit.conftest import GROUP_PARTNERS, GROUP_X, PORTAL_SP, READER_ROLE
 
 pytestmark = pytest.mark.integration
 

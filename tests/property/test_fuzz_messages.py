@@ -17,21 +17,22 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import guest_onboarding as package
+from devstack.seeds import (
+    GROUP_PARTNERS,
+    GROUP_ROLE_ASSIGNABLE,
+    NOT_ALLOWED_GROUP,
+    PORTAL_SP,
+    READER_ROLE,
+)
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
 from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.entrypoints import handle_invitation_message
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.messages import ReminderRequest, parse_invitation_queue_message
-from tests.unit.conftest import (
-    GROUP_PARTNERS,
-    GROUP_X,
-    NOT_ALLOWED_GROUP,
-    PORTAL_SP,
-    READER_ROLE,
-    SETTINGS_ENV,
-)
-from tests.unit.fakes import FakeDirectory, FakeLedger, FakeOutbox
+from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox
+from tests.support import SETTINGS_ENV
 
 SETTINGS = Settings.from_env(SETTINGS_ENV)
 POISON = f"{SETTINGS.invitations_queue}-poison"
@@ -258,7 +259,7 @@ def near_valid(draw: st.DrawFn) -> dict[str, Any]:
 policy_breaches = st.sampled_from(
     [
         ("groups", [GROUP_X, NOT_ALLOWED_GROUP]),
-        ("groups", ["55555555-5555-5555-5555-555555555555"]),
+        ("groups", [GROUP_ROLE_ASSIGNABLE]),
         ("appRoles", [{"resourceId": PORTAL_SP, "appRoleId": NOT_ALLOWED_GROUP}]),
         ("appRoles", [{"resourceId": NOT_ALLOWED_GROUP, "appRoleId": READER_ROLE}]),
         ("email", "ada@blocked.example"),

@@ -10,6 +10,8 @@ from typing import Any, cast
 
 import pytest
 
+from devstack.seeds import GROUP_PARTNERS
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
 from guest_onboarding.entrypoints import (
@@ -17,8 +19,8 @@ from guest_onboarding.entrypoints import (
     handle_invitation_message,
     run_reminder_sweep,
 )
-from tests.unit.conftest import GROUP_PARTNERS, GROUP_X, SETTINGS_ENV, T0, Clock
-from tests.unit.fakes import FakeDirectory, FakeLedger, FakeOutbox
+from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox
+from tests.support import SETTINGS_ENV, T0, Clock
 
 
 @dataclass

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from guest_onboarding.domain.ledger import GuestStatus
 from tests.security.conftest import make_tenant
-from tests.unit.conftest import T0
+from tests.support import T0
 
 
 async def test_a_guest_pending_for_a_year_gets_every_reminder_before_deletion() -> None:

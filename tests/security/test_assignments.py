@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from devstack.seeds import GROUP_PARTNERS, NOT_ALLOWED_GROUP, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from tests.security.conftest import Tenant
-from tests.unit.conftest import GROUP_PARTNERS, GROUP_X, NOT_ALLOWED_GROUP, PORTAL_SP, READER_ROLE
 
 ADA = "ada@fabrikam.example"
 #: Microsoft Graph's own service principal and RoleManagement.ReadWrite.Directory.

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.security.conftest import Tenant, make_tenant
-from tests.unit.conftest import T0
+from tests.support import T0
 
 ADA = "ada@fabrikam.example"
 

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.domain.ledger import RETIRED_PREFIX, GuestStatus, Redeemed
 from guest_onboarding.entrypoints import run_reminder_sweep
 from tests.integration.stack import Stack
 from tests.integration.test_reminder_sweep import DAY, follow_emulator_clock
 from tests.security.conftest import make_tenant
-from tests.unit.conftest import GROUP_X, T0
+from tests.support import T0
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from guest_onboarding.config import Settings, SettingsError
 from guest_onboarding.errors import InvalidMessage
 from tests.property.test_fuzz_messages import assert_redirect_goes_where_allowed, hostile_redirects
 from tests.security.conftest import Tenant
-from tests.unit.conftest import SETTINGS_ENV
+from tests.support import SETTINGS_ENV
 
 POLICY = Settings.from_env(SETTINGS_ENV).policy
 

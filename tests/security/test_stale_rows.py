@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.domain.invitation import group_step_key
 from guest_onboarding.domain.ledger import GuestStatus, Redeemed
 from tests.security.conftest import Tenant, make_tenant
-from tests.unit.conftest import GROUP_X, T0
+from tests.support import T0
 
 ADA = {"email": "ada@fabrikam.example", "groups": [GROUP_X]}
 

@@ -22,6 +22,9 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
+from devstack.seeds import GROUP_PROJECT_X as GROUP
+from devstack.seeds import PORTAL_SP as SP
+from devstack.seeds import READER_ROLE as ROLE
 from guest_onboarding import errors
 from guest_onboarding.adapters.graph import DEFAULT_RETRY_AFTER_SECONDS, GraphDirectory
 from guest_onboarding.adapters.graph import client as client_module
@@ -31,9 +34,6 @@ from guest_onboarding.domain.invitation import Invitation
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "http://127.0.0.1:9/v1.0"
 USER = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
-GROUP = "11111111-1111-1111-1111-111111111111"
-SP = "33333333-3333-3333-3333-333333333333"
-ROLE = "44444444-4444-4444-4444-444444444444"
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -8,6 +8,8 @@ import json
 from datetime import timedelta
 from typing import cast
 
+from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.domain.invitation import app_role_step_key as role_step
 from guest_onboarding.domain.invitation import group_step_key as group_step
@@ -25,8 +27,8 @@ from guest_onboarding.errors import (
     Throttled,
 )
 from guest_onboarding.handlers.invite import CLAIM_LEASE
-from tests.unit.conftest import GROUP_PARTNERS, GROUP_X, PORTAL_SP, READER_ROLE, Clock
-from tests.unit.fakes import FakeDirectory, FakeLedger, FakeOutbox
+from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox
+from tests.support import Clock
 
 ADA = {
     "email": "ada@fabrikam.example",

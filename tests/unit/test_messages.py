@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from devstack.seeds import GROUP_PARTNERS, NOT_ALLOWED_GROUP, PORTAL_SP, READER_ROLE
+from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.config import Settings
 from guest_onboarding.domain.invitation import AppRoleRef, InvitationCommand
 from guest_onboarding.errors import InvalidMessage
@@ -15,7 +17,6 @@ from guest_onboarding.messages import (
     parse_assignment_message,
     parse_invitation_queue_message,
 )
-from tests.unit.conftest import GROUP_PARTNERS, GROUP_X, NOT_ALLOWED_GROUP, PORTAL_SP, READER_ROLE
 
 
 def parse(data: object, settings: Settings) -> InvitationCommand:

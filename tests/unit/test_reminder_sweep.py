@@ -16,8 +16,8 @@ from guest_onboarding.domain.ledger import GuestStatus
 from guest_onboarding.domain.schedule import reminder_due
 from guest_onboarding.entrypoints import handle_invitation_message, run_reminder_sweep
 from guest_onboarding.errors import Refused
-from tests.unit.conftest import T0, Clock
-from tests.unit.fakes import FakeDirectory, FakeLedger, FakeOutbox
+from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox
+from tests.support import T0, Clock
 
 GUESTS = [f"guest{i}@fabrikam.example" for i in range(5)]
 

@@ -178,6 +178,9 @@ class FakeLedger:
         self.rows.pop(entry.email, None)
         return True
 
+    async def close(self) -> None:
+        pass
+
     async def entries(
         self, *, statuses: frozenset[GuestStatus] | None = None
     ) -> AsyncIterator[LedgerEntry]:

@@ -1,0 +1,35 @@
+"""Every `/v1.0` endpoint, one module per resource, and the router over them."""
+
+from __future__ import annotations
+
+from graph_emulator.calls import Route
+from graph_emulator.routes import groups, invitations, service_principals, users
+
+ROUTES: tuple[Route, ...] = (
+    *invitations.ROUTES,
+    *users.ROUTES,
+    *groups.ROUTES,
+    *service_principals.ROUTES,
+)
+
+
+class NoRoute(Exception):
+    """No endpoint matches; `method_allowed` says whether the path exists for another method."""
+
+    def __init__(self, path: str, method_allowed: bool) -> None:
+        super().__init__(path)
+        self.path = path
+        self.method_allowed = method_allowed
+
+
+def match_route(method: str, path: str) -> tuple[Route, dict[str, str]]:
+    """The route for this method and path (without `/v1.0`) and its path parameters."""
+    path_exists = False
+    for candidate in ROUTES:
+        found = candidate.pattern.match(path)
+        if found is None:
+            continue
+        if candidate.method == method:
+            return candidate, found.groupdict()
+        path_exists = True
+    raise NoRoute(path, path_exists)
