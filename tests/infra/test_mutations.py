@@ -1,0 +1,117 @@
+"""Each static check of infra/ passes on this repository and fails on the defect it exists for.
+
+Every mutation breaks a copy of the repository one way (the defect a check exists to catch),
+runs the one check that should catch it, and asserts that a problem names the culprit. The
+contract check's own mutations (code <-> infra drift) are in test_drift.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infra.checks.__main__ import CHECKS, run
+
+from .conftest import REPO_ROOT
+
+#: What the checks read; nothing else is copied.
+NEEDED = [
+    "function_app.py",
+    "host.json",
+    "azure.yaml",
+    "guest_onboarding",
+    "invite_fn",
+    "assign_fn",
+    "resend_timer_fn",
+    "infra/main.bicep",
+    "infra/main.parameters.json",
+    "infra/bicepconfig.json",
+    "infra/app",
+    "docs/deployment.md",
+]
+
+
+def copy_repo(target: Path) -> Path:
+    for relative in NEEDED:
+        source = REPO_ROOT / relative
+        if not source.exists():
+            continue
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, destination)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def _api(root: Path) -> Path:
+    return root / "infra" / "app" / "api.bicep"
+
+
+# ---- flex: Flex Consumption's unsupported site properties and deprecated settings -------------
+
+
+def _ftps_state_set(root: Path) -> None:
+    edit(
+        _api(root),
+        "      minTlsVersion: '1.2'\n",
+        "      minTlsVersion: '1.2'\n      ftpsState: 'Disabled'\n",
+    )
+
+
+def _always_on_set(root: Path) -> None:
+    edit(
+        _api(root),
+        "      minTlsVersion: '1.2'\n",
+        "      minTlsVersion: '1.2'\n      alwaysOn: true\n",
+    )
+
+
+def _worker_runtime_setting(root: Path) -> None:
+    edit(
+        _api(root),
+        "    AZURE_CLIENT_ID: identityClientId\n",
+        "    AZURE_CLIENT_ID: identityClientId\n    FUNCTIONS_WORKER_RUNTIME: 'python'\n",
+    )
+
+
+MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
+    "siteConfig.ftpsState on Flex": ("flex", _ftps_state_set, "siteConfig.ftpsState"),
+    "siteConfig.alwaysOn on Flex": ("flex", _always_on_set, "siteConfig.alwaysOn"),
+    "FUNCTIONS_WORKER_RUNTIME on Flex": (
+        "flex",
+        _worker_runtime_setting,
+        "FUNCTIONS_WORKER_RUNTIME",
+    ),
+}
+
+
+def test_every_check_passes_on_this_repository() -> None:
+    found = run(REPO_ROOT)
+    assert set(found) == set(CHECKS)
+    assert found == {name: [] for name in CHECKS}
+
+
+def test_every_check_has_a_mutation() -> None:
+    exercised = {check for check, _, _ in MUTATIONS.values()} | {"contract"}  # test_drift.py
+    assert exercised == set(CHECKS)
+
+
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+def test_check_fails_on_the_defect_it_exists_for(tmp_path: Path, mutation: str) -> None:
+    check, change, culprit = MUTATIONS[mutation]
+    root = copy_repo(tmp_path)
+    assert CHECKS[check](root) == [], "the unchanged copy must pass"
+    change(root)
+    problems = CHECKS[check](root)
+    assert any(culprit in problem for problem in problems), problems
