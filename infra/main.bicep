@@ -89,8 +89,8 @@ param allowedEmailDomains string = ''
 @description('BLOCKED_EMAIL_DOMAINS: comma-separated.')
 param blockedEmailDomains string = ''
 
-@description('ACCESS_PROFILES: JSON object {"name": {"groups": [...], "appRoles": [{"resourceId", "appRoleId"}]}}.')
-param accessProfiles string = '{}'
+@description('ACCESS_PROFILES: {"name": {"groups": [...], "appRoles": [{"resourceId", "appRoleId"}]}}. An object, not a string: azd pastes environment values into main.parameters.json unescaped, so JSON must arrive as JSON.')
+param accessProfiles object = {}
 
 @description('ALLOWED_GROUP_IDS: comma-separated extra group object ids.')
 param allowedGroupIds string = ''
@@ -144,7 +144,7 @@ var codeAppSettings = {
   ALLOWED_REDIRECT_PREFIXES: allowedRedirectPrefixes
   ALLOWED_EMAIL_DOMAINS: allowedEmailDomains
   BLOCKED_EMAIL_DOMAINS: blockedEmailDomains
-  ACCESS_PROFILES: accessProfiles
+  ACCESS_PROFILES: string(accessProfiles)
   ALLOWED_GROUP_IDS: allowedGroupIds
   ALLOWED_APP_ROLES: allowedAppRoles
   RESEND_SCHEDULE: resendSchedule

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.checks.bicep_eval import Symbol, Template
+from infra.checks.bicep_eval import Symbol, Template, bicep_string
 from infra.checks.code_reads import environment_reads, setting_defaults, storage_setting
 
 MAIN_BICEP = Path("infra") / "main.bicep"
@@ -60,11 +60,11 @@ PLATFORM_SETTINGS: frozenset[str] = frozenset(
 #: Identity-based AzureWebJobsStorage: the suffixes the host needs for blobs, queues and tables.
 IDENTITY_STORAGE_SUFFIXES = ("blobServiceUri", "queueServiceUri", "tableServiceUri", "clientId")
 
-#: azd substitutes ``${NAME=default}``; a default cannot contain ``}``, so this one is left empty
-#: (the code treats an empty setting as unset and falls back to its default, ``{}``).
-AZD_EMPTY_DEFAULT_ALLOWED = frozenset({"ACCESS_PROFILES"})
-
-_AZD_VALUE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:=(?P<default>[^}]*))?\}$")
+#: ``"param": {"value": "${NAME=default}"}`` in main.parameters.json (or unquoted, for JSON values).
+_AZD_VALUE = re.compile(
+    r'"(?P<param>[A-Za-z0-9_]+)"\s*:\s*\{\s*"value"\s*:\s*"?'
+    r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:=(?P<default>[^}]*))?\}"
+)
 _PERMISSION_ROW = re.compile(r"^\|\s*`(?P<name>[A-Za-z]+(?:\.[A-Za-z]+)+)`\s*\|(?P<rest>.*)$")
 
 
@@ -159,13 +159,9 @@ def setting_parameters(root: Path) -> dict[str, str]:
 
 def azd_parameters(root: Path) -> dict[str, tuple[str, str | None]]:
     """main.parameters.json: parameter -> (environment variable, default or None)."""
-    document = json.loads((root / MAIN_PARAMETERS).read_text())
-    result: dict[str, tuple[str, str | None]] = {}
-    for name, body in document["parameters"].items():
-        match = _AZD_VALUE.match(str(body.get("value", "")))
-        if match:
-            result[name] = (match["name"], match["default"])
-    return result
+    # Read as text: azd substitutes before it parses, and a JSON-valued parameter is unquoted.
+    text = (root / MAIN_PARAMETERS).read_text()
+    return {m["param"]: (m["name"], m["default"]) for m in _AZD_VALUE.finditer(text)}
 
 
 # ---- the code ----------------------------------------------------------------------------------
@@ -290,8 +286,9 @@ def settings_problems(root: Path) -> list[str]:
         variable, azd_default = azd[parameter]
         if variable != key:
             problems.append(f"main.parameters.json: {parameter} reads ${{{variable}}}, not {key}")
-        if azd_default is None and key in AZD_EMPTY_DEFAULT_ALLOWED:
-            continue
+        if azd_default == "null":
+            # JSON null: azd leaves the parameter unset, so Bicep's own default applies.
+            azd_default = str(bicep_string(main_template(root).parameter_value(parameter)))
         if (azd_default or "") != default:
             problems.append(
                 f"main.parameters.json: {parameter} defaults to {azd_default!r}, "

@@ -85,6 +85,38 @@ def _worker_runtime_setting(root: Path) -> None:
     )
 
 
+# ---- azd: main.parameters.json through azd's substitution ------------------------------------
+
+
+def _access_profiles_as_string(root: Path) -> None:
+    edit(
+        root / "infra" / "main.bicep",
+        "param accessProfiles object = {}",
+        "param accessProfiles string = '{}'",
+    )
+    edit(
+        root / "infra" / "main.parameters.json",
+        '"value": ${ACCESS_PROFILES=null}',
+        '"value": "${ACCESS_PROFILES}"',
+    )
+
+
+def _allowed_value_broken(root: Path) -> None:
+    edit(
+        root / "infra" / "main.parameters.json",
+        "${HR_SENDER_PRINCIPAL_TYPE=ServicePrincipal}",
+        "${HR_SENDER_PRINCIPAL_TYPE=Application}",
+    )
+
+
+def _object_parameter_quoted(root: Path) -> None:
+    edit(
+        root / "infra" / "main.parameters.json",
+        '"value": ${ACCESS_PROFILES=null}',
+        '"value": "${ACCESS_PROFILES=}"',
+    )
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "siteConfig.ftpsState on Flex": ("flex", _ftps_state_set, "siteConfig.ftpsState"),
     "siteConfig.alwaysOn on Flex": ("flex", _always_on_set, "siteConfig.alwaysOn"),
@@ -93,6 +125,13 @@ MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
         _worker_runtime_setting,
         "FUNCTIONS_WORKER_RUNTIME",
     ),
+    "ACCESS_PROFILES as a string parameter": (
+        "azd",
+        _access_profiles_as_string,
+        "not valid JSON after azd substitutes the documented values",
+    ),
+    "parameter outside @allowed": ("azd", _allowed_value_broken, "hrSenderPrincipalType"),
+    "object parameter passed as a string": ("azd", _object_parameter_quoted, "accessProfiles"),
 }
 
 

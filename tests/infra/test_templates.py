@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from infra.checks.azd_params import BASE_ENVIRONMENT, substitute
 from infra.checks.bicep_eval import Symbol, Template
 from infra.checks.checkov_env import ensure_checkov
 
@@ -70,9 +71,11 @@ def test_main_is_subscription_scoped_and_creates_the_tagged_resource_group(
 
 
 def test_azd_parameters_file_passes_the_environment_name_and_location() -> None:
-    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
-    assert parameters["environmentName"]["value"] == "${AZURE_ENV_NAME}"
-    assert parameters["location"]["value"] == "${AZURE_LOCATION}"
+    text = (INFRA / "main.parameters.json").read_text()
+    assert '"value": "${AZURE_ENV_NAME}"' in text and '"value": "${AZURE_LOCATION}"' in text
+    parameters = json.loads(substitute(text, BASE_ENVIRONMENT))["parameters"]
+    assert parameters["environmentName"]["value"] == BASE_ENVIRONMENT["AZURE_ENV_NAME"]
+    assert parameters["location"]["value"] == BASE_ENVIRONMENT["AZURE_LOCATION"]
     main_parameters = Template.load(INFRA / "main.bicep").parameters
     assert set(parameters) <= set(main_parameters), "unknown parameter in main.parameters.json"
 
