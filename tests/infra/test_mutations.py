@@ -117,6 +117,17 @@ def _object_parameter_quoted(root: Path) -> None:
     )
 
 
+# ---- versions: azd new enough for the Bicep the Graph extension needs --------------------------
+
+
+def _azd_too_old(root: Path) -> None:
+    edit(root / "azure.yaml", 'azd: ">= 1.17.0"', 'azd: ">= 1.10.0"')
+
+
+def _docs_claim_old_azd(root: Path) -> None:
+    edit(root / "docs" / "deployment.md", "(`azd`) 1.17.0 or later", "(`azd`) 1.10 or later")
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "siteConfig.ftpsState on Flex": ("flex", _ftps_state_set, "siteConfig.ftpsState"),
     "siteConfig.alwaysOn on Flex": ("flex", _always_on_set, "siteConfig.alwaysOn"),
@@ -132,6 +143,8 @@ MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
     ),
     "parameter outside @allowed": ("azd", _allowed_value_broken, "hrSenderPrincipalType"),
     "object parameter passed as a string": ("azd", _object_parameter_quoted, "accessProfiles"),
+    "azd older than the Bicep the Graph extension needs": ("versions", _azd_too_old, "0.36.1"),
+    "docs promise an older azd": ("versions", _docs_claim_old_azd, "azd 1.17.0 or later"),
 }
 
 
