@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from infra.checks.azd_params import BASE_ENVIRONMENT, substitute
