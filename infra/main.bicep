@@ -62,6 +62,14 @@ param hrSenderPrincipalId string = ''
 ])
 param hrSenderPrincipalType string = 'ServicePrincipal'
 
+// ---- Access for the deploying user ------------------------------------------------------------
+
+@description('Object id of the principal running azd (azd substitutes AZURE_PRINCIPAL_ID itself).')
+param deployerPrincipalId string = ''
+
+@description('Give the deploying principal Storage Queue Data Message Sender on the invitations queue and Storage Table Data Reader on the ledger, to submit and inspect with their own identity right after azd up. On by default for dev environments; turn off (GRANT_DEPLOYER_ACCESS=false) for shared or production ones and in CI.')
+param grantDeployerAccess bool = true
+
 // ---- App settings (defaults = guest_onboarding/config.py SETTING_DEFAULTS) -------------------
 
 @description('GRAPH_BASE_URL: Microsoft Graph endpoint.')
@@ -199,6 +207,16 @@ module storage 'app/storage.bicep' = {
   }
 }
 
+// Queues by what the app does with them (storage.bicep creates all four; rbac.bicep scopes roles).
+var triggerQueueNames = [
+  invitationsQueueName
+  assignmentsQueueName
+]
+var poisonQueueNames = [
+  '${invitationsQueueName}-poison'
+  '${assignmentsQueueName}-poison'
+]
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -206,9 +224,16 @@ module rbac 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     identityPrincipalId: identity.outputs.principalId
+    triggerQueueNames: triggerQueueNames
+    writtenQueueNames: concat(triggerQueueNames, poisonQueueNames)
+    appTableNames: [
+      guestLedgerTableName
+    ]
     invitationsQueueName: invitationsQueueName
+    guestLedgerTableName: guestLedgerTableName
     hrSenderPrincipalId: hrSenderPrincipalId
     hrSenderPrincipalType: hrSenderPrincipalType
+    deployerPrincipalId: grantDeployerAccess ? deployerPrincipalId : ''
   }
 }
 

@@ -12,13 +12,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.checks import azd_params, contract, flex, versions
+from infra.checks import azd_params, contract, flex, roles, versions
 
 CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "contract": contract.contract_problems,
     "flex": flex.flex_problems,
     "azd": azd_params.azd_problems,
     "versions": versions.version_problems,
+    "roles": roles.role_problems,
 }
 
 

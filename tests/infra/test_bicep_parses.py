@@ -18,8 +18,10 @@ EXPECTED_MODULES = {
     "app/graph-permissions.bicep",
     "app/identity.bicep",
     "app/monitoring.bicep",
+    "app/queue-roles.bicep",
     "app/rbac.bicep",
     "app/storage.bicep",
+    "app/table-roles.bicep",
 }
 
 

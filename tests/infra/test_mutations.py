@@ -128,6 +128,29 @@ def _docs_claim_old_azd(root: Path) -> None:
     edit(root / "docs" / "deployment.md", "(`azd`) 1.17.0 or later", "(`azd`) 1.10 or later")
 
 
+# ---- roles: role definition ids are the built-in roles their names say -------------------------
+
+
+def _rbac(root: Path) -> Path:
+    return root / "infra" / "app" / "rbac.bicep"
+
+
+def _reader_id_is_the_contributor_id(root: Path) -> None:
+    edit(
+        _rbac(root),
+        "'Storage Queue Data Reader': '19e7f393-937e-4f77-808e-94535e297925'",
+        "'Storage Queue Data Reader': '974c5e8b-45b9-4653-ba55-5f855dd0fb88'",
+    )
+
+
+def _role_id_written_out(root: Path) -> None:
+    edit(
+        _rbac(root),
+        "roles['Storage Blob Data Owner'])\n    principalId",
+        "'b7e6dc6d-f1e8-4753-8033-0f276bb0955b')\n    principalId",
+    )
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "siteConfig.ftpsState on Flex": ("flex", _ftps_state_set, "siteConfig.ftpsState"),
     "siteConfig.alwaysOn on Flex": ("flex", _always_on_set, "siteConfig.alwaysOn"),
@@ -145,6 +168,12 @@ MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "object parameter passed as a string": ("azd", _object_parameter_quoted, "accessProfiles"),
     "azd older than the Bicep the Graph extension needs": ("versions", _azd_too_old, "0.36.1"),
     "docs promise an older azd": ("versions", _docs_claim_old_azd, "azd 1.17.0 or later"),
+    "role id of another role": (
+        "roles",
+        _reader_id_is_the_contributor_id,
+        "'Storage Queue Data Reader' is 19e7f393",
+    ),
+    "role id outside the roles table": ("roles", _role_id_written_out, "written out"),
 }
 
 
