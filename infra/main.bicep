@@ -62,6 +62,11 @@ param hrSenderPrincipalId string = ''
 ])
 param hrSenderPrincipalType string = 'ServicePrincipal'
 
+// ---- Microsoft Graph ------------------------------------------------------------------------
+
+@description('Grant AppRoleAssignment.ReadWrite.All and Application.Read.All, which app role assignments (appRoles in ACCESS_PROFILES or ALLOWED_APP_ROLES) need. Off by default: the holder of AppRoleAssignment.ReadWrite.All can grant itself any Graph permission.')
+param appRoleAssignmentsEnabled bool = false
+
 // ---- Access for the deploying user ------------------------------------------------------------
 
 @description('Object id of the principal running azd (azd substitutes AZURE_PRINCIPAL_ID itself).')
@@ -116,7 +121,7 @@ param reminderDays string = '3,7,14'
 @minValue(0)
 param pendingExpiryDays int = 30
 
-@description('DELETE_EXPIRED_GUESTS: delete expired pending guests; also grants Graph User.ReadWrite.All.')
+@description('DELETE_EXPIRED_GUESTS: delete expired pending guests; also grants Graph User.DeleteRestore.All.')
 param deleteExpiredGuests bool = false
 
 @description('MAX_DELETIONS_PER_RUN: cap on deletions per sweep.')
@@ -267,7 +272,10 @@ module graphPermissions 'app/graph-permissions.bicep' = {
   scope: rg
   params: {
     principalId: identity.outputs.principalId
-    deleteExpiredGuests: deleteExpiredGuests
+    grantAppRoleAssignment: appRoleAssignmentsEnabled
+    grantDeletePermission: deleteExpiredGuests
+    // grantDisablePermission and grantSponsorWrite stay false until the code reads
+    // EXPIRED_GUEST_ACTION and a sponsors opt-in; derive them from those parameters then.
   }
 }
 
