@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.checks import azd_params, contract, flex, roles, versions
+from infra.checks import arm_schema, azd_params, contract, flex, modules, roles, versions
 
 CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "contract": contract.contract_problems,
@@ -20,6 +20,8 @@ CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "azd": azd_params.azd_problems,
     "versions": versions.version_problems,
     "roles": roles.role_problems,
+    "schema": arm_schema.schema_problems,
+    "modules": modules.module_problems,
 }
 
 

@@ -151,6 +151,65 @@ def _role_id_written_out(root: Path) -> None:
     )
 
 
+# ---- schema: properties against the SDK models of each type and API version -------------------
+
+
+def _storage(root: Path) -> Path:
+    return root / "infra" / "app" / "storage.bicep"
+
+
+def _misspelled_property(root: Path) -> None:
+    edit(
+        _api(root),
+        "maximumInstanceCount: maximumInstanceCount",
+        "maximumInstances: maximumInstanceCount",
+    )
+
+
+def _property_outside_properties(root: Path) -> None:
+    edit(_storage(root), "    minimumTlsVersion: 'TLS1_2'\n", "")
+    edit(
+        _storage(root),
+        "  kind: 'StorageV2'\n",
+        "  kind: 'StorageV2'\n  minimumTlsVersion: 'TLS1_2'\n",
+    )
+
+
+def _read_only_property(root: Path) -> None:
+    edit(_api(root), "    httpsOnly: true\n", "    httpsOnly: true\n    defaultHostName: 'x'\n")
+
+
+def _api_version_without_schema(root: Path) -> None:
+    edit(_api(root), "'Microsoft.Web/sites@2024-04-01'", "'Microsoft.Web/sites@2021-02-01'")
+
+
+def _wrong_literal_type(root: Path) -> None:
+    edit(_api(root), "    httpsOnly: true\n", "    httpsOnly: 1\n")
+
+
+# ---- modules: parameters and outputs between modules -------------------------------------------
+
+
+def _main(root: Path) -> Path:
+    return root / "infra" / "main.bicep"
+
+
+def _missing_output(root: Path) -> None:
+    edit(
+        _main(root),
+        "storageAccountName: storage.outputs.name",
+        "storageAccountName: storage.outputs.accountName",
+    )
+
+
+def _unknown_module_parameter(root: Path) -> None:
+    edit(_main(root), "    skuName: storageSkuName\n", "    sku: storageSkuName\n")
+
+
+def _required_parameter_missing(root: Path) -> None:
+    edit(_main(root), "    deploymentContainerName: deploymentContainerName\n", "")
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "siteConfig.ftpsState on Flex": ("flex", _ftps_state_set, "siteConfig.ftpsState"),
     "siteConfig.alwaysOn on Flex": ("flex", _always_on_set, "siteConfig.alwaysOn"),
@@ -174,6 +233,22 @@ MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
         "'Storage Queue Data Reader' is 19e7f393",
     ),
     "role id outside the roles table": ("roles", _role_id_written_out, "written out"),
+    "misspelled property": ("schema", _misspelled_property, "maximumInstances: no such property"),
+    "property at the wrong level": (
+        "schema",
+        _property_outside_properties,
+        "minimumTlsVersion: no such property",
+    ),
+    "read-only property written": ("schema", _read_only_property, "defaultHostName: read-only"),
+    "API version without a schema": ("schema", _api_version_without_schema, "2021-02-01"),
+    "number where a bool goes": ("schema", _wrong_literal_type, "httpsOnly: a number"),
+    "module output that does not exist": ("modules", _missing_output, "outputs.accountName"),
+    "unknown module parameter": ("modules", _unknown_module_parameter, "passes sku"),
+    "required module parameter not passed": (
+        "modules",
+        _required_parameter_missing,
+        "does not pass required deploymentContainerName",
+    ),
 }
 
 
