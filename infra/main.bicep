@@ -49,6 +49,11 @@ param storageSkuName string = 'Standard_LRS'
 @maxValue(730)
 param logRetentionInDays int = 30
 
+// ---- Alerts ---------------------------------------------------------------------------------
+
+@description('Email address for the alerts (poisoned messages, tenant-wide Graph refusal); empty: the alerts show in the portal only.')
+param alertEmail string = ''
+
 // ---- Access for an HR system ----------------------------------------------------------------
 
 @description('Optional object id of the HR system principal; it gets Storage Queue Data Message Sender on the invitations queue only.')
@@ -201,6 +206,7 @@ module storage 'app/storage.bicep' = {
   name: 'storage'
   scope: rg
   params: {
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
     name: 'st${resourceToken}'
     location: location
     tags: tags
@@ -221,6 +227,18 @@ var poisonQueueNames = [
   '${invitationsQueueName}-poison'
   '${assignmentsQueueName}-poison'
 ]
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    actionGroupName: 'ag-${resourceToken}'
+    alertEmail: alertEmail
+  }
+}
 
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'

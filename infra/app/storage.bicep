@@ -10,6 +10,9 @@ param invitationsQueueName string
 param assignmentsQueueName string
 param guestLedgerTableName string
 
+@description('Log Analytics workspace that keeps the queue audit log.')
+param logAnalyticsWorkspaceId string
+
 // The Functions host moves a message to '<queue>-poison' after maxDequeueCount failures, and the
 // functions move rejected input there at once: both must exist before anything is sent.
 var queueNames = [
@@ -79,6 +82,27 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
   parent: queueService
   name: queueName
 }]
+
+// Audit: every write and delete on the queues (who enqueued, received or deleted which message,
+// with the caller's Entra object id) goes to Log Analytics (StorageQueueLogs), kept for the
+// workspace's retention.
+resource queueAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'queue-audit'
+  scope: queueService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage

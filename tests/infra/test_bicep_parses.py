@@ -14,6 +14,7 @@ from .conftest import INFRA
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 EXPECTED_MODULES = {
     "main.bicep",
+    "app/alerts.bicep",
     "app/api.bicep",
     "app/graph-permissions.bicep",
     "app/identity.bicep",

@@ -154,6 +154,63 @@ def test_application_insights_accepts_only_entra_authenticated_telemetry(
     assert "AzureWebJobsStorage" not in settings  # no connection string: shared keys are off
 
 
+def test_queue_writes_and_deletes_are_kept_in_log_analytics(main_bicep: Template) -> None:
+    storage = main_bicep.module("storage")
+    (name,) = [
+        n
+        for n, r in storage.resources.items()
+        if r["type"] == "Microsoft.Insights/diagnosticSettings"
+    ]
+    body = storage.resource_body(name)
+    assert (
+        storage.resources[body["scope"]]["type"]
+        == "Microsoft.Storage/storageAccounts/queueServices"
+    )
+    properties = storage.evaluate(body["properties"])
+    assert {log["category"] for log in properties["logs"] if log["enabled"]} >= {"StorageWrite"}
+    assert main_bicep.module_arguments("storage")["logAnalyticsWorkspaceId"] == Symbol(
+        "monitoring.outputs.logAnalyticsId"
+    )
+
+
+def _alert_rules(alerts: Template) -> dict[str, dict[str, Any]]:
+    return {
+        n: alerts.evaluate(alerts.resource_body(n)["properties"])
+        for n, r in alerts.resources.items()
+        if r["type"] == "Microsoft.Insights/scheduledQueryRules"
+    }
+
+
+def test_alerts_on_poisoned_messages_and_tenant_wide_refusals(main_bicep: Template) -> None:
+    alerts = main_bicep.module("alerts")
+    rules = _alert_rules(alerts)
+    assert set(rules) == {"poisonedAlert", "tenantStopAlert"}
+    for properties in rules.values():
+        assert properties["scopes"] == [Symbol("monitoring.outputs.applicationInsightsId")]
+        assert properties["actions"]["actionGroups"] == [Symbol("actionGroup.id")]
+        (criterion,) = properties["criteria"]["allOf"]
+        assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)
+    poisoned = rules["poisonedAlert"]["criteria"]["allOf"][0]["query"]
+    assert 'outcome == "poisoned"' in poisoned and "MaxDequeueCount" in poisoned
+    assert "parse_json(message)" in poisoned and poisoned.startswith("union (traces")
+    tenant = rules["tenantStopAlert"]["criteria"]["allOf"][0]
+    assert 'outcome == "tenant_stop"' in tenant["query"]
+    assert tenant["dimensions"][0]["name"] == "code"  # Graph's error code in the alert
+    assert main_bicep.module_arguments("alerts")["applicationInsightsId"] == Symbol(
+        "monitoring.outputs.applicationInsightsId"
+    )
+
+
+def test_alert_email_is_a_parameter_and_optional() -> None:
+    def receivers(email: str) -> Any:
+        alerts = main_template(REPO_ROOT, {"alertEmail": email}).module("alerts")
+        group = _only(alerts, "Microsoft.Insights/actionGroups")
+        return alerts.evaluate(group["properties"])["emailReceivers"]
+
+    assert receivers("") == []
+    assert [r["emailAddress"] for r in receivers("ops@contoso.example")] == ["ops@contoso.example"]
+
+
 # ---- role assignments ------------------------------------------------------------------------
 
 
