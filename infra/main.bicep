@@ -49,6 +49,11 @@ param storageSkuName string = 'Standard_LRS'
 @maxValue(730)
 param logRetentionInDays int = 30
 
+// ---- Network ----------------------------------------------------------------------------------
+
+@description('Private network: storage reachable only through private endpoints in a new virtual network, the function app integrated with it, storage public network access off (as Microsoft\'s Flex Consumption samples do). HR systems and the deploying user then need a route into the network to reach the queue.')
+param vnetEnabled bool = false
+
 // ---- Alerts ---------------------------------------------------------------------------------
 
 @description('Email address for the alerts (poisoned messages, tenant-wide Graph refusal); empty: the alerts show in the portal only.')
@@ -207,6 +212,7 @@ module storage 'app/storage.bicep' = {
   scope: rg
   params: {
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
     name: 'st${resourceToken}'
     location: location
     tags: tags
@@ -227,6 +233,17 @@ var poisonQueueNames = [
   '${invitationsQueueName}-poison'
   '${assignmentsQueueName}-poison'
 ]
+
+module network 'app/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    vnetName: 'vnet-${resourceToken}'
+    storageAccountName: storage.outputs.name
+  }
+}
 
 module alerts 'app/alerts.bicep' = {
   name: 'alerts'
@@ -278,10 +295,13 @@ module api 'app/api.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     appSettings: codeAppSettings
+    virtualNetworkSubnetId: vnetEnabled ? network.outputs.appSubnetId : ''
   }
-  // The host starts listening on queues as soon as the app exists: grant data access first.
+  // The host starts listening on queues as soon as the app exists: grant data access (and, in
+  // the private network, the storage endpoints) first.
   dependsOn: [
     rbac
+    network
   ]
 }
 

@@ -11,6 +11,8 @@ param deploymentContainerName string
 param applicationInsightsName string
 param instanceMemoryMB int = 2048
 param maximumInstanceCount int = 40
+@description('Subnet for VNet integration (delegated to Microsoft.App/environments); empty: none.')
+param virtualNetworkSubnetId string = ''
 @description('The settings the code reads (built in main.bicep from its parameters).')
 param appSettings object
 
@@ -57,6 +59,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     clientCertEnabled: false
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       http20Enabled: true

@@ -12,9 +12,10 @@ pycep-parser drops the quotes of string literals, so a bare string is a referenc
 parameter, variable or loop item in scope, and a literal otherwise (Bicep identifiers cannot
 contain ``.``, ``-`` or spaces, so literals such as queue names are never ambiguous).
 
-pycep-parser 0.7.1 gets two precedences wrong: ``!a ? b : c`` parses as ``!(a ? b : c)`` and
-``x => x.value == y`` as ``x => x.(value == y)``. The templates therefore write
-``empty(a) ? c : b`` and ``x => (x.value == y)``, which mean the same in Bicep.
+pycep-parser 0.7.1 gets three precedences wrong: ``!a ? b : c`` parses as ``!(a ? b : c)``,
+``x => x.value == y`` as ``x => x.(value == y)`` and ``a == b ? c : d`` as
+``a == (b ? c : d)``. The templates therefore write ``empty(a) ? c : b``,
+``x => (x.value == y)`` and ``(a == b) ? c : d``, which mean the same in Bicep.
 """
 
 from __future__ import annotations
@@ -252,7 +253,8 @@ class Template:
                 return value
         return Symbol(render(expr))
 
-    def _module_body(self, module_name: str) -> dict[str, Any]:
+    def module_body(self, module_name: str) -> dict[str, Any]:
+        """A module declaration's body (unwrapping loops and conditions)."""
         config: dict[str, Any] = self.modules[module_name]["config"]
         while "loop_type" in config or ("condition" in config and "config" in config):
             config = config["config"]
@@ -260,14 +262,14 @@ class Template:
 
     def module_arguments(self, module_name: str) -> dict[str, Any]:
         """The evaluated ``params`` this template passes to one of its modules."""
-        params = self._module_body(module_name).get("params") or {}
+        params = self.module_body(module_name).get("params") or {}
         return {_unquote_key(k): self.evaluate(v) for k, v in params.items()}
 
     def module_instances(self, module_name: str) -> list[dict[str, Any]]:
         """The evaluated ``params`` of each deployment of a module: none when its condition is
         false, one per item of a loop; a condition or loop that cannot be evaluated raises."""
         outer = self.modules[module_name]["config"]
-        params = self._module_body(module_name).get("params") or {}
+        params = self.module_body(module_name).get("params") or {}
         condition = outer.get("condition")
         if "loop_type" not in outer and condition is not None:
             value = self.evaluate(condition)

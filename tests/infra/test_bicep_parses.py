@@ -19,6 +19,8 @@ EXPECTED_MODULES = {
     "app/graph-permissions.bicep",
     "app/identity.bicep",
     "app/monitoring.bicep",
+    "app/network.bicep",
+    "app/private-endpoint.bicep",
     "app/queue-roles.bicep",
     "app/rbac.bicep",
     "app/storage.bicep",

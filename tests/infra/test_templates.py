@@ -51,8 +51,8 @@ def test_main_is_subscription_scoped_and_creates_the_tagged_resource_group(
     group = _only(main_bicep, "Microsoft.Resources/resourceGroups")
     assert main_bicep.evaluate(group["name"]) == "rg-contract"
     assert main_bicep.evaluate(group["tags"]) == {"azd-env-name": "contract"}
-    for name, module in main_bicep.modules.items():
-        assert module["config"]["scope"] == "rg", name
+    for name in main_bicep.modules:
+        assert main_bicep.module_body(name)["scope"] == "rg", name
         tags = main_bicep.module_arguments(name).get("tags")
         if tags is not None:
             assert tags["azd-env-name"] == "contract", name
@@ -127,6 +127,46 @@ def test_storage_holds_the_deployment_container_used_by_the_app(main_bicep: Temp
     container = _only(storage, "Microsoft.Storage/storageAccounts/blobServices/containers")
     assert container["name"] == "deploymentContainerName"
     assert container["properties"]["publicAccess"] == "None"
+
+
+# ---- private network ----------------------------------------------------------------------------
+
+
+def test_private_network_is_off_by_default_and_storage_is_public(main_bicep: Template) -> None:
+    assert main_bicep.module_instances("network") == []
+    assert main_bicep.module_arguments("storage")["publicNetworkAccess"] == "Enabled"
+    assert main_bicep.module_arguments("api")["virtualNetworkSubnetId"] == ""
+
+
+def test_private_network_closes_storage_and_integrates_the_app() -> None:
+    main = main_template(REPO_ROOT, {"vnetEnabled": True})
+    (network,) = main.module_instances("network")
+    assert network["storageAccountName"] == Symbol("storage.outputs.name")
+    assert main.module_arguments("api")["virtualNetworkSubnetId"] == Symbol(
+        "network.outputs.appSubnetId"
+    )
+    storage = main.module("storage")
+    account = storage.evaluate(_only(storage, "Microsoft.Storage/storageAccounts")["properties"])
+    assert account["publicNetworkAccess"] == "Disabled"
+    assert account["networkAcls"] == {"defaultAction": "Deny", "bypass": "None"}
+
+    vnet = main.module("network")
+    body = vnet.evaluate(_only(vnet, "Microsoft.Network/virtualNetworks")["properties"])
+    app_subnet = next(s for s in body["subnets"] if s["name"] == "app")
+    delegation = app_subnet["properties"]["delegations"][0]["properties"]["serviceName"]
+    assert delegation == "Microsoft.App/environments"  # what Flex Consumption integrates with
+    services = [args["service"] for args in vnet.module_instances("storageEndpoints")]
+    assert services == ["blob", "queue", "table"]
+
+
+def test_each_private_endpoint_has_its_dns_zone(main_bicep: Template) -> None:
+    endpoint = Template.load(INFRA / "app" / "private-endpoint.bicep", {"service": "queue"})
+    zone = _only(endpoint, "Microsoft.Network/privateDnsZones")
+    assert zone["name"] == "privatelink.${service}.${environment().suffixes.storage}"
+    pe = endpoint.evaluate(_only(endpoint, "Microsoft.Network/privateEndpoints")["properties"])
+    assert pe["privateLinkServiceConnections"][0]["properties"]["groupIds"] == ["queue"]
+    group = _only(endpoint, "Microsoft.Network/privateEndpoints/privateDnsZoneGroups")
+    assert group["parent"] == "endpoint"
 
 
 # ---- monitoring ---------------------------------------------------------------------------------
