@@ -41,6 +41,10 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-03-01' = {
         name: 'app'
         properties: {
           addressPrefix: appSubnetPrefix
+          // The app reaches Microsoft Graph on the internet through this subnet. New subnets are
+          // becoming private by default (no default outbound access), so say so explicitly; for
+          // a fixed egress address, attach a NAT gateway instead.
+          defaultOutboundAccess: true
           delegations: [
             {
               name: 'flex-consumption'
