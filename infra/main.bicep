@@ -30,7 +30,7 @@ param resourceGroupName string = ''
 ])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound on Flex Consumption instances; caps Graph throughput and cost.')
+@description('Upper bound on instances per function group. Flex Consumption scales each queue- or timer-triggered function in its own group (per-function scaling), so invite_fn and assign_fn can each reach this count: up to twice as many instances may call Graph at once. A cost and concurrency bound, not an app-wide cap on Graph writers.')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40

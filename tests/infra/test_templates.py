@@ -98,6 +98,17 @@ def test_scale_settings_come_from_main_parameters() -> None:
     assert scale == {"instanceMemoryMB": 4096, "maximumInstanceCount": 7}
 
 
+def test_instance_cap_is_described_per_function_group_not_app_wide(main_bicep: Template) -> None:
+    # Flex Consumption scales each non-HTTP function in its own group; maximumInstanceCount
+    # applies to each group, so it does not cap Graph writers across the app.
+    decorators = main_bicep.parameters["maximumInstanceCount"]["decorators"]
+    (description,) = [d["argument"] for d in decorators if d["type"] == "description"]
+    assert "per function group" in description and "not an app-wide cap" in description
+    doc = (REPO_ROOT / "docs" / "deployment.md").read_text()
+    (row,) = [line for line in doc.splitlines() if line.startswith("| `FUNCTION_MAXIMUM_INSTANCE")]
+    assert "per function group" in row and "caps concurrent Graph writers" not in row
+
+
 def test_function_app_uses_only_the_user_assigned_identity(main_bicep: Template) -> None:
     api = main_bicep.module("api")
     site = _only(api, "Microsoft.Web/sites")
