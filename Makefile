@@ -31,11 +31,12 @@ run: setup
 test: setup
 	$(PY) -m pytest
 
-## lint: ruff and mypy
+## lint: ruff, mypy and actionlint (the GitHub workflows; pinned in requirements-dev.txt)
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/actionlint
 
 ## bench: benchmarks (not part of test); reports under bench-results/
 bench: setup
