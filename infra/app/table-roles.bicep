@@ -4,6 +4,12 @@ param storageAccountName string
 param tableName string
 param principalId string
 @description('ServicePrincipal, User or Group; empty lets ARM find out (the deploying user, whose type azd does not pass).')
+@allowed([
+  ''
+  'ServicePrincipal'
+  'User'
+  'Group'
+])
 param principalType string = ''
 @description('Built-in role definition ids (the `roles` table in rbac.bicep).')
 param roleDefinitionIds array
