@@ -31,13 +31,14 @@ run: setup
 test: setup
 	$(PY) -m pytest
 
-## lint: ruff, mypy, the import contracts (import-linter) and the no-import-cycles check
+## lint: ruff, mypy, the import contracts (import-linter), the no-import-cycles check and actionlint
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_import_graph.py
+	$(VENV)/bin/actionlint
 
 ## bench: benchmarks (not part of test); reports under bench-results/
 bench: setup

@@ -30,7 +30,7 @@ param resourceGroupName string = ''
 ])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound on Flex Consumption instances; caps Graph throughput and cost.')
+@description('Upper bound on instances per function group. Flex Consumption scales each queue- or timer-triggered function in its own group (per-function scaling), so invite_fn and assign_fn can each reach this count: up to twice as many instances may call Graph at once. A cost and concurrency bound, not an app-wide cap on Graph writers.')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -49,6 +49,16 @@ param storageSkuName string = 'Standard_LRS'
 @maxValue(730)
 param logRetentionInDays int = 30
 
+// ---- Network ----------------------------------------------------------------------------------
+
+@description('Private network: storage reachable only through private endpoints in a new virtual network, the function app integrated with it, storage public network access off (as Microsoft\'s Flex Consumption samples do). HR systems and the deploying user then need a route into the network to reach the queue.')
+param vnetEnabled bool = false
+
+// ---- Alerts ---------------------------------------------------------------------------------
+
+@description('Email address for the alerts (poisoned messages, tenant-wide Graph refusal); empty: the alerts show in the portal only.')
+param alertEmail string = ''
+
 // ---- Access for an HR system ----------------------------------------------------------------
 
 @description('Optional object id of the HR system principal; it gets Storage Queue Data Message Sender on the invitations queue only.')
@@ -61,6 +71,19 @@ param hrSenderPrincipalId string = ''
   'Group'
 ])
 param hrSenderPrincipalType string = 'ServicePrincipal'
+
+// ---- Microsoft Graph ------------------------------------------------------------------------
+
+@description('Grant AppRoleAssignment.ReadWrite.All and Application.Read.All, which app role assignments (appRoles in ACCESS_PROFILES or ALLOWED_APP_ROLES) need. Off by default: the holder of AppRoleAssignment.ReadWrite.All can grant itself any Graph permission.')
+param appRoleAssignmentsEnabled bool = false
+
+// ---- Access for the deploying user ------------------------------------------------------------
+
+@description('Object id of the principal running azd (azd substitutes AZURE_PRINCIPAL_ID itself).')
+param deployerPrincipalId string = ''
+
+@description('Give the deploying principal Storage Queue Data Message Sender on the invitations queue and Storage Table Data Reader on the ledger, to submit and inspect with their own identity right after azd up. On by default for dev environments; turn off (GRANT_DEPLOYER_ACCESS=false) for shared or production ones and in CI.')
+param grantDeployerAccess bool = true
 
 // ---- App settings (defaults = guest_onboarding/config.py SETTING_DEFAULTS) -------------------
 
@@ -89,8 +112,8 @@ param allowedEmailDomains string = ''
 @description('BLOCKED_EMAIL_DOMAINS: comma-separated.')
 param blockedEmailDomains string = ''
 
-@description('ACCESS_PROFILES: JSON object {"name": {"groups": [...], "appRoles": [{"resourceId", "appRoleId"}]}}.')
-param accessProfiles string = '{}'
+@description('ACCESS_PROFILES: {"name": {"groups": [...], "appRoles": [{"resourceId", "appRoleId"}]}}. An object, not a string: azd pastes environment values into main.parameters.json unescaped, so JSON must arrive as JSON.')
+param accessProfiles object = {}
 
 @description('ALLOWED_GROUP_IDS: comma-separated extra group object ids.')
 param allowedGroupIds string = ''
@@ -108,7 +131,7 @@ param reminderDays string = '3,7,14'
 @minValue(0)
 param pendingExpiryDays int = 30
 
-@description('DELETE_EXPIRED_GUESTS: delete expired pending guests; also grants Graph User.ReadWrite.All.')
+@description('DELETE_EXPIRED_GUESTS: delete expired pending guests; also grants Graph User.DeleteRestore.All.')
 param deleteExpiredGuests bool = false
 
 @description('MAX_DELETIONS_PER_RUN: cap on deletions per sweep.')
@@ -155,7 +178,7 @@ var codeAppSettings = {
   ALLOWED_REDIRECT_PREFIXES: allowedRedirectPrefixes
   ALLOWED_EMAIL_DOMAINS: allowedEmailDomains
   BLOCKED_EMAIL_DOMAINS: blockedEmailDomains
-  ACCESS_PROFILES: accessProfiles
+  ACCESS_PROFILES: string(accessProfiles)
   ALLOWED_GROUP_IDS: allowedGroupIds
   ALLOWED_APP_ROLES: allowedAppRoles
   RESEND_SCHEDULE: resendSchedule
@@ -202,6 +225,8 @@ module storage 'app/storage.bicep' = {
   name: 'storage'
   scope: rg
   params: {
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
     name: 'st${resourceToken}'
     location: location
     tags: tags
@@ -213,6 +238,39 @@ module storage 'app/storage.bicep' = {
   }
 }
 
+// Queues by what the app does with them (storage.bicep creates all four; rbac.bicep scopes roles).
+var triggerQueueNames = [
+  invitationsQueueName
+  assignmentsQueueName
+]
+var poisonQueueNames = [
+  '${invitationsQueueName}-poison'
+  '${assignmentsQueueName}-poison'
+]
+
+module network 'app/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    vnetName: 'vnet-${resourceToken}'
+    storageAccountName: storage.outputs.name
+  }
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    actionGroupName: 'ag-${resourceToken}'
+    alertEmail: alertEmail
+  }
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -220,9 +278,16 @@ module rbac 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     identityPrincipalId: identity.outputs.principalId
+    triggerQueueNames: triggerQueueNames
+    writtenQueueNames: concat(triggerQueueNames, poisonQueueNames)
+    appTableNames: [
+      guestLedgerTableName
+    ]
     invitationsQueueName: invitationsQueueName
+    guestLedgerTableName: guestLedgerTableName
     hrSenderPrincipalId: hrSenderPrincipalId
     hrSenderPrincipalType: hrSenderPrincipalType
+    deployerPrincipalId: grantDeployerAccess ? deployerPrincipalId : ''
   }
 }
 
@@ -244,10 +309,13 @@ module api 'app/api.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     appSettings: codeAppSettings
+    virtualNetworkSubnetId: vnetEnabled ? network.outputs.appSubnetId : ''
   }
-  // The host starts listening on queues as soon as the app exists: grant data access first.
+  // The host starts listening on queues as soon as the app exists: grant data access (and, in
+  // the private network, the storage endpoints) first.
   dependsOn: [
     rbac
+    network
   ]
 }
 
@@ -256,7 +324,10 @@ module graphPermissions 'app/graph-permissions.bicep' = {
   scope: rg
   params: {
     principalId: identity.outputs.principalId
-    deleteExpiredGuests: deleteExpiredGuests
+    grantAppRoleAssignment: appRoleAssignmentsEnabled
+    grantDeletePermission: deleteExpiredGuests
+    // grantDisablePermission and grantSponsorWrite stay false until the code reads
+    // EXPIRED_GUEST_ACTION and a sponsors opt-in; derive them from those parameters then.
   }
 }
 

@@ -11,6 +11,8 @@ param deploymentContainerName string
 param applicationInsightsName string
 param instanceMemoryMB int = 2048
 param maximumInstanceCount int = 40
+@description('Subnet for VNet integration (delegated to Microsoft.App/environments); empty: none.')
+param virtualNetworkSubnetId string = ''
 @description('The settings the code reads (built in main.bicep from its parameters).')
 param appSettings object
 
@@ -42,6 +44,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17:No HTTP functions, so there are no callers to present client certificates.
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per trigger; queue messages wait and are retried, so always-ready failover instances would only add cost.
   // checkov:skip=CKV_AZURE_213:No HTTP endpoint to probe; the platform scales on queue length and the timer, and failures surface in Application Insights.
+  // checkov:skip=CKV_AZURE_78:Flex Consumption does not support siteConfig.ftpsState (Microsoft's Flex Consumption plan deprecations table; newer regions reject it at deployment); deployment goes through the SCM endpoint with Entra ID, never FTP.
   name: name
   location: location
   tags: tags
@@ -56,9 +59,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     clientCertEnabled: false
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
     }
     functionAppConfig: {

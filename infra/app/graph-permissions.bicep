@@ -1,23 +1,50 @@
-// Microsoft Graph application permissions (app roles) for the function app's identity.
-// Needs the Microsoft Graph Bicep extension (alias in ../bicepconfig.json) and a deployer who may
-// grant app roles (Privileged Role Administrator or Global Administrator): see docs/deployment.md.
+// Microsoft Graph application permissions (app roles) for the function app's identity, each only
+// when a feature needs it, at the least privilege Graph's API reference names for the call.
+// Needs the Microsoft Graph Bicep extension (alias in ../bicepconfig.json; Bicep 0.36.1 or later)
+// and a deployer who may grant app roles (Privileged Role Administrator or Global Administrator):
+// see docs/deployment.md, which lists the same permissions (the contract check compares them).
 extension microsoftGraphV1
 
 @description('Object id of the managed identity\'s service principal.')
 param principalId string
 
-@description('Grant User.ReadWrite.All, which DELETE_EXPIRED_GUESTS needs to delete expired guests.')
-param deleteExpiredGuests bool = false
+@description('POST /servicePrincipals/{id}/appRoleAssignedTo (app roles in access profiles): AppRoleAssignment.ReadWrite.All with Application.Read.All. Its holder can grant itself any Graph permission, so it is off unless the deployment uses app roles.')
+param grantAppRoleAssignment bool = false
 
-// Keep in step with docs/deployment.md and tests/infra (a test compares all three).
+@description('DELETE /users/{id} (expired guests): User.DeleteRestore.All, the least-privileged application permission for it.')
+param grantDeletePermission bool = false
+
+@description('PATCH /users/{id} accountEnabled (disabling expired guests): User.EnableDisableAccount.All (with User.Read.All, always granted). Not set by main.bicep until the code reads EXPIRED_GUEST_ACTION.')
+param grantDisablePermission bool = false
+
+@description('POST /users/{id}/sponsors/$ref (sponsors for existing users): User.ReadWrite.All, the least privileged for it. Not set by main.bicep until the code has a sponsors opt-in.')
+param grantSponsorWrite bool = false
+
 var basePermissions = [
   'User.Invite.All'
   'User.Read.All'
   'GroupMember.ReadWrite.All'
+]
+var appRolePermissions = [
   'AppRoleAssignment.ReadWrite.All'
   'Application.Read.All'
 ]
-var permissions = concat(basePermissions, deleteExpiredGuests ? ['User.ReadWrite.All'] : [])
+var deletePermissions = [
+  'User.DeleteRestore.All'
+]
+var disablePermissions = [
+  'User.EnableDisableAccount.All'
+]
+var sponsorPermissions = [
+  'User.ReadWrite.All'
+]
+var permissions = concat(
+  basePermissions,
+  grantAppRoleAssignment ? appRolePermissions : [],
+  grantDeletePermission ? deletePermissions : [],
+  grantDisablePermission ? disablePermissions : [],
+  grantSponsorWrite ? sponsorPermissions : []
+)
 
 // Microsoft Graph's service principal has the same well-known appId in every tenant.
 resource graphSp 'Microsoft.Graph/servicePrincipals@v1.0' existing = {

@@ -10,6 +10,16 @@ param invitationsQueueName string
 param assignmentsQueueName string
 param guestLedgerTableName string
 
+@description('Enabled, or Disabled in the private network (private endpoints only: app/network.bicep).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
+@description('Log Analytics workspace that keeps the queue audit log.')
+param logAnalyticsWorkspaceId string
+
 // The Functions host moves a message to '<queue>-poison' after maxDequeueCount failures, and the
 // functions move rejected input there at once: both must exist before anything is sent.
 var queueNames = [
@@ -20,8 +30,8 @@ var queueNames = [
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_35:Flex Consumption without VNet integration and external HR systems reach Storage over its public endpoint; shared keys are off, so every request needs an Entra token and an RBAC role.
-  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35: public network access is required without VNet integration; authentication is Entra-only.
+  // checkov:skip=CKV_AZURE_35:Public access is the publicNetworkAccess parameter: Disabled with default-deny ACLs in the private network (vnetEnabled), Enabled otherwise for the app and HR systems; shared keys are off, so every request needs an Entra token and an RBAC role.
+  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35: public network access follows vnetEnabled; authentication is Entra-only either way.
   // checkov:skip=CKV_AZURE_206:Replication is the storageSkuName parameter (default LRS); queues and the ledger are rebuilt from HR messages and the directory, so geo-redundancy is the operator's choice.
   name: name
   location: location
@@ -38,11 +48,11 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowCrossTenantReplication: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     dnsEndpointType: 'Standard'
     networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
+      defaultAction: (publicNetworkAccess == 'Enabled') ? 'Allow' : 'Deny'
+      bypass: (publicNetworkAccess == 'Enabled') ? 'AzureServices' : 'None'
     }
   }
 }
@@ -79,6 +89,27 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
   parent: queueService
   name: queueName
 }]
+
+// Audit: every write and delete on the queues (who enqueued, received or deleted which message,
+// with the caller's Entra object id) goes to Log Analytics (StorageQueueLogs), kept for the
+// workspace's retention.
+resource queueAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'queue-audit'
+  scope: queueService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage

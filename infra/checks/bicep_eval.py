@@ -2,7 +2,8 @@
 
 Enough of Bicep to answer "which app settings, queues, tables and Graph permissions does a
 deployment with these parameters create?": literals, parameter/variable references, string
-interpolation of references, ``string()``, ``concat()``, ``union()``, ``empty()``, ``!`` and the
+interpolation of references, ``string()``, ``concat()``, ``union()``, ``empty()``, ``!``, ``&&``,
+``||``, ``==``, ``!=``, ``x[key]`` and the
 conditional operator. Anything else (resource properties, module outputs, ``uniqueString()``)
 evaluates to a :class:`Symbol` carrying the expression's text, so two settings fed from the same
 output compare equal and an unknown value is never mistaken for a literal.
@@ -11,9 +12,10 @@ pycep-parser drops the quotes of string literals, so a bare string is a referenc
 parameter, variable or loop item in scope, and a literal otherwise (Bicep identifiers cannot
 contain ``.``, ``-`` or spaces, so literals such as queue names are never ambiguous).
 
-pycep-parser 0.7.1 gets two precedences wrong: ``!a ? b : c`` parses as ``!(a ? b : c)`` and
-``x => x.value == y`` as ``x => x.(value == y)``. The templates therefore write
-``empty(a) ? c : b`` and ``x => (x.value == y)``, which mean the same in Bicep.
+pycep-parser 0.7.1 gets three precedences wrong: ``!a ? b : c`` parses as ``!(a ? b : c)``,
+``x => x.value == y`` as ``x => x.(value == y)`` and ``a == b ? c : d`` as
+``a == (b ? c : d)``. The templates therefore write ``empty(a) ? c : b``,
+``x => (x.value == y)`` and ``(a == b) ? c : d``, which mean the same in Bicep.
 """
 
 from __future__ import annotations
@@ -222,6 +224,23 @@ class Template:
             value = self.evaluate(operands["bool_value"], local)
             if isinstance(value, bool):
                 return not value
+        elif op["type"] in ("and", "or", "equals", "not_equals"):
+            left = self.evaluate(operands["operand_1"], local)
+            right = self.evaluate(operands["operand_2"], local)
+            if not isinstance(left, Symbol) and not isinstance(right, Symbol):
+                if op["type"] == "equals":
+                    return left == right
+                if op["type"] == "not_equals":
+                    return left != right
+                if isinstance(left, bool) and isinstance(right, bool):
+                    return (left and right) if op["type"] == "and" else (left or right)
+        elif op["type"] == "index_accessor":
+            container = self.evaluate(operands["operand_1"], local)
+            key = self.evaluate(operands["operand_2"], local)
+            if isinstance(container, dict) and isinstance(key, str) and key in container:
+                return container[key]
+            if isinstance(container, list) and isinstance(key, int) and 0 <= key < len(container):
+                return container[key]
         elif op["type"] == "property_accessor":
             # a.b.c arrives right-nested; only objects known here (variables, parameters) resolve.
             path = render(expr).split(".")
@@ -234,10 +253,38 @@ class Template:
                 return value
         return Symbol(render(expr))
 
+    def module_body(self, module_name: str) -> dict[str, Any]:
+        """A module declaration's body (unwrapping loops and conditions)."""
+        config: dict[str, Any] = self.modules[module_name]["config"]
+        while "loop_type" in config or ("condition" in config and "config" in config):
+            config = config["config"]
+        return config
+
     def module_arguments(self, module_name: str) -> dict[str, Any]:
         """The evaluated ``params`` this template passes to one of its modules."""
-        params = self.modules[module_name]["config"].get("params") or {}
+        params = self.module_body(module_name).get("params") or {}
         return {_unquote_key(k): self.evaluate(v) for k, v in params.items()}
+
+    def module_instances(self, module_name: str) -> list[dict[str, Any]]:
+        """The evaluated ``params`` of each deployment of a module: none when its condition is
+        false, one per item of a loop; a condition or loop that cannot be evaluated raises."""
+        outer = self.modules[module_name]["config"]
+        params = self.module_body(module_name).get("params") or {}
+        condition = outer.get("condition")
+        if "loop_type" not in outer and condition is not None:
+            value = self.evaluate(condition)
+            if not isinstance(value, bool):
+                raise ValueError(f"{module_name}: condition is not known statically: {value}")
+            if not value:
+                return []
+        scopes: list[dict[str, Any]] = [{}]
+        loop = outer.get("loop_type")
+        if loop is not None:
+            items = self.evaluate(loop["detail"]["array_name"])
+            if not isinstance(items, list):
+                raise ValueError(f"{module_name}: loop array is not known statically: {items}")
+            scopes = [{loop["detail"]["item_name"]: item} for item in items]
+        return [{_unquote_key(k): self.evaluate(v, s) for k, v in params.items()} for s in scopes]
 
     def module(self, module_name: str) -> Template:
         """The module's template, bound to the arguments this template passes it."""

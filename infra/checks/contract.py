@@ -12,8 +12,10 @@ Checked:
   as the Bicep (and azd) default; nothing is set that neither the code nor the platform reads;
 * queues and tables: every queue a function binds, with its ``-poison`` queue, and the ledger
   table, are created in the storage account; trigger settings exist;
-* Graph: the app roles granted equal the documented list (docs/deployment.md), with
-  ``User.ReadWrite.All`` exactly when ``DELETE_EXPIRED_GUESTS`` is on.
+* Graph: the app roles app/graph-permissions.bicep grants, with each of its ``grant*`` switches
+  on and off, equal the documented table (docs/deployment.md: ``always`` or ``when `grantX```);
+  main.bicep drives ``grantDeletePermission`` from the same parameter as
+  ``DELETE_EXPIRED_GUESTS`` and ``grantAppRoleAssignment`` from ``appRoleAssignmentsEnabled``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.checks.bicep_eval import Symbol, Template
+from infra.checks.bicep_eval import Symbol, Template, bicep_string
 from infra.checks.code_reads import environment_reads, setting_defaults, storage_setting
 
 MAIN_BICEP = Path("infra") / "main.bicep"
@@ -60,11 +62,12 @@ PLATFORM_SETTINGS: frozenset[str] = frozenset(
 #: Identity-based AzureWebJobsStorage: the suffixes the host needs for blobs, queues and tables.
 IDENTITY_STORAGE_SUFFIXES = ("blobServiceUri", "queueServiceUri", "tableServiceUri", "clientId")
 
-#: azd substitutes ``${NAME=default}``; a default cannot contain ``}``, so this one is left empty
-#: (the code treats an empty setting as unset and falls back to its default, ``{}``).
-AZD_EMPTY_DEFAULT_ALLOWED = frozenset({"ACCESS_PROFILES"})
-
-_AZD_VALUE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:=(?P<default>[^}]*))?\}$")
+#: ``"param": {"value": "${NAME=default}"}`` in main.parameters.json (or unquoted, for JSON values).
+_AZD_VALUE = re.compile(
+    r'"(?P<param>[A-Za-z0-9_]+)"\s*:\s*\{\s*"value"\s*:\s*"?'
+    r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:=(?P<default>[^}]*))?\}"
+)
+_SWITCH = re.compile(r"`(?P<name>grant[A-Za-z]+)`")
 _PERMISSION_ROW = re.compile(r"^\|\s*`(?P<name>[A-Za-z]+(?:\.[A-Za-z]+)+)`\s*\|(?P<rest>.*)$")
 
 
@@ -124,11 +127,26 @@ def created_storage(root: Path, overrides: Mapping[str, Any] | None = None) -> d
     return created
 
 
-def granted_graph_permissions(root: Path, *, delete_expired_guests: bool) -> list[Any]:
-    """The Graph app role values assigned by the graph-permissions module, in order."""
-    graph = main_template(root, {"deleteExpiredGuests": delete_expired_guests}).module(
-        "graphPermissions"
-    )
+GRAPH_MODULE = Path("infra") / "app" / "graph-permissions.bicep"
+
+#: main.bicep parameter -> the graph-permissions switch it must drive.
+GRAPH_SWITCHES: dict[str, str] = {
+    "deleteExpiredGuests": "grantDeletePermission",
+    "appRoleAssignmentsEnabled": "grantAppRoleAssignment",
+}
+
+
+def graph_switches(root: Path) -> list[str]:
+    """The ``grant*`` bool parameters of app/graph-permissions.bicep."""
+    graph = Template.load(root / GRAPH_MODULE)
+    return [
+        name
+        for name, body in graph.parameters.items()
+        if name.startswith("grant") and body.get("type") == "bool"
+    ]
+
+
+def _granted(graph: Template) -> list[Any]:
     granted: list[Any] = []
     for name in _resources_of_type(graph, "Microsoft.Graph/appRoleAssignedTo"):
         loop = graph.resources[name]["config"].get("loop_type")
@@ -138,6 +156,18 @@ def granted_graph_permissions(root: Path, *, delete_expired_guests: bool) -> lis
         items = graph.evaluate(loop["detail"]["array_name"])
         granted.extend(items if isinstance(items, list) else [items])
     return granted
+
+
+def granted_graph_permissions(root: Path, switches: Mapping[str, bool] | None = None) -> list[Any]:
+    """The Graph app role values app/graph-permissions.bicep assigns with these switches."""
+    arguments: dict[str, Any] = {"principalId": "principal"}
+    arguments.update(switches or {})
+    return _granted(Template.load(root / GRAPH_MODULE, arguments))
+
+
+def deployed_graph_permissions(root: Path, overrides: Mapping[str, Any] | None = None) -> list[Any]:
+    """The Graph app role values a deployment of main.bicep with these parameters assigns."""
+    return _granted(main_template(root, overrides).module("graphPermissions"))
 
 
 def setting_parameters(root: Path) -> dict[str, str]:
@@ -159,13 +189,9 @@ def setting_parameters(root: Path) -> dict[str, str]:
 
 def azd_parameters(root: Path) -> dict[str, tuple[str, str | None]]:
     """main.parameters.json: parameter -> (environment variable, default or None)."""
-    document = json.loads((root / MAIN_PARAMETERS).read_text())
-    result: dict[str, tuple[str, str | None]] = {}
-    for name, body in document["parameters"].items():
-        match = _AZD_VALUE.match(str(body.get("value", "")))
-        if match:
-            result[name] = (match["name"], match["default"])
-    return result
+    # Read as text: azd substitutes before it parses, and a JSON-valued parameter is unquoted.
+    text = (root / MAIN_PARAMETERS).read_text()
+    return {m["param"]: (m["name"], m["default"]) for m in _AZD_VALUE.finditer(text)}
 
 
 # ---- the code ----------------------------------------------------------------------------------
@@ -206,10 +232,9 @@ def function_bindings(root: Path) -> list[Binding]:
     return [Binding(**item) for item in json.loads(result.stdout)]
 
 
-def documented_graph_permissions(root: Path) -> tuple[list[str], list[str]]:
-    """(always granted, granted only with deleteExpiredGuests) from docs/deployment.md."""
-    always: list[str] = []
-    conditional: list[str] = []
+def documented_graph_permissions(root: Path) -> dict[str, str | None]:
+    """Permission -> the switch named in its "Granted" cell (None: always), docs/deployment.md."""
+    found: dict[str, str | None] = {}
     in_section = False
     for line in (root / DEPLOYMENT_DOC).read_text().splitlines():
         if line.startswith("## "):
@@ -217,9 +242,10 @@ def documented_graph_permissions(root: Path) -> tuple[list[str], list[str]]:
             continue
         match = _PERMISSION_ROW.match(line.strip()) if in_section else None
         if match:
-            target = conditional if "deleteExpiredGuests" in match["rest"] else always
-            target.append(match["name"])
-    return always, conditional
+            granted = match["rest"].split("|")[0]
+            switch = _SWITCH.search(granted)
+            found[match["name"]] = switch["name"] if switch else None
+    return found
 
 
 def _setting_name(reference: str | None) -> str | None:
@@ -290,8 +316,9 @@ def settings_problems(root: Path) -> list[str]:
         variable, azd_default = azd[parameter]
         if variable != key:
             problems.append(f"main.parameters.json: {parameter} reads ${{{variable}}}, not {key}")
-        if azd_default is None and key in AZD_EMPTY_DEFAULT_ALLOWED:
-            continue
+        if azd_default == "null":
+            # JSON null: azd leaves the parameter unset, so Bicep's own default applies.
+            azd_default = str(bicep_string(main_template(root).parameter_value(parameter)))
         if (azd_default or "") != default:
             problems.append(
                 f"main.parameters.json: {parameter} defaults to {azd_default!r}, "
@@ -345,25 +372,36 @@ def storage_problems(root: Path, bindings: list[Binding] | None = None) -> list[
 
 def graph_problems(root: Path) -> list[str]:
     problems: list[str] = []
-    always, conditional = documented_graph_permissions(root)
-    if not always:
-        problems.append(f"{DEPLOYMENT_DOC}: no Graph permissions table found")
-    for deleting_guests, documented in ((False, always), (True, always + conditional)):
-        granted = [
-            str(p) for p in granted_graph_permissions(root, delete_expired_guests=deleting_guests)
-        ]
-        when = f"deleteExpiredGuests={str(deleting_guests).lower()}"
-        for permission in sorted(set(granted) - set(documented)):
+    documented = documented_graph_permissions(root)
+    if not documented:
+        return [f"{DEPLOYMENT_DOC}: no Graph permissions table found"]
+    switches = graph_switches(root)
+    for switch in sorted({s for s in documented.values() if s is not None} - set(switches)):
+        problems.append(f"{DEPLOYMENT_DOC}: {switch} is not a switch of {GRAPH_MODULE}")
+    cases: list[tuple[str, dict[str, bool]]] = [
+        ("every switch off", dict.fromkeys(switches, False))
+    ]
+    cases += [(f"{s}=true", {**dict.fromkeys(switches, False), s: True}) for s in switches]
+    for when, flags in cases:
+        on = {s for s, v in flags.items() if v}
+        expected = {p for p, s in documented.items() if s is None or s in on}
+        granted = [str(p) for p in granted_graph_permissions(root, flags)]
+        for permission in sorted(set(granted) - expected):
             problems.append(f"Graph permission {permission} is granted ({when}) but not documented")
-        for permission in sorted(set(documented) - set(granted)):
+        for permission in sorted(expected - set(granted)):
             problems.append(f"Graph permission {permission} is documented but not granted ({when})")
         if len(granted) != len(set(granted)):
             problems.append(f"a Graph permission is granted twice ({when}): {granted}")
+    for parameter, switch in GRAPH_SWITCHES.items():
+        for value in (False, True):
+            passed = main_template(root, {parameter: value}).module_arguments("graphPermissions")
+            if passed.get(switch, False) is not value:
+                problems.append(f"main.bicep: {parameter}={value} must set {switch}={value}")
     deleting = deployed_app_settings(root, {"deleteExpiredGuests": True})
     if deleting.get("DELETE_EXPIRED_GUESTS") != "true":
         problems.append(
             "DELETE_EXPIRED_GUESTS is not driven by the same deleteExpiredGuests parameter "
-            "that grants User.ReadWrite.All"
+            "that grants the deletion permission"
         )
     return problems
 

@@ -14,12 +14,17 @@ from .conftest import INFRA
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 EXPECTED_MODULES = {
     "main.bicep",
+    "app/alerts.bicep",
     "app/api.bicep",
     "app/graph-permissions.bicep",
     "app/identity.bicep",
     "app/monitoring.bicep",
+    "app/network.bicep",
+    "app/private-endpoint.bicep",
+    "app/queue-roles.bicep",
     "app/rbac.bicep",
     "app/storage.bicep",
+    "app/table-roles.bicep",
 }
 
 

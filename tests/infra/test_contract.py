@@ -10,15 +10,14 @@ from infra.checks.code_reads import environment_reads, setting_defaults
 
 from .conftest import REPO_ROOT
 
-#: The Graph application permissions, as the CONTRACT states them. Bicep and docs must agree.
-GRAPH_PERMISSIONS = [
-    "User.Invite.All",
-    "User.Read.All",
-    "GroupMember.ReadWrite.All",
-    "AppRoleAssignment.ReadWrite.All",
-    "Application.Read.All",
-]
-GRAPH_PERMISSIONS_WHEN_DELETING = ["User.ReadWrite.All"]
+#: The Graph application permissions: always, and with each switch of graph-permissions.bicep.
+GRAPH_ALWAYS = ["User.Invite.All", "User.Read.All", "GroupMember.ReadWrite.All"]
+GRAPH_WHEN = {
+    "grantAppRoleAssignment": ["AppRoleAssignment.ReadWrite.All", "Application.Read.All"],
+    "grantDeletePermission": ["User.DeleteRestore.All"],
+    "grantDisablePermission": ["User.EnableDisableAccount.All"],
+    "grantSponsorWrite": ["User.ReadWrite.All"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,25 +83,41 @@ def test_queue_names_follow_the_parameters() -> None:
 
 
 def test_graph_permissions_in_bicep_match_the_list() -> None:
-    assert contract.granted_graph_permissions(REPO_ROOT, delete_expired_guests=False) == (
-        GRAPH_PERMISSIONS
+    assert sorted(contract.graph_switches(REPO_ROOT)) == sorted(GRAPH_WHEN)
+    assert contract.granted_graph_permissions(REPO_ROOT) == GRAPH_ALWAYS
+    for switch, extra in GRAPH_WHEN.items():
+        assert contract.granted_graph_permissions(REPO_ROOT, {switch: True}) == GRAPH_ALWAYS + extra
+
+
+def test_a_default_deployment_grants_no_app_role_assignment_and_no_deletion() -> None:
+    granted = contract.deployed_graph_permissions(REPO_ROOT)
+    assert granted == GRAPH_ALWAYS
+    assert "User.ReadWrite.All" not in contract.deployed_graph_permissions(
+        REPO_ROOT, {"deleteExpiredGuests": True, "appRoleAssignmentsEnabled": True}
     )
-    assert contract.granted_graph_permissions(REPO_ROOT, delete_expired_guests=True) == (
-        GRAPH_PERMISSIONS + GRAPH_PERMISSIONS_WHEN_DELETING
+
+
+def test_deletion_grants_user_deleterestore_and_sets_the_setting() -> None:
+    deleting = {"deleteExpiredGuests": True}
+    assert contract.deployed_graph_permissions(REPO_ROOT, deleting) == (
+        [*GRAPH_ALWAYS, "User.DeleteRestore.All"]
     )
+    off = contract.deployed_app_settings(REPO_ROOT, {"deleteExpiredGuests": False})
+    on = contract.deployed_app_settings(REPO_ROOT, deleting)
+    assert (off["DELETE_EXPIRED_GUESTS"], on["DELETE_EXPIRED_GUESTS"]) == ("false", "true")
+
+
+def test_app_roles_parameter_grants_app_role_assignment() -> None:
+    granted = contract.deployed_graph_permissions(REPO_ROOT, {"appRoleAssignmentsEnabled": True})
+    assert granted == GRAPH_ALWAYS + GRAPH_WHEN["grantAppRoleAssignment"]
 
 
 def test_graph_permissions_in_the_deployment_doc_match_the_list() -> None:
-    always, conditional = contract.documented_graph_permissions(REPO_ROOT)
-    assert always == GRAPH_PERMISSIONS
-    assert conditional == GRAPH_PERMISSIONS_WHEN_DELETING
+    documented = contract.documented_graph_permissions(REPO_ROOT)
+    assert [p for p, s in documented.items() if s is None] == GRAPH_ALWAYS
+    for switch, extra in GRAPH_WHEN.items():
+        assert [p for p, s in documented.items() if s == switch] == extra
     assert contract.graph_problems(REPO_ROOT) == []
-
-
-def test_user_readwrite_all_follows_delete_expired_guests() -> None:
-    off = contract.deployed_app_settings(REPO_ROOT, {"deleteExpiredGuests": False})
-    on = contract.deployed_app_settings(REPO_ROOT, {"deleteExpiredGuests": True})
-    assert (off["DELETE_EXPIRED_GUESTS"], on["DELETE_EXPIRED_GUESTS"]) == ("false", "true")
 
 
 def test_contract_cli_passes_on_this_repository(capsys: pytest.CaptureFixture[str]) -> None:

@@ -99,8 +99,8 @@ def _setting_dropped_from_bicep(root: Path) -> None:
 def _permission_added_to_bicep(root: Path) -> None:
     _edit(
         root / "infra" / "app" / "graph-permissions.bicep",
-        "  'Application.Read.All'\n",
-        "  'Application.Read.All'\n  'Directory.ReadWrite.All'\n",
+        "  'GroupMember.ReadWrite.All'\n",
+        "  'GroupMember.ReadWrite.All'\n  'Directory.ReadWrite.All'\n",
     )
 
 
@@ -108,6 +108,26 @@ def _permission_dropped_from_docs(root: Path) -> None:
     path = root / "docs" / "deployment.md"
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(line for line in lines if not line.startswith("| `Application.Read")))
+
+
+def _deletion_broad_again(root: Path) -> None:
+    _edit(
+        root / "infra" / "app" / "graph-permissions.bicep",
+        "  'User.DeleteRestore.All'\n",
+        "  'User.ReadWrite.All'\n",
+    )
+
+
+def _app_roles_always(root: Path) -> None:
+    _edit(
+        root / "infra" / "app" / "graph-permissions.bicep",
+        "grantAppRoleAssignment ? appRolePermissions : []",
+        "appRolePermissions",
+    )
+
+
+def _deletion_not_wired(root: Path) -> None:
+    _edit(root / "infra" / "main.bicep", "    grantDeletePermission: deleteExpiredGuests\n", "")
 
 
 def _queue_binding_renamed(root: Path) -> None:
@@ -124,6 +144,9 @@ DRIFTS: dict[str, tuple[Callable[[Path], None], str]] = {
     "setting dropped from Bicep": (_setting_dropped_from_bicep, "RESEND_UNTRACKED"),
     "Graph permission added in Bicep only": (_permission_added_to_bicep, "Directory.ReadWrite.All"),
     "Graph permission dropped from docs": (_permission_dropped_from_docs, "Application.Read.All"),
+    "deletion grants User.ReadWrite.All again": (_deletion_broad_again, "User.ReadWrite.All"),
+    "app role grant always on": (_app_roles_always, "AppRoleAssignment.ReadWrite.All"),
+    "main.bicep stops driving the deletion grant": (_deletion_not_wired, "grantDeletePermission"),
     "function binds an unset queue setting": (_queue_binding_renamed, "STEPS_QUEUE"),
 }
 

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import subprocess
+from pathlib import Path
 from typing import Any
 
-import pytest
+import yaml
 
+from infra.checks.azd_params import BASE_ENVIRONMENT, substitute
 from infra.checks.bicep_eval import Symbol, Template
-from infra.checks.checkov_env import ensure_checkov
+from infra.checks.contract import main_template
+from infra.checks.roles import BUILT_IN_ROLES
 
 from .conftest import INFRA, REPO_ROOT
 
-#: Built-in Azure role definition ids the templates must use (stable across tenants).
-ROLE_IDS = {
-    "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
-    "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
-    "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
-    "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
-    "Storage Queue Data Message Sender": "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a",
-}
+#: Built-in Azure role definition ids (stable across tenants; checked by infra/checks/roles.py).
+ROLE_IDS = BUILT_IN_ROLES
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
 
@@ -31,19 +27,12 @@ def _only(template: Template, resource_type: str) -> dict[str, Any]:
 
 
 def _load_yaml(path: str) -> Any:
-    # PyYAML is not a project dependency; checkov's environment has it.
-    python = ensure_checkov().parent / "python"
-    code = "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))"
-    result = subprocess.run(
-        [str(python), "-c", code, path], capture_output=True, text=True, check=True, timeout=60
-    )
-    return json.loads(result.stdout)
+    return yaml.safe_load(Path(path).read_text())
 
 
 # ---- azd ------------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(900)
 def test_azure_yaml_deploys_this_folder_as_a_python_function_service(main_bicep: Template) -> None:
     azure = _load_yaml(str(REPO_ROOT / "azure.yaml"))
     assert azure["infra"] == {"provider": "bicep", "path": "infra", "module": "main"}
@@ -62,17 +51,19 @@ def test_main_is_subscription_scoped_and_creates_the_tagged_resource_group(
     group = _only(main_bicep, "Microsoft.Resources/resourceGroups")
     assert main_bicep.evaluate(group["name"]) == "rg-contract"
     assert main_bicep.evaluate(group["tags"]) == {"azd-env-name": "contract"}
-    for name, module in main_bicep.modules.items():
-        assert module["config"]["scope"] == "rg", name
+    for name in main_bicep.modules:
+        assert main_bicep.module_body(name)["scope"] == "rg", name
         tags = main_bicep.module_arguments(name).get("tags")
         if tags is not None:
             assert tags["azd-env-name"] == "contract", name
 
 
 def test_azd_parameters_file_passes_the_environment_name_and_location() -> None:
-    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
-    assert parameters["environmentName"]["value"] == "${AZURE_ENV_NAME}"
-    assert parameters["location"]["value"] == "${AZURE_LOCATION}"
+    text = (INFRA / "main.parameters.json").read_text()
+    assert '"value": "${AZURE_ENV_NAME}"' in text and '"value": "${AZURE_LOCATION}"' in text
+    parameters = json.loads(substitute(text, BASE_ENVIRONMENT))["parameters"]
+    assert parameters["environmentName"]["value"] == BASE_ENVIRONMENT["AZURE_ENV_NAME"]
+    assert parameters["location"]["value"] == BASE_ENVIRONMENT["AZURE_LOCATION"]
     main_parameters = Template.load(INFRA / "main.bicep").parameters
     assert set(parameters) <= set(main_parameters), "unknown parameter in main.parameters.json"
 
@@ -100,13 +91,22 @@ def test_function_app_runs_on_flex_consumption_with_python_311(main_bicep: Templ
 
 
 def test_scale_settings_come_from_main_parameters() -> None:
-    from infra.checks.contract import main_template
-
     main = main_template(REPO_ROOT, {"instanceMemoryMB": 4096, "maximumInstanceCount": 7})
     api = main.module("api")
     site = _only(api, "Microsoft.Web/sites")
     scale = api.evaluate(site["properties"]["functionAppConfig"]["scaleAndConcurrency"])
     assert scale == {"instanceMemoryMB": 4096, "maximumInstanceCount": 7}
+
+
+def test_instance_cap_is_described_per_function_group_not_app_wide(main_bicep: Template) -> None:
+    # Flex Consumption scales each non-HTTP function in its own group; maximumInstanceCount
+    # applies to each group, so it does not cap Graph writers across the app.
+    decorators = main_bicep.parameters["maximumInstanceCount"]["decorators"]
+    (description,) = [d["argument"] for d in decorators if d["type"] == "description"]
+    assert "per function group" in description and "not an app-wide cap" in description
+    doc = (REPO_ROOT / "docs" / "deployment.md").read_text()
+    (row,) = [line for line in doc.splitlines() if line.startswith("| `FUNCTION_MAXIMUM_INSTANCE")]
+    assert "per function group" in row and "caps concurrent Graph writers" not in row
 
 
 def test_function_app_uses_only_the_user_assigned_identity(main_bicep: Template) -> None:
@@ -140,6 +140,46 @@ def test_storage_holds_the_deployment_container_used_by_the_app(main_bicep: Temp
     assert container["properties"]["publicAccess"] == "None"
 
 
+# ---- private network ----------------------------------------------------------------------------
+
+
+def test_private_network_is_off_by_default_and_storage_is_public(main_bicep: Template) -> None:
+    assert main_bicep.module_instances("network") == []
+    assert main_bicep.module_arguments("storage")["publicNetworkAccess"] == "Enabled"
+    assert main_bicep.module_arguments("api")["virtualNetworkSubnetId"] == ""
+
+
+def test_private_network_closes_storage_and_integrates_the_app() -> None:
+    main = main_template(REPO_ROOT, {"vnetEnabled": True})
+    (network,) = main.module_instances("network")
+    assert network["storageAccountName"] == Symbol("storage.outputs.name")
+    assert main.module_arguments("api")["virtualNetworkSubnetId"] == Symbol(
+        "network.outputs.appSubnetId"
+    )
+    storage = main.module("storage")
+    account = storage.evaluate(_only(storage, "Microsoft.Storage/storageAccounts")["properties"])
+    assert account["publicNetworkAccess"] == "Disabled"
+    assert account["networkAcls"] == {"defaultAction": "Deny", "bypass": "None"}
+
+    vnet = main.module("network")
+    body = vnet.evaluate(_only(vnet, "Microsoft.Network/virtualNetworks")["properties"])
+    app_subnet = next(s for s in body["subnets"] if s["name"] == "app")
+    delegation = app_subnet["properties"]["delegations"][0]["properties"]["serviceName"]
+    assert delegation == "Microsoft.App/environments"  # what Flex Consumption integrates with
+    services = [args["service"] for args in vnet.module_instances("storageEndpoints")]
+    assert services == ["blob", "queue", "table"]
+
+
+def test_each_private_endpoint_has_its_dns_zone(main_bicep: Template) -> None:
+    endpoint = Template.load(INFRA / "app" / "private-endpoint.bicep", {"service": "queue"})
+    zone = _only(endpoint, "Microsoft.Network/privateDnsZones")
+    assert zone["name"] == "privatelink.${service}.${environment().suffixes.storage}"
+    pe = endpoint.evaluate(_only(endpoint, "Microsoft.Network/privateEndpoints")["properties"])
+    assert pe["privateLinkServiceConnections"][0]["properties"]["groupIds"] == ["queue"]
+    group = _only(endpoint, "Microsoft.Network/privateEndpoints/privateDnsZoneGroups")
+    assert group["parent"] == "endpoint"
+
+
 # ---- monitoring ---------------------------------------------------------------------------------
 
 
@@ -165,48 +205,155 @@ def test_application_insights_accepts_only_entra_authenticated_telemetry(
     assert "AzureWebJobsStorage" not in settings  # no connection string: shared keys are off
 
 
+def test_queue_writes_and_deletes_are_kept_in_log_analytics(main_bicep: Template) -> None:
+    storage = main_bicep.module("storage")
+    (name,) = [
+        n
+        for n, r in storage.resources.items()
+        if r["type"] == "Microsoft.Insights/diagnosticSettings"
+    ]
+    body = storage.resource_body(name)
+    assert (
+        storage.resources[body["scope"]]["type"]
+        == "Microsoft.Storage/storageAccounts/queueServices"
+    )
+    properties = storage.evaluate(body["properties"])
+    assert {log["category"] for log in properties["logs"] if log["enabled"]} >= {"StorageWrite"}
+    assert main_bicep.module_arguments("storage")["logAnalyticsWorkspaceId"] == Symbol(
+        "monitoring.outputs.logAnalyticsId"
+    )
+
+
+def _alert_rules(alerts: Template) -> dict[str, dict[str, Any]]:
+    return {
+        n: alerts.evaluate(alerts.resource_body(n)["properties"])
+        for n, r in alerts.resources.items()
+        if r["type"] == "Microsoft.Insights/scheduledQueryRules"
+    }
+
+
+def test_alerts_on_poisoned_messages_and_tenant_wide_refusals(main_bicep: Template) -> None:
+    alerts = main_bicep.module("alerts")
+    rules = _alert_rules(alerts)
+    assert set(rules) == {"poisonedAlert", "tenantStopAlert"}
+    for properties in rules.values():
+        assert properties["scopes"] == [Symbol("monitoring.outputs.applicationInsightsId")]
+        assert properties["actions"]["actionGroups"] == [Symbol("actionGroup.id")]
+        (criterion,) = properties["criteria"]["allOf"]
+        assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)
+    poisoned = rules["poisonedAlert"]["criteria"]["allOf"][0]["query"]
+    assert 'outcome == "poisoned"' in poisoned and "MaxDequeueCount" in poisoned
+    assert "parse_json(message)" in poisoned and poisoned.startswith("union (traces")
+    tenant = rules["tenantStopAlert"]["criteria"]["allOf"][0]
+    assert 'outcome == "tenant_stop"' in tenant["query"]
+    assert tenant["dimensions"][0]["name"] == "code"  # Graph's error code in the alert
+    assert main_bicep.module_arguments("alerts")["applicationInsightsId"] == Symbol(
+        "monitoring.outputs.applicationInsightsId"
+    )
+
+
+def test_alert_email_is_a_parameter_and_optional() -> None:
+    def receivers(email: str) -> Any:
+        alerts = main_template(REPO_ROOT, {"alertEmail": email}).module("alerts")
+        group = _only(alerts, "Microsoft.Insights/actionGroups")
+        return alerts.evaluate(group["properties"])["emailReceivers"]
+
+    assert receivers("") == []
+    assert [r["emailAddress"] for r in receivers("ops@contoso.example")] == ["ops@contoso.example"]
+
+
 # ---- role assignments ------------------------------------------------------------------------
 
 
-def _assignments(rbac: Template) -> dict[str, dict[str, Any]]:
+def _assignments(template: Template) -> dict[str, dict[str, Any]]:
     return {
-        name: rbac.resources[name]
-        for name, r in rbac.resources.items()
+        name: template.resources[name]
+        for name, r in template.resources.items()
         if r["type"] == "Microsoft.Authorization/roleAssignments"
     }
 
 
-def _role_id(rbac: Template, body: dict[str, Any]) -> str:
+def _role_id(template: Template, body: dict[str, Any], local: dict[str, Any] | None = None) -> str:
     role = body["properties"]["roleDefinitionId"]["function"]
     assert role["type"] == "subscription_resource_id"
     assert role["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions"
-    value = rbac.evaluate(role["parameters"]["resource_name_1"])
+    value = template.evaluate(role["parameters"]["resource_name_1"], local)
     assert isinstance(value, str)
     return value
 
 
-def test_identity_gets_exactly_the_data_roles_it_needs(main_bicep: Template) -> None:
-    rbac = main_bicep.module("rbac")
-    identity_roles: dict[str, Any] = {}
+def _grants(main: Template) -> set[tuple[str, str, str, str]]:
+    """(principal, scope kind, scope name, role name) for every assignment rbac.bicep makes."""
+    rbac = main.module("rbac")
+    by_id = {v: k for k, v in ROLE_IDS.items()}
+    grants: set[tuple[str, str, str, str]] = set()
     for name in _assignments(rbac):
         body = rbac.resource_body(name)
-        if body["properties"]["principalId"] == "identityPrincipalId":
-            identity_roles[_role_id(rbac, body)] = body["scope"]
-            assert body["properties"]["principalType"] == "ServicePrincipal"
-    assert identity_roles == {
-        ROLE_IDS["Storage Blob Data Owner"]: "storage",
-        ROLE_IDS["Storage Queue Data Contributor"]: "storage",
-        ROLE_IDS["Storage Table Data Contributor"]: "storage",
-        ROLE_IDS["Monitoring Metrics Publisher"]: "applicationInsights",
+        principal = str(rbac.evaluate(body["properties"]["principalId"]))
+        grants.add((principal, "account", body["scope"], by_id[_role_id(rbac, body)]))
+    for module_name, module in rbac.modules.items():
+        kind = {"queue-roles.bicep": "queue", "table-roles.bicep": "table"}[
+            module["detail"]["path"]
+        ]
+        for args in rbac.module_instances(module_name):
+            target = args["queueName"] if kind == "queue" else args["tableName"]
+            for role_id in args["roleDefinitionIds"]:
+                grants.add((str(args["principalId"]), kind, target, by_id[role_id]))
+    return grants
+
+
+IDENTITY = "<identity.outputs.principalId>"
+
+
+def test_identity_roles_are_scoped_to_the_queues_and_table_it_uses(main_bicep: Template) -> None:
+    grants = {g[1:] for g in _grants(main_bicep) if g[0] == IDENTITY}
+    read = {"Storage Queue Data Reader", "Storage Queue Data Message Processor"}
+    send = "Storage Queue Data Message Sender"
+    expected = {
+        ("account", "storage", "Storage Blob Data Owner"),
+        ("account", "applicationInsights", "Monitoring Metrics Publisher"),
+        ("table", "guestledger", "Storage Table Data Contributor"),
     }
-    assert main_bicep.module_arguments("rbac")["identityPrincipalId"] == Symbol(
-        "identity.outputs.principalId"
+    for queue in ("guest-invitations", "guest-assignments"):
+        expected |= {("queue", queue, role) for role in (*read, send)}
+        expected.add(("queue", f"{queue}-poison", send))
+    assert grants == expected
+    # No account-wide queue or table role: the app cannot create queues or tables.
+    assert not {g for g in grants if g[0] == "account" and ("Queue" in g[2] or "Table" in g[2])}
+
+
+def test_queue_and_table_roles_follow_renamed_queues_and_table() -> None:
+    main = main_template(
+        REPO_ROOT,
+        {
+            "invitationsQueueName": "in",
+            "assignmentsQueueName": "steps",
+            "guestLedgerTableName": "t",
+        },
     )
+    targets = {(g[1], g[2]) for g in _grants(main) if g[0] == IDENTITY and g[1] != "account"}
+    assert targets == {
+        ("queue", "in"),
+        ("queue", "steps"),
+        ("queue", "in-poison"),
+        ("queue", "steps-poison"),
+        ("table", "t"),
+    }
 
 
-def test_role_assignment_names_are_deterministic_guids_of_scope_principal_and_role(
-    main_bicep: Template,
-) -> None:
+def test_scoped_role_modules_assign_on_the_existing_queue_or_table() -> None:
+    for module, kind in (("queue-roles.bicep", "queues"), ("table-roles.bicep", "tables")):
+        template = Template.load(INFRA / "app" / module)
+        (name,) = _assignments(template)
+        body = template.resource_body(name)
+        scope = template.resources[body["scope"]]
+        assert scope["existing"] is True and scope["type"].endswith(f"/{kind}")
+        guid = json.dumps(body["name"])
+        assert '"guid"' in guid and f'"{body["scope"]}"' in guid and '"roleId"' in guid
+        assert '"principalId"' in guid
+
+
+def test_account_scope_assignment_names_are_deterministic_guids(main_bicep: Template) -> None:
     rbac = main_bicep.module("rbac")
     for name in _assignments(rbac):
         body = rbac.resource_body(name)
@@ -219,28 +366,27 @@ def test_role_assignment_names_are_deterministic_guids_of_scope_principal_and_ro
 
 
 def test_hr_system_may_only_send_to_the_invitations_queue(main_bicep: Template) -> None:
-    rbac = main_bicep.module("rbac")
-    hr = [
-        n
-        for n in _assignments(rbac)
-        if rbac.resource_body(n)["properties"]["principalId"] == "hrSenderPrincipalId"
-    ]
-    assert len(hr) == 1
-    resource = rbac.resources[hr[0]]["config"]
-    body = rbac.resource_body(hr[0])
-    assert _role_id(rbac, body) == ROLE_IDS["Storage Queue Data Message Sender"]
-    assert body["properties"]["principalType"] == "hrSenderPrincipalType"
-    # Created only when a principal id is given.
-    assert rbac.evaluate(resource["condition"]) is False
-    with_hr = Template.load(rbac.path, {**rbac.arguments, "hrSenderPrincipalId": "hr-sp"})
-    assert with_hr.evaluate(resource["condition"]) is True
-    # Scoped to the invitations queue, not the account.
-    queue = rbac.resources[body["scope"]]
-    assert queue["type"] == "Microsoft.Storage/storageAccounts/queueServices/queues"
-    assert queue["existing"] is True
-    assert rbac.evaluate(queue["config"]["name"]) == "guest-invitations"
-    args = main_bicep.module_arguments("rbac")
-    assert args["hrSenderPrincipalId"] == "" and args["hrSenderPrincipalType"] == "ServicePrincipal"
+    assert not [g for g in _grants(main_bicep) if g[0] == "hr-sp"]
+    main = main_template(REPO_ROOT, {"hrSenderPrincipalId": "hr-sp"})
+    assert {g for g in _grants(main) if g[0] == "hr-sp"} == {
+        ("hr-sp", "queue", "guest-invitations", "Storage Queue Data Message Sender")
+    }
+    (args,) = main.module("rbac").module_instances("hrSender")
+    assert args["principalType"] == "ServicePrincipal"
+
+
+def test_deploying_user_may_send_invitations_and_read_the_ledger_unless_turned_off() -> None:
+    main = main_template(REPO_ROOT, {"deployerPrincipalId": "me"})
+    assert {g for g in _grants(main) if g[0] == "me"} == {
+        ("me", "queue", "guest-invitations", "Storage Queue Data Message Sender"),
+        ("me", "table", "guestledger", "Storage Table Data Reader"),
+    }
+    off = main_template(REPO_ROOT, {"deployerPrincipalId": "me", "grantDeployerAccess": False})
+    assert not [g for g in _grants(off) if g[0] == "me"]
+    # On by default; azd passes its signed-in principal.
+    assert main.parameter_value("grantDeployerAccess") is True
+    text = (INFRA / "main.parameters.json").read_text()
+    assert '"value": "${AZURE_PRINCIPAL_ID}"' in text
 
 
 # ---- Graph ------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""azd hooks (azure.yaml): small scripts run by azd around provisioning."""
