@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from guest_onboarding.config import Settings
-from guest_onboarding.ports import Directory, Ledger, Outbox
+from guest_onboarding.ports import Directory, Ledger, Outbox, TenantHealth
 
 #: The Functions host's default when host.json does not say.
 DEFAULT_MAX_DEQUEUE_COUNT = 5
@@ -33,6 +33,7 @@ class Runtime:
     directory: Directory
     ledger: Ledger
     outbox: Outbox
+    health: TenantHealth
     max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT
     clock: Callable[[], datetime] = field(default=_utc_now)
 
@@ -70,7 +71,7 @@ def build_ledger(settings: Settings) -> Ledger:
 def build_runtime(settings: Settings | None = None) -> Runtime:
     """The real adapters: Graph through msgraph-sdk, the ledger on Tables, the outbox on Queues."""
     from guest_onboarding.adapters.graph import GraphDirectory
-    from guest_onboarding.adapters.storage import QueueOutbox
+    from guest_onboarding.adapters.storage import QueueOutbox, TableTenantHealth
 
     quiet_sdk_logging()
     settings = settings or Settings.from_env()
@@ -85,6 +86,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
             invitations_queue=settings.invitations_queue,
             assignments_queue=settings.assignments_queue,
         ),
+        health=TableTenantHealth.create(settings.storage, settings.guest_ledger_table),
         max_dequeue_count=max_dequeue_count(),
     )
 

@@ -6,19 +6,38 @@ by the Bicep templates in ``infra/`` (a contract test checks both directions).
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from guest_onboarding.domain.addresses import DomainError, canonical_domain
-from guest_onboarding.domain.invitation import AppRoleRef
-from guest_onboarding.domain.policy import AccessProfile, Policy
-from guest_onboarding.domain.redirects import RedirectAllowList, RedirectError, parse_url
+from guest_onboarding.domain.policy import Policy
+from guest_onboarding.domain.redirects import RedirectAllowList
+from guest_onboarding.domain.schedule import ExpiredGuestAction
+from guest_onboarding.setting_values import (
+    SettingsError,
+    parse_access_profiles,
+    parse_app_roles,
+    parse_bool,
+    parse_csv,
+    parse_domains,
+    parse_expired_action,
+    parse_expiry_days,
+    parse_guids,
+    parse_int,
+    parse_redirects,
+    parse_reminder_days,
+)
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_REDIRECT_URL = "https://myapps.microsoft.com"
+
+__all__ = [
+    "SETTING_DEFAULTS",
+    "STORAGE_SETTING",
+    "Settings",
+    "SettingsError",
+    "StorageSettings",
+]
 
 #: Every setting the code reads, with its default ("" = none). The infra contract test reads this.
 SETTING_DEFAULTS: dict[str, str] = {
@@ -43,14 +62,15 @@ SETTING_DEFAULTS: dict[str, str] = {
     "ALLOWED_CC_DOMAINS": "",
     "LEDGER_RETENTION_DAYS": "365",
     "INVITE_REPLICATION_WAIT_SECONDS": "600",
+    "EXPIRED_GUEST_ACTION": "none",
+    "DELETE_GRACE_DAYS": "30",
+    "SPONSOR_CC_FROM_REMINDER": "2",
+    "ADD_SPONSORS_TO_EXISTING_USERS": "false",
+    "TENANT_STOP_PROBE_SECONDS": "600",
 }
 
 #: The storage connection: a connection string, or identity-based ``AzureWebJobsStorage__*``.
 STORAGE_SETTING = "AzureWebJobsStorage"
-
-
-class SettingsError(ValueError):
-    """A setting is present but malformed; raised at start-up, naming the setting."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,12 +98,16 @@ class Settings:
     resend_schedule: str = "0 0 8 * * *"
     reminder_days: tuple[int, ...] = (3, 7, 14)
     pending_expiry_days: int = 30
-    delete_expired_guests: bool = False
+    expired_guest_action: ExpiredGuestAction = ExpiredGuestAction.NONE
+    delete_grace_days: int = 30
     max_deletions_per_run: int = 100
     resend_untracked: bool = False
     guest_ledger_table: str = "guestledger"
     ledger_retention_days: int = 365
     invite_replication_wait_seconds: int = 600
+    sponsor_cc_from_reminder: int = 2
+    add_sponsors_to_existing_users: bool = False
+    tenant_stop_probe_seconds: int = 600
     storage: StorageSettings = field(default_factory=StorageSettings)
 
     @classmethod
@@ -96,8 +120,9 @@ class Settings:
             value = env.get(name, "").strip()
             return value if value else SETTING_DEFAULTS[name]
 
+        reminder_days = parse_reminder_days(get("REMINDER_DAYS"))
         redirect = get("INVITE_REDIRECT_URL")
-        allowed_redirects = _redirects(get("ALLOWED_REDIRECT_PREFIXES"), default=redirect)
+        allowed_redirects = parse_redirects(get("ALLOWED_REDIRECT_PREFIXES"), default=redirect)
         return cls(
             graph_base_url=get("GRAPH_BASE_URL").rstrip("/"),
             azure_client_id=get("AZURE_CLIENT_ID") or None,
@@ -106,133 +131,42 @@ class Settings:
             policy=Policy(
                 default_redirect_url=redirect,
                 allowed_redirects=allowed_redirects,
-                allowed_email_domains=_domains("ALLOWED_EMAIL_DOMAINS", get),
-                blocked_email_domains=_domains("BLOCKED_EMAIL_DOMAINS", get),
-                allowed_cc_domains=_domains("ALLOWED_CC_DOMAINS", get),
-                access_profiles=_access_profiles(get("ACCESS_PROFILES")),
-                allowed_group_ids=_guids("ALLOWED_GROUP_IDS", _csv(get("ALLOWED_GROUP_IDS"))),
-                allowed_app_roles=_app_roles(get("ALLOWED_APP_ROLES")),
+                allowed_email_domains=parse_domains("ALLOWED_EMAIL_DOMAINS", get),
+                blocked_email_domains=parse_domains("BLOCKED_EMAIL_DOMAINS", get),
+                allowed_cc_domains=parse_domains("ALLOWED_CC_DOMAINS", get),
+                access_profiles=parse_access_profiles(get("ACCESS_PROFILES")),
+                allowed_group_ids=parse_guids(
+                    "ALLOWED_GROUP_IDS", parse_csv(get("ALLOWED_GROUP_IDS"))
+                ),
+                allowed_app_roles=parse_app_roles(get("ALLOWED_APP_ROLES")),
             ),
             resend_schedule=get("RESEND_SCHEDULE"),
-            reminder_days=_reminder_days(get("REMINDER_DAYS")),
-            pending_expiry_days=_int("PENDING_EXPIRY_DAYS", get("PENDING_EXPIRY_DAYS"), minimum=0),
-            delete_expired_guests=_bool("DELETE_EXPIRED_GUESTS", get("DELETE_EXPIRED_GUESTS")),
-            max_deletions_per_run=_int(
+            reminder_days=reminder_days,
+            pending_expiry_days=parse_expiry_days(get("PENDING_EXPIRY_DAYS"), reminder_days),
+            expired_guest_action=parse_expired_action(get),
+            delete_grace_days=parse_int("DELETE_GRACE_DAYS", get("DELETE_GRACE_DAYS"), minimum=0),
+            max_deletions_per_run=parse_int(
                 "MAX_DELETIONS_PER_RUN", get("MAX_DELETIONS_PER_RUN"), minimum=0
             ),
-            resend_untracked=_bool("RESEND_UNTRACKED", get("RESEND_UNTRACKED")),
+            resend_untracked=parse_bool("RESEND_UNTRACKED", get("RESEND_UNTRACKED")),
             guest_ledger_table=get("GUEST_LEDGER_TABLE"),
-            ledger_retention_days=_int(
+            ledger_retention_days=parse_int(
                 "LEDGER_RETENTION_DAYS", get("LEDGER_RETENTION_DAYS"), minimum=1
             ),
-            invite_replication_wait_seconds=_int(
+            invite_replication_wait_seconds=parse_int(
                 "INVITE_REPLICATION_WAIT_SECONDS", get("INVITE_REPLICATION_WAIT_SECONDS"), minimum=1
+            ),
+            sponsor_cc_from_reminder=parse_int(
+                "SPONSOR_CC_FROM_REMINDER", get("SPONSOR_CC_FROM_REMINDER"), minimum=0
+            ),
+            add_sponsors_to_existing_users=parse_bool(
+                "ADD_SPONSORS_TO_EXISTING_USERS", get("ADD_SPONSORS_TO_EXISTING_USERS")
+            ),
+            tenant_stop_probe_seconds=parse_int(
+                "TENANT_STOP_PROBE_SECONDS", get("TENANT_STOP_PROBE_SECONDS"), minimum=1
             ),
             storage=_storage(env),
         )
-
-
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
-def _domains(name: str, get: Callable[[str], str]) -> frozenset[str]:
-    try:
-        return frozenset(canonical_domain(d) for d in _csv(get(name)))
-    except DomainError as exc:
-        raise SettingsError(f"{name}: {exc}") from None
-
-
-def _redirects(value: str, *, default: str) -> RedirectAllowList:
-    try:
-        allowed = RedirectAllowList.parse(_csv(value) or (default,))
-    except RedirectError as exc:
-        raise SettingsError(f"ALLOWED_REDIRECT_PREFIXES: {exc}") from None
-    try:
-        covered = allowed.allows(parse_url(default))
-    except RedirectError as exc:
-        raise SettingsError(f"INVITE_REDIRECT_URL: {exc}") from None
-    if not covered:
-        raise SettingsError(
-            "INVITE_REDIRECT_URL is not under any of ALLOWED_REDIRECT_PREFIXES: every message "
-            "without its own redirectUrl would be refused"
-        )
-    return allowed
-
-
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def _guids(name: str, values: Iterable[str]) -> frozenset[str]:
-    lowered = frozenset(v.lower() for v in values)
-    bad = sorted(v for v in lowered if not _GUID.match(v))
-    if bad:
-        raise SettingsError(f"{name} must hold object ids (GUIDs), got {bad[0]!r}")
-    return lowered
-
-
-def _app_roles(value: str) -> frozenset[str]:
-    roles = set()
-    for entry in _csv(value):
-        resource, _, role = entry.partition(":")
-        _guids("ALLOWED_APP_ROLES", (resource, role))
-        roles.add(f"{resource.lower()}:{role.lower()}")
-    return frozenset(roles)
-
-
-def _int(name: str, value: str, *, minimum: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {number}")
-    return number
-
-
-def _bool(name: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered in {"true", "1", "yes"}:
-        return True
-    if lowered in {"false", "0", "no"}:
-        return False
-    raise SettingsError(f"{name} must be true or false, got {value!r}")
-
-
-def _reminder_days(value: str) -> tuple[int, ...]:
-    days = tuple(_int("REMINDER_DAYS", part, minimum=1) for part in _csv(value))
-    if list(days) != sorted(set(days)):
-        raise SettingsError(f"REMINDER_DAYS must be strictly increasing, got {value!r}")
-    return days
-
-
-def _access_profiles(value: str) -> dict[str, AccessProfile]:
-    try:
-        raw = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"ACCESS_PROFILES is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise SettingsError("ACCESS_PROFILES must be a JSON object of profiles")
-    profiles: dict[str, AccessProfile] = {}
-    for name, body in raw.items():
-        where = f"ACCESS_PROFILES[{name!r}]"
-        if not isinstance(body, dict) or set(body) - {"groups", "appRoles"}:
-            raise SettingsError(f"{where} must be an object with 'groups' and 'appRoles' only")
-        try:
-            groups = [str(g).lower() for g in body.get("groups", [])]
-            roles = [
-                AppRoleRef(
-                    resource_id=str(r["resourceId"]).lower(),
-                    app_role_id=str(r["appRoleId"]).lower(),
-                )
-                for r in body.get("appRoles", [])
-            ]
-        except (KeyError, TypeError):
-            raise SettingsError(f"{where}.appRoles entries need resourceId and appRoleId") from None
-        _guids(f"{where}.groups", groups)
-        _guids(f"{where}.appRoles", [i for r in roles for i in (r.resource_id, r.app_role_id)])
-        profiles[name] = AccessProfile(groups=tuple(groups), app_roles=tuple(roles))
-    return profiles
 
 
 def _storage(env: Mapping[str, str]) -> StorageSettings:

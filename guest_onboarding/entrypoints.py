@@ -20,16 +20,17 @@ from guest_onboarding.bootstrap import Runtime, runtime
 from guest_onboarding.domain.addresses import mask_address
 from guest_onboarding.errors import DirectoryError, InvalidMessage, NeedsOperator
 from guest_onboarding.handlers.assign import perform_assignment, record_step_failed
+from guest_onboarding.handlers.gate import InvitationGate
 from guest_onboarding.handlers.invite import invite_guest
 from guest_onboarding.handlers.remind import send_reminder
 from guest_onboarding.handlers.sweep import SweepPolicy, SweepSummary, sweep_reminders
-from guest_onboarding.messages import (
+from guest_onboarding.internal_messages import (
     AssignmentStep,
     ReminderRequest,
     next_attempt,
     parse_assignment_message,
-    parse_invitation_queue_message,
 )
+from guest_onboarding.messages import parse_invitation_queue_message
 from guest_onboarding.retry import Action, RetryPolicy
 from guest_onboarding.wire import as_received
 
@@ -64,6 +65,11 @@ def pseudonym(value: str | None) -> str | None:
     if value is None:
         return None
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+
+
+def unreadable(exc: Exception) -> InvalidMessage:
+    """A body no rule names that still broke the parser: rejected, never retried."""
+    return InvalidMessage("InvalidJson", f"message cannot be read ({type(exc).__name__})")
 
 
 def _reason(exc: BaseException) -> dict[str, str]:
@@ -128,6 +134,14 @@ class _Delivery:
         raise exc
 
 
+def _gate(rt: Runtime) -> InvitationGate:
+    return InvitationGate(
+        directory=rt.directory,
+        health=rt.health,
+        probe_interval=timedelta(seconds=rt.settings.tenant_stop_probe_seconds),
+    )
+
+
 async def handle_invitation_message(
     *, body: bytes | str, message_id: str, dequeue_count: int = 1, rt: Runtime | None = None
 ) -> str:
@@ -145,6 +159,8 @@ async def handle_invitation_message(
         parsed = parse_invitation_queue_message(body, rt.settings.policy)
     except InvalidMessage as exc:
         return await delivery.poison(exc)
+    except Exception as exc:  # whatever else a hostile body can do to a parser
+        return await delivery.poison(unreadable(exc))
 
     delivery.fields["guest"] = mask_address(parsed.email)
     policy = RetryPolicy(max_dequeue_count=rt.max_dequeue_count)
@@ -158,9 +174,10 @@ async def handle_invitation_message(
             return delivery.done(
                 await send_reminder(
                     parsed,
-                    default_redirect_url=rt.settings.policy.default_redirect_url,
                     reminder_days=rt.settings.reminder_days,
-                    directory=rt.directory,
+                    sponsor_cc_from=rt.settings.sponsor_cc_from_reminder,
+                    policy=rt.settings.policy,
+                    gate=_gate(rt),
                     ledger=rt.ledger,
                     now=rt.clock(),
                 )
@@ -175,6 +192,8 @@ async def handle_invitation_message(
             outbox=rt.outbox,
             clock=rt.clock,
             replication_wait=timedelta(seconds=rt.settings.invite_replication_wait_seconds),
+            gate=_gate(rt),
+            link_sponsors=rt.settings.add_sponsors_to_existing_users,
         )
         return delivery.done(result.result, steps_queued=result.steps_queued)
     except Exception as exc:
@@ -198,6 +217,8 @@ async def handle_assignment_message(
         step: AssignmentStep = parse_assignment_message(body)
     except InvalidMessage as exc:
         return await delivery.poison(exc)
+    except Exception as exc:  # whatever else a hostile body can do to a parser
+        return await delivery.poison(unreadable(exc))
     delivery.fields |= {
         "external_ref": pseudonym(step.externalId),
         "guest": mask_address(step.email),
@@ -216,7 +237,11 @@ async def handle_assignment_message(
     try:
         return delivery.done(
             await perform_assignment(
-                step, policy=rt.settings.policy, directory=rt.directory, ledger=rt.ledger
+                step,
+                policy=rt.settings.policy,
+                link_sponsors=rt.settings.add_sponsors_to_existing_users,
+                directory=rt.directory,
+                ledger=rt.ledger,
             )
         )
     except Exception as exc:
@@ -234,10 +259,12 @@ async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = Non
     policy = SweepPolicy(
         reminder_days=s.reminder_days,
         pending_expiry_days=s.pending_expiry_days,
-        delete_expired_guests=s.delete_expired_guests,
-        max_deletions_per_run=s.max_deletions_per_run,
+        expired_guest_action=s.expired_guest_action,
+        delete_grace_days=s.delete_grace_days,
+        max_removals_per_run=s.max_deletions_per_run,
         resend_untracked=s.resend_untracked,
         retention_days=s.ledger_retention_days,
+        replication_wait=timedelta(seconds=s.invite_replication_wait_seconds),
         policy=s.policy,
     )
     summary = await sweep_reminders(

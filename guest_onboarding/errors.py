@@ -7,6 +7,7 @@
         ├── AlreadyDone             "already a member" / "assignment already exists": success
         ├── TransientDirectoryError retried with back-off
         │   ├── Throttled           429: wait ``retry_after`` seconds; never poisons
+        │   ├── InvitationsStopped  the tenant refuses every invitation: pause, never poisons
         │   ├── NotYetReplicated    a new user not visible yet to group / app role calls
         │   └── ServiceUnavailable  5xx, timeouts, dropped connections
         └── PermanentDirectoryError poison with Graph's error
@@ -81,6 +82,24 @@ class TransientDirectoryError(DirectoryError):
 
 class Throttled(TransientDirectoryError):
     """Graph answered 429; ``retry_after`` is how long it asked us to wait, in seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        code: str = "",
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status=status, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class InvitationsStopped(TransientDirectoryError):
+    """Graph refuses invitations for the whole tenant (invitations blocked for the directory,
+    external collaboration settings): not the message's fault. Invitations pause, messages wait
+    ``retry_after`` seconds (the probe interval) and nothing is poisoned for it."""
 
     def __init__(
         self,

@@ -1,95 +1,61 @@
-"""Queue messages: the HR message schema (the public contract) and its validation into an
-:class:`~guest_onboarding.domain.invitation.InvitationCommand`, and the messages this app puts on
-its own queues (reminders, assignment steps). Every rejection names a stable ``code``.
+"""The HR message schema (the public contract) and its validation into an
+:class:`~guest_onboarding.domain.invitation.InvitationCommand`. Every rejection names a stable
+``code``. The messages this app puts on its own queues are in :mod:`.internal_messages`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import Field, ValidationError, field_validator
 
 from guest_onboarding.domain.addresses import check_address
-from guest_onboarding.domain.invitation import (
-    AppRoleRef,
-    Invitation,
-    InvitationCommand,
-    app_role_step_key,
-    group_step_key,
-)
+from guest_onboarding.domain.invitation import AppRoleRef, Invitation, InvitationCommand
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage
+from guest_onboarding.internal_messages import ReminderEnvelope, ReminderRequest
+from guest_onboarding.schema import (
+    GUID_PATTERN,
+    MAX_EXTERNAL_ID,
+    Guid,
+    Strict,
+    rejection,
+    utf16_units,
+)
 from guest_onboarding.wire import load_object
 
 MAX_DISPLAY_NAME = 256
 MAX_MESSAGE_BODY = 2000
-MAX_EXTERNAL_ID = 128
 MAX_ITEMS = 50
-#: A reminder number beyond any schedule (the handler checks the configured one).
-MAX_REMINDER_NUMBER = 100
-_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+#: Graph takes at most five sponsors per guest.
+MAX_SPONSORS = 5
 _LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,2}$"
-
-Guid = Annotated[str, Field(pattern=_GUID)]
-
-
-def _utf16_units(limit: int) -> AfterValidator:
-    """At most ``limit`` UTF-16 code units, as Graph counts (an emoji is two)."""
-
-    def check(value: str) -> str:
-        units = len(value.encode("utf-16-le")) // 2
-        if units > limit:
-            raise PydanticCustomError(
-                "string_too_long",
-                "at most {limit} UTF-16 code units, got {units}",
-                {"limit": limit, "units": units},
-            )
-        return value
-
-    return AfterValidator(check)
+#: A sponsor: an object id, or a user principal name (an address-shaped name; checked by
+#: ``check_address`` in ``to_command``).
+SponsorRef = Annotated[str, Field(min_length=3, max_length=320)]
 
 
-def _canonical_address(value: str) -> str:
-    return check_address(value)
-
-
-#: An address this app wrote itself (steps, reminders): re-checked, canonical.
-Address = Annotated[str, Field(max_length=320), AfterValidator(_canonical_address)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class AppRoleRequest(_Strict):
+class AppRoleRequest(Strict):
     resourceId: Guid
     appRoleId: Guid
 
 
-class HrMessage(_Strict):
+class HrMessage(Strict):
     """One guest to onboard, as an HR system sends it (README: "The message contract")."""
 
     email: Annotated[str, Field(min_length=3, max_length=320)]
-    displayName: Annotated[str, Field(min_length=1), _utf16_units(MAX_DISPLAY_NAME)] | None = None
+    displayName: Annotated[str, Field(min_length=1), utf16_units(MAX_DISPLAY_NAME)] | None = None
     accessProfiles: Annotated[list[str], Field(max_length=MAX_ITEMS)] = []
     groups: Annotated[list[Guid], Field(max_length=MAX_ITEMS)] = []
     appRoles: Annotated[list[AppRoleRequest], Field(max_length=MAX_ITEMS)] = []
     redirectUrl: Annotated[str, Field(max_length=2048)] | None = None
     sendInvitationMessage: bool = True
-    customizedMessageBody: Annotated[str, _utf16_units(MAX_MESSAGE_BODY)] | None = None
+    customizedMessageBody: Annotated[str, utf16_units(MAX_MESSAGE_BODY)] | None = None
     messageLanguage: Annotated[str, Field(pattern=_LANGUAGE)] | None = None
     ccRecipient: str | list[str] | None = None
-    externalId: Annotated[str, _utf16_units(MAX_EXTERNAL_ID)] | None = None
+    externalId: Annotated[str, utf16_units(MAX_EXTERNAL_ID)] | None = None
+    sponsors: Annotated[list[SponsorRef], Field(max_length=MAX_ITEMS)] = []
 
     @field_validator("ccRecipient")
     @classmethod
@@ -103,113 +69,6 @@ class HrMessage(_Strict):
         return value
 
 
-class _Internal(_Strict):
-    """A message this app writes itself: exact JSON types (no ``"1"`` for ``1``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
-
-
-class ReminderRequest(_Internal):
-    """Queued by the reminder sweep onto the invitations queue: re-send reminder ``number``."""
-
-    email: Address
-    number: Annotated[int, Field(ge=1, le=MAX_REMINDER_NUMBER)]
-
-
-class _ReminderEnvelope(_Internal):
-    reminder: ReminderRequest
-
-
-class _Step(_Internal):
-    """What every fan-out step carries besides its target."""
-
-    email: Address
-    userId: Guid
-    externalId: Annotated[str, _utf16_units(MAX_EXTERNAL_ID)] | None = None
-    attempt: Annotated[int, Field(ge=0, le=1000)] = 0
-
-
-class GroupMembership(_Step):
-    """Add the guest to a group."""
-
-    kind: Literal["group"] = "group"
-    groupId: Guid
-
-    @property
-    def key(self) -> str:
-        """The ledger's name for this step."""
-        return group_step_key(self.groupId)
-
-    @property
-    def target(self) -> str:
-        return self.groupId
-
-
-class AppRoleAssignment(_Step):
-    """Assign the guest an app role on a resource service principal."""
-
-    kind: Literal["appRole"] = "appRole"
-    resourceId: Guid
-    appRoleId: Guid
-
-    @property
-    def key(self) -> str:
-        """The ledger's name for this step."""
-        return app_role_step_key(self.resourceId, self.appRoleId)
-
-    @property
-    def target(self) -> str:
-        return f"{self.resourceId}:{self.appRoleId}"
-
-    @property
-    def role(self) -> AppRoleRef:
-        return AppRoleRef(resource_id=self.resourceId, app_role_id=self.appRoleId)
-
-
-#: One fan-out step on the assignments queue.
-AssignmentStep = Annotated[GroupMembership | AppRoleAssignment, Field(discriminator="kind")]
-_ASSIGNMENT_STEP: TypeAdapter[AssignmentStep] = TypeAdapter(AssignmentStep)
-
-
-def next_attempt(step: AssignmentStep) -> AssignmentStep:
-    """``step`` again, one attempt later (a transient failure's retry)."""
-    return step.model_copy(update={"attempt": step.attempt + 1})
-
-
-def assignment_steps(cmd: InvitationCommand, user_id: str) -> list[AssignmentStep]:
-    """One step per group and per app role the command asks for."""
-    steps: list[AssignmentStep] = [
-        GroupMembership(email=cmd.email, userId=user_id, groupId=g, externalId=cmd.external_id)
-        for g in cmd.groups
-    ]
-    steps += [
-        AppRoleAssignment(
-            email=cmd.email,
-            userId=user_id,
-            resourceId=r.resource_id,
-            appRoleId=r.app_role_id,
-            externalId=cmd.external_id,
-        )
-        for r in cmd.app_roles
-    ]
-    return steps
-
-
-def _rejection(exc: ValidationError) -> InvalidMessage:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "message"
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        return InvalidMessage("UnknownField", f"unknown field '{where}' (check its spelling)")
-    if kind in {"missing", "union_tag_not_found"}:
-        return InvalidMessage("MissingField", f"required field '{where}' is missing")
-    if kind in {"string_too_long", "too_long"}:
-        return InvalidMessage("FieldTooLong", f"'{where}' is too long: {first['msg']}")
-    if "TooManyCcRecipients" in str(first.get("msg", "")):
-        return InvalidMessage("TooManyCcRecipients", "ccRecipient takes one address only")
-    return InvalidMessage("InvalidField", f"'{where}': {first['msg']}")
-
-
 def parse_invitation_queue_message(
     body: bytes | str, policy: Policy
 ) -> InvitationCommand | ReminderRequest:
@@ -218,10 +77,10 @@ def parse_invitation_queue_message(
     data = load_object(body)
     try:
         if set(data) == {"reminder"}:
-            return _ReminderEnvelope.model_validate(data).reminder
+            return ReminderEnvelope.model_validate(data).reminder
         message = HrMessage.model_validate(data)
     except ValidationError as exc:
-        raise _rejection(exc) from None
+        raise rejection(exc) from None
     return to_command(message, policy)
 
 
@@ -235,8 +94,9 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
         cc = check_address(cc, field_name="ccRecipient")
         policy.check_cc(cc)
 
-    groups, roles = policy.expand_profiles(message.accessProfiles)
-    groups.extend(message.groups)
+    profiles = policy.profiles(message.accessProfiles)
+    groups = [g for p in profiles for g in p.groups] + list(message.groups)
+    roles = [r for p in profiles for r in p.app_roles]
     roles.extend(
         AppRoleRef(resource_id=r.resourceId, app_role_id=r.appRoleId) for r in message.appRoles
     )
@@ -245,6 +105,7 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
     for role in roles:
         policy.check_app_role(role)
     redirect = policy.check_redirect(message.redirectUrl or policy.default_redirect_url)
+    sponsors = _sponsor_refs([*message.sponsors, *(s for p in profiles for s in p.sponsors)])
 
     unique_roles = dict.fromkeys(
         AppRoleRef(resource_id=r.resource_id.lower(), app_role_id=r.app_role_id.lower())
@@ -263,13 +124,21 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
         groups=tuple(dict.fromkeys(g.lower() for g in groups)),
         app_roles=tuple(unique_roles),
         external_id=message.externalId,
+        sponsor_refs=sponsors,
     )
 
 
-def parse_assignment_message(body: bytes | str) -> AssignmentStep:
-    """Decode an assignment step; InvalidMessage if it is not one this app writes."""
-    data: Any = load_object(body)
-    try:
-        return _ASSIGNMENT_STEP.validate_python(data)
-    except ValidationError as exc:
-        raise _rejection(exc) from None
+def _sponsor_refs(refs: list[str]) -> tuple[str, ...]:
+    """Sponsors in one form (object ids lower case, UPNs canonical), duplicates dropped, at most
+    five (``TooManySponsors``). Whether they exist and are members is Graph's to say."""
+    unique: dict[str, None] = {}
+    for ref in refs:
+        if re.match(GUID_PATTERN, ref):
+            unique[ref.lower()] = None
+        else:
+            unique[check_address(ref, field_name="sponsors")] = None
+    if len(unique) > MAX_SPONSORS:
+        raise InvalidMessage(
+            "TooManySponsors", f"at most {MAX_SPONSORS} sponsors, got {len(unique)}"
+        )
+    return tuple(unique)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from guest_onboarding.domain.changes import Change
 from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.domain.ledger import Change, GuestStatus, LedgerEntry
-from guest_onboarding.messages import AssignmentStep, ReminderRequest
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
+from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -18,7 +19,9 @@ class DirectoryUser:
 
     id: str
     mail: str | None = None
+    user_principal_name: str | None = None
     user_type: str | None = None
+    account_enabled: bool | None = None
     external_user_state: str | None = None
     state_changed_at: datetime | None = None
     created_at: datetime | None = None
@@ -42,6 +45,11 @@ class Directory(Protocol):
         """The user with state properties, or None when it no longer exists."""
         ...
 
+    async def resolve_user(self, reference: str) -> DirectoryUser | None:
+        """The user an object id or a user principal name names (``user_type``,
+        ``account_enabled``, ``mail``), or None when there is none (sponsors)."""
+        ...
+
     async def invite(self, email: str, invitation: Invitation) -> InvitationResult:
         """POST /invitations for ``email`` saying ``invitation`` (also the way to re-send)."""
         ...
@@ -60,6 +68,14 @@ class Directory(Protocol):
 
     async def delete_user(self, user_id: str) -> None:
         """Delete the user (NotFound when already gone)."""
+        ...
+
+    async def set_account_enabled(self, user_id: str, *, enabled: bool) -> None:
+        """Block (or allow again) the user's sign-in (NotFound when gone)."""
+        ...
+
+    async def add_sponsor(self, *, user_id: str, sponsor_id: str) -> None:
+        """Make ``sponsor_id`` a sponsor of the user; ``AlreadyDone`` if it is one."""
         ...
 
 
@@ -106,6 +122,34 @@ class Ledger(Protocol):
     ) -> AsyncIterator[LedgerEntry]:
         """Every row, or every row in one of ``statuses``, whole, streamed page by page (the
         read side: status reports, the demo)."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TenantStop:
+    """Graph refuses every invitation for the tenant (abuse block, collaboration settings)."""
+
+    code: str
+    message: str
+    since: datetime
+    last_probe_at: datetime
+    etag: str | None = None
+
+
+class TenantHealth(Protocol):
+    """One shared record of whether the tenant accepts invitations, read by every instance."""
+
+    async def invitations_stopped(self) -> TenantStop | None:
+        """The current stop, or None when invitations flow."""
+        ...
+
+    async def record_stop(self, stop: TenantStop) -> bool:
+        """Record (or refresh) the stop; with ``stop.etag``, only if unchanged since read
+        (one prober per interval across all instances). False when that check fails."""
+        ...
+
+    async def clear_stop(self) -> None:
+        """Graph accepted an invitation again."""
         ...
 
 

@@ -2,7 +2,8 @@
 
 - rejected input, permanent Graph refusals and what needs an operator: poison now, with the
   reason;
-- throttled (429): back on the queue after Retry-After; never counted as a failure;
+- throttled (429), or invitations stopped for the whole tenant: back on the queue after
+  Retry-After (the probe interval); never counted as a failure, never poisoned;
 - transient Graph failures: back-off (a fresh copy, ``attempt`` + 1) where the message carries
   an attempt count (assignment steps), else the queue's own redelivery of the same message
   (invitations keep their message id, which their ledger claim is keyed on);
@@ -18,6 +19,7 @@ from enum import StrEnum
 
 from guest_onboarding.errors import (
     InvalidMessage,
+    InvitationsStopped,
     NeedsOperator,
     PermanentDirectoryError,
     Throttled,
@@ -59,7 +61,7 @@ class RetryPolicy:
         carried by the message) and ``dequeue_count`` (this copy's deliveries)."""
         if isinstance(exc, InvalidMessage | NeedsOperator | PermanentDirectoryError):
             return Decision(action=Action.POISON)
-        if isinstance(exc, Throttled):
+        if isinstance(exc, Throttled | InvitationsStopped):
             return Decision(action=Action.REQUEUE, delay=exc.retry_after, counts_as_attempt=False)
         if isinstance(exc, TransientDirectoryError) and self.max_attempts is not None:
             if attempt + 1 >= self.max_attempts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from typing import Any
 
@@ -34,6 +35,9 @@ def load_object(body: bytes | str) -> dict[str, Any]:
         value = json.loads(decode_body(body))
     except json.JSONDecodeError as exc:
         raise InvalidMessage("InvalidJson", f"message is not valid JSON: {exc.msg}") from None
+    except (RecursionError, ValueError):
+        # nested too deep, or an integer too long to read: not a message anyone wrote
+        raise InvalidMessage("InvalidJson", "message is JSON this app cannot read") from None
     if not isinstance(value, dict):
         raise InvalidMessage("InvalidJson", "message must be a JSON object")
     return value
@@ -47,11 +51,30 @@ def as_received(body: bytes | str) -> str:
     return body.decode("utf-8", errors="replace")
 
 
+#: A queue message holds at most 64 KiB; the envelope stays well under it.
+MAX_ENVELOPE_BYTES = 60_000
+MAX_REASON_CHARACTERS = 1_000
+
+
 def rejection_envelope(
     *, original: str, code: str, message: str, details: dict[str, str] | None = None
 ) -> str:
-    """The poison-queue body: ``{"error": {"code", "message", ...}, "original": "..."}``."""
-    error: dict[str, str] = {"code": code, "message": message}
+    """The poison-queue body: ``{"error": {"code", "message", ...}, "original": "..."}``.
+
+    It always fits on a queue: the reason is cut to 1,000 characters, and an original too big
+    to travel with it is cut too, its SHA-256 and length beside it (``originalSha256``,
+    ``originalLength``) so the cut is visible and the message can be matched."""
+    error: dict[str, str] = {"code": code, "message": message[:MAX_REASON_CHARACTERS]}
     if details:
-        error.update(details)
-    return json.dumps({"error": error, "original": original}, ensure_ascii=False)
+        error.update({k: v[:MAX_REASON_CHARACTERS] for k, v in details.items()})
+    envelope = json.dumps({"error": error, "original": original}, ensure_ascii=False)
+    if len(envelope.encode("utf-8")) <= MAX_ENVELOPE_BYTES:
+        return envelope
+    error["originalSha256"] = hashlib.sha256(original.encode("utf-8")).hexdigest()
+    error["originalLength"] = str(len(original))
+    kept = original
+    while True:
+        kept = kept[: len(kept) // 2]
+        envelope = json.dumps({"error": error, "original": kept}, ensure_ascii=False)
+        if len(envelope.encode("utf-8")) <= MAX_ENVELOPE_BYTES:
+            return envelope

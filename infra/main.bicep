@@ -131,8 +131,32 @@ param reminderDays string = '3,7,14'
 @minValue(0)
 param pendingExpiryDays int = 30
 
-@description('DELETE_EXPIRED_GUESTS: delete expired pending guests; also grants Graph User.DeleteRestore.All.')
+@description('DELETE_EXPIRED_GUESTS: the older switch for EXPIRED_GUEST_ACTION=delete; also grants Graph User.DeleteRestore.All.')
 param deleteExpiredGuests bool = false
+
+@description('EXPIRED_GUEST_ACTION: what happens to a guest whose invitation expired. disable grants User.EnableDisableAccount.All, delete User.DeleteRestore.All, disable-then-delete both.')
+@allowed([
+  'none'
+  'disable'
+  'disable-then-delete'
+  'delete'
+])
+param expiredGuestAction string = 'none'
+
+@description('DELETE_GRACE_DAYS: days between disabling and deleting (disable-then-delete).')
+@minValue(0)
+param deleteGraceDays int = 30
+
+@description('SPONSOR_CC_FROM_REMINDER: from this reminder on, the first sponsor is copied (0: never).')
+@minValue(0)
+param sponsorCcFromReminder int = 2
+
+@description('ADD_SPONSORS_TO_EXISTING_USERS: add sponsors to users who already existed; grants Graph User.ReadWrite.All, far broader than every other grant. Off by default.')
+param addSponsorsToExistingUsers bool = false
+
+@description('TENANT_STOP_PROBE_SECONDS: while Graph refuses invitations for the whole tenant, one invitation is tried this often.')
+@minValue(1)
+param tenantStopProbeSeconds int = 600
 
 @description('MAX_DELETIONS_PER_RUN: cap on deletions per sweep.')
 @minValue(0)
@@ -191,7 +215,17 @@ var codeAppSettings = {
   ALLOWED_CC_DOMAINS: allowedCcDomains
   LEDGER_RETENTION_DAYS: string(ledgerRetentionDays)
   INVITE_REPLICATION_WAIT_SECONDS: string(inviteReplicationWaitSeconds)
+  EXPIRED_GUEST_ACTION: expiredGuestAction
+  DELETE_GRACE_DAYS: string(deleteGraceDays)
+  SPONSOR_CC_FROM_REMINDER: string(sponsorCcFromReminder)
+  ADD_SPONSORS_TO_EXISTING_USERS: string(addSponsorsToExistingUsers)
+  TENANT_STOP_PROBE_SECONDS: string(tenantStopProbeSeconds)
 }
+
+// The Graph grants follow exactly what the settings above make the app do.
+// (Parenthesised: the offline checks' Bicep parser does not know operator precedence.)
+var disablesExpiredGuests = (expiredGuestAction == 'disable') || (expiredGuestAction == 'disable-then-delete')
+var deletesExpiredGuests = deleteExpiredGuests || ((expiredGuestAction == 'delete') || (expiredGuestAction == 'disable-then-delete'))
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -325,9 +359,9 @@ module graphPermissions 'app/graph-permissions.bicep' = {
   params: {
     principalId: identity.outputs.principalId
     grantAppRoleAssignment: appRoleAssignmentsEnabled
-    grantDeletePermission: deleteExpiredGuests
-    // grantDisablePermission and grantSponsorWrite stay false until the code reads
-    // EXPIRED_GUEST_ACTION and a sponsors opt-in; derive them from those parameters then.
+    grantDeletePermission: deletesExpiredGuests
+    grantDisablePermission: disablesExpiredGuests
+    grantSponsorWrite: addSponsorsToExistingUsers
   }
 }
 

@@ -12,18 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from guest_onboarding.domain.changes import Change, apply
 from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.domain.ledger import (
-    FINISHED,
-    TRACKED,
-    Change,
-    GuestStatus,
-    LedgerEntry,
-    apply,
-)
+from guest_onboarding.domain.ledger import FINISHED, TRACKED, GuestStatus, LedgerEntry
 from guest_onboarding.errors import AlreadyDone, DirectoryError, NotFound
-from guest_onboarding.messages import AssignmentStep, ReminderRequest
-from guest_onboarding.ports import DirectoryUser, InvitationResult
+from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
+from guest_onboarding.ports import DirectoryUser, InvitationResult, TenantStop
+from guest_onboarding.wire import rejection_envelope
 
 
 @dataclass(frozen=True)
@@ -41,6 +36,9 @@ class FakeDirectory:
     users: dict[str, DirectoryUser] = field(default_factory=dict)
     members: dict[str, set[str]] = field(default_factory=dict)
     assignments: set[tuple[str, str, str]] = field(default_factory=set)
+    sponsors: dict[str, set[str]] = field(default_factory=dict)
+    #: Users the look-ups cannot see yet (replication lag after an invitation).
+    lagging: set[str] = field(default_factory=set)
     emails: list[SentEmail] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     fail_next: dict[str, list[DirectoryError]] = field(default_factory=dict)
@@ -64,6 +62,7 @@ class FakeDirectory:
             id=f"00000000-0000-4000-8000-{next(self._ids):012d}",
             mail=email,
             user_type=user_type,
+            account_enabled=True,
             external_user_state=state,
             state_changed_at=since,
             created_at=since,
@@ -74,11 +73,40 @@ class FakeDirectory:
     async def find_user(self, email: str) -> DirectoryUser | None:
         await asyncio.sleep(0)  # yield, so concurrent deliveries really interleave
         self._maybe_fail("find_user")
-        return next((u for u in self.users.values() if (u.mail or "").lower() == email), None)
+        return next(
+            (
+                u
+                for u in self.users.values()
+                if (u.mail or "").lower() == email and u.id not in self.lagging
+            ),
+            None,
+        )
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:
         self._maybe_fail("get_user")
-        return self.users.get(user_id)
+        return None if user_id in self.lagging else self.users.get(user_id)
+
+    async def resolve_user(self, reference: str) -> DirectoryUser | None:
+        self._maybe_fail("resolve_user")
+        found = self.users.get(reference)
+        return found or next(
+            (u for u in self.users.values() if (u.mail or "").lower() == reference.lower()), None
+        )
+
+    async def set_account_enabled(self, user_id: str, *, enabled: bool) -> None:
+        self._maybe_fail("set_account_enabled")
+        user = self.users.get(user_id)
+        if user is None:
+            raise NotFound("no such user", status=404)
+        self.users[user_id] = dataclasses.replace(user, account_enabled=enabled)
+
+    async def add_sponsor(self, *, user_id: str, sponsor_id: str) -> None:
+        self._maybe_fail("add_sponsor")
+        if user_id not in self.users or sponsor_id not in self.users:
+            raise NotFound("no such user", status=404)
+        if sponsor_id in self.sponsors.setdefault(user_id, set()):
+            raise AlreadyDone("already a sponsor", code="Request_BadRequest", status=400)
+        self.sponsors[user_id].add(sponsor_id)
 
     async def invite(self, email: str, invitation: Invitation) -> InvitationResult:
         await asyncio.sleep(0)
@@ -86,6 +114,8 @@ class FakeDirectory:
         user = next((u for u in self.users.values() if u.mail == email), None)
         if user is None:
             user = self.add_user(email, state="PendingAcceptance")
+            if invitation.sponsors:
+                self.sponsors[user.id] = set(invitation.sponsors)
         if invitation.send_message:
             self.emails.append(SentEmail(email, invitation))
         return InvitationResult(user_id=user.id, status="PendingAcceptance")
@@ -190,6 +220,26 @@ class FakeLedger:
 
 
 @dataclass
+class FakeTenantHealth:
+    """The shared health record, in memory, with an etag like the Table row's."""
+
+    stop: TenantStop | None = None
+    _etags: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def invitations_stopped(self) -> TenantStop | None:
+        return self.stop
+
+    async def record_stop(self, stop: TenantStop) -> bool:
+        if stop.etag is not None and (self.stop is None or self.stop.etag != stop.etag):
+            return False
+        self.stop = dataclasses.replace(stop, etag=f"W/{next(self._etags)}")
+        return True
+
+    async def clear_stop(self) -> None:
+        self.stop = None
+
+
+@dataclass
 class FakeOutbox:
     assignments: list[tuple[AssignmentStep, float]] = field(default_factory=list)
     reminders: list[ReminderRequest] = field(default_factory=list)
@@ -214,7 +264,7 @@ class FakeOutbox:
         message: str,
         details: dict[str, str] | None = None,
     ) -> None:
-        error = {"code": code, "message": message, **(details or {})}
-        self.poison.setdefault(f"{queue}-poison", []).append(
-            json.loads(json.dumps({"error": error, "original": original}))
+        envelope = rejection_envelope(
+            original=original, code=code, message=message, details=details
         )
+        self.poison.setdefault(f"{queue}-poison", []).append(json.loads(envelope))

@@ -21,6 +21,8 @@ class Invitation:
     message_body: str | None = None
     message_language: str | None = None
     cc_recipient: str | None = None
+    #: Object ids of the guest's sponsors (``invitedUserSponsors``), resolved and checked.
+    sponsors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -45,6 +47,8 @@ class InvitationCommand:
     groups: tuple[str, ...] = ()
     app_roles: tuple[AppRoleRef, ...] = ()
     external_id: str | None = None
+    #: Sponsors as the message named them (object ids or UPNs), before they are resolved.
+    sponsor_refs: tuple[str, ...] = ()
 
 
 # -- step keys: the ledger's name for each fan-out step, derived here and nowhere else ----------
@@ -52,7 +56,8 @@ class InvitationCommand:
 #: Table property names cannot hold hyphens; each step kind has its own prefix.
 GROUP_STEP_PREFIX = "g_"
 APP_ROLE_STEP_PREFIX = "r_"
-STEP_KEY_PREFIXES = (GROUP_STEP_PREFIX, APP_ROLE_STEP_PREFIX)
+SPONSOR_STEP_PREFIX = "s_"
+STEP_KEY_PREFIXES = (GROUP_STEP_PREFIX, APP_ROLE_STEP_PREFIX, SPONSOR_STEP_PREFIX)
 
 
 def _compact(guid: str) -> str:
@@ -67,6 +72,11 @@ def group_step_key(group_id: str) -> str:
 def app_role_step_key(resource_id: str, app_role_id: str) -> str:
     """Ledger key of the step that assigns ``app_role_id`` on ``resource_id``."""
     return APP_ROLE_STEP_PREFIX + _compact(resource_id) + "_" + _compact(app_role_id)
+
+
+def sponsor_step_key(sponsor_id: str) -> str:
+    """Ledger key of the step that adds ``sponsor_id`` to an existing user's sponsors."""
+    return SPONSOR_STEP_PREFIX + _compact(sponsor_id)
 
 
 def is_step_key(name: str) -> bool:

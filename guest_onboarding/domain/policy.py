@@ -21,6 +21,8 @@ class AccessProfile:
 
     groups: tuple[str, ...] = ()
     app_roles: tuple[AppRoleRef, ...] = ()
+    #: Default sponsors (object ids or UPNs) for guests onboarded with this profile.
+    sponsors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,19 +81,17 @@ class Policy:
                 else "ccRecipient is refused: ALLOWED_CC_DOMAINS is empty",
             )
 
-    def expand_profiles(self, names: Iterable[str]) -> tuple[list[str], list[AppRoleRef]]:
-        """The groups and app roles of the named profiles (``UnknownAccessProfile``)."""
-        groups: list[str] = []
-        roles: list[AppRoleRef] = []
+    def profiles(self, names: Iterable[str]) -> list[AccessProfile]:
+        """The named profiles (``UnknownAccessProfile`` for a name that is not defined)."""
+        found = []
         for name in names:
             profile = self.access_profiles.get(name)
             if profile is None:
                 raise InvalidMessage(
                     "UnknownAccessProfile", f"access profile '{name}' is not defined"
                 )
-            groups.extend(profile.groups)
-            roles.extend(profile.app_roles)
-        return groups, roles
+            found.append(profile)
+        return found
 
     def check_group(self, group_id: str) -> None:
         if group_id.lower() not in self.group_allow_list:

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from guest_onboarding.domain.ledger import ONBOARDED, StepsRecorded, StepStatus
+from guest_onboarding.domain.changes import StepsRecorded
+from guest_onboarding.domain.ledger import ONBOARDED, StepStatus
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import AlreadyDone, InvalidMessage
-from guest_onboarding.messages import AppRoleAssignment, AssignmentStep, GroupMembership
+from guest_onboarding.internal_messages import (
+    AppRoleAssignment,
+    AssignmentStep,
+    GroupMembership,
+    SponsorLink,
+)
 from guest_onboarding.ports import Directory, Ledger
 
 
@@ -18,7 +24,12 @@ class AssignResult(StrEnum):
 
 
 async def perform_assignment(
-    step: AssignmentStep, *, policy: Policy, directory: Directory, ledger: Ledger
+    step: AssignmentStep,
+    *,
+    policy: Policy,
+    link_sponsors: bool,
+    directory: Directory,
+    ledger: Ledger,
 ) -> AssignResult:
     """Carry out one step, after checking it again: anyone who can write to the assignments
     queue could have written it. The target must be on the allow-lists, the user must be the one
@@ -31,6 +42,9 @@ async def perform_assignment(
             policy.check_group(step.groupId)
         case AppRoleAssignment():
             policy.check_app_role(step.role)
+        case SponsorLink():
+            if not link_sponsors:
+                raise InvalidMessage("SponsorLinkDisabled", "ADD_SPONSORS_TO_EXISTING_USERS is off")
     entry = await ledger.get(step.email)
     if entry is None or entry.status not in ONBOARDED or entry.user_id is None:
         raise InvalidMessage("UnknownGuest", "the ledger records no onboarded guest for the step")
@@ -40,6 +54,10 @@ async def perform_assignment(
         )
     if step.key not in entry.steps:
         raise InvalidMessage("UnknownStep", "no invitation queued this step for the guest")
+    if isinstance(step, SponsorLink) and (
+        entry.invitation is None or step.sponsorId.lower() not in entry.invitation.sponsors
+    ):
+        raise InvalidMessage("UnknownStep", "the ledger records no such sponsor for the guest")
     if entry.steps[step.key] == StepStatus.DONE:
         return AssignResult.ALREADY_DONE
     try:
@@ -59,6 +77,8 @@ async def _call(step: AssignmentStep, directory: Directory) -> None:
             await directory.assign_app_role(
                 user_id=step.userId, resource_id=step.resourceId, app_role_id=step.appRoleId
             )
+        case SponsorLink():
+            await directory.add_sponsor(user_id=step.userId, sponsor_id=step.sponsorId)
 
 
 async def record_step_failed(step: AssignmentStep, *, ledger: Ledger) -> None:

@@ -8,6 +8,7 @@ The ledger row decides what happens; each state has its own branch:
 - **onboarded** (invited, existing, adopted, redeemed): the user is checked to still exist;
   then only missing steps are queued. A user gone from the directory is onboarded afresh;
 - **expired**: a fresh invitation for the same person (their schedule starts again);
+- **disabled** (``EXPIRED_GUEST_ACTION``): sign-in allowed again, then a fresh invitation;
 - **claimed by another delivery** (its lease not run out): that delivery is inviting right now,
   so this message comes back in a moment;
 - **claimed by a crashed delivery** (this message's own claim, or a lease run out), or by a
@@ -19,7 +20,8 @@ The ledger row decides what happens; each state has its own branch:
 - **refused, removed, deleted, unconfirmed**: onboarded afresh (look-up, then invite).
 
 A lost race for the row (a concurrent delivery wrote it first) defers the message, as a held
-claim does: no state is decided twice.
+claim does: no state is decided twice. Sponsors are resolved before anything is written or sent,
+and every ``POST /invitations`` goes through the invitation gate (a tenant-wide stop pauses it).
 """
 
 from __future__ import annotations
@@ -29,25 +31,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from guest_onboarding.domain.invitation import InvitationCommand
-from guest_onboarding.domain.ledger import (
+from guest_onboarding.domain.changes import (
     ClaimReleased,
-    GuestStatus,
     InvitationOutcomeUnknown,
     InvitationRefused,
     InvitationUnconfirmed,
     Invited,
-    LedgerEntry,
     StepsRecorded,
-    StepStatus,
 )
+from guest_onboarding.domain.invitation import InvitationCommand
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 from guest_onboarding.errors import (
+    InvitationsStopped,
     NeedsOperator,
+    NotFound,
     PermanentDirectoryError,
     Throttled,
     TransientDirectoryError,
 )
-from guest_onboarding.messages import assignment_steps
+from guest_onboarding.handlers.gate import InvitationGate
+from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
+from guest_onboarding.internal_messages import assignment_steps
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
 #: How long a claim keeps concurrent deliveries of the same guest waiting: longer than the worst
@@ -89,6 +93,9 @@ class _Run:
     outbox: Outbox
     clock: Callable[[], datetime]
     replication_wait: timedelta
+    gate: InvitationGate
+    link_sponsors: bool
+    sponsor_contact: str | None = None
 
     async def defer(
         self, wait_seconds: float = 0.0, *, at_most: float | None = None
@@ -102,9 +109,14 @@ class _Run:
         self, result: InviteResult, user_id: str, done: Mapping[str, StepStatus]
     ) -> InviteOutcome:
         """Queue every step not done yet; record the new ones as queued first (assign_fn acts
-        only on steps the ledger records)."""
+        only on steps the ledger records). A user who already existed gets their sponsors by
+        steps (when ``ADD_SPONSORS_TO_EXISTING_USERS``); a new guest got them with the
+        invitation."""
+        link = self.link_sponsors and result != InviteResult.INVITED
         steps = [
-            s for s in assignment_steps(self.cmd, user_id) if done.get(s.key) != StepStatus.DONE
+            s
+            for s in assignment_steps(self.cmd, user_id, link_sponsors=link)
+            if done.get(s.key) != StepStatus.DONE
         ]
         new = {s.key: StepStatus.QUEUED for s in steps if s.key not in done}
         if new:
@@ -144,10 +156,13 @@ async def invite_guest(
     outbox: Outbox,
     clock: Callable[[], datetime],
     replication_wait: timedelta,
+    gate: InvitationGate,
+    link_sponsors: bool = False,
 ) -> InviteOutcome:
     """Make sure the guest exists (inviting only when no user has the address) and queue one
     assignment step per group and app role not yet done. ``token`` identifies this delivery
     (the queue message id, which a redelivery keeps); ``raw_body`` is re-queued on deferral."""
+    cmd, contact = await resolve_sponsors(cmd, directory)
     run = _Run(
         cmd=cmd,
         token=token,
@@ -157,15 +172,29 @@ async def invite_guest(
         outbox=outbox,
         clock=clock,
         replication_wait=replication_wait,
+        gate=gate,
+        link_sponsors=link_sponsors,
+        sponsor_contact=contact,
     )
     entry = await ledger.get(cmd.email)
     if entry is None:
         return await _onboard_afresh(run, None)
     if entry.status in _ONBOARDED and entry.user_id:
-        if await directory.get_user(entry.user_id) is not None:
-            return await run.fan_out(InviteResult.ALREADY_ONBOARDED, entry.user_id, entry.steps)
-        return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
+        if await directory.get_user(entry.user_id) is None:
+            since = entry.first_sent_at or entry.created_at
+            if since is not None and clock() - since < replication_wait:
+                # Invited moments ago: the directory may not show the user yet. Not gone.
+                return await run.defer(at_most=REPLICATION_RECHECK_SECONDS)
+            return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
+        await record_new_sponsors(run.ledger, entry, run.cmd.invitation, run.sponsor_contact)
+        return await run.fan_out(InviteResult.ALREADY_ONBOARDED, entry.user_id, entry.steps)
     if entry.status == GuestStatus.EXPIRED:
+        return await _claim_and_invite(run, entry)
+    if entry.status == GuestStatus.DISABLED and entry.user_id:
+        try:
+            await directory.set_account_enabled(entry.user_id, enabled=True)
+        except NotFound:
+            return await _onboard_afresh(run, entry)
         return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.INVITING:
         lease_left = _lease_left(entry, token=token, now=clock())
@@ -193,6 +222,7 @@ async def _onboard_afresh(run: _Run, entry: LedgerEntry | None) -> InviteOutcome
 
 
 async def _claim_and_invite(run: _Run, entry: LedgerEntry | None) -> InviteOutcome:
+    await run.gate.ensure_open(run.clock())  # a tenant-wide stop: wait before claiming
     if not await run.write(run.fresh_row(), entry):
         return await run.defer()
     return await _send_invitation(run)
@@ -210,6 +240,7 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
             first_sent_at=entry.claimed_at,
             last_sent_at=sent,
             send_count=1 if sent else 0,
+            at=run.clock(),
         )
         if not await run.ledger.update(run.cmd.email, recovered, etag=entry.etag):
             return await run.defer()
@@ -224,7 +255,7 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
         f"has the address after {run.replication_wait.total_seconds():.0f} s; check the guest's "
         "mailbox or the audit log, then replay this message to invite afresh"
     )
-    await run.ledger.update(run.cmd.email, InvitationUnconfirmed(last_error=reason))
+    await run.ledger.update(run.cmd.email, InvitationUnconfirmed(last_error=reason, at=run.clock()))
     raise NeedsOperator("InvitationUnconfirmed", reason)
 
 
@@ -232,13 +263,14 @@ async def _send_invitation(run: _Run) -> InviteOutcome:
     """POST /invitations under a claim this delivery holds, then record it and fan out."""
     email, invitation = run.cmd.email, run.cmd.invitation
     try:
-        result = await run.directory.invite(email, invitation)
-    except Throttled:
-        # 429 means Graph did nothing: release the claim so the re-queued copy may take it.
+        result = await run.gate.invite(email, invitation, now=run.clock())
+    except (Throttled, InvitationsStopped):
+        # Graph did nothing: release the claim so the re-queued copy may take it.
         await run.ledger.update(email, ClaimReleased())
         raise
     except PermanentDirectoryError as exc:
-        await run.ledger.update(email, InvitationRefused(last_error=f"{exc.code}: {exc.message}"))
+        refused = InvitationRefused(last_error=f"{exc.code}: {exc.message}", at=run.clock())
+        await run.ledger.update(email, refused)
         raise
     except TransientDirectoryError as exc:
         # A 5xx or a timeout after the request went out: it may have been applied.
@@ -254,6 +286,7 @@ async def _send_invitation(run: _Run) -> InviteOutcome:
             first_sent_at=now,
             last_sent_at=sent,
             send_count=1 if sent else 0,
+            at=now,
         ),
     )
     # The claim replaced the whole row, so no step has a status yet.

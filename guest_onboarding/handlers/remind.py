@@ -14,16 +14,32 @@ import dataclasses
 from datetime import datetime
 from enum import StrEnum
 
+from guest_onboarding.domain.changes import ReminderClaimed, ReminderReleased, ReminderSent
 from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.domain.ledger import (
-    REMINDABLE,
-    ReminderClaimed,
-    ReminderReleased,
-    ReminderSent,
-)
-from guest_onboarding.errors import InvalidMessage, Throttled
-from guest_onboarding.messages import ReminderRequest
-from guest_onboarding.ports import Directory, Ledger
+from guest_onboarding.domain.ledger import REMINDABLE
+from guest_onboarding.domain.policy import Policy
+from guest_onboarding.errors import InvalidMessage, InvitationsStopped, Throttled
+from guest_onboarding.handlers.gate import InvitationGate
+from guest_onboarding.internal_messages import ReminderRequest
+from guest_onboarding.ports import Ledger
+
+
+def current_policy(invitation: Invitation, email: str, policy: Policy) -> Invitation:
+    """The stored invitation as today's allow-lists allow it: a guest whose domain is blocked
+    now gets nothing (``InvalidMessage``), a cc no longer allowed is dropped, a redirect no
+    longer allowed gives way to the default one."""
+    policy.check_guest_domain(email)
+    cc = invitation.cc_recipient
+    if cc is not None:
+        try:
+            policy.check_cc(cc)
+        except InvalidMessage:
+            cc = None
+    try:
+        redirect = policy.check_redirect(invitation.redirect_url)
+    except InvalidMessage:
+        redirect = policy.default_redirect_url
+    return dataclasses.replace(invitation, cc_recipient=cc, redirect_url=redirect)
 
 
 class ReminderResult(StrEnum):
@@ -36,14 +52,17 @@ class ReminderResult(StrEnum):
 async def send_reminder(
     reminder: ReminderRequest,
     *,
-    default_redirect_url: str,
+    policy: Policy,
     reminder_days: tuple[int, ...],
-    directory: Directory,
+    sponsor_cc_from: int,
+    gate: InvitationGate,
     ledger: Ledger,
     now: datetime,
 ) -> ReminderResult:
     """Re-send the invitation for reminder ``number`` with the guest's original content, if the
-    sweep scheduled it and nobody sent it yet."""
+    sweep scheduled it and nobody sent it yet. From reminder ``sponsor_cc_from`` on (0: never)
+    the first sponsor is copied, so the person who wanted the guest can chase them (Graph takes
+    one cc recipient: the sponsor takes the place of the message's own)."""
     if reminder.number > len(reminder_days):
         raise InvalidMessage(
             "InvalidField",
@@ -53,9 +72,13 @@ async def send_reminder(
     entry = await ledger.get(reminder.email)
     if entry is None or entry.status not in REMINDABLE:
         return ReminderResult.SKIPPED
-    invitation = entry.invitation or Invitation(redirect_url=default_redirect_url)
+    invitation = entry.invitation or Invitation(redirect_url=policy.default_redirect_url)
     if not invitation.send_message:
         return ReminderResult.SKIPPED  # the guest asked for no email: no reminders either
+    try:
+        invitation = current_policy(invitation, reminder.email, policy)
+    except InvalidMessage:
+        return ReminderResult.SKIPPED  # the guest's domain is blocked (or no longer allowed) now
     if entry.reminders_sent >= reminder.number:
         return ReminderResult.ALREADY_SENT
     if reminder.number != entry.reminders_scheduled:
@@ -63,10 +86,14 @@ async def send_reminder(
     claimed = ReminderClaimed(reminders_sent=reminder.number)
     if not await ledger.update(reminder.email, claimed, etag=entry.etag):
         return ReminderResult.ALREADY_SENT  # a concurrent delivery claimed it
+    cc = invitation.cc_recipient
+    if sponsor_cc_from and reminder.number >= sponsor_cc_from and entry.sponsor_contact:
+        cc = entry.sponsor_contact
+    resend = dataclasses.replace(invitation, send_message=True, cc_recipient=cc)
     try:
-        await directory.invite(reminder.email, dataclasses.replace(invitation, send_message=True))
-    except Throttled:
-        # 429: Graph did nothing; the re-queued copy may claim it again.
+        await gate.invite(reminder.email, resend, now=now)
+    except (Throttled, InvitationsStopped):
+        # Graph did nothing; the re-queued copy may claim it again.
         await ledger.update(reminder.email, ReminderReleased(reminders_sent=entry.reminders_sent))
         raise
     await ledger.update(

@@ -127,7 +127,7 @@ def _app_roles_always(root: Path) -> None:
 
 
 def _deletion_not_wired(root: Path) -> None:
-    _edit(root / "infra" / "main.bicep", "    grantDeletePermission: deleteExpiredGuests\n", "")
+    _edit(root / "infra" / "main.bicep", "    grantDeletePermission: deletesExpiredGuests\n", "")
 
 
 def _queue_binding_renamed(root: Path) -> None:

@@ -13,30 +13,31 @@ from azure.data.tables import TableServiceClient
 
 from guest_onboarding.adapters.storage import TableLedger
 from guest_onboarding.config import StorageSettings
-from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.domain.ledger import (
+from guest_onboarding.domain.changes import (
     Adopted,
     Change,
     ClaimReleased,
     Deleted,
+    Disabled,
     Expired,
     FoundExisting,
-    GuestStatus,
     InvitationOutcomeUnknown,
     InvitationRefused,
     InvitationUnconfirmed,
     Invited,
-    LedgerEntry,
     Redeemed,
     ReminderClaimed,
     ReminderReleased,
     ReminderScheduled,
     ReminderSent,
     Removed,
+    SponsorsRecorded,
     StepsRecorded,
-    StepStatus,
+    Transition,
     apply,
 )
+from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 from tests.fixtures.azurite import AzuriteEndpoint
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -73,30 +74,70 @@ def claimed() -> LedgerEntry:
     )
 
 
+T1 = T0 + timedelta(days=1)
+
 CHANGES: list[Change] = [
     ClaimReleased(),
-    Invited(user_id="u1", first_sent_at=T0, last_sent_at=None, send_count=0),
-    FoundExisting(user_id="u2"),
-    InvitationRefused(last_error="Forbidden: no"),
+    Invited(user_id="u1", first_sent_at=T0, last_sent_at=None, send_count=0, at=T1),
+    FoundExisting(user_id="u2", at=T1),
+    InvitationRefused(last_error="Forbidden: no", at=T1),
     StepsRecorded(steps={"g_1": StepStatus.DONE, "r_2_3": StepStatus.FAILED}),
     ReminderScheduled(reminders_scheduled=2),
     ReminderClaimed(reminders_sent=2),
     ReminderReleased(reminders_sent=1),
     ReminderSent(send_count=3, last_sent_at=T0 + timedelta(days=7)),
-    InvitationUnconfirmed(last_error="InvitationUnconfirmed: check the mailbox"),
+    InvitationUnconfirmed(last_error="InvitationUnconfirmed: check the mailbox", at=T1),
     InvitationOutcomeUnknown(last_error="ServiceUnavailable: 503"),
-    Redeemed(redeemed_at=T0 + timedelta(days=8)),
-    Removed(),
-    Expired(expired_at=T0 + timedelta(days=30)),
-    Deleted(deleted_at=T0 + timedelta(days=31)),
+    Redeemed(
+        redeemed_at=T0 + timedelta(days=8),
+        redeemed_after_reminder=2,
+        seconds_to_redeem=691200,
+        at=T1,
+    ),
+    Removed(at=T1),
+    Expired(expired_at=T0 + timedelta(days=30), at=T1),
+    Disabled(disabled_at=T0 + timedelta(days=30), at=T1),
+    Deleted(deleted_at=T0 + timedelta(days=31), at=T1),
     Adopted(
-        user_id="u3", first_sent_at=T0, invitation=Invitation(redirect_url="https://myapps.example")
+        user_id="u3",
+        first_sent_at=T0,
+        invitation=Invitation(redirect_url="https://myapps.example"),
+        at=T1,
+    ),
+    SponsorsRecorded(
+        invitation=Invitation(redirect_url="https://myapps.example", sponsors=("s1", "s2")),
+        sponsor_contact="pm@contoso.example",
     ),
 ]
 
 
+def every_change_class() -> set[type[Change]]:
+    found: set[type[Change]] = set()
+    pending = [Change]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            pending.append(sub)
+            found.add(sub)
+    return found - {Transition}
+
+
 def test_every_kind_of_change_is_covered() -> None:
-    assert {type(c) for c in CHANGES} == set(Change.__subclasses__())
+    assert {type(c) for c in CHANGES} == every_change_class()
+
+
+async def test_transitions_keep_every_status_with_its_time(ledger: TableLedger) -> None:
+    assert await ledger.claim(dataclasses.replace(claimed(), history=("inviting@x",)))
+    assert await ledger.update(
+        EMAIL, Invited(user_id="u1", first_sent_at=T0, last_sent_at=T0, send_count=1, at=T0)
+    )
+    assert await ledger.update(EMAIL, Expired(expired_at=T1, at=T1))
+    stored = await ledger.get(EMAIL)
+    assert stored is not None
+    assert stored.history == (
+        "inviting@x",
+        f"invited@{T0.isoformat()}",
+        f"expired@{T1.isoformat()}",
+    )
 
 
 def comparable(entry: LedgerEntry) -> LedgerEntry:
@@ -114,7 +155,7 @@ async def test_each_change_reads_back_as_apply_says(ledger: TableLedger, change:
 
 
 async def test_etag_guards_and_missing_rows(ledger: TableLedger) -> None:
-    assert not await ledger.update(EMAIL, Removed())  # no row: nothing is created
+    assert not await ledger.update(EMAIL, Removed(at=T0))  # no row: nothing is created
     assert await ledger.get(EMAIL) is None
     assert await ledger.claim(claimed())
     assert not await ledger.claim(claimed())

@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
 from devstack.seeds import GROUP_PROJECT_X as GROUP_X
+from guest_onboarding.domain.changes import Change, Invited, Removed
 from guest_onboarding.domain.invitation import app_role_step_key as role_step
 from guest_onboarding.domain.invitation import group_step_key as group_step
-from guest_onboarding.domain.ledger import Change, GuestStatus, Invited, Removed
+from guest_onboarding.domain.ledger import GuestStatus
 from guest_onboarding.entrypoints import handle_invitation_message
 from tests.integration.stack import Stack
 
@@ -131,7 +133,7 @@ async def test_existing_guest_or_member_gets_no_email_only_missing_access(
 async def test_existing_pending_guest_gets_no_second_email(stack: Stack) -> None:
     stack.send({"email": "pat@fabrikam.example"})
     await stack.drain()
-    await stack.rt.ledger.update("pat@fabrikam.example", Removed())
+    await stack.rt.ledger.update("pat@fabrikam.example", Removed(at=datetime.now(UTC)))
     stack.send({"email": "pat@fabrikam.example", "groups": [GROUP_PARTNERS]})
     assert "existing" in await stack.drain()
     assert len(stack.graph.control.mailbox(to="pat@fabrikam.example")) == 1

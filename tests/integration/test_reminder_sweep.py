@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from guest_onboarding.domain.ledger import GuestStatus
+from guest_onboarding.domain.schedule import ExpiredGuestAction
 from guest_onboarding.entrypoints import run_reminder_sweep
 from tests.integration.stack import Stack
 
@@ -115,7 +116,9 @@ async def test_expired_guests_deleted_when_enabled(stack: Stack) -> None:
         "permissions": [*DEFAULT_PERMISSIONS, "User.ReadWrite.All"],
     }
     stack.graph.control.reset(seed)
-    stack.rt.settings = dataclasses.replace(stack.settings, delete_expired_guests=True)
+    stack.rt.settings = dataclasses.replace(
+        stack.settings, expired_guest_action=ExpiredGuestAction.DELETE
+    )
     follow_emulator_clock(stack)
     await invite_five(stack)
     stack.graph.control.advance_clock(14 * DAY)
@@ -130,7 +133,9 @@ async def test_expired_guests_deleted_when_enabled(stack: Stack) -> None:
 
 
 async def test_deletion_without_the_permission_fails_per_guest_not_the_sweep(stack: Stack) -> None:
-    stack.rt.settings = dataclasses.replace(stack.settings, delete_expired_guests=True)
+    stack.rt.settings = dataclasses.replace(
+        stack.settings, expired_guest_action=ExpiredGuestAction.DELETE
+    )
     follow_emulator_clock(stack)
     await invite_five(stack)
     stack.graph.control.advance_clock(14 * DAY)

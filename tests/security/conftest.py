@@ -19,7 +19,7 @@ from guest_onboarding.entrypoints import (
     handle_invitation_message,
     run_reminder_sweep,
 )
-from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox
+from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox, FakeTenantHealth
 from tests.support import SETTINGS_ENV, T0, Clock
 
 
@@ -82,6 +82,7 @@ def make_tenant(**settings: str) -> Tenant:
         directory=directory,
         ledger=FakeLedger(clock=clock),
         outbox=FakeOutbox(),
+        health=FakeTenantHealth(),
         max_dequeue_count=5,
         clock=clock,
     )

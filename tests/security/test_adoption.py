@@ -45,3 +45,21 @@ async def test_a_pending_guest_outside_the_allowed_domains_is_not_adopted() -> N
     tenant.directory.add_user("a@fabrikam.example", state="PendingAcceptance", since=T0)
     await tenant.sweep_and_remind()
     assert list(tenant.ledger.rows) == ["a@fabrikam.example"]
+
+
+async def test_the_sweep_never_acts_on_a_user_the_ledger_did_not_record() -> None:
+    """The row's user was deleted and someone re-invited the address from the portal (a new
+    object id): the sweep neither reminds nor deletes that other user."""
+    tenant = make_tenant(EXPIRED_GUEST_ACTION="delete")
+    assert await tenant.invite({"email": "ada@fabrikam.example"}) == "invited"
+    [first] = tenant.directory.users
+    del tenant.directory.users[first]
+    other = tenant.directory.add_user("ada@fabrikam.example", state="PendingAcceptance", since=T0)
+    emails_before = len(tenant.directory.emails)
+    for day in (3, 7, 14, 31, 32):
+        tenant.clock.now = T0 + timedelta(days=day)
+        assert await tenant.sweep_and_remind() == []
+    assert other.id in tenant.directory.users  # never deleted
+    assert len(tenant.directory.emails) == emails_before  # never reminded
+    row = await tenant.ledger.get("ada@fabrikam.example")
+    assert row is not None and row.status == GuestStatus.REMOVED and row.user_id == first

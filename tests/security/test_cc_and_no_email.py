@@ -64,3 +64,21 @@ async def test_a_forged_reminder_for_a_guest_who_asked_no_email_sends_none(tenan
     tenant.clock.now += timedelta(days=3)
     assert await tenant.invite({"reminder": {"email": ADA, "number": 1}}) == "skipped"
     assert tenant.directory.emails == []
+
+
+async def test_reminders_follow_todays_allow_lists() -> None:
+    """A cc or a domain allowed at invitation time and refused since: reminders drop the cc,
+    and a guest whose domain is blocked now gets none."""
+    tenant = make_tenant()
+    for email in ("ada@fabrikam.example", "bob@partner.example"):
+        message = {"email": email, "ccRecipient": "pm@contoso.example"}
+        assert await tenant.invite(message, email) == "invited"
+    tenant.rt.settings = make_tenant(
+        ALLOWED_CC_DOMAINS="", BLOCKED_EMAIL_DOMAINS="blocked.example,partner.example"
+    ).rt.settings
+    tenant.clock.now = T0 + timedelta(days=3)
+    assert sorted(await tenant.sweep_and_remind()) == ["sent", "skipped"]
+    reminders = tenant.directory.emails[2:]
+    assert [(e.email, e.invitation.cc_recipient) for e in reminders] == [
+        ("ada@fabrikam.example", None)
+    ]

@@ -82,3 +82,18 @@ async def test_after_the_replication_wait_an_operator_decides(tenant: Tenant) ->
     assert await tenant.invite(ADA, "m1") == "poisoned"
     assert tenant.poison_codes("guest-invitations") == ["InvitationUnconfirmed"]
     assert tenant.directory.calls.count("invite") == 1
+
+
+async def test_the_same_message_again_during_replication_lag_sends_no_second_email(
+    tenant: Tenant,
+) -> None:
+    """A second HR message for a guest invited moments ago, while look-ups still miss them, is
+    not a stale row: it waits instead of inviting again."""
+    assert await tenant.invite(ADA, "m1") == "invited"
+    tenant.directory.lagging = set(tenant.directory.users)  # nobody visible yet
+    tenant.clock.now += timedelta(seconds=5)
+    assert await tenant.invite(ADA, "m2") == "deferred"
+    tenant.directory.lagging.clear()  # replicated
+    tenant.clock.now += timedelta(seconds=15)
+    assert await tenant.invite(ADA, "m2") == "already_onboarded"
+    assert tenant.directory.calls.count("invite") == 1

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from devstack.seeds import GROUP_PROJECT_X as GROUP_X
-from guest_onboarding.domain.ledger import RETIRED_PREFIX, GuestStatus, Redeemed
+from guest_onboarding.domain.changes import Redeemed
+from guest_onboarding.domain.ledger import RETIRED_PREFIX, GuestStatus
 from guest_onboarding.entrypoints import run_reminder_sweep
 from tests.integration.stack import Stack
 from tests.integration.test_reminder_sweep import DAY, follow_emulator_clock
@@ -68,7 +69,15 @@ async def test_finished_rows_lose_personal_fields_after_the_retention_period() -
     message = {"email": ADA, "displayName": "Ada Lovelace", "externalId": "HR-SECRET-4242"}
     assert await tenant.invite(message) == "invited"
     assert await tenant.invite({"email": "still@fabrikam.example"}) == "invited"
-    await tenant.ledger.update(ADA, Redeemed(redeemed_at=T0 + timedelta(days=2)))
+    await tenant.ledger.update(
+        ADA,
+        Redeemed(
+            redeemed_at=T0 + timedelta(days=2),
+            redeemed_after_reminder=0,
+            seconds_to_redeem=None,
+            at=T0,
+        ),
+    )
     tenant.clock.now = T0 + timedelta(days=29)
     summary = await run_reminder_sweep(rt=tenant.rt)
     assert summary.retired == 0  # not yet
@@ -87,7 +96,12 @@ async def test_finished_rows_lose_personal_fields_after_the_retention_period() -
 async def test_retiring_on_the_table_keeps_only_the_hash(stack: Stack) -> None:
     stack.send({"email": ADA, "displayName": "Ada Lovelace", "externalId": "HR-SECRET-4242"})
     assert await stack.drain() == ["invited"]
-    await stack.rt.ledger.update(ADA, Redeemed(redeemed_at=datetime.now(UTC)))
+    await stack.rt.ledger.update(
+        ADA,
+        Redeemed(
+            redeemed_at=datetime.now(UTC), redeemed_after_reminder=0, seconds_to_redeem=None, at=T0
+        ),
+    )
     stack.rt.clock = lambda: datetime.now(UTC) + timedelta(days=366)
     summary = await run_reminder_sweep(rt=stack.rt)
     assert summary.retired == 1

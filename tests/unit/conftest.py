@@ -6,7 +6,7 @@ from devstack.seeds import GROUP_PARTNERS
 from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
-from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox
+from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox, FakeTenantHealth
 from tests.support import SETTINGS_ENV, T0, Clock
 
 
@@ -28,6 +28,7 @@ def rt(settings: Settings, clock: Clock) -> Runtime:
         directory=directory,
         ledger=FakeLedger(),
         outbox=FakeOutbox(),
+        health=FakeTenantHealth(),
         max_dequeue_count=5,
         clock=clock,
     )

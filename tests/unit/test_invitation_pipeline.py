@@ -11,9 +11,10 @@ from typing import cast
 from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
 from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.bootstrap import Runtime
+from guest_onboarding.domain.changes import Change, Invited
 from guest_onboarding.domain.invitation import app_role_step_key as role_step
 from guest_onboarding.domain.invitation import group_step_key as group_step
-from guest_onboarding.domain.ledger import Change, GuestStatus, Invited
+from guest_onboarding.domain.ledger import GuestStatus
 from guest_onboarding.entrypoints import (
     MAX_ASSIGNMENT_ATTEMPTS,
     handle_assignment_message,

@@ -12,11 +12,8 @@ from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.config import Settings
 from guest_onboarding.domain.invitation import AppRoleRef, InvitationCommand
 from guest_onboarding.errors import InvalidMessage
-from guest_onboarding.messages import (
-    ReminderRequest,
-    parse_assignment_message,
-    parse_invitation_queue_message,
-)
+from guest_onboarding.internal_messages import ReminderRequest, parse_assignment_message
+from guest_onboarding.messages import parse_invitation_queue_message
 
 
 def parse(data: object, settings: Settings) -> InvitationCommand:

@@ -38,6 +38,7 @@ class GraphClient:
         self._request_configuration = RequestConfiguration
         self._request_information = RequestInformation
         self._post = Method.POST
+        self._patch = Method.PATCH
         # Stateless, so one instance serves every request.
         self._native = ResponseHandlerOption(NativeResponseHandler())
 
@@ -107,15 +108,16 @@ class GraphClient:
         """A request configuration that hands back the raw ``httpx.Response``."""
         return self._request_configuration(query_parameters=query, options=[self._native])
 
-    def json_post(self, builder: Any, body: dict[str, Any]) -> Any:
-        """A POST to ``builder``'s URL (template and path parameters) with ``body`` as JSON.
+    def json_post(self, builder: Any, body: dict[str, Any], *, patch: bool = False) -> Any:
+        """A POST (or, ``patch``, a PATCH) to ``builder``'s URL (template and path parameters)
+        with ``body`` as JSON.
 
         The SDK's ``to_post_request_information`` needs a typed model, and serializing one
         (backing store, serialization writer) costs more CPU than the write-cost budget leaves;
         the body shapes are pinned by tests instead.
         """
         request = self._request_information(
-            self._post, builder.url_template, builder.path_parameters
+            self._patch if patch else self._post, builder.url_template, builder.path_parameters
         )
         request.configure(self.config())
         request.headers.try_add("Accept", "application/json")

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from guest_onboarding.adapters.graph.client import GraphClient
 from guest_onboarding.adapters.graph.payloads import (
     GRAPH_DIRECTORY_OBJECTS,
+    GRAPH_USERS,
     PENDING_FIELDS,
+    SPONSOR_FIELDS,
     USER_FIELDS,
     directory_user,
     guid,
@@ -213,6 +215,32 @@ class GraphDirectory:
             probe = principal.to_get_request_information(self._config(select_id(principal)))
             await self._raise_missing_reference(response, probe=probe)
         raise_for_status(response)
+
+    async def resolve_user(self, reference: str) -> DirectoryUser | None:
+        """The user an object id or user principal name names (a sponsor), or None."""
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
+            select=list(SPONSOR_FIELDS)
+        )
+        item = self._client.users.by_user_id(reference)
+        response = await self._send(item.to_get_request_information(self._config(query)))
+        if response.status_code in (400, 404):  # an id or UPN no user has (or could have)
+            return None
+        raise_for_status(response)
+        return directory_user(json_object(response))
+
+    async def set_account_enabled(self, user_id: str, *, enabled: bool) -> None:
+        """PATCH ``accountEnabled`` (NotFound when the user is gone)."""
+        item = self._client.users.by_user_id(user_id)
+        body = {"accountEnabled": enabled}
+        raise_for_status(await self._send(self._json_post(item, body, patch=True)))
+
+    async def add_sponsor(self, *, user_id: str, sponsor_id: str) -> None:
+        """POST ``/users/{id}/sponsors/$ref``; ``AlreadyDone`` if it is a sponsor already."""
+        sponsors = self._client.users.by_user_id(user_id).sponsors
+        body = {"@odata.id": GRAPH_USERS + guid("sponsorId", sponsor_id)}
+        raise_for_status(await self._send(self._json_post(sponsors.ref, body)))
 
     async def delete_user(self, user_id: str) -> None:
         """Delete the user (``NotFound`` when already gone)."""

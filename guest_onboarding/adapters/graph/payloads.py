@@ -14,6 +14,10 @@ from guest_onboarding.ports import DirectoryUser
 #: ``@odata.id`` in a ``$ref`` body must name Graph itself, whatever base URL the client uses.
 GRAPH_DIRECTORY_OBJECTS = "https://graph.microsoft.com/v1.0/directoryObjects/"
 
+#: A sponsor is named by ``@odata.id`` pointing at Graph's own users collection.
+GRAPH_USERS = "https://graph.microsoft.com/v1.0/users/"
+SPONSOR_FIELDS = ("id", "mail", "userPrincipalName", "userType", "accountEnabled")
+
 USER_FIELDS = (
     "id",
     "mail",
@@ -43,6 +47,8 @@ def invitation_body(email: str, invitation: Invitation) -> dict[str, Any]:
     info = message_info(invitation)
     if info:
         body["invitedUserMessageInfo"] = info
+    if invitation.sponsors:
+        body["invitedUserSponsors"] = [{"id": sponsor} for sponsor in invitation.sponsors]
     return body
 
 
@@ -70,7 +76,9 @@ def directory_user(raw: dict[str, Any]) -> DirectoryUser:
     return DirectoryUser(
         id=raw["id"],
         mail=raw.get("mail"),
+        user_principal_name=raw.get("userPrincipalName"),
         user_type=raw.get("userType"),
+        account_enabled=raw.get("accountEnabled"),
         external_user_state=raw.get("externalUserState"),
         state_changed_at=parse_datetime(raw.get("externalUserStateChangeDateTime")),
         created_at=parse_datetime(raw.get("createdDateTime")),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from guest_onboarding.errors import (
     AlreadyDone,
     InvalidRequest,
+    InvitationsStopped,
     NotFound,
     Refused,
     ServiceUnavailable,
@@ -27,6 +28,14 @@ DEFAULT_RETRY_AFTER_SECONDS = 5.0
 _ALREADY_DONE_MARKERS = (
     "one or more added object references already exist",
     "permission being assigned already exists",
+)
+# Graph's wording when it refuses every invitation for the tenant, not this one message: an
+# abuse block only Microsoft support lifts, and external collaboration settings that forbid
+# invitations. (A domain refused by the B2B allow/deny list, or cross-tenant access settings,
+# concern one partner: those stay per-message refusals.)
+_TENANT_STOP_MARKERS = (
+    "invitations are blocked for this directory",
+    "guest invitations not allowed for your company",
 )
 # Graph's 400 wording when a referenced object (often a just-invited user) is not visible yet.
 _MISSING_REFERENCE_MARKER = "do not exist"
@@ -94,6 +103,9 @@ def raise_for_status(response: httpx.Response) -> None:
         raise Throttled(message, retry_after=retry_after_seconds(response), **details)
     if status >= 500:
         raise ServiceUnavailable(message, **details)
+    if status == 403 and any(m in message.lower() for m in _TENANT_STOP_MARKERS):
+        # The invitation gate decides how long to wait; the adapter only says what it is.
+        raise InvitationsStopped(message, retry_after=0.0, **details)
     if status in (401, 403):
         raise Refused(message, **details)
     if status == 404:

@@ -5,7 +5,8 @@ creates queues or tables: the deployment (Bicep) creates them, and its identity 
 write messages and rows.
 """
 
+from guest_onboarding.adapters.storage.health import TableTenantHealth
 from guest_onboarding.adapters.storage.ledger import TableLedger
 from guest_onboarding.adapters.storage.outbox import QueueOutbox
 
-__all__ = ["QueueOutbox", "TableLedger"]
+__all__ = ["QueueOutbox", "TableLedger", "TableTenantHealth"]

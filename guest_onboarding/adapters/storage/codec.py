@@ -17,14 +17,9 @@ from enum import Enum
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from guest_onboarding.domain.changes import Change, Transition, changed_fields, history_line
 from guest_onboarding.domain.invitation import Invitation, is_step_key
-from guest_onboarding.domain.ledger import (
-    Change,
-    GuestStatus,
-    LedgerEntry,
-    StepStatus,
-    changed_fields,
-)
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 
 _INVITATION_FIELDS = tuple(f.name for f in dataclasses.fields(Invitation))
 
@@ -37,10 +32,13 @@ def _holds_tuple(annotation: object) -> bool:
     )
 
 
-#: Invitation fields stored as JSON arrays.
-_INVITATION_TUPLES = frozenset(
-    name for name, annotation in get_type_hints(Invitation).items() if _holds_tuple(annotation)
-)
+def _tuple_fields(cls: type) -> frozenset[str]:
+    """The fields of a dataclass stored as JSON arrays."""
+    return frozenset(name for name, hint in get_type_hints(cls).items() if _holds_tuple(hint))
+
+
+_INVITATION_TUPLES = _tuple_fields(Invitation)
+_ENTRY_TUPLES = _tuple_fields(LedgerEntry)
 _ENTRY_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(LedgerEntry)
@@ -94,9 +92,21 @@ def entity_of_entry(entry: LedgerEntry) -> dict[str, Any]:
     return keys(entry.email) | _properties(fields)
 
 
-def entity_of_change(email: str, change: Change, *, updated_at: datetime) -> dict[str, Any]:
-    """The properties ``change`` writes (a MERGE)."""
-    return keys(email) | _properties({**changed_fields(change), "updated_at": updated_at})
+def entity_of_change(
+    email: str,
+    change: Change,
+    *,
+    updated_at: datetime,
+    history: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """The properties ``change`` writes (a MERGE); a transition also writes the row's history
+    with this change appended to ``history`` (the row's history as read)."""
+    fields = {**changed_fields(change), "updated_at": updated_at}
+    if isinstance(change, Transition):
+        status = fields["status"]
+        assert isinstance(status, GuestStatus)
+        fields["history"] = (*(history or ()), history_line(status, change.at))
+    return keys(email) | _properties(fields)
 
 
 def _decode(value: object) -> object:
@@ -119,6 +129,9 @@ def entry_of_entity(entity: Mapping[str, Any], etag: str | None) -> LedgerEntry:
                 values[name] = tuple(json.loads(values[name]))
         invitation = Invitation(**values)
     fields: dict[str, Any] = {n: data[n] for n in _ENTRY_FIELDS if data.get(n) is not None}
+    for name in _ENTRY_TUPLES & fields.keys():
+        if isinstance(fields[name], str):
+            fields[name] = tuple(json.loads(fields[name]))
     fields["status"] = GuestStatus(str(data.get("status") or GuestStatus.INVITING))
     return LedgerEntry(
         email=str(entity["RowKey"]),

@@ -25,8 +25,11 @@ from guest_onboarding.adapters.storage.codec import (
     partition_of,
 )
 from guest_onboarding.config import StorageSettings
-from guest_onboarding.domain.ledger import FINISHED, TRACKED, Change, GuestStatus, LedgerEntry
+from guest_onboarding.domain.changes import Change, Transition
+from guest_onboarding.domain.ledger import FINISHED, TRACKED, GuestStatus, LedgerEntry
 
+#: Partitions that hold no guest rows (``~health``).
+RESERVED_PARTITION_PREFIX = "~"
 #: What ``tracked_entries`` reads of each row (the sweep needs nothing else).
 SWEEP_COLUMNS = (
     "RowKey",
@@ -34,6 +37,8 @@ SWEEP_COLUMNS = (
     "user_id",
     "first_sent_at",
     "reminders_scheduled",
+    "reminders_sent",
+    "disabled_at",
     "redirect_url",
     "send_message",
 )
@@ -94,7 +99,14 @@ class TableLedger:
         return True
 
     async def update(self, email: str, change: Change, *, etag: str | None = None) -> bool:
-        entity = entity_of_change(email, change, updated_at=datetime.now(UTC))
+        history = None
+        if isinstance(change, Transition):
+            # The history is appended to: read it (and the etag guarding the write) first.
+            current = await self.get(email)
+            if current is None or (etag is not None and current.etag != etag):
+                return False
+            history, etag = current.history, current.etag
+        entity = entity_of_change(email, change, updated_at=datetime.now(UTC), history=history)
         condition = MatchConditions.IfNotModified if etag else MatchConditions.Unconditionally
         try:
             await self._table.update_entity(
@@ -145,6 +157,8 @@ class TableLedger:
             else self._table.query_entities(_status_filter(statuses), results_per_page=_PAGE)
         )
         async for entity in pages:
+            if str(entity["PartitionKey"]).startswith(RESERVED_PARTITION_PREFIX):
+                continue  # not a guest (the tenant's health record)
             yield entry_of_entity(entity, _etag(entity))
 
     async def close(self) -> None:

@@ -8,7 +8,7 @@ from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from guest_onboarding.adapters.storage.clients import service_client
 from guest_onboarding.config import StorageSettings
-from guest_onboarding.messages import AssignmentStep, ReminderRequest
+from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
 from guest_onboarding.wire import rejection_envelope
 
 

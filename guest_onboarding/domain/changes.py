@@ -1,0 +1,207 @@
+"""Typed changes of a ledger row, named by intent. No I/O.
+
+Every write to a row is one of the classes below. A change's fields are
+:class:`~guest_onboarding.domain.ledger.LedgerEntry` field names; all of them are written
+(``None`` clears a field), and ``steps`` merges step by step. A :class:`Transition` changes the
+status and is kept in the row's ``history`` with its time (``at``). :func:`apply` is the
+reference meaning of a change: the in-memory fakes use it, and the Table adapter must agree with
+it (tests/integration/test_ledger_table.py checks every change).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    """A partial update of a row, named by intent (see the module docstring)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transition(Change):
+    """A change of status; ``at`` is when it happened (kept in the row's history)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimReleased(Change):
+    """Graph did nothing (throttled): no invitation is in flight, the next delivery may claim
+    the row at once."""
+
+    claim_token: None = None
+    claimed_at: None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Invited(Transition):
+    """This system's invitation created (or re-found) the user."""
+
+    user_id: str
+    first_sent_at: datetime | None
+    last_sent_at: datetime | None
+    send_count: int
+    status: GuestStatus = field(default=GuestStatus.INVITED, init=False)
+    claim_token: None = field(default=None, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoundExisting(Transition):
+    """The address already had a user: no invitation was sent."""
+
+    user_id: str
+    status: GuestStatus = field(default=GuestStatus.EXISTING, init=False)
+    claim_token: None = field(default=None, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationRefused(Transition):
+    """Graph refused the invitation for good."""
+
+    last_error: str
+    status: GuestStatus = field(default=GuestStatus.FAILED, init=False)
+    claim_token: None = field(default=None, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationOutcomeUnknown(Change):
+    """``POST /invitations`` ended in a timeout or a 5xx: the email may or may not have gone.
+    Nobody is calling any more (the lease is moot), but the claim time stays: redeliveries look
+    for the user until the replication wait from then runs out."""
+
+    last_error: str
+    claim_token: None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationUnconfirmed(Transition):
+    """An invitation may have gone out, but the guest never showed up in the directory: an
+    operator decides (replaying the message invites afresh)."""
+
+    last_error: str
+    status: GuestStatus = field(default=GuestStatus.FAILED, init=False)
+    claim_token: None = field(default=None, init=False)
+    claimed_at: None = field(default=None, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepsRecorded(Change):
+    """New statuses of some fan-out steps (others keep theirs)."""
+
+    steps: Mapping[str, StepStatus]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderScheduled(Change):
+    """The sweep decided reminder ``reminders_scheduled`` goes out (written before queueing)."""
+
+    reminders_scheduled: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderClaimed(Change):
+    """Reminder ``reminders_sent`` is being sent (written, etag-checked, before Graph is
+    called: a repeated or concurrent reminder message finds it taken)."""
+
+    reminders_sent: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderReleased(Change):
+    """Graph did nothing (throttled): the reminder may be claimed again."""
+
+    reminders_sent: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderSent(Change):
+    send_count: int
+    last_sent_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Redeemed(Transition):
+    """The guest redeemed: when, after how many reminders, and how long after the first
+    invitation (the facts reports are made of)."""
+
+    redeemed_at: datetime
+    redeemed_after_reminder: int
+    seconds_to_redeem: int | None
+    status: GuestStatus = field(default=GuestStatus.REDEEMED, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Removed(Transition):
+    """The user is gone from the directory."""
+
+    status: GuestStatus = field(default=GuestStatus.REMOVED, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expired(Transition):
+    expired_at: datetime
+    status: GuestStatus = field(default=GuestStatus.EXPIRED, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Disabled(Transition):
+    """Sign-in blocked after expiry; deletion may follow after the grace period."""
+
+    disabled_at: datetime
+    status: GuestStatus = field(default=GuestStatus.DISABLED, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deleted(Transition):
+    deleted_at: datetime
+    status: GuestStatus = field(default=GuestStatus.DELETED, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Adopted(Transition):
+    """A pending guest this system did not invite is tracked from now on (RESEND_UNTRACKED)."""
+
+    user_id: str
+    first_sent_at: datetime
+    invitation: Invitation
+    status: GuestStatus = field(default=GuestStatus.UNTRACKED, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SponsorsRecorded(Change):
+    """A later HR message names more sponsors for a guest already onboarded: the row's
+    invitation records them (and the escalation contact)."""
+
+    invitation: Invitation
+    sponsor_contact: str | None
+
+
+def history_line(status: GuestStatus, at: datetime) -> str:
+    """One history entry: ``"<status>@<ISO time>"``."""
+    return f"{status.value}@{at.isoformat()}"
+
+
+def changed_fields(change: Change) -> dict[str, object]:
+    """The row fields ``change`` writes, by name (``steps`` as a mapping to merge; a
+    transition's ``at`` goes to the history, not to a field)."""
+    return {f.name: getattr(change, f.name) for f in dataclasses.fields(change) if f.name != "at"}
+
+
+def apply(entry: LedgerEntry, change: Change) -> LedgerEntry:
+    """``entry`` with ``change`` applied (a new object; ``entry`` is left as it was)."""
+    updated = dataclasses.replace(entry, steps=dict(entry.steps))
+    if isinstance(change, StepsRecorded):
+        updated.steps.update(change.steps)
+        return updated
+    for name, value in changed_fields(change).items():
+        setattr(updated, name, value)
+    if isinstance(change, Transition):
+        updated.history = (*entry.history, history_line(updated.status, change.at))
+    return updated

@@ -1,0 +1,70 @@
+"""The invitation gate: when Graph refuses invitations for the whole tenant (invitations blocked
+for the directory after suspicious activity, external collaboration settings), nothing is
+poisoned for it. The stop is recorded once, shared by every instance; invitations and reminders
+wait on their queue; one delivery per probe interval tries for real, and the first success
+lifts the stop for everyone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime, timedelta
+
+from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.errors import InvitationsStopped
+from guest_onboarding.ports import Directory, InvitationResult, TenantHealth, TenantStop
+
+log = logging.getLogger("guest_onboarding")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InvitationGate:
+    directory: Directory
+    health: TenantHealth
+    probe_interval: timedelta
+
+    async def ensure_open(self, now: datetime) -> None:
+        """Raise ``InvitationsStopped`` (with the time to the next probe) while a stop holds and
+        it is not time to probe: checked before a row is claimed."""
+        stop = await self.health.invitations_stopped()
+        if stop is not None:
+            wait = (stop.last_probe_at + self.probe_interval - now).total_seconds()
+            if wait > 0:
+                raise InvitationsStopped(stop.message, retry_after=wait, code=stop.code)
+
+    async def invite(
+        self, email: str, invitation: Invitation, *, now: datetime
+    ) -> InvitationResult:
+        """``POST /invitations`` unless the tenant is stopped; the probe when one is due."""
+        stop = await self.health.invitations_stopped()
+        interval = self.probe_interval.total_seconds()
+        if stop is not None:
+            wait = (stop.last_probe_at + self.probe_interval - now).total_seconds()
+            probing = dataclasses.replace(stop, last_probe_at=now)
+            if wait > 0 or not await self.health.record_stop(probing):
+                # not yet, or another instance claimed this probe
+                raise InvitationsStopped(stop.message, retry_after=max(wait, 1.0), code=stop.code)
+        try:
+            result = await self.directory.invite(email, invitation)
+        except InvitationsStopped as exc:
+            since = stop.since if stop is not None else now
+            await self.health.record_stop(
+                TenantStop(code=exc.code, message=exc.message, since=since, last_probe_at=now)
+            )
+            # Once per probe interval across all instances: the stop, or its probe, is new.
+            log.error(
+                '{"step": "invite", "outcome": "tenant_stop", "error": "%s", "since": "%s"}',
+                exc.code,
+                since.isoformat(),
+            )
+            raise InvitationsStopped(
+                exc.message, retry_after=interval, code=exc.code, status=exc.status
+            ) from exc
+        if stop is not None:
+            await self.health.clear_stop()
+            log.warning(
+                '{"step": "invite", "outcome": "tenant_resumed", "stopped_since": "%s"}',
+                stop.since.isoformat(),
+            )
+        return result

@@ -1,0 +1,144 @@
+"""Internal messages: what this app puts on its own queues (reminders on the invitations queue,
+fan-out steps on the assignments queue). Not a way in: whoever acts on one re-validates it
+against the allow-lists and the ledger."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from guest_onboarding.domain.invitation import (
+    AppRoleRef,
+    InvitationCommand,
+    app_role_step_key,
+    group_step_key,
+    sponsor_step_key,
+)
+from guest_onboarding.schema import MAX_EXTERNAL_ID, Address, Guid, Internal, rejection, utf16_units
+from guest_onboarding.wire import load_object
+
+#: A reminder number beyond any schedule (the handler checks the configured one).
+MAX_REMINDER_NUMBER = 100
+
+
+class ReminderRequest(Internal):
+    """Queued by the reminder sweep onto the invitations queue: re-send reminder ``number``."""
+
+    email: Address
+    number: Annotated[int, Field(ge=1, le=MAX_REMINDER_NUMBER)]
+
+
+class ReminderEnvelope(Internal):
+    reminder: ReminderRequest
+
+
+class _Step(Internal):
+    """What every fan-out step carries besides its target."""
+
+    email: Address
+    userId: Guid
+    externalId: Annotated[str, utf16_units(MAX_EXTERNAL_ID)] | None = None
+    attempt: Annotated[int, Field(ge=0, le=1000)] = 0
+
+
+class GroupMembership(_Step):
+    """Add the guest to a group."""
+
+    kind: Literal["group"] = "group"
+    groupId: Guid
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for this step."""
+        return group_step_key(self.groupId)
+
+    @property
+    def target(self) -> str:
+        return self.groupId
+
+
+class AppRoleAssignment(_Step):
+    """Assign the guest an app role on a resource service principal."""
+
+    kind: Literal["appRole"] = "appRole"
+    resourceId: Guid
+    appRoleId: Guid
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for this step."""
+        return app_role_step_key(self.resourceId, self.appRoleId)
+
+    @property
+    def target(self) -> str:
+        return f"{self.resourceId}:{self.appRoleId}"
+
+    @property
+    def role(self) -> AppRoleRef:
+        return AppRoleRef(resource_id=self.resourceId, app_role_id=self.appRoleId)
+
+
+class SponsorLink(_Step):
+    """Add a sponsor to a guest who already existed (``ADD_SPONSORS_TO_EXISTING_USERS``); new
+    guests get their sponsors with the invitation itself."""
+
+    kind: Literal["sponsor"] = "sponsor"
+    sponsorId: Guid
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for this step."""
+        return sponsor_step_key(self.sponsorId)
+
+    @property
+    def target(self) -> str:
+        return self.sponsorId
+
+
+#: One fan-out step on the assignments queue.
+AssignmentStep = Annotated[
+    GroupMembership | AppRoleAssignment | SponsorLink, Field(discriminator="kind")
+]
+_ASSIGNMENT_STEP: TypeAdapter[AssignmentStep] = TypeAdapter(AssignmentStep)
+
+
+def next_attempt(step: AssignmentStep) -> AssignmentStep:
+    """``step`` again, one attempt later (a transient failure's retry)."""
+    return step.model_copy(update={"attempt": step.attempt + 1})
+
+
+def assignment_steps(
+    cmd: InvitationCommand, user_id: str, *, link_sponsors: bool = False
+) -> list[AssignmentStep]:
+    """One step per group and per app role the command asks for, and (``link_sponsors``, for a
+    user who already existed) one per resolved sponsor."""
+    steps: list[AssignmentStep] = [
+        GroupMembership(email=cmd.email, userId=user_id, groupId=g, externalId=cmd.external_id)
+        for g in cmd.groups
+    ]
+    steps += [
+        AppRoleAssignment(
+            email=cmd.email,
+            userId=user_id,
+            resourceId=r.resource_id,
+            appRoleId=r.app_role_id,
+            externalId=cmd.external_id,
+        )
+        for r in cmd.app_roles
+    ]
+    if link_sponsors:
+        steps += [
+            SponsorLink(email=cmd.email, userId=user_id, sponsorId=s, externalId=cmd.external_id)
+            for s in cmd.invitation.sponsors
+        ]
+    return steps
+
+
+def parse_assignment_message(body: bytes | str) -> AssignmentStep:
+    """Decode an assignment step; InvalidMessage if it is not one this app writes."""
+    data: Any = load_object(body)
+    try:
+        return _ASSIGNMENT_STEP.validate_python(data)
+    except ValidationError as exc:
+        raise rejection(exc) from None
