@@ -58,6 +58,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sweep-sizes", default="1000,10000,20000,50000", help="pending guests per sweep"
     )
+    parser.add_argument(
+        "--tracked-sizes",
+        default="1000,20000,100000",
+        help="pending guests, each with a ledger row, per tracked sweep",
+    )
     parser.add_argument("--cold-repeats", type=int, default=7, help="fresh interpreters each")
     parser.add_argument("--cpu-onboardings", type=int, default=200, help="in-process onboardings")
     parser.add_argument(
@@ -120,12 +125,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if section("sweep", "reminder sweep scale"):
                     sizes = [int(s) for s in args.sweep_sizes.split(",") if s]
                     results = sweep.run_sizes(stack, sizes, workdir=workdir)
-                    tracked = sweep.run_tracked(stack, [1_000, 20_000], workdir=workdir)
+                    tracked_sizes = [int(s) for s in args.tracked_sizes.split(",") if s]
+                    tracked = sweep.run_tracked(stack, tracked_sizes, workdir=workdir)
                     report["sweep"] = {
                         "sizes": results,
                         "rss_20k_minus_1k_mb": sweep.rss_difference(results),
                         "tracked": tracked,
                         "tracked_rss_20k_minus_1k_mb": sweep.rss_difference(tracked),
+                        "tracked_rss_100k_minus_1k_mb": sweep.rss_difference(tracked, big=100_000),
                         "rss_budget_mb": sweep.RSS_BUDGET_MB,
                     }
                     done("sweep")
@@ -161,6 +168,12 @@ def verdicts(report: dict[str, Any]) -> dict[str, bool]:
         tracked_diff = report["sweep"].get("tracked_rss_20k_minus_1k_mb")
         if tracked_diff is not None:
             found["tracked sweep RSS 20k - 1k < 50 MB"] = tracked_diff < sweep.RSS_BUDGET_MB
+        tracked_100k = report["sweep"].get("tracked_rss_100k_minus_1k_mb")
+        if tracked_100k is not None:
+            found["tracked sweep RSS 100k - 1k < 50 MB"] = tracked_100k < sweep.RSS_BUDGET_MB
+        found["tracked sweep list calls = ceil(n/999)"] = all(
+            r["list_calls"] == r["list_calls_minimum"] for r in report["sweep"].get("tracked", [])
+        )
         found["sweep list calls = ceil(n/999)"] = all(
             r["list_calls"] == r["list_calls_minimum"] for r in report["sweep"]["sizes"]
         )
@@ -285,6 +298,9 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                     _f(r["summary"]["scanned"]),
                 ]
             )
+        if s.get("tracked_rss_100k_minus_1k_mb") is not None:
+            diff = s["tracked_rss_100k_minus_1k_mb"]
+            rows.append(["100k - 1k tracked", "", "", "", f"{_f(diff, 1)} MB (< 50)", ""])
         if s.get("tracked_rss_20k_minus_1k_mb") is not None:
             rows.append(
                 [

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +144,32 @@ class LocalStack:
                         }
                     )
         return found
+
+    def resolve_poison(
+        self, queue: str, *, code: str, decide: Callable[[dict[str, Any]], str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """What an operator does after looking at the ``<queue>-poison`` messages with this
+        error ``code``: ``decide(envelope)`` says ``"replay"`` (the original goes back on
+        ``queue``, unchanged), ``"discard"`` (resolved otherwise) or ``"keep"``. The envelopes
+        replayed and discarded."""
+        poison = self.queue(f"{queue}-poison")
+        done: dict[str, list[dict[str, Any]]] = {"replay": [], "discard": []}
+        kept = []
+        # Every message is taken once (kept invisible while the scan goes on), so one that stays
+        # is not seen again; those kept are made visible at the end.
+        for message in poison.receive_messages(messages_per_page=32, visibility_timeout=60):
+            envelope = json.loads(message.content)
+            action = decide(envelope) if envelope["error"]["code"] == code else "keep"
+            if action == "keep":
+                kept.append(message)
+                continue
+            if action == "replay":
+                self.queue(queue).send_message(envelope["original"])
+            poison.delete_message(message)
+            done[action].append(envelope)
+        for message in kept:
+            poison.update_message(message, visibility_timeout=0)
+        return done
 
     def ledger_entries(self) -> list[LedgerEntry]:
         """Every ledger row, read through the app's own ledger (its read side)."""

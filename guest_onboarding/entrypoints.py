@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from guest_onboarding.bootstrap import Runtime, runtime
 from guest_onboarding.domain.addresses import mask_address
@@ -35,6 +35,7 @@ from guest_onboarding.retry import Action, RetryPolicy
 from guest_onboarding.wire import as_received
 
 log = logging.getLogger("guest_onboarding")
+T = TypeVar("T")
 
 #: Assignment steps carry their attempt count; after this many the step goes to poison.
 MAX_ASSIGNMENT_ATTEMPTS = 8
@@ -93,6 +94,19 @@ class _Delivery:
     dequeue_count: int
     fields: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls, rt: Runtime, queue: str, step: str, body: bytes | str, message_id: str
+    ) -> _Delivery:
+        return cls(
+            rt=rt,
+            queue=queue,
+            step=step,
+            text=as_received(body),
+            message_id=message_id,
+            dequeue_count=1,
+        )
+
     def done(self, outcome: str, **extra: Any) -> str:
         log_step(self.step, outcome, message_id=self.message_id, **self.fields, **extra)
         return outcome
@@ -142,25 +156,28 @@ def _gate(rt: Runtime) -> InvitationGate:
     )
 
 
+async def _parse(delivery: _Delivery, parse: Callable[[], T]) -> T | DeliveryResult:
+    """The parsed message, or (rejected) the poisoning's outcome."""
+    try:
+        return parse()
+    except InvalidMessage as exc:
+        return await delivery.poison(exc)
+    except Exception as exc:  # whatever else a hostile body can do to a parser
+        return await delivery.poison(unreadable(exc))
+
+
 async def handle_invitation_message(
     *, body: bytes | str, message_id: str, dequeue_count: int = 1, rt: Runtime | None = None
 ) -> str:
     """invite_fn's work for one message: an HR message or a reminder resend."""
     rt = rt or runtime()
-    delivery = _Delivery(
-        rt=rt,
-        queue=rt.settings.invitations_queue,
-        step="invite",
-        text=as_received(body),
-        message_id=message_id,
-        dequeue_count=dequeue_count,
+    delivery = _Delivery.of(rt, rt.settings.invitations_queue, "invite", body, message_id)
+    delivery.dequeue_count = dequeue_count
+    parsed = await _parse(
+        delivery, lambda: parse_invitation_queue_message(body, rt.settings.policy)
     )
-    try:
-        parsed = parse_invitation_queue_message(body, rt.settings.policy)
-    except InvalidMessage as exc:
-        return await delivery.poison(exc)
-    except Exception as exc:  # whatever else a hostile body can do to a parser
-        return await delivery.poison(unreadable(exc))
+    if isinstance(parsed, DeliveryResult):
+        return parsed
 
     delivery.fields["guest"] = mask_address(parsed.email)
     policy = RetryPolicy(max_dequeue_count=rt.max_dequeue_count)
@@ -205,20 +222,12 @@ async def handle_assignment_message(
 ) -> str:
     """assign_fn's work for one assignment step."""
     rt = rt or runtime()
-    delivery = _Delivery(
-        rt=rt,
-        queue=rt.settings.assignments_queue,
-        step="assign",
-        text=as_received(body),
-        message_id=message_id,
-        dequeue_count=dequeue_count,
-    )
-    try:
-        step: AssignmentStep = parse_assignment_message(body)
-    except InvalidMessage as exc:
-        return await delivery.poison(exc)
-    except Exception as exc:  # whatever else a hostile body can do to a parser
-        return await delivery.poison(unreadable(exc))
+    delivery = _Delivery.of(rt, rt.settings.assignments_queue, "assign", body, message_id)
+    delivery.dequeue_count = dequeue_count
+    parsed = await _parse(delivery, lambda: parse_assignment_message(body))
+    if isinstance(parsed, DeliveryResult):
+        return parsed
+    step: AssignmentStep = parsed
     delivery.fields |= {
         "external_ref": pseudonym(step.externalId),
         "guest": mask_address(step.email),

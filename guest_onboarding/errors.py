@@ -6,8 +6,9 @@
     └── DirectoryError              anything Graph said (code, message, status, request id)
         ├── AlreadyDone             "already a member" / "assignment already exists": success
         ├── TransientDirectoryError retried with back-off
-        │   ├── Throttled           429: wait ``retry_after`` seconds; never poisons
-        │   ├── InvitationsStopped  the tenant refuses every invitation: pause, never poisons
+        │   ├── Paused              wait ``retry_after`` seconds; never counts, never poisons
+        │   │   ├── Throttled           429
+        │   │   └── InvitationsStopped  the tenant refuses every invitation
         │   ├── NotYetReplicated    a new user not visible yet to group / app role calls
         │   └── ServiceUnavailable  5xx, timeouts, dropped connections
         └── PermanentDirectoryError poison with Graph's error
@@ -80,8 +81,9 @@ class TransientDirectoryError(DirectoryError):
     """Worth retrying later."""
 
 
-class Throttled(TransientDirectoryError):
-    """Graph answered 429; ``retry_after`` is how long it asked us to wait, in seconds."""
+class Paused(TransientDirectoryError):
+    """Graph did nothing and asked us to wait ``retry_after`` seconds: the message comes back
+    then, and it never counts as a failure."""
 
     def __init__(
         self,
@@ -96,22 +98,14 @@ class Throttled(TransientDirectoryError):
         self.retry_after = retry_after
 
 
-class InvitationsStopped(TransientDirectoryError):
+class Throttled(Paused):
+    """Graph answered 429; ``retry_after`` is how long it asked us to wait, in seconds."""
+
+
+class InvitationsStopped(Paused):
     """Graph refuses invitations for the whole tenant (invitations blocked for the directory,
     external collaboration settings): not the message's fault. Invitations pause, messages wait
     ``retry_after`` seconds (the probe interval) and nothing is poisoned for it."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float,
-        code: str = "",
-        status: int | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message, code=code, status=status, request_id=request_id)
-        self.retry_after = retry_after
 
 
 class NotYetReplicated(TransientDirectoryError):

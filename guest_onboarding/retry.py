@@ -19,10 +19,9 @@ from enum import StrEnum
 
 from guest_onboarding.errors import (
     InvalidMessage,
-    InvitationsStopped,
     NeedsOperator,
+    Paused,
     PermanentDirectoryError,
-    Throttled,
     TransientDirectoryError,
 )
 
@@ -61,7 +60,7 @@ class RetryPolicy:
         carried by the message) and ``dequeue_count`` (this copy's deliveries)."""
         if isinstance(exc, InvalidMessage | NeedsOperator | PermanentDirectoryError):
             return Decision(action=Action.POISON)
-        if isinstance(exc, Throttled | InvitationsStopped):
+        if isinstance(exc, Paused):
             return Decision(action=Action.REQUEUE, delay=exc.retry_after, counts_as_attempt=False)
         if isinstance(exc, TransientDirectoryError) and self.max_attempts is not None:
             if attempt + 1 >= self.max_attempts:

@@ -26,6 +26,7 @@ and every ``POST /invitations`` goes through the invitation gate (a tenant-wide 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,15 +39,15 @@ from guest_onboarding.domain.changes import (
     InvitationUnconfirmed,
     Invited,
     StepsRecorded,
+    history_line,
 )
 from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 from guest_onboarding.errors import (
-    InvitationsStopped,
     NeedsOperator,
     NotFound,
+    Paused,
     PermanentDirectoryError,
-    Throttled,
     TransientDirectoryError,
 )
 from guest_onboarding.handlers.gate import InvitationGate
@@ -128,21 +129,26 @@ class _Run:
     def fresh_row(self, *, user_id: str | None = None) -> LedgerEntry:
         """A new row: claimed for an invitation now, or (``user_id``) an existing user."""
         now = self.clock()
+        status = GuestStatus.EXISTING if user_id else GuestStatus.INVITING
         return LedgerEntry(
             email=self.cmd.email,
-            status=GuestStatus.EXISTING if user_id else GuestStatus.INVITING,
+            status=status,
             user_id=user_id,
             claim_token=None if user_id else self.token,
             claimed_at=None if user_id else now,
             external_id=self.cmd.external_id,
             invitation=self.cmd.invitation,
+            sponsor_contact=self.sponsor_contact,
             created_at=now,
+            history=(history_line(status, now),),
         )
 
     async def write(self, row: LedgerEntry, replacing: LedgerEntry | None) -> bool:
-        """Insert ``row``, or replace ``replacing`` if it is unchanged since read."""
+        """Insert ``row``, or replace ``replacing`` if it is unchanged since read (keeping its
+        history: the ledger keeps every transition)."""
         if replacing is None:
             return await self.ledger.claim(row)
+        row = dataclasses.replace(row, history=(*replacing.history, *row.history))
         return replacing.etag is not None and await self.ledger.take_over(row, etag=replacing.etag)
 
 
@@ -264,7 +270,7 @@ async def _send_invitation(run: _Run) -> InviteOutcome:
     email, invitation = run.cmd.email, run.cmd.invitation
     try:
         result = await run.gate.invite(email, invitation, now=run.clock())
-    except (Throttled, InvitationsStopped):
+    except Paused:
         # Graph did nothing: release the claim so the re-queued copy may take it.
         await run.ledger.update(email, ClaimReleased())
         raise

@@ -18,7 +18,7 @@ from guest_onboarding.domain.changes import ReminderClaimed, ReminderReleased, R
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import REMINDABLE
 from guest_onboarding.domain.policy import Policy
-from guest_onboarding.errors import InvalidMessage, InvitationsStopped, Throttled
+from guest_onboarding.errors import InvalidMessage, Paused
 from guest_onboarding.handlers.gate import InvitationGate
 from guest_onboarding.internal_messages import ReminderRequest
 from guest_onboarding.ports import Ledger
@@ -92,7 +92,7 @@ async def send_reminder(
     resend = dataclasses.replace(invitation, send_message=True, cc_recipient=cc)
     try:
         await gate.invite(reminder.email, resend, now=now)
-    except (Throttled, InvitationsStopped):
+    except Paused:
         # Graph did nothing; the re-queued copy may claim it again.
         await ledger.update(reminder.email, ReminderReleased(reminders_sent=entry.reminders_sent))
         raise

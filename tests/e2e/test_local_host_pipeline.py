@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -59,20 +60,18 @@ def assert_onboarded(local: LocalStack, emails: list[str]) -> None:
     assert local.poison(local.assignments_queue) == []
 
 
-def replay_unconfirmed(local: LocalStack) -> list[str]:
-    """What an operator does with ``InvitationUnconfirmed``: check the guest got no email, take
-    the message off the poison queue and put the original back. The addresses replayed."""
-    poison = local.queue(f"{local.invitations_queue}-poison")
-    replayed = []
-    for message in poison.receive_messages(max_messages=32, visibility_timeout=30):
-        envelope = json.loads(message.content)
-        assert envelope["error"]["code"] == "InvitationUnconfirmed", envelope
+def replay_unconfirmed(local: LocalStack) -> list[dict[str, Any]]:
+    """What an operator does with ``InvitationUnconfirmed``: check the guest got no email, then
+    replay the original message. The envelopes replayed."""
+
+    def nothing_sent(envelope: dict[str, Any]) -> str:
         email = json.loads(envelope["original"])["email"]
-        assert local.emulator.control.mailbox(to=email) == []  # nothing went out: safe
-        local.send(envelope["original"])
-        poison.delete_message(message)
-        replayed.append(email)
-    return replayed
+        return "replay" if local.emulator.control.mailbox(to=email) == [] else "keep"
+
+    resolved = local.resolve_poison(
+        local.invitations_queue, code="InvitationUnconfirmed", decide=nothing_sent
+    )
+    return resolved["replay"]
 
 
 def test_onboarding_completes_through_5xx_replication_lag_and_throttling(
@@ -183,3 +182,34 @@ def test_make_demo_onboards_the_samples(tmp_path: Path) -> None:
         )
         == 0
     )
+
+
+def test_a_tenant_wide_stop_holds_the_queue_through_the_host_and_resumes(tmp_path: Path) -> None:
+    """Invitations blocked for the directory: through the real host, nothing is poisoned and
+    nothing lost; messages wait; one probe per interval; the first success resumes them all."""
+    overrides = {"TENANT_STOP_PROBE_SECONDS": "2"}
+    with local_stack(workdir=tmp_path, message_lease=4, overrides=overrides) as local:
+        control = local.emulator.control
+        control.set_invitation_policy(tenant_block="suspiciousActivity")
+        emails = [f"held{i}@partner.example" for i in range(5)]
+        started = time.monotonic()
+        for email in emails:
+            local.send(json.dumps({"email": email}))
+        deadline = started + 60
+        while not control.counters()["requests"].get("POST /invitations"):
+            assert time.monotonic() < deadline, "no invitation was tried"
+            time.sleep(0.5)
+        time.sleep(6)
+        probes = control.counters()["requests"].get("POST /invitations", 0)
+        elapsed = time.monotonic() - started
+        assert local.pending_messages() >= 5  # every message held (a re-queued copy may overlap)
+        assert local.poison(local.invitations_queue) == []
+        assert control.mailbox() == []
+        # the first deliveries before the stop was known, then about one probe per 2 s interval
+        # across all deliveries: not one per delivery (deliveries come back every ~2 s each)
+        assert 1 <= probes <= len(emails) + elapsed / 2 + 1
+        control.set_invitation_policy(tenant_block=None)
+        assert local.wait_until_drained(timeout=180)
+        sent = Counter(m["to"] for m in control.mailbox())
+        assert all(sent[email] == 1 for email in emails)
+        assert local.poison(local.invitations_queue) == []
