@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -199,6 +200,41 @@ def status(
         for address in missing:
             err.print(f"[yellow]not in the ledger:[/yellow] {escape(address)}", highlight=False)
         return 1 if missing else 0
+
+    _run(ctx, work)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Folder.")],
+) -> None:
+    """Write an HTML page and PNG charts: funnel, time to redeem, reminders, poison.
+
+    The page is self-contained (charts embedded) and holds figures only, no addresses."""
+    out, _ = consoles()
+
+    async def work(settings: Settings) -> int:
+        from guest_console.report import write_report
+
+        ledger = build_ledger_reader(settings)
+        queues = build_operator_queues(settings)
+        try:
+            entries = [entry async for entry in ledger.entries()]
+            items = await poison_view.read_poison(queues, _work_queues(settings))
+        finally:
+            await ledger.close()
+            await queues.close()
+        page = write_report(
+            entries,
+            items,
+            out_dir,
+            invitations_queue=settings.invitations_queue,
+            source=describe_storage(settings),
+            generated_at=datetime.now(UTC),
+        )
+        out.print(escape(f"Report written: {page.resolve().as_uri()}"))
+        return 0
 
     _run(ctx, work)
 
