@@ -115,28 +115,38 @@ def _steps_cell(data: Mapping[str, Any]) -> str:
     return f"{done}/{len(steps)} done" + (f", {failed} failed" if failed else "")
 
 
-def _when(value: object) -> str:
-    return str(value)[:16].replace("T", " ") if value else "-"
+def _day(value: object) -> str:
+    return str(value)[:10] if value else "-"
 
 
 #: The table's columns: a title and how to read it from ``record``'s data.
 TABLE_COLUMNS: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (
     ("guest", lambda d: str(d["email"])),
     ("state", lambda d: str(d["status"])),
-    ("invited", lambda d: _when(d.get("first_sent_at"))),
+    ("invited", lambda d: _day(d.get("first_sent_at"))),
     ("sends", lambda d: str(d.get("send_count", 0))),
     ("reminders", lambda d: f"{d.get('reminders_sent', 0)}/{d.get('reminders_scheduled', 0)}"),
     ("steps", _steps_cell),
     ("sponsors", lambda d: ", ".join(sponsors_of(d)) or "-"),
-    ("redeemed", lambda d: _when(d.get("redeemed_at"))),
     ("last error", lambda d: str(d.get("last_error") or "-")),
 )
 
 
+#: Columns whose text may run long and wraps; the others stay on one line.
+FOLDING_COLUMNS = frozenset({"sponsors", "last error"})
+
+
 def status_table(entries: Sequence[LedgerEntry]) -> Table:
     table = Table(title=f"{len(entries)} guest(s)", title_justify="left")
+    widest = max((len(e.email) for e in entries), default=5)
     for title, _ in TABLE_COLUMNS:
-        table.add_column(title, overflow="fold")
+        folds = title in FOLDING_COLUMNS
+        table.add_column(
+            title,
+            overflow="fold" if folds else "ellipsis",
+            no_wrap=not folds,
+            min_width=widest if title == "guest" else (8 if folds else None),
+        )
     for entry in entries:
         data = record(entry)
         style = "red" if entry.status == GuestStatus.FAILED or data.get("last_error") else ""

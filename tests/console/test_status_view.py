@@ -89,3 +89,12 @@ def test_states_take_the_ledgers_statuses_and_pending() -> None:
 
 def test_step_labels_read_back_the_ids() -> None:
     assert step_label(GROUP_KEY) == "group 11111111-1111-1111-1111-111111111111"
+
+
+def test_the_table_keeps_each_address_on_one_line() -> None:
+    long_error = "BadRequest: " + "the tenant's policy refuses this domain " * 4
+    console = Console(width=120, record=True)
+    console.print(
+        status_table([entry(email="frank.long-name@tailspin.example", last_error=long_error)])
+    )
+    assert "frank.long-name@tailspin.example" in console.export_text()
