@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-console.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | cksum | cut -d' ' -f1)
 
-CHROMIUM := /usr/bin/chromium
+# Debian's chromium; CHROMIUM=/path/to/chrome names another Chromium build (GitHub's runners).
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: setup chromium demo run test lint bench chaos clean
 
@@ -23,7 +24,7 @@ $(NODE_STAMP): package.json package-lock.json
 
 ## chromium: Debian's headless browser, for the tests that open the console's HTML report
 chromium:
-	@if [ -x $(CHROMIUM) ]; then :; \
+	@if [ -x "$(CHROMIUM)" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "Installing Debian's chromium (the report's browser tests need it)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \

@@ -19,7 +19,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+#: Debian's chromium; ``CHROMIUM`` names another Chromium build (GitHub's runners have Chrome).
+CHROMIUM = Path(os.environ.get("CHROMIUM") or "/usr/bin/chromium")
 VISIT_SECONDS = 60
 FLAGS = (
     "--headless",
