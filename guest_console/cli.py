@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,7 +29,6 @@ from guest_onboarding.bootstrap import build_ledger_reader, build_operator_queue
 from guest_onboarding.config import Settings, SettingsError
 from guest_onboarding.errors import StorageError
 
-T = TypeVar("T")
 #: Wide enough for the tables when output is piped (CI logs), where rich would assume 80.
 PIPED_WIDTH = 132
 
@@ -218,13 +217,11 @@ def report(
         from guest_console.report import write_report
 
         ledger = build_ledger_reader(settings)
-        queues = build_operator_queues(settings)
         try:
             entries = [entry async for entry in ledger.entries()]
-            items = await poison_view.read_poison(queues, _work_queues(settings))
         finally:
             await ledger.close()
-            await queues.close()
+        items = await _read_poison(settings)
         page = write_report(
             entries,
             items,
@@ -243,10 +240,10 @@ def _work_queues(settings: Settings) -> list[str]:
     return [settings.invitations_queue, settings.assignments_queue]
 
 
-async def _with_poison(settings: Settings, use: Callable[[list[poison_view.PoisonItem]], T]) -> T:
+async def _read_poison(settings: Settings) -> list[poison_view.PoisonItem]:
     queues = build_operator_queues(settings)
     try:
-        return use(await poison_view.read_poison(queues, _work_queues(settings)))
+        return await poison_view.read_poison(queues, _work_queues(settings))
     finally:
         await queues.close()
 
@@ -257,7 +254,7 @@ def poison_list(ctx: typer.Context) -> None:
     out, _ = consoles()
 
     async def work(settings: Settings) -> int:
-        groups = await _with_poison(settings, poison_view.by_code)
+        groups = poison_view.by_code(await _read_poison(settings))
         out.print(poison_view.groups_table(groups))
         return 0
 
@@ -274,7 +271,7 @@ def poison_show(
     out, _ = consoles()
 
     async def work(settings: Settings) -> int:
-        items = await _with_poison(settings, lambda found: found)
+        items = await _read_poison(settings)
         item = poison_view.resolve(items, [message_id])[0]
         out.print(poison_view.item_detail(item, reveal=reveal))
         return 0
@@ -298,7 +295,7 @@ def poison_replay(
         raise typer.BadParameter("name message ids, or --code CODE")
 
     async def work(settings: Settings) -> int:
-        items = await _with_poison(settings, lambda found: found)
+        items = await _read_poison(settings)
         chosen = poison_view.resolve(items, message_ids or [])
         if code is not None:
             chosen += [i for i in items if i.code == code and i not in chosen]
