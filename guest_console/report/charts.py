@@ -71,9 +71,11 @@ def _time_to_redeem(figures: ReportFigures, axes: Axes) -> None:
         return
     top = max(1, int(max(days)) + 1)
     axes.hist(days, bins=range(0, top + 1), color=_GREEN, edgecolor="white")
+    tallest = max(sum(1 for d in days if int(d) == day) for day in range(top))
+    axes.set_ylim(0, tallest * 1.3)  # room above the bars for the legend
     median = statistics.median(days)
     axes.axvline(median, color=_ORANGE, linestyle="--", label=f"median {median:.1f} days")
-    axes.legend(frameon=False)
+    axes.legend(frameon=False, loc="upper right")
     axes.set_xlabel("days from the first invitation to redemption")
     axes.set_ylabel("guests")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
