@@ -91,6 +91,7 @@ def _reminders(figures: ReportFigures, axes: Axes) -> None:
     bars = axes.bar(positions, [s.redeemed for s in stages], color=_GREEN, width=0.6)
     axes.bar_label(bars, labels=[f"{s.redeemed} of {s.reached}" for s in stages], padding=3)
     axes.set_xticks(positions, labels)
+    axes.set_xlim(-0.6, max(len(stages), 4) - 0.4)  # a lone bar keeps a bar's width
     axes.set_ylabel("guests who redeemed next")
     axes.set_ylim(0, max(1, *(s.redeemed for s in stages)) * 1.25)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
