@@ -3,21 +3,37 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-console.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo run test lint bench chaos clean
+# Debian's chromium; CHROMIUM=/path/to/chrome names another Chromium build (GitHub's runners).
+CHROMIUM ?= /usr/bin/chromium
 
-$(STAMP): requirements.txt requirements-dev.txt
+.PHONY: setup chromium demo run test lint bench chaos clean
+
+# The console (guest-onboarding) is installed editable, with the project's [project.scripts].
+$(STAMP): requirements.txt requirements-console.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(STAMP) $(NODE_STAMP)
+## chromium: Debian's headless browser, for the tests that open the console's HTML report
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian's chromium (the report's browser tests need it)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "chromium is missing and this is not root: run 'sudo apt-get install -y chromium'" \
+	    "(the report's browser tests fail without it under CI=true, and skip otherwise)"; \
+	fi
+
+setup: $(STAMP) $(NODE_STAMP) chromium
 
 ## demo: run the sample HR messages end to end on Azurite + the Graph emulator + the local host
 demo: setup
@@ -49,4 +65,4 @@ chaos: setup
 	$(PY) -m bench.chaos
 
 clean:
-	rm -rf $(VENV) node_modules bench-results .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) node_modules bench-results *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -9,7 +9,7 @@ import typer
 
 from devstack.enqueue import enqueue_messages, local_setting, read_messages
 from devstack.provision import STORAGE_SETTING_DEFAULTS, provision_storage
-from devstack.seeds import SAMPLE_MESSAGES_PATH, SAMPLE_TENANT_PATH
+from devstack.seeds import SAMPLE_MESSAGES_PATH, SAMPLE_PORTAL_CSV_PATH, SAMPLE_TENANT_PATH
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Run the guest onboarding functions locally."
@@ -58,14 +58,29 @@ def enqueue(
 @app.command()
 def demo(
     messages: Annotated[Path, typer.Option(help="HR messages to onboard.")] = SAMPLE_MESSAGES_PATH,
+    portal: Annotated[
+        Path, typer.Option(help="The portal's bulk-invite CSV to onboard too.")
+    ] = SAMPLE_PORTAL_CSV_PATH,
     tenant: Annotated[Path, typer.Option(help="The emulated tenant's seed.")] = SAMPLE_TENANT_PATH,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the queues to drain.")] = 180,
+    report_dir: Annotated[
+        Path, typer.Option("--report-dir", help="Where the console writes its report.")
+    ] = Path("demo-report"),
 ) -> None:
-    """Start Azurite, the Graph emulator and the local host; onboard the sample messages; print
-    what happened to each guest; stop everything. Exits 1 if anything went wrong."""
+    """Start Azurite, the Graph emulator and the local host; submit the samples with the
+    console, replay what failed, print each guest's status and write the report; stop
+    everything. Exits 1 if anything went wrong."""
     from devstack.demo import run_demo
 
-    raise typer.Exit(run_demo(messages_path=messages, tenant_path=tenant, timeout=timeout))
+    raise typer.Exit(
+        run_demo(
+            messages_path=messages,
+            tenant_path=tenant,
+            timeout=timeout,
+            portal_path=portal,
+            report_dir=report_dir,
+        )
+    )
 
 
 @app.command()

@@ -1,21 +1,31 @@
-"""``make demo`` and ``make run``: the sample HR messages end to end on the local stack."""
+"""``make demo`` and ``make run``: the samples onboarded end to end on the local stack, driven
+by the operator console (``guest-onboarding``) as an identity team would drive it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
-from devstack.enqueue import read_messages
+from devstack.seeds import SAMPLE_PORTAL_CSV_PATH
 from devstack.stack import LocalStack, local_stack
+from guest_console.bulk import read_rows
+from guest_console.poison import PoisonItem, read_poison
+from guest_console.submit import prepare
+from guest_console.validation import Rejected, judge
+from guest_onboarding.bootstrap import build_operator_queues
+from guest_onboarding.config import Settings
 from guest_onboarding.domain.addresses import normalize_address
 from guest_onboarding.domain.ledger import GuestStatus, StepStatus
 from guest_onboarding.errors import InvalidMessage
@@ -24,128 +34,196 @@ from guest_onboarding.wire import decode_body
 # Wide enough for the report when output is piped (CI logs), where rich would assume 80.
 console = Console(width=None if Console().is_terminal else 132)
 
-
-@dataclass
-class GuestRow:
-    email: str
-    outcome: str = ""
-    groups: list[str] = field(default_factory=list)
-    app_roles: list[str] = field(default_factory=list)
-    emails_sent: int = 0
-    problems: list[str] = field(default_factory=list)
+#: The demo tenant's B2B policy refuses this domain at first: its guest lands in poison, the
+#: policy is fixed, and the console replays the message.
+REFUSED_AT_FIRST = "wingtip.example"
+#: Guests who accept their invitation during the demo (the report's redemption figures).
+REDEEMING = ("ada@fabrikam.example", "judy@fabrikam.example")
+#: Statuses a sample guest may end in.
+SETTLED = frozenset({GuestStatus.INVITED, GuestStatus.EXISTING, GuestStatus.REDEEMED})
 
 
-def _address_of(body: str) -> str | None:
+def console_command() -> list[str]:
+    """The installed ``guest-onboarding`` (``make setup``), else the same as a module."""
+    script = Path(sys.executable).with_name("guest-onboarding")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "guest_console"]
+
+
+def run_console(settings_path: Path, *args: str) -> int:
+    """Run the console as an operator would, its output shown as it comes."""
+    shown = " ".join(a if " " not in a else repr(a) for a in args)
+    console.print(f"\n[bold cyan]$ guest-onboarding {escape(shown)}")
+    sys.stdout.flush()
+    command = [*console_command(), "--settings", str(settings_path), *args]
+    return subprocess.run(command, check=False).returncode
+
+
+def _original_names(body: str, domain: str) -> bool:
     try:
-        data = json.loads(decode_body(body))
-    except (InvalidMessage, json.JSONDecodeError):
-        return None
-    email = data.get("email") if isinstance(data, dict) else None
-    return normalize_address(email) if isinstance(email, str) else None
+        return f"@{domain}" in decode_body(body).lower()
+    except InvalidMessage:
+        return False
 
 
-def collect_report(stack: LocalStack, messages: list[str]) -> list[GuestRow]:
-    """One row per guest (and one per message that never named one), from what the stack holds:
-    the ledger, the poison queues, the emulator's directory and mailbox."""
-    state = stack.emulator.control.state()
-    mailbox = Counter(normalize_address(m["to"]) for m in stack.emulator.control.mailbox())
-    members_of: dict[str, list[str]] = {}
-    for group in state["groups"]:
-        for member in group["members"]:
-            members_of.setdefault(member, []).append(group["displayName"])
-    roles_of: dict[str, list[str]] = {}
-    for sp in state["servicePrincipals"]:
-        role_names = {r["id"]: r["value"] for r in sp.get("appRoles", [])}
-        for a in sp.get("assignments", []):
-            roles_of.setdefault(a["principalId"], []).append(
-                f"{sp['displayName']}: {role_names.get(a['appRoleId'], 'default access')}"
-            )
+async def _poison(settings: Settings) -> list[PoisonItem]:
+    """The invitations queue's poison as the console reads it (left on the queue, visible)."""
+    queues = build_operator_queues(settings)
+    try:
+        return await read_poison(queues, [settings.invitations_queue])
+    finally:
+        await queues.close()
+
+
+def _wait_for(statuses: dict[str, GuestStatus], stack: LocalStack, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = {e.email: e.status for e in stack.ledger_entries()}
+        if all(rows.get(email) == status for email, status in statuses.items()):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def check_outcome(
+    stack: LocalStack, accepted: dict[str, str], rejected_codes: Counter[str]
+) -> list[str]:
+    """What went wrong, if anything: every accepted guest settled with every step done, one
+    email at most each and none to people who already had an account; in poison exactly the
+    rows the console rejected (sent raw, as an HR system would), with the console's codes.
+    ``accepted`` maps each guest to the file line that submitted it."""
+    problems: list[str] = []
     ledger = {entry.email: entry for entry in stack.ledger_entries()}
-    rejected = {p["original"]: p["error"] for p in stack.poison(stack.invitations_queue)}
-    failed_steps = stack.poison(stack.assignments_queue)
-
-    rows: dict[str, GuestRow] = {}
-    for index, body in enumerate(messages):
-        email = _address_of(body)
-        key = email or f"(message {index + 1})"
-        row = rows.setdefault(key, GuestRow(email=key))
-        error = rejected.get(body) or rejected.get(decode_body(body) if email else body)
-        entry = ledger.get(email or "")
-        if entry is None or error is not None:
-            reason = error or {"code": "Lost", "message": "neither done nor in poison"}
-            row.outcome = f"rejected: {reason['code']}"
-            if reason["code"] == "Lost":
-                row.problems.append("message lost")
+    mailbox = Counter(normalize_address(m["to"]) for m in stack.emulator.control.mailbox())
+    for email, where in sorted(accepted.items()):
+        entry = ledger.get(email)
+        if entry is None or entry.status not in SETTLED:
+            problems.append(f"{where}: {email} is {entry.status if entry else 'not in the ledger'}")
             continue
-        status = entry.status
-        row.outcome = {"invited": "invited", "existing": "already existed"}.get(status, status)
-        user_id = entry.user_id or ""
-        row.groups = sorted(members_of.get(user_id, []))
-        row.app_roles = sorted(roles_of.get(user_id, []))
-        row.emails_sent = mailbox.get(email or "", 0)
-        unfinished = [key for key, step in entry.steps.items() if step != StepStatus.DONE]
-        if unfinished:
-            row.problems.append(f"{len(unfinished)} step(s) not done")
-        if row.emails_sent > 1:
-            row.problems.append("more than one email")
-        if status == GuestStatus.EXISTING and row.emails_sent:
-            row.problems.append("email to an existing user")
-    for step in failed_steps:
-        console.print(f"[red]assignment step in poison:[/red] {step['error']}")
-    return list(rows.values())
-
-
-def print_report(rows: list[GuestRow]) -> None:
-    table = Table(title="What happened to each guest", show_lines=False)
-    for column in ("guest", "outcome", "groups", "app roles", "emails sent"):
-        table.add_column(column)
-    for row in rows:
-        style = "red" if row.problems else ("yellow" if row.outcome.startswith("rejected") else "")
-        outcome = row.outcome + (f" ({'; '.join(row.problems)})" if row.problems else "")
-        table.add_row(
-            row.email,
-            outcome,
-            ", ".join(row.groups) or "-",
-            ", ".join(row.app_roles) or "-",
-            str(row.emails_sent),
-            style=style,
+        if any(step != StepStatus.DONE for step in entry.steps.values()):
+            problems.append(f"{where}: {email} has steps not done")
+        if mailbox[email] > 1:
+            problems.append(f"{where}: {email} got {mailbox[email]} emails")
+        if entry.status == GuestStatus.EXISTING and mailbox[email]:
+            problems.append(f"{where}: {email} already had an account but got an email")
+    poisoned = Counter(p["error"]["code"] for p in stack.poison(stack.invitations_queue))
+    if poisoned != rejected_codes:
+        problems.append(
+            f"the app poisoned {dict(poisoned)}, the console rejected {dict(rejected_codes)}"
         )
-    console.print(table)
+    for step in stack.poison(stack.assignments_queue):
+        problems.append(f"assignment step in poison: {step['error']['code']}")
+    return problems
 
 
-def run_demo(*, messages_path: Path, tenant_path: Path, timeout: float) -> int:
-    """Start everything, onboard the sample messages, print the table, stop everything.
-    Returns 0 when every message ended done or rejected with its reason, and nothing else."""
-    messages = read_messages(file=messages_path)
+def _shown(path: Path) -> str:
+    """``path`` as an operator would type it (relative to here when it can be)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def run_demo(
+    *,
+    messages_path: Path,
+    tenant_path: Path,
+    timeout: float,
+    report_dir: Path,
+    portal_path: Path = SAMPLE_PORTAL_CSV_PATH,
+) -> int:
+    """Start everything; submit the samples with the console (JSON lines and the portal's
+    CSV); send the rows it rejected raw, as an HR system would, to see the app refuse them
+    with the same codes; replay what a tenant policy refused once it is fixed; let two guests
+    redeem; print ``status`` and write the ``report``; stop everything. Returns 0 when every
+    accepted row was onboarded once and poison holds exactly the rejected rows."""
+    files = [Path(_shown(messages_path)), Path(_shown(portal_path))]
+    report_dir = Path(_shown(report_dir))
     with tempfile.TemporaryDirectory(prefix="guest-onboarding-demo-") as tmp:
         workdir = Path(tmp)
         console.print("[bold]Starting Azurite, the Graph emulator and the local Functions host…")
         started = time.monotonic()
         with local_stack(workdir=workdir, tenant_path=tenant_path) as stack:
-            console.print(
-                f"  ready in {time.monotonic() - started:.1f} s; "
-                f"queueing {len(messages)} HR messages from {messages_path}"
-            )
-            for body in messages:
-                stack.send(body)
-            drained = stack.wait_until_drained(timeout)
-            rows = collect_report(stack, messages)
-            counters = stack.emulator.control.counters()
-            assignment_failures = stack.poison(stack.assignments_queue)
-        print_report(rows)
-        graph_calls = {k: v for k, v in counters["requests"].items() if "/msi/" not in k}
-        console.print(
-            f"Graph calls: {sum(graph_calls.values())} "
-            + ", ".join(f"{k} x{v}" for k, v in sorted(graph_calls.items()))
-        )
-        problems = [r for r in rows if r.problems]
-        if not drained:
-            console.print(f"[red]The queues did not drain within {timeout:.0f} s.")
-        if problems or assignment_failures or not drained:
-            console.print("[red bold]Something went wrong (rows in red above).")
-            return 1
-        console.print("[green bold]Every message ended done or rejected with its reason.")
-        return 0
+            console.print(f"  ready in {time.monotonic() - started:.1f} s")
+            settings_path = workdir / "console.settings.json"
+            settings_path.write_text(json.dumps({"Values": stack.settings}), encoding="utf-8")
+            plan = prepare(files, Settings.from_env(stack.settings).policy)
+            accepted = {a.email: f"{Path(a.path).name}:{a.line}" for a in plan.accepted}
+            problems = _onboard(stack, settings_path, files, timeout)
+            problems += _redeem_and_report(stack, settings_path, report_dir)
+            problems += check_outcome(stack, accepted, Counter(r.code for r in plan.rejected))
+    if problems:
+        for problem in problems:
+            console.print(f"[red]{escape(problem)}")
+        console.print("[red bold]Something went wrong (above).")
+        return 1
+    page = (report_dir / "index.html").resolve()
+    console.print(f"\n[bold]The report is at {escape(page.as_uri())}")
+    console.print(
+        f"[green bold]{len(accepted)} guests onboarded, each once; the {len(plan.rejected)} rows "
+        "the console rejected were refused by the app with the same codes; the invitation the "
+        "tenant's policy refused was replayed once the policy was fixed."
+    )
+    return 0
+
+
+def _onboard(
+    stack: LocalStack, settings_path: Path, files: list[Path], timeout: float
+) -> list[str]:
+    control = stack.emulator.control
+    denied = control.invitation_policy()["deniedDomains"]
+    control.set_invitation_policy(denied_domains=[*denied, REFUSED_AT_FIRST])
+    console.print(f"The tenant's B2B policy refuses {REFUSED_AT_FIRST} for now.")
+    problems = []
+    submitted = run_console(settings_path, "submit", *map(str, files))
+    if submitted not in (0, 1):  # 1: rows rejected, as the samples mean some to be
+        problems.append(f"submit exited {submitted}")
+    rows = [row for path in files for row in read_rows(path)]
+    policy = Settings.from_env(stack.settings).policy
+    rejected = [row for row in rows if isinstance(judge(row, policy), Rejected)]
+    console.print(
+        f"\nAn HR system that skips the console sends the {len(rejected)} rejected rows raw: "
+        "the app refuses them into poison, with the same codes."
+    )
+    for row in rejected:
+        stack.send(row.body)
+    if not stack.wait_until_drained(timeout):
+        problems.append(f"the queues did not drain within {timeout:.0f} s")
+    run_console(settings_path, "poison", "list")
+    codes = {
+        item.code
+        for item in asyncio.run(_poison(Settings.from_env(stack.settings)))
+        if _original_names(item.rejection.original, REFUSED_AT_FIRST)
+    }
+    if not codes:
+        problems.append(f"no poison for {REFUSED_AT_FIRST} to replay")
+    console.print(f"\nThe identity team lifts the policy on {REFUSED_AT_FIRST}, then replays:")
+    control.set_invitation_policy(denied_domains=denied)
+    for code in sorted(codes):
+        if run_console(settings_path, "poison", "replay", "--code", code) != 0:
+            problems.append(f"poison replay --code {code} failed")
+    if not stack.wait_until_drained(timeout):
+        problems.append(f"the queues did not drain within {timeout:.0f} s after the replay")
+    return problems
+
+
+def _redeem_and_report(stack: LocalStack, settings_path: Path, report_dir: Path) -> list[str]:
+    problems = []
+    console.print(f"\n{' and '.join(REDEEMING)} accept their invitations; the sweep runs.")
+    for email in REDEEMING:
+        stack.emulator.control.redeem(email=email)
+    assert stack.host is not None
+    response = httpx.post(
+        f"{stack.host.admin_url}/admin/functions/resend_timer_fn", json={"input": ""}, timeout=120
+    )
+    if response.status_code != 202:
+        problems.append(f"the sweep failed: {response.status_code} {response.text[:200]}")
+    if not _wait_for(dict.fromkeys(REDEEMING, GuestStatus.REDEEMED), stack, 60):
+        problems.append("the sweep did not record the redemptions")
+    if run_console(settings_path, "status") != 0:
+        problems.append("status failed")
+    if run_console(settings_path, "report", "--out", str(report_dir)) != 0:
+        problems.append("report failed")
+    return problems
 
 
 def run_stack_forever(*, tenant_path: Path) -> None:
@@ -164,7 +242,11 @@ def run_stack_forever(*, tenant_path: Path) -> None:
             "[bold]Running.[/bold] Azurite on 10000-10002 (UseDevelopmentStorage=true), the Graph "
             f"emulator on {stack.emulator.root_url}, the host's admin API on "
             f"{stack.host.admin_url if stack.host else '-'}; logs in {tmp}.\n"
-            "Queue a message from another terminal:\n"
+            "Submit from another terminal with the console (Azurite is its default):\n"
+            "  .venv/bin/guest-onboarding --settings local.settings.example.json submit "
+            "samples/portal_bulk_invite.csv\n"
+            "  .venv/bin/guest-onboarding status\n"
+            "or, raw, with the dev-only enqueue:\n"
             '  .venv/bin/python -m devstack enqueue \'{"email": "ada@fabrikam.example"}\'\n'
             "  .venv/bin/python -m devstack enqueue --file samples/hr_messages.jsonl [--base64]\n"
             f"See the emulated tenant: curl {stack.emulator.root_url}/_control/state\n"

@@ -15,6 +15,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_TENANT_PATH = REPO_ROOT / "samples" / "tenant.json"
 SAMPLE_MESSAGES_PATH = REPO_ROOT / "samples" / "hr_messages.jsonl"
+#: The same kind of guests in the Entra portal's bulk-invite CSV, as a spreadsheet saves it.
+SAMPLE_PORTAL_CSV_PATH = REPO_ROOT / "samples" / "portal_bulk_invite.csv"
 
 TENANT_ID = "9c1f2b7e-5d4a-4c3b-8a29-6f0e1d2c3b4a"
 TENANT_DOMAIN = "contoso.onmicrosoft.com"

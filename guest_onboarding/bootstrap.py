@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from guest_onboarding.config import Settings
-from guest_onboarding.ports import Directory, Ledger, Outbox, TenantHealth
+from guest_onboarding.ports import (
+    Directory,
+    Ledger,
+    LedgerReader,
+    OperatorQueues,
+    Outbox,
+    TenantHealth,
+)
 
 #: The Functions host's default when host.json does not say.
 DEFAULT_MAX_DEQUEUE_COUNT = 5
@@ -66,6 +73,23 @@ def build_ledger(settings: Settings) -> Ledger:
 
     quiet_sdk_logging()
     return TableLedger.create(settings.storage, settings.guest_ledger_table)
+
+
+def build_ledger_reader(settings: Settings) -> LedgerReader:
+    """The ledger's read side for the operator console: Storage errors become
+    ``StorageError``s naming the table and the role that is missing."""
+    from guest_onboarding.adapters.storage.operator import CheckedLedgerReader
+
+    quiet_sdk_logging()
+    return CheckedLedgerReader.create(settings.storage, settings.guest_ledger_table)
+
+
+def build_operator_queues(settings: Settings) -> OperatorQueues:
+    """The queues as the operator console uses them (submit, poison, replay)."""
+    from guest_onboarding.adapters.storage.operator import QueueOperator
+
+    quiet_sdk_logging()
+    return QueueOperator.create(settings.storage)
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:

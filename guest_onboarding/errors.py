@@ -15,6 +15,10 @@
             ├── NotFound            unknown user, group or service principal
             ├── Refused             403: a permission or policy says no
             └── InvalidRequest      400: Graph refuses the request as made
+    StorageError                    the operator console's storage failures, saying what to do
+    ├── StorageAccessDenied         403: the identity lacks a data role (``role``) there
+    ├── StorageNotFound             the queue or table does not exist
+    └── StorageUnreachable          no answer, or no credential to sign in with
 
 Adapters translate vendor errors into these at their boundary (``raise Ours(...) from exc``);
 nothing else in the package sees an SDK exception.
@@ -130,3 +134,24 @@ class Refused(PermanentDirectoryError):
 
 class InvalidRequest(PermanentDirectoryError):
     """400 that is not one of the known "already done" or "not yet replicated" cases."""
+
+
+class StorageError(Exception):
+    """Storage refused the operator console or could not be reached; the message names the
+    queue or table, the account and what to do about it."""
+
+
+class StorageAccessDenied(StorageError):
+    """403: the identity lacks ``role`` on the queue or table (or its storage account)."""
+
+    def __init__(self, message: str, *, role: str) -> None:
+        super().__init__(message)
+        self.role = role
+
+
+class StorageNotFound(StorageError):
+    """The queue or table does not exist (the deployment creates them)."""
+
+
+class StorageUnreachable(StorageError):
+    """The account did not answer, or no credential could sign in."""

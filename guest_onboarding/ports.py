@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -176,3 +176,64 @@ class Outbox(Protocol):
     ) -> None:
         """Move a message to ``<queue>-poison`` with the reason envelope."""
         ...
+
+
+# -- the operator console's side ---------------------------------------------------------------
+
+
+class LedgerReader(Protocol):
+    """The ledger's read side (the console's ``status`` and ``report``); a ``Ledger`` is one.
+    Raises ``errors.StorageError``s."""
+
+    async def get(self, email: str) -> LedgerEntry | None: ...
+
+    def entries(
+        self, *, statuses: frozenset[GuestStatus] | None = None
+    ) -> AsyncIterator[LedgerEntry]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PoisonMessage:
+    """One message on ``<queue>-poison``, as stored (``content`` is the envelope)."""
+
+    id: str
+    queue: str  # the work queue it came from (the poison queue is ``<queue>-poison``)
+    content: str
+    inserted_at: datetime | None = None
+    dequeue_count: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReplayOutcome:
+    replayed: tuple[str, ...]  # ids sent back to the work queue and deleted from poison
+    not_found: tuple[str, ...]  # ids not on the poison queue (replayed already, or leased)
+
+
+class OperatorQueues(Protocol):
+    """The queues as an operator uses them: submit HR messages, read and replay poison.
+    Raises ``errors.StorageError``s naming the queue and the missing role."""
+
+    async def send_many(
+        self,
+        queue: str,
+        bodies: Sequence[str],
+        *,
+        concurrency: int,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> None:
+        """Send every body to ``queue``, ``concurrency`` at a time; ``on_sent(n)`` reports
+        progress. On a failure the rest are not sent and the error is raised."""
+        ...
+
+    async def poison(self, queue: str) -> list[PoisonMessage]:
+        """Every message on ``<queue>-poison``, oldest first, left on the queue."""
+        ...
+
+    async def replay(self, queue: str, ids: Collection[str]) -> ReplayOutcome:
+        """Send each chosen poison message's original, unchanged, to ``queue`` and delete it
+        from ``<queue>-poison``: replaying an id twice finds nothing the second time."""
+        ...
+
+    async def close(self) -> None: ...

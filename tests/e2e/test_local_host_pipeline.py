@@ -179,9 +179,18 @@ def test_make_demo_onboards_the_samples(tmp_path: Path) -> None:
             messages_path=SAMPLE_MESSAGES_PATH,
             tenant_path=SAMPLE_TENANT_PATH,
             timeout=120,
+            report_dir=tmp_path / "report",
         )
         == 0
     )
+    written = sorted(p.name for p in (tmp_path / "report").iterdir())
+    assert written == [
+        "funnel.png",
+        "index.html",
+        "poison.png",
+        "reminders.png",
+        "time_to_redeem.png",
+    ]
 
 
 def test_a_tenant_wide_stop_holds_the_queue_through_the_host_and_resumes(tmp_path: Path) -> None:
