@@ -57,10 +57,13 @@ class FakeDirectory:
         user_type: str = "Guest",
         state: str | None = None,
         since: datetime | None = None,
+        user_id: str | None = None,
+        upn: str | None = None,
     ) -> DirectoryUser:
         user = DirectoryUser(
-            id=f"00000000-0000-4000-8000-{next(self._ids):012d}",
+            id=user_id or f"00000000-0000-4000-8000-{next(self._ids):012d}",
             mail=email,
+            user_principal_name=upn,
             user_type=user_type,
             account_enabled=True,
             external_user_state=state,
@@ -90,7 +93,12 @@ class FakeDirectory:
         self._maybe_fail("resolve_user")
         found = self.users.get(reference)
         return found or next(
-            (u for u in self.users.values() if (u.mail or "").lower() == reference.lower()), None
+            (
+                u
+                for u in self.users.values()
+                if reference.lower() == (u.user_principal_name or "").lower()
+            ),
+            None,
         )
 
     async def set_account_enabled(self, user_id: str, *, enabled: bool) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.seeds import GROUP_PARTNERS, SAMPLE_MESSAGES_PATH
+from devstack.seeds import GRACE, GRACE_MAIL, GRACE_UPN, GROUP_PARTNERS, SAMPLE_MESSAGES_PATH
 from guest_console.bulk import InputRow, read_rows
 from guest_console.validation import Accepted, Rejected, judge, judge_all
 from guest_onboarding.bootstrap import Runtime
@@ -44,9 +44,11 @@ async def test_the_console_and_invite_fn_agree_on_every_sample(settings: Setting
     entrypoint on fakes, poisoned or not, against the console's verdict."""
     for row in read_rows(SAMPLE_MESSAGES_PATH):
         outbox = FakeOutbox()
+        directory = FakeDirectory()  # the sample tenant's sponsor, as samples/tenant.json has her
+        directory.add_user(GRACE_MAIL, user_type="Member", user_id=GRACE, upn=GRACE_UPN)
         rt = Runtime(
             settings=settings,
-            directory=FakeDirectory(),
+            directory=directory,
             ledger=FakeLedger(),
             outbox=outbox,
             health=FakeTenantHealth(),
