@@ -7,12 +7,13 @@ delivery ``host.json`` allows, moved there by us with the last error.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +32,14 @@ from guest_onboarding.messages import (
     parse_invitation_queue_message,
 )
 from guest_onboarding.retry import Action, RetryPolicy
+from guest_onboarding.telemetry import (
+    TracingOutbox,
+    message_traceparent,
+    record_message_age,
+    record_outcome,
+    record_sweep,
+    step_span,
+)
 from guest_onboarding.wire import as_received
 
 log = logging.getLogger("guest_onboarding")
@@ -89,6 +98,7 @@ class _Delivery:
 
     def done(self, outcome: str, **extra: Any) -> str:
         log_step(self.step, outcome, message_id=self.message_id, **self.fields, **extra)
+        record_outcome(self.step, outcome, {**self.fields, **extra})
         return outcome
 
     async def poison(self, exc: BaseException) -> DeliveryResult:
@@ -128,11 +138,39 @@ class _Delivery:
         raise exc
 
 
+def _traced(rt: Runtime) -> Runtime:
+    """``rt`` whose outbox stamps what it queues with the active span's trace context."""
+    return dataclasses.replace(rt, outbox=TracingOutbox(rt.outbox))
+
+
 async def handle_invitation_message(
-    *, body: bytes | str, message_id: str, dequeue_count: int = 1, rt: Runtime | None = None
+    *,
+    body: bytes | str,
+    message_id: str,
+    dequeue_count: int = 1,
+    inserted_at: datetime | None = None,
+    rt: Runtime | None = None,
 ) -> str:
-    """invite_fn's work for one message: an HR message or a reminder resend."""
+    """invite_fn's work for one message: an HR message or a reminder resend, in one span (a
+    reminder's is the child of the sweep that queued it)."""
     rt = rt or runtime()
+    queue = rt.settings.invitations_queue
+    record_message_age(queue, inserted_at, rt.clock())
+    with step_span(
+        "invite",
+        traceparent=message_traceparent(body),
+        queue=queue,
+        message_id=message_id,
+        dequeue_count=dequeue_count,
+    ):
+        return await _invitation_message(
+            body=body, message_id=message_id, dequeue_count=dequeue_count, rt=_traced(rt)
+        )
+
+
+async def _invitation_message(
+    *, body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime
+) -> str:
     delivery = _Delivery(
         rt=rt,
         queue=rt.settings.invitations_queue,
@@ -155,6 +193,7 @@ async def handle_invitation_message(
     try:
         if isinstance(parsed, ReminderRequest):
             delivery.step = "reminder"
+            delivery.fields["reminder"] = parsed.number
             return delivery.done(
                 await send_reminder(
                     parsed,
@@ -182,10 +221,33 @@ async def handle_invitation_message(
 
 
 async def handle_assignment_message(
-    *, body: bytes | str, message_id: str, dequeue_count: int = 1, rt: Runtime | None = None
+    *,
+    body: bytes | str,
+    message_id: str,
+    dequeue_count: int = 1,
+    inserted_at: datetime | None = None,
+    rt: Runtime | None = None,
 ) -> str:
-    """assign_fn's work for one assignment step."""
+    """assign_fn's work for one assignment step, in one span: the child of the span that
+    queued the step (its ``traceparent``), so an onboarding is one trace across the queue."""
     rt = rt or runtime()
+    queue = rt.settings.assignments_queue
+    record_message_age(queue, inserted_at, rt.clock())
+    with step_span(
+        "assign",
+        traceparent=message_traceparent(body),
+        queue=queue,
+        message_id=message_id,
+        dequeue_count=dequeue_count,
+    ):
+        return await _assignment_message(
+            body=body, message_id=message_id, dequeue_count=dequeue_count, rt=_traced(rt)
+        )
+
+
+async def _assignment_message(
+    *, body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime
+) -> str:
     delivery = _Delivery(
         rt=rt,
         queue=rt.settings.assignments_queue,
@@ -227,9 +289,17 @@ async def handle_assignment_message(
 
 
 async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = None) -> SweepSummary:
-    """resend_timer_fn's work: one sweep. A late (past-due) or repeated firing is safe: the
-    ledger records each scheduled reminder before it is queued."""
+    """resend_timer_fn's work: one sweep, in one span (the parent of every reminder it queues).
+    A late (past-due) or repeated firing is safe: the ledger records each scheduled reminder
+    before it is queued."""
     rt = rt or runtime()
+    with step_span("sweep"):
+        summary = await _reminder_sweep(past_due=past_due, rt=_traced(rt))
+        record_sweep(summary.as_dict(), summary.redeemed_after_seconds)
+        return summary
+
+
+async def _reminder_sweep(*, past_due: bool, rt: Runtime) -> SweepSummary:
     s = rt.settings
     policy = SweepPolicy(
         reminder_days=s.reminder_days,

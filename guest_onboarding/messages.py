@@ -38,6 +38,8 @@ MAX_ITEMS = 50
 #: A reminder number beyond any schedule (the handler checks the configured one).
 MAX_REMINDER_NUMBER = 100
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+#: W3C trace context (version 00), as this app writes it into the messages it queues.
+_TRACEPARENT = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 _LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,2}$"
 
 Guid = Annotated[str, Field(pattern=_GUID)]
@@ -109,7 +111,15 @@ class _Internal(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
 
 
-class ReminderRequest(_Internal):
+class _Traced(_Internal):
+    """A message that carries the W3C trace context of the step that queued it: the span of
+    the step that handles it becomes that step's child, across the queue hop (absent when
+    telemetry is off)."""
+
+    traceparent: Annotated[str, Field(pattern=_TRACEPARENT)] | None = None
+
+
+class ReminderRequest(_Traced):
     """Queued by the reminder sweep onto the invitations queue: re-send reminder ``number``."""
 
     email: Address
@@ -120,7 +130,7 @@ class _ReminderEnvelope(_Internal):
     reminder: ReminderRequest
 
 
-class _Step(_Internal):
+class _Step(_Traced):
     """What every fan-out step carries besides its target."""
 
     email: Address

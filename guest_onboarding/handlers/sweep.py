@@ -60,9 +60,12 @@ class SweepSummary:
     skipped_deletions: int = 0
     not_adopted: int = 0
     retired: int = 0
+    #: Seconds from first invitation (or adoption) to redemption, one per guest marked redeemed
+    #: (the time-to-redeem metric); not one of the counts.
+    redeemed_after_seconds: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
 
 
 @dataclass(slots=True)
@@ -244,3 +247,6 @@ async def _settle_no_longer_pending(run: _SweepRun, email: str, row: _Tracked) -
         redeemed_at = user.state_changed_at or run.now
         if await run.ledger.update(email, Redeemed(redeemed_at=redeemed_at), etag=row.etag):
             run.summary.redeemed += 1
+            if row.first_sent_at is not None:
+                waited = (redeemed_at - row.first_sent_at).total_seconds()
+                run.summary.redeemed_after_seconds.append(waited)
