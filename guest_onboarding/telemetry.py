@@ -458,14 +458,24 @@ _DISTRO_INSTRUMENTATIONS_OFF = (
 )
 
 
+#: The logger the distro's log exporter listens to: none of the app's (see below).
+UNUSED_LOGGER = "guest_onboarding.telemetry.not_exported"
+
+
 def _configure_azure_monitor(settings: TelemetrySettings) -> None:
     from azure.monitor.opentelemetry import configure_azure_monitor
 
     configure_azure_monitor(
         connection_string=settings.connection_string,
-        # The Functions host already sends the worker's log lines; exporting them here too
-        # would duplicate every line in `traces`.
-        disable_logging=True,
+        # The Functions host already sends the worker's log lines (the step lines included);
+        # exporting them here too would write every line twice into `traces`. The distro takes
+        # its "no logs" switch from OTEL_LOGS_EXPORTER only, a setting the host may read too,
+        # so its log handler goes on a logger nothing writes to instead.
+        logger_name=UNUSED_LOGGER,
+        # Every trace (the distro's default is 5 traces a second, which cuts onboardings in
+        # pieces). OTEL_TRACES_SAMPLER=microsoft.fixed_percentage with OTEL_TRACES_SAMPLER_ARG
+        # lowers it; that sampler decides by trace id, so an onboarding is kept or dropped whole.
+        sampling_ratio=1.0,
         enable_live_metrics=False,
         enable_performance_counters=False,
         span_processors=[redacting_span_processor()],
