@@ -121,3 +121,34 @@ def test_without_a_destination_nothing_is_configured() -> None:
         TelemetrySettings(console=True, otlp_endpoint="http://127.0.0.1:4318")
     )
     assert otlp is not None and type(otlp[0]).__name__ == "OTLPSpanExporter"
+
+
+def test_the_first_invocation_configures_telemetry_and_indexing_does_not() -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        import function_app
+        function_app.app.get_functions()
+        indexed = "opentelemetry.sdk" in sys.modules
+        from opentelemetry import trace
+        from guest_onboarding import bootstrap
+        bootstrap.runtime()  # what the first invocation does
+        print(indexed, type(trace.get_tracer_provider()).__name__)
+        """
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO_ROOT),
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "OTEL_TRACES_EXPORTER": "console",
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ["False", "TracerProvider"]
+
+
+def test_host_json_tells_the_functions_host_to_use_opentelemetry() -> None:
+    host = json.loads((REPO_ROOT / "host.json").read_text())
+    assert host["telemetryMode"] == "OpenTelemetry"
