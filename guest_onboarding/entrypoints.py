@@ -68,8 +68,9 @@ def log_step(step: str, outcome: str, **fields: Any) -> None:
 
 
 def pseudonym(value: str | None) -> str | None:
-    """A stable stand-in for an identifier in logs (HR's external id is personal data): the
-    same id always gives the same 12 hex digits, which correlate lines without revealing it."""
+    """A stable stand-in for an identifier in logs and telemetry (HR's external id and the
+    canonical address are personal data): the same value always gives the same 12 hex digits,
+    which correlate lines without revealing it."""
     if value is None:
         return None
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
@@ -185,6 +186,7 @@ async def _invitation_message(
         return await delivery.poison(exc)
 
     delivery.fields["guest"] = mask_address(parsed.email)
+    delivery.fields["guest_ref"] = pseudonym(parsed.email)
     policy = RetryPolicy(max_dequeue_count=rt.max_dequeue_count)
 
     async def requeue(delay: float, _counts: bool) -> None:
@@ -263,6 +265,7 @@ async def _assignment_message(
     delivery.fields |= {
         "external_ref": pseudonym(step.externalId),
         "guest": mask_address(step.email),
+        "guest_ref": pseudonym(step.email),
         "kind": step.kind,
         "target": step.target,
     }
@@ -295,7 +298,11 @@ async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = Non
     rt = rt or runtime()
     with step_span("sweep"):
         summary = await _reminder_sweep(past_due=past_due, rt=_traced(rt))
-        record_sweep(summary.as_dict(), summary.redeemed_after_seconds)
+        redeemed = [
+            (mask_address(r.email), pseudonym(r.email) or "", r.after_seconds)
+            for r in summary.redemptions
+        ]
+        record_sweep(summary.as_dict(), redeemed)
         return summary
 
 

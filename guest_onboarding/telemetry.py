@@ -60,6 +60,7 @@ STEP = "guest_onboarding.step"
 STEP_KIND = "guest_onboarding.step.kind"
 TARGET = "guest_onboarding.step.target"
 GUEST = "guest_onboarding.guest"  # masked: a***@fabrikam.example
+GUEST_REF = "guest_onboarding.guest_ref"  # a hash of the canonical address (a correlation key)
 EXTERNAL_REF = "guest_onboarding.external_ref"  # a hash of HR's external id
 REMINDER_NUMBER = "guest_onboarding.reminder.number"
 ERROR_TYPE = "error.type"  # our rejection code or Graph's error code
@@ -220,6 +221,7 @@ def step_span(
 #: Log-line fields that become span attributes (all masked or hashed by the entrypoints).
 _SPAN_FIELDS = {
     "guest": GUEST,
+    "guest_ref": GUEST_REF,
     "external_ref": EXTERNAL_REF,
     "kind": STEP_KIND,
     "target": TARGET,
@@ -248,6 +250,8 @@ def record_outcome(step: str, outcome: str, fields: Mapping[str, Any]) -> None:
     dimensions: dict[str, AttributeValue] = {STEP: step, OUTCOME: outcome, RESULT: result}
     if isinstance(fields.get("kind"), str):
         dimensions[STEP_KIND] = fields["kind"]
+    if result == "failed":
+        dimensions[ERROR_TYPE] = str(fields.get("error") or "unknown")
     _steps.add(1, dimensions)
     if result == "failed" and outcome != "tenant_stop":
         _poisoned.add(1, {STEP: step, ERROR_TYPE: str(fields.get("error") or "unknown")})
@@ -266,8 +270,16 @@ def record_message_age(queue: str, inserted_at: datetime | None, now: datetime) 
     _message_age.record(max(0.0, (now - inserted_at).total_seconds()), {QUEUE: queue})
 
 
-def record_sweep(counts: Mapping[str, int], redeemed_after_seconds: Iterable[float]) -> None:
-    """The sweep's summary on its span, and its redemptions as metrics."""
+#: The sweep span's event for each guest found redeemed (a row of `traces` in Application Insights).
+REDEEMED_EVENT = "guest_onboarding.redeemed"
+TIME_TO_REDEEM_ATTRIBUTE = "guest_onboarding.time_to_redeem_seconds"
+
+
+def record_sweep(
+    counts: Mapping[str, int], redemptions: Iterable[tuple[str, str, float | None]]
+) -> None:
+    """The sweep's summary on its span; each redemption (masked guest, guest ref, seconds since
+    the first invitation) as an event of the span and in the metrics."""
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attribute(STEP, "sweep")
@@ -279,8 +291,13 @@ def record_sweep(counts: Mapping[str, int], redeemed_after_seconds: Iterable[flo
     _steps.add(1, {STEP: "sweep", OUTCOME: "finished", RESULT: "done"})
     if counts.get("redeemed"):
         _redemptions.add(counts["redeemed"])
-    for seconds in redeemed_after_seconds:
-        _time_to_redeem.record(max(0.0, seconds))
+    for guest, guest_ref, seconds in redemptions:
+        attributes: dict[str, AttributeValue] = {GUEST: guest, GUEST_REF: guest_ref}
+        if seconds is not None:
+            _time_to_redeem.record(max(0.0, seconds))
+            attributes[TIME_TO_REDEEM_ATTRIBUTE] = max(0.0, seconds)
+        if span.is_recording():
+            span.add_event(REDEEMED_EVENT, attributes)
 
 
 def record_graph_throttled(retry_after_seconds: float) -> None:

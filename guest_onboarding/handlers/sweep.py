@@ -47,6 +47,15 @@ class SweepPolicy:
     policy: Policy
 
 
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """A guest the sweep found redeemed: whom (for the entrypoint to mask or hash, never to
+    log as is) and how long after the first invitation (or adoption), if known."""
+
+    email: str
+    after_seconds: float | None
+
+
 @dataclass(kw_only=True)
 class SweepSummary:
     scanned: int = 0
@@ -60,9 +69,8 @@ class SweepSummary:
     skipped_deletions: int = 0
     not_adopted: int = 0
     retired: int = 0
-    #: Seconds from first invitation (or adoption) to redemption, one per guest marked redeemed
-    #: (the time-to-redeem metric); not one of the counts.
-    redeemed_after_seconds: list[float] = field(default_factory=list)
+    #: One per guest marked redeemed (telemetry: time to redeem); not one of the counts.
+    redemptions: list[Redemption] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
@@ -247,6 +255,6 @@ async def _settle_no_longer_pending(run: _SweepRun, email: str, row: _Tracked) -
         redeemed_at = user.state_changed_at or run.now
         if await run.ledger.update(email, Redeemed(redeemed_at=redeemed_at), etag=row.etag):
             run.summary.redeemed += 1
-            if row.first_sent_at is not None:
-                waited = (redeemed_at - row.first_sent_at).total_seconds()
-                run.summary.redeemed_after_seconds.append(waited)
+            first = row.first_sent_at
+            waited = (redeemed_at - first).total_seconds() if first is not None else None
+            run.summary.redemptions.append(Redemption(email=email, after_seconds=waited))

@@ -6,6 +6,7 @@ Table URLs keyed by the address: the redacting processor must cut both)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
 from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.entrypoints import run_reminder_sweep
 from tests.integration.stack import Stack
-from tests.telemetry.support import by_name, collected, delta, everything_exported, total
+from tests.telemetry.support import Collected, by_name, delta, everything_exported, recording, total
 
 pytestmark = pytest.mark.integration
 
@@ -60,9 +61,15 @@ def descends_from(span: ReadableSpan, ancestor: ReadableSpan, spans: list[Readab
     return False
 
 
-async def test_onboarding_trace_and_metrics_hold_no_personal_data(stack: Stack) -> None:
-    otel = collected()
-    otel.spans.clear()
+@pytest.fixture
+def otel() -> Iterator[Collected]:
+    with recording() as collected:
+        yield collected
+
+
+async def test_onboarding_trace_and_metrics_hold_no_personal_data(
+    stack: Stack, otel: Collected
+) -> None:
     follow_emulator_clock(stack)
     before = otel.points()
 

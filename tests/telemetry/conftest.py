@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from devstack.seeds import GROUP_PARTNERS
@@ -8,14 +10,13 @@ from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
 from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox
 from tests.support import SETTINGS_ENV, T0, Clock
-from tests.telemetry.support import Collected, collected
+from tests.telemetry.support import Collected, recording
 
 
 @pytest.fixture
-def otel() -> Collected:
-    pipeline = collected()
-    pipeline.spans.clear()
-    return pipeline
+def otel() -> Iterator[Collected]:
+    with recording() as collected:
+        yield collected
 
 
 @pytest.fixture

@@ -1,9 +1,14 @@
 """The SDK's in-memory exporter and reader behind the global providers, once per test session
-(OpenTelemetry allows one global provider per process), and readers of what they collected."""
+(OpenTelemetry allows one global provider per process), and readers of what they collected.
+
+Spans are recorded only inside :func:`recording`: elsewhere the global tracer provider is the
+API's no-op, as in a deployment without telemetry, so no other test sees a ``traceparent``
+appear in the messages it compares."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,21 +47,61 @@ class Collected:
         return found
 
 
-_collected: list[Collected] = []
+class _SwitchedTracer(trace.Tracer):
+    def __init__(self, switch: _Switch, sdk_tracer: trace.Tracer) -> None:
+        self._switch = switch
+        self._sdk = sdk_tracer
+        self._off = trace.NoOpTracer()
+
+    def _now(self) -> trace.Tracer:
+        return self._sdk if self._switch.on else self._off
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._now().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self._now().start_as_current_span(*args, **kwargs)
 
 
-def collected() -> Collected:
+class _Switch(trace.TracerProvider):
+    """The global tracer provider of the test process: the SDK's while recording, else no-op."""
+
+    def __init__(self, sdk: trace.TracerProvider) -> None:
+        self.sdk = sdk
+        self.on = False
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _SwitchedTracer(self, self.sdk.get_tracer(*args, **kwargs))
+
+
+_collected: list[tuple[Collected, _Switch]] = []
+
+
+def _pipeline() -> tuple[Collected, _Switch]:
     """The process-wide in-memory pipeline, built by the app's own ``build_providers`` (the
     redacting processor first, as in production)."""
     if not _collected:
         exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
         tracer_provider, meter_provider = telemetry.build_providers(exporter, reader, batch=False)
-        trace.set_tracer_provider(tracer_provider)
+        switch = _Switch(tracer_provider)
+        trace.set_tracer_provider(switch)
         metrics.set_meter_provider(meter_provider)
-        assert trace.get_tracer_provider() is tracer_provider, "another provider was set first"
+        assert trace.get_tracer_provider() is switch, "another provider was set first"
         telemetry.enable_azure_sdk_spans()
-        _collected.append(Collected(exporter, reader))
+        _collected.append((Collected(exporter, reader), switch))
     return _collected[0]
+
+
+@contextmanager
+def recording() -> Iterator[Collected]:
+    """Record spans (from no earlier ones) until the block ends."""
+    collected, switch = _pipeline()
+    collected.spans.clear()
+    switch.on = True
+    try:
+        yield collected
+    finally:
+        switch.on = False
 
 
 def delta(before: Points, after: Points, name: str, **attributes: Any) -> Any:

@@ -4,6 +4,7 @@ in-memory reader before and after; each expected amount is counted from the scen
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from datetime import timedelta
 
@@ -78,6 +79,7 @@ async def test_poisoned_messages_are_counted_by_code(rt: Runtime, otel: Collecte
     assert delta(before, after, "guest_onboarding.poisoned", **not_allowed) == 1
     assert total(before, after, "guest_onboarding.poisoned") == 2
     failed = {STEP: "assign", OUTCOME: "rejected", RESULT: "failed", KIND: "group"}
+    failed["error.type"] = "GroupNotAllowed"
     assert delta(before, after, "guest_onboarding.steps", **failed) == 1
 
 
@@ -130,3 +132,13 @@ async def test_reminders_by_number_redemptions_and_time_to_redeem(
     assert delta(before, after, "guest_onboarding.time_to_redeem") == (1, waited)
     sweeps = {STEP: "sweep", OUTCOME: "finished", RESULT: "done"}
     assert delta(before, after, "guest_onboarding.steps", **sweeps) == 2
+
+    # Who redeemed, for "who is pending": an event on the sweep's span, masked and hashed.
+    (event,) = [
+        e for s in otel.finished() for e in s.events if e.name == "guest_onboarding.redeemed"
+    ]
+    assert dict(event.attributes or {}) == {
+        "guest_onboarding.guest": "a***@fabrikam.example",
+        "guest_onboarding.guest_ref": hashlib.sha256(ADA.encode()).hexdigest()[:12],
+        "guest_onboarding.time_to_redeem_seconds": waited,
+    }
