@@ -87,7 +87,7 @@ def _pipeline() -> tuple[Collected, _Switch]:
         trace.set_tracer_provider(switch)
         metrics.set_meter_provider(meter_provider)
         assert trace.get_tracer_provider() is switch, "another provider was set first"
-        telemetry.enable_azure_sdk_spans()
+        telemetry.instrument_sdks(tracer_provider)
         _collected.append((Collected(exporter, reader), switch))
     return _collected[0]
 
