@@ -142,3 +142,35 @@ async def test_reminders_by_number_redemptions_and_time_to_redeem(
         "guest_onboarding.guest_ref": hashlib.sha256(ADA.encode()).hexdigest()[:12],
         "guest_onboarding.time_to_redeem_seconds": waited,
     }
+
+
+async def test_the_trigger_passes_the_message_insertion_time(
+    rt: Runtime, clock: Clock, otel: Collected
+) -> None:
+    """invite_fn hands the entrypoint the queue message's insertion time (the local host and
+    the Python worker both fill it in)."""
+    import azure.functions.queue as queue_binding
+
+    import function_app
+    from guest_onboarding import bootstrap
+
+    (invite_fn,) = [
+        f.get_user_function()
+        for f in function_app.app.get_functions()
+        if f.get_function_name() == "invite_fn"
+    ]
+    message = queue_binding.QueueMessage(  # type: ignore[no-untyped-call]
+        id="m-1",
+        body=json.dumps(HR_MESSAGE).encode(),
+        dequeue_count=1,
+        insertion_time=clock.now - timedelta(seconds=9),
+    )
+    queue = {"messaging.destination.name": rt.settings.invitations_queue}
+    before = otel.points()
+    bootstrap.set_runtime(rt)
+    try:
+        await invite_fn(message)
+    finally:
+        bootstrap.set_runtime(None)
+    after = otel.points()
+    assert delta(before, after, "guest_onboarding.queue.message_age", **queue) == (1, 9.0)
