@@ -34,8 +34,7 @@ from guest_onboarding.messages import (
 from guest_onboarding.retry import Action, RetryPolicy
 from guest_onboarding.telemetry import (
     TracingOutbox,
-    message_traceparent,
-    record_message_age,
+    delivery_span,
     record_outcome,
     record_sweep,
     step_span,
@@ -68,9 +67,8 @@ def log_step(step: str, outcome: str, **fields: Any) -> None:
 
 
 def pseudonym(value: str | None) -> str | None:
-    """A stable stand-in for an identifier in logs and telemetry (HR's external id and the
-    canonical address are personal data): the same value always gives the same 12 hex digits,
-    which correlate lines without revealing it."""
+    """A stable stand-in for an identifier in logs (HR's external id is personal data): the
+    same id always gives the same 12 hex digits, which correlate lines without revealing it."""
     if value is None:
         return None
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
@@ -152,26 +150,14 @@ async def handle_invitation_message(
     inserted_at: datetime | None = None,
     rt: Runtime | None = None,
 ) -> str:
-    """invite_fn's work for one message: an HR message or a reminder resend, in one span (a
-    reminder's is the child of the sweep that queued it)."""
+    """invite_fn's work for one message (an HR message or a reminder resend), in its span."""
     rt = rt or runtime()
-    queue = rt.settings.invitations_queue
-    record_message_age(queue, inserted_at, rt.clock())
-    with step_span(
-        "invite",
-        traceparent=message_traceparent(body),
-        queue=queue,
-        message_id=message_id,
-        dequeue_count=dequeue_count,
-    ):
-        return await _invitation_message(
-            body=body, message_id=message_id, dequeue_count=dequeue_count, rt=_traced(rt)
-        )
+    queue, now = rt.settings.invitations_queue, rt.clock()
+    with delivery_span("invite", queue, body, message_id, dequeue_count, inserted_at, now):
+        return await _invite(body, message_id, dequeue_count, _traced(rt))
 
 
-async def _invitation_message(
-    *, body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime
-) -> str:
+async def _invite(body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime) -> str:
     delivery = _Delivery(
         rt=rt,
         queue=rt.settings.invitations_queue,
@@ -230,26 +216,14 @@ async def handle_assignment_message(
     inserted_at: datetime | None = None,
     rt: Runtime | None = None,
 ) -> str:
-    """assign_fn's work for one assignment step, in one span: the child of the span that
-    queued the step (its ``traceparent``), so an onboarding is one trace across the queue."""
+    """assign_fn's work for one assignment step, in its span (the child of the invitation's)."""
     rt = rt or runtime()
-    queue = rt.settings.assignments_queue
-    record_message_age(queue, inserted_at, rt.clock())
-    with step_span(
-        "assign",
-        traceparent=message_traceparent(body),
-        queue=queue,
-        message_id=message_id,
-        dequeue_count=dequeue_count,
-    ):
-        return await _assignment_message(
-            body=body, message_id=message_id, dequeue_count=dequeue_count, rt=_traced(rt)
-        )
+    queue, now = rt.settings.assignments_queue, rt.clock()
+    with delivery_span("assign", queue, body, message_id, dequeue_count, inserted_at, now):
+        return await _assign(body, message_id, dequeue_count, _traced(rt))
 
 
-async def _assignment_message(
-    *, body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime
-) -> str:
+async def _assign(body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime) -> str:
     delivery = _Delivery(
         rt=rt,
         queue=rt.settings.assignments_queue,
@@ -292,9 +266,8 @@ async def _assignment_message(
 
 
 async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = None) -> SweepSummary:
-    """resend_timer_fn's work: one sweep, in one span (the parent of every reminder it queues).
-    A late (past-due) or repeated firing is safe: the ledger records each scheduled reminder
-    before it is queued."""
+    """resend_timer_fn's work: one sweep, in one span (the reminders' parent). A late (past-due)
+    or repeated firing is safe: the ledger records each scheduled reminder before it is queued."""
     rt = rt or runtime()
     with step_span("sweep"):
         summary = await _reminder_sweep(past_due=past_due, rt=_traced(rt))

@@ -9,11 +9,11 @@ from guest_onboarding.config import TelemetrySettings
 
 def test_make_run_exports_to_the_console_unless_an_otlp_endpoint_is_set() -> None:
     console = TelemetrySettings.from_env(RUN_TELEMETRY)
-    exporters = telemetry._exporters(console)
+    exporters = telemetry.exporters_for(console)
     assert exporters is not None and type(exporters[0]).__name__ == "ConsoleSpanExporter"
 
     with_otlp = TelemetrySettings.from_env(
         {**RUN_TELEMETRY, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
     )
-    exporters = telemetry._exporters(with_otlp)
+    exporters = telemetry.exporters_for(with_otlp)
     assert exporters is not None and type(exporters[0]).__name__ == "OTLPSpanExporter"

@@ -114,10 +114,10 @@ def _items(body: str) -> list[dict[str, object]]:
 
 
 def test_without_a_destination_nothing_is_configured() -> None:
-    assert telemetry._exporters(TelemetrySettings()) is None
-    console = telemetry._exporters(TelemetrySettings(console=True))
+    assert telemetry.exporters_for(TelemetrySettings()) is None
+    console = telemetry.exporters_for(TelemetrySettings(console=True))
     assert console is not None and type(console[0]).__name__ == "ConsoleSpanExporter"
-    otlp = telemetry._exporters(
+    otlp = telemetry.exporters_for(
         TelemetrySettings(console=True, otlp_endpoint="http://127.0.0.1:4318")
     )
     assert otlp is not None and type(otlp[0]).__name__ == "OTLPSpanExporter"
