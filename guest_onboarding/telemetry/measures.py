@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -84,12 +85,28 @@ _SPAN_FIELDS = {
 }
 
 
+#: An error code as rules and Graph write them (``InvalidJson``, ``Request_BadRequest``).
+_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,79}$")
+#: What stands for an error that is not a code: an exception's message, which may quote anything.
+UNEXPECTED = "Unexpected"
+
+
+def error_code(value: object) -> str | None:
+    """``value`` if it is an error code, else :data:`UNEXPECTED` (None for no error)."""
+    if value is None:
+        return None
+    return str(value) if _CODE.match(str(value)) else UNEXPECTED
+
+
 def record_outcome(step: str, outcome: str, fields: Mapping[str, Any]) -> None:
     """A delivery ended with ``outcome``: annotate its span and count it. ``fields`` are the
     step's log-line fields (``guest`` masked, ``external_ref`` hashed, ``kind``, ``target``,
-    ``reminder``, ``error``); nothing else is recorded."""
+    ``reminder``, ``error``); nothing else is recorded, and an ``error`` that is not a code (an
+    exception's message) is recorded as :data:`UNEXPECTED`."""
     span = trace.get_current_span()
     result = result_of(outcome)
+    code = error_code(fields.get("error"))
+    fields = {**fields, "error": code}
     if span.is_recording():
         span.update_name(step)
         span.set_attribute(STEP, step)
@@ -100,15 +117,15 @@ def record_outcome(step: str, outcome: str, fields: Mapping[str, Any]) -> None:
             if isinstance(value, str | int):
                 span.set_attribute(attribute, value)
         if result == "failed" or outcome in ERROR_RETRIES:
-            span.set_status(Status(StatusCode.ERROR, str(fields.get("error") or outcome)))
+            span.set_status(Status(StatusCode.ERROR, code or outcome))
     dimensions: dict[str, AttributeValue] = {STEP: step, OUTCOME: outcome, RESULT: result}
     if isinstance(fields.get("kind"), str):
         dimensions[STEP_KIND] = fields["kind"]
     if result == "failed":
-        dimensions[ERROR_TYPE] = str(fields.get("error") or "unknown")
+        dimensions[ERROR_TYPE] = code or UNEXPECTED
     _steps.add(1, dimensions)
     if result == "failed" and outcome != "tenant_stop":
-        _poisoned.add(1, {STEP: step, ERROR_TYPE: str(fields.get("error") or "unknown")})
+        _poisoned.add(1, {STEP: step, ERROR_TYPE: code or UNEXPECTED})
     if step == "invite" and outcome == "invited":
         _invitations.add(1)
     elif step == "reminder" and outcome == "sent":

@@ -149,16 +149,15 @@ async def test_the_trigger_passes_the_message_insertion_time(
 ) -> None:
     """invite_fn hands the entrypoint the queue message's insertion time (the local host and
     the Python worker both fill it in)."""
+    import azure.functions as func
     import azure.functions.queue as queue_binding
 
-    import function_app
+    import invite_fn as invite_blueprint
     from guest_onboarding import bootstrap
 
-    (invite_fn,) = [
-        f.get_user_function()
-        for f in function_app.app.get_functions()
-        if f.get_function_name() == "invite_fn"
-    ]
+    app = func.FunctionApp()  # the blueprint, as function_app.py registers it
+    app.register_functions(invite_blueprint.bp)
+    (invite_fn,) = [f.get_user_function() for f in app.get_functions()]
     message = queue_binding.QueueMessage(  # type: ignore[no-untyped-call]
         id="m-1",
         body=json.dumps(HR_MESSAGE).encode(),

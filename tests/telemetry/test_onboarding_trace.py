@@ -150,3 +150,26 @@ async def test_reminders_are_children_of_the_sweep(
     (span,) = by_name(otel.finished())["reminder"]
     assert span.parent is not None and span.parent.span_id == sweep.context.span_id
     assert span.attributes["guest_onboarding.reminder.number"] == 1
+
+
+async def test_an_exception_message_never_becomes_an_attribute(
+    rt: Runtime, otel: Collected
+) -> None:
+    """A failure that is not one of ours or Graph's is logged with its message (which may quote
+    the address); its span says only that it was unexpected."""
+    import pytest
+
+    from guest_onboarding.errors import ServiceUnavailable
+    from tests.fakes import FakeDirectory
+
+    assert isinstance(rt.directory, FakeDirectory)
+    failure = ServiceUnavailable(f"upstream refused {HR_MESSAGE['email']}", status=503)
+    rt.directory.fail_next["find_user"] = [failure]
+    with pytest.raises(ServiceUnavailable):  # back to the queue for a redelivery
+        await handle_invitation_message(body=json.dumps(HR_MESSAGE), message_id="m-1", rt=rt)
+
+    (invite,) = by_name(otel.finished())["invite"]
+    assert invite.attributes["guest_onboarding.outcome"] == "retry"
+    assert invite.attributes["error.type"] == "Unexpected"
+    assert invite.status.status_code == StatusCode.ERROR
+    assert invite.status.description == "Unexpected"
