@@ -3,6 +3,7 @@ exporting one."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -54,12 +55,8 @@ def redacting_span_processor() -> Any:
     return _redacting_class()()
 
 
-_redacting_class_cache: list[type] = []
-
-
+@functools.cache
 def _redacting_class() -> type:
-    if _redacting_class_cache:
-        return _redacting_class_cache[0]
     from opentelemetry.sdk.trace import Event, SpanProcessor
 
     class RedactingSpanProcessor(SpanProcessor):
@@ -88,5 +85,4 @@ def _redacting_class() -> type:
         def on_start(self, span: Span, parent_context: Context | None = None) -> None:
             return None
 
-    _redacting_class_cache.append(RedactingSpanProcessor)
     return RedactingSpanProcessor

@@ -10,6 +10,7 @@ from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.messages import parse_assignment_message
 from guest_onboarding.telemetry import message_traceparent, redact_url
+from tests.telemetry.support import Collected
 
 USER = "21707701-8457-4ae7-a03d-89625f79a1b6"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -69,3 +70,18 @@ def test_a_malformed_traceparent_is_rejected_and_never_used(bad: object) -> None
     assert caught.value.code == "InvalidField"
     assert message_traceparent(step(traceparent=bad)) is None
     assert message_traceparent("{not json") is None
+
+
+def test_exception_events_keep_their_type_only(otel: Collected) -> None:
+    from opentelemetry import trace
+
+    with trace.get_tracer("an.sdk").start_as_current_span("call") as span:
+        span.record_exception(ValueError("no user ada@fabrikam.example"))
+        span.set_attribute("http.url", "https://h/users?$filter=mail eq 'ada@fabrikam.example'")
+    (exported,) = otel.finished()
+    (event,) = exported.events
+    assert (event.name, dict(event.attributes or {})) == (
+        "exception",
+        {"exception.type": "ValueError"},
+    )
+    assert (exported.attributes or {})["http.url"] == "https://h/users?$filter={redacted}"
