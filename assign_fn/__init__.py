@@ -14,5 +14,8 @@ async def assign_fn(msg: func.QueueMessage) -> None:
     from guest_onboarding.entrypoints import handle_assignment_message
 
     await handle_assignment_message(
-        body=msg.get_body(), message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1
+        body=msg.get_body(),
+        message_id=msg.id or "",
+        dequeue_count=msg.dequeue_count or 1,
+        inserted_at=msg.insertion_time,
     )

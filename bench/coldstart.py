@@ -28,7 +28,8 @@ loaded = set(sys.modules) - before
 heavy = sorted({{m.split(".")[0] for m in loaded
                 if m.split(".")[0] in ("msgraph", "kiota_abstractions", "kiota_http", "pydantic",
                                         "azure.storage", "azure.data", "azure.identity", "httpx")
-                or m.startswith(("azure.storage", "azure.data", "azure.identity"))}})
+                or m.startswith(("azure.storage", "azure.data", "azure.identity",
+                                 "azure.monitor", "opentelemetry"))}})
 print(json.dumps({{"seconds": seconds, "modules": len(loaded), "heavy": heavy,
                   "msgraph_loaded": any(m == "msgraph" or m.startswith("msgraph.") for m in loaded),
                   "functions": {functions}}}))

@@ -5,19 +5,74 @@ Graph emulator in its own process, Tables and Queues on Azurite), driven by a mi
 plays the host: receive, call the entrypoint, delete. ``time.process_time`` is summed around the
 entrypoint calls only (the handler's own work: validation, ledger, outbox, Graph adapter), and
 separately for the whole loop (the driver's queue receives and deletes included).
+
+With ``telemetry``, the process first configures OpenTelemetry as a deployment does (the Azure
+Monitor distro, ``guest_onboarding.telemetry.configure``), exporting to a local stand-in for the
+ingestion endpoint (``bench/ingestion_sink.py``, another process): spans, the Azure SDK's and
+kiota's spans, metrics, redaction and the exporter's serialization all count. OpenTelemetry has
+one global provider per process, so the run without telemetry must come first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from azure.storage.queue.aio import QueueClient
 
-from bench.common import guest_address, hr_message
+from bench.common import REPO_ROOT, environment, guest_address, hr_message
 from devstack.stack import LocalStack
+
+
+@contextmanager
+def ingestion_sink() -> Iterator[str]:
+    """``bench/ingestion_sink.py`` running; its connection string."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        sink = subprocess.Popen(
+            [sys.executable, "-m", "bench.ingestion_sink", str(port_file)], cwd=REPO_ROOT
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not port_file.exists() or not port_file.read_text():
+                if time.monotonic() > deadline or sink.poll() is not None:
+                    raise RuntimeError("the ingestion sink did not start")
+                time.sleep(0.05)
+            endpoint = f"http://127.0.0.1:{port_file.read_text()}/"
+            yield (
+                "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+                f"IngestionEndpoint={endpoint};LiveEndpoint={endpoint}"
+            )
+        finally:
+            sink.terminate()
+            sink.wait(timeout=10)
+
+
+def _configure_telemetry(connection_string: str) -> str:
+    from guest_onboarding import telemetry
+    from guest_onboarding.config import TelemetrySettings
+
+    return telemetry.configure(TelemetrySettings(connection_string=connection_string))
+
+
+def _flush_telemetry(*, shutdown: bool = False) -> None:
+    from opentelemetry import _logs, metrics, trace
+
+    providers = [trace.get_tracer_provider(), metrics.get_meter_provider()]
+    if shutdown:
+        providers.append(_logs.get_logger_provider())
+    for provider in providers:
+        method = getattr(provider, "shutdown" if shutdown else "force_flush", None)
+        if method is not None:
+            method()
 
 
 async def _drive(stack: LocalStack, n: int, warmup: int) -> dict[str, Any]:
@@ -66,6 +121,9 @@ async def _drive(stack: LocalStack, n: int, warmup: int) -> dict[str, Any]:
     await onboard("cpu-warmup", warmup)  # imports, token, connections
     outcomes.clear()
     handler, total, wall = await onboard("cpu", n)
+    flushed = time.process_time()
+    _flush_telemetry()  # what the batch exporter still holds counts too
+    total += time.process_time() - flushed
     assert isinstance(rt.directory, GraphDirectory)
     assert isinstance(rt.ledger, TableLedger) and isinstance(rt.outbox, QueueOutbox)
     await rt.directory.aclose()
@@ -82,13 +140,30 @@ async def _drive(stack: LocalStack, n: int, warmup: int) -> dict[str, Any]:
     }
 
 
-def measure(stack: LocalStack, *, n: int = 200, warmup: int = 10) -> dict[str, Any]:
-    """Onboard ``n`` guests (2 groups + 1 app role each) in process; CPU per onboarding."""
-    from bench.common import environment
+#: Keeps the exporter from calling anything but the sink (no statsbeat, no remote settings) and
+#: from sending its own usage counters to the sink at exit, when the sink is gone.
+_EXPORTER_OFFLINE = {
+    "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+    "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+    "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
+}
 
+
+def measure(
+    stack: LocalStack, *, n: int = 200, warmup: int = 10, telemetry: bool = False
+) -> dict[str, Any]:
+    """Onboard ``n`` guests (2 groups + 1 app role each) in process; CPU per onboarding, with
+    or without telemetry exported (see the module docstring)."""
     control = stack.emulator.control
     control.reset()
     control.set_faults(latency_ms=0)
     control.set_limits(throttling=False)
-    with environment(stack.settings):
-        return asyncio.run(_drive(stack, n, warmup))
+    if not telemetry:
+        with environment(stack.settings):
+            result = asyncio.run(_drive(stack, n, warmup))
+        return result | {"telemetry": "none"}
+    with ingestion_sink() as connection_string, environment(stack.settings | _EXPORTER_OFFLINE):
+        destination = _configure_telemetry(connection_string)
+        result = asyncio.run(_drive(stack, n, warmup))
+        _flush_telemetry(shutdown=True)  # while the sink still answers
+    return result | {"telemetry": destination}

@@ -141,8 +141,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "rss_budget_mb": sweep.RSS_BUDGET_MB,
                     }
                     done("sweep")
-                if section("cpu", "CPU per onboarding, in process"):
+                if section("cpu", "CPU per onboarding, in process, telemetry off and on"):
                     report["cpu"] = cpu.measure(stack, n=args.cpu_onboardings)
+                    report["cpu_telemetry"] = cpu.measure(
+                        stack, n=args.cpu_onboardings, telemetry=True
+                    )
                     done("cpu")
                 if section("submit", f"console submit: {args.submit_rows} portal CSV rows"):
                     report["submit"] = submit_bench.measure(
@@ -417,18 +420,24 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
         )
     if "cpu" in report:
         c = report["cpu"]
+        t = report.get("cpu_telemetry", {})
+
+        def both(key: str) -> list[str]:
+            return [_f(c[key]), _f(t[key]) if key in t else "-"]
+
         out.append(
             (
                 f"CPU per onboarding in our process ({c['onboardings']} onboardings, "
-                "zero-latency emulator)",
-                ["measure", "ms per onboarding"],
+                "zero-latency emulator; telemetry on: the Azure Monitor distro exporting to a "
+                "local sink)",
+                ["measure", "telemetry off, ms", "telemetry on, ms"],
                 [
-                    ["entrypoints (handlers + adapters)", _f(c["handler_cpu_ms_per_onboarding"])],
+                    ["entrypoints (handlers + adapters)", *both("handler_cpu_ms_per_onboarding")],
                     [
-                        "whole loop (driver's receive/delete too)",
-                        _f(c["loop_cpu_ms_per_onboarding"]),
+                        "whole loop (driver's receive/delete, export flush)",
+                        *both("loop_cpu_ms_per_onboarding"),
                     ],
-                    ["wall", _f(c["wall_ms_per_onboarding"])],
+                    ["wall", *both("wall_ms_per_onboarding")],
                 ],
             )
         )

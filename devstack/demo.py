@@ -226,6 +226,11 @@ def _redeem_and_report(stack: LocalStack, settings_path: Path, report_dir: Path)
     return problems
 
 
+#: ``make run`` prints spans and metrics (OpenTelemetry's console exporter, into the host's log);
+#: an ``OTEL_EXPORTER_OTLP_ENDPOINT`` in the environment sends them there instead.
+RUN_TELEMETRY = {"OTEL_TRACES_EXPORTER": "console"}
+
+
 def run_stack_forever(*, tenant_path: Path) -> None:
     """``make run``: the stack on fixed ports until Ctrl-C."""
     with (
@@ -233,6 +238,7 @@ def run_stack_forever(*, tenant_path: Path) -> None:
         local_stack(
             workdir=Path(tmp),
             tenant_path=tenant_path,
+            overrides=RUN_TELEMETRY,
             development_ports=True,
             emulator_port=8400,
             admin_port=7071,
@@ -250,6 +256,7 @@ def run_stack_forever(*, tenant_path: Path) -> None:
             '  .venv/bin/python -m devstack enqueue \'{"email": "ada@fabrikam.example"}\'\n'
             "  .venv/bin/python -m devstack enqueue --file samples/hr_messages.jsonl [--base64]\n"
             f"See the emulated tenant: curl {stack.emulator.root_url}/_control/state\n"
+            f"Spans and metrics: {tmp}/host-1.log (or OTEL_EXPORTER_OTLP_ENDPOINT, when set)\n"
             "Ctrl-C stops everything."
         )
         stopping = False

@@ -122,6 +122,10 @@ def runtime() -> Runtime:
     """The process-wide runtime, built on first use (never at import: cold start stays cheap)."""
     global _runtime
     if _runtime is None:
+        # Telemetry too, here and not at import: indexing the app never loads the SDK.
+        from guest_onboarding.telemetry import configure
+
+        configure()
         _runtime = build_runtime()
     return _runtime
 

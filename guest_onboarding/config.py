@@ -73,6 +73,13 @@ SETTING_DEFAULTS: dict[str, str] = {
 STORAGE_SETTING = "AzureWebJobsStorage"
 
 
+#: Telemetry's platform settings (read by ``TelemetrySettings``; not app settings of this project:
+#: the platform, Bicep's monitoring wiring or a developer's shell sets them).
+APPINSIGHTS_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+OTLP_ENDPOINT_SETTING = "OTEL_EXPORTER_OTLP_ENDPOINT"
+TRACES_EXPORTER_SETTING = "OTEL_TRACES_EXPORTER"
+
+
 @dataclass(frozen=True, kw_only=True)
 class StorageSettings:
     """Where queues and the ledger live: a connection string or identity-based service URIs."""
@@ -81,6 +88,25 @@ class StorageSettings:
     queue_service_uri: str | None = None
     table_service_uri: str | None = None
     client_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TelemetrySettings:
+    """Where telemetry goes (``guest_onboarding.telemetry.configure``): Application Insights,
+    an OTLP endpoint, the console (``OTEL_TRACES_EXPORTER=console``), or nowhere."""
+
+    connection_string: str | None = None
+    otlp_endpoint: str | None = None
+    console: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TelemetrySettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            connection_string=env.get(APPINSIGHTS_SETTING, "").strip() or None,
+            otlp_endpoint=env.get(OTLP_ENDPOINT_SETTING, "").strip() or None,
+            console=env.get(TRACES_EXPORTER_SETTING, "").strip().lower() == "console",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

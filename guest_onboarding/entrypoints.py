@@ -1,24 +1,25 @@
-"""What the function triggers call: decode, call one handler, turn outcomes into queue actions.
+"""What the function triggers call: decode, call one handler, turn outcomes into queue actions,
+each delivery in its span (the child of the step that queued it).
 
 Every message ends done or in ``<queue>-poison`` with its reason: rejected input and permanent
 Graph refusals go there at once; transient failures are retried by the queue and, on the last
-delivery ``host.json`` allows, moved there by us with the last error.
+delivery ``host.json`` allows, moved there by us with the last error (:mod:`.delivery`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
-from enum import StrEnum
-from typing import Any, TypeVar
+import dataclasses
+from datetime import datetime, timedelta
 
 from guest_onboarding.bootstrap import Runtime, runtime
+from guest_onboarding.delivery import (
+    Delivery,
+    DeliveryResult,
+    log_step,
+    parse_or_poison,
+    pseudonym,
+)
 from guest_onboarding.domain.addresses import mask_address
-from guest_onboarding.errors import DirectoryError, InvalidMessage, NeedsOperator
 from guest_onboarding.handlers.assign import perform_assignment, record_step_failed
 from guest_onboarding.handlers.gate import InvitationGate
 from guest_onboarding.handlers.invite import invite_guest
@@ -31,121 +32,25 @@ from guest_onboarding.internal_messages import (
     parse_assignment_message,
 )
 from guest_onboarding.messages import parse_invitation_queue_message
-from guest_onboarding.retry import Action, RetryPolicy
-from guest_onboarding.wire import as_received
-
-log = logging.getLogger("guest_onboarding")
-T = TypeVar("T")
+from guest_onboarding.retry import RetryPolicy
+from guest_onboarding.telemetry import TracingOutbox, delivery_span, record_sweep, step_span
 
 #: Assignment steps carry their attempt count; after this many the step goes to poison.
 MAX_ASSIGNMENT_ATTEMPTS = 8
 
-
-class DeliveryResult(StrEnum):
-    """What became of a message whose handler did not finish it."""
-
-    THROTTLED = "throttled"  # back on the queue after Retry-After
-    RETRYING = "retrying"  # back on the queue after a back-off
-    REJECTED = "rejected"  # invalid input, poisoned
-    POISONED = "poisoned"  # Graph refused, or out of attempts
-
-
-def log_step(step: str, outcome: str, **fields: Any) -> None:
-    """One structured line per step; addresses must already be masked."""
-    record = {
-        "step": step,
-        "outcome": outcome,
-        **{k: v for k, v in fields.items() if v is not None},
-    }
-    log.info(json.dumps(record, sort_keys=True, default=str))
+__all__ = [
+    "MAX_ASSIGNMENT_ATTEMPTS",
+    "DeliveryResult",
+    "handle_assignment_message",
+    "handle_invitation_message",
+    "log_step",
+    "run_reminder_sweep",
+]
 
 
-def pseudonym(value: str | None) -> str | None:
-    """A stable stand-in for an identifier in logs (HR's external id is personal data): the
-    same id always gives the same 12 hex digits, which correlate lines without revealing it."""
-    if value is None:
-        return None
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
-
-
-def unreadable(exc: Exception) -> InvalidMessage:
-    """A body no rule names that still broke the parser: rejected, never retried."""
-    return InvalidMessage("InvalidJson", f"message cannot be read ({type(exc).__name__})")
-
-
-def _reason(exc: BaseException) -> dict[str, str]:
-    """The poison envelope's ``error`` for ``exc``: our rule or Graph's error, else its type."""
-    if isinstance(exc, InvalidMessage | NeedsOperator):
-        return {"code": exc.code, "message": exc.message}
-    if isinstance(exc, DirectoryError):
-        return exc.as_reason()
-    return {"code": "RetriesExhausted", "message": f"{type(exc).__name__}: {exc}"}
-
-
-@dataclass(kw_only=True)
-class _Delivery:
-    """One queue message being handled: what every log line and poison envelope needs."""
-
-    rt: Runtime
-    queue: str
-    step: str
-    text: str
-    message_id: str
-    dequeue_count: int
-    fields: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(
-        cls, rt: Runtime, queue: str, step: str, body: bytes | str, message_id: str
-    ) -> _Delivery:
-        return cls(
-            rt=rt,
-            queue=queue,
-            step=step,
-            text=as_received(body),
-            message_id=message_id,
-            dequeue_count=1,
-        )
-
-    def done(self, outcome: str, **extra: Any) -> str:
-        log_step(self.step, outcome, message_id=self.message_id, **self.fields, **extra)
-        return outcome
-
-    async def poison(self, exc: BaseException) -> DeliveryResult:
-        """To ``<queue>-poison`` with the reason, now."""
-        reason = _reason(exc)
-        code, message = reason.pop("code"), reason.pop("message")
-        await self.rt.outbox.reject(
-            queue=self.queue, original=self.text, code=code, message=message, details=reason or None
-        )
-        outcome = (
-            DeliveryResult.REJECTED if isinstance(exc, InvalidMessage) else DeliveryResult.POISONED
-        )
-        self.done(outcome, error=code)
-        return outcome
-
-    async def fail(
-        self,
-        exc: Exception,
-        *,
-        policy: RetryPolicy,
-        attempt: int,
-        requeue: Callable[[float, bool], Awaitable[None]],
-    ) -> DeliveryResult:
-        """Apply the retry policy: poison, re-queue a copy (``requeue(delay, counts)``), or
-        raise so the queue redelivers this message."""
-        decision = policy.decide(exc, attempt=attempt, dequeue_count=self.dequeue_count)
-        if decision.action == Action.POISON:
-            return await self.poison(exc)
-        if decision.action == Action.REQUEUE:
-            await requeue(decision.delay, decision.counts_as_attempt)
-            outcome = (
-                DeliveryResult.RETRYING if decision.counts_as_attempt else DeliveryResult.THROTTLED
-            )
-            self.done(outcome, retry_after=decision.delay, error=_reason(exc)["code"])
-            return outcome
-        self.done("retry", error=str(exc), delivery=self.dequeue_count)
-        raise exc
+def _traced(rt: Runtime) -> Runtime:
+    """``rt`` whose outbox stamps what it queues with the active span's trace context."""
+    return dataclasses.replace(rt, outbox=TracingOutbox(rt.outbox))
 
 
 def _gate(rt: Runtime) -> InvitationGate:
@@ -156,30 +61,32 @@ def _gate(rt: Runtime) -> InvitationGate:
     )
 
 
-async def _parse(delivery: _Delivery, parse: Callable[[], T]) -> T | DeliveryResult:
-    """The parsed message, or (rejected) the poisoning's outcome."""
-    try:
-        return parse()
-    except InvalidMessage as exc:
-        return await delivery.poison(exc)
-    except Exception as exc:  # whatever else a hostile body can do to a parser
-        return await delivery.poison(unreadable(exc))
-
-
 async def handle_invitation_message(
-    *, body: bytes | str, message_id: str, dequeue_count: int = 1, rt: Runtime | None = None
+    *,
+    body: bytes | str,
+    message_id: str,
+    dequeue_count: int = 1,
+    inserted_at: datetime | None = None,
+    rt: Runtime | None = None,
 ) -> str:
-    """invite_fn's work for one message: an HR message or a reminder resend."""
+    """invite_fn's work for one message (an HR message or a reminder resend), in its span."""
     rt = rt or runtime()
-    delivery = _Delivery.of(rt, rt.settings.invitations_queue, "invite", body, message_id)
+    queue, now = rt.settings.invitations_queue, rt.clock()
+    with delivery_span("invite", queue, body, message_id, dequeue_count, inserted_at, now):
+        return await _invite(body, message_id, dequeue_count, _traced(rt))
+
+
+async def _invite(body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime) -> str:
+    delivery = Delivery.of(rt, rt.settings.invitations_queue, "invite", body, message_id)
     delivery.dequeue_count = dequeue_count
-    parsed = await _parse(
-        delivery, lambda: parse_invitation_queue_message(body, rt.settings.policy)
+    allow_lists = rt.settings.policy
+    parsed = await parse_or_poison(
+        delivery, lambda: parse_invitation_queue_message(body, allow_lists)
     )
     if isinstance(parsed, DeliveryResult):
         return parsed
-
     delivery.fields["guest"] = mask_address(parsed.email)
+    delivery.fields["guest_ref"] = pseudonym(parsed.email)
     policy = RetryPolicy(max_dequeue_count=rt.max_dequeue_count)
 
     async def requeue(delay: float, _counts: bool) -> None:
@@ -188,6 +95,7 @@ async def handle_invitation_message(
     try:
         if isinstance(parsed, ReminderRequest):
             delivery.step = "reminder"
+            delivery.fields["reminder"] = parsed.number
             return delivery.done(
                 await send_reminder(
                     parsed,
@@ -218,19 +126,31 @@ async def handle_invitation_message(
 
 
 async def handle_assignment_message(
-    *, body: bytes | str, message_id: str, dequeue_count: int = 1, rt: Runtime | None = None
+    *,
+    body: bytes | str,
+    message_id: str,
+    dequeue_count: int = 1,
+    inserted_at: datetime | None = None,
+    rt: Runtime | None = None,
 ) -> str:
-    """assign_fn's work for one assignment step."""
+    """assign_fn's work for one assignment step, in its span (the child of the invitation's)."""
     rt = rt or runtime()
-    delivery = _Delivery.of(rt, rt.settings.assignments_queue, "assign", body, message_id)
+    queue, now = rt.settings.assignments_queue, rt.clock()
+    with delivery_span("assign", queue, body, message_id, dequeue_count, inserted_at, now):
+        return await _assign(body, message_id, dequeue_count, _traced(rt))
+
+
+async def _assign(body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime) -> str:
+    delivery = Delivery.of(rt, rt.settings.assignments_queue, "assign", body, message_id)
     delivery.dequeue_count = dequeue_count
-    parsed = await _parse(delivery, lambda: parse_assignment_message(body))
+    parsed = await parse_or_poison(delivery, lambda: parse_assignment_message(body))
     if isinstance(parsed, DeliveryResult):
         return parsed
     step: AssignmentStep = parsed
     delivery.fields |= {
         "external_ref": pseudonym(step.externalId),
         "guest": mask_address(step.email),
+        "guest_ref": pseudonym(step.email),
         "kind": step.kind,
         "target": step.target,
     }
@@ -261,9 +181,20 @@ async def handle_assignment_message(
 
 
 async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = None) -> SweepSummary:
-    """resend_timer_fn's work: one sweep. A late (past-due) or repeated firing is safe: the
-    ledger records each scheduled reminder before it is queued."""
+    """resend_timer_fn's work: one sweep, in one span (the reminders' parent). A late (past-due)
+    or repeated firing is safe: the ledger records each scheduled reminder before it is queued."""
     rt = rt or runtime()
+    with step_span("sweep"):
+        summary = await _reminder_sweep(past_due=past_due, rt=_traced(rt))
+        redeemed = [
+            (mask_address(r.email), pseudonym(r.email) or "", r.after_seconds)
+            for r in summary.redemptions
+        ]
+        record_sweep(summary.as_dict(), redeemed)
+        return summary
+
+
+async def _reminder_sweep(*, past_due: bool, rt: Runtime) -> SweepSummary:
     s = rt.settings
     policy = SweepPolicy(
         reminder_days=s.reminder_days,

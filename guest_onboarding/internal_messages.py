@@ -20,9 +20,19 @@ from guest_onboarding.wire import load_object
 
 #: A reminder number beyond any schedule (the handler checks the configured one).
 MAX_REMINDER_NUMBER = 100
+#: W3C trace context (version 00), as this app writes it into the messages it queues.
+_TRACEPARENT = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 
-class ReminderRequest(Internal):
+class _Traced(Internal):
+    """A message that carries the W3C trace context of the step that queued it: the span of
+    the step that handles it becomes that step's child, across the queue hop (absent when
+    telemetry is off)."""
+
+    traceparent: Annotated[str, Field(pattern=_TRACEPARENT)] | None = None
+
+
+class ReminderRequest(_Traced):
     """Queued by the reminder sweep onto the invitations queue: re-send reminder ``number``."""
 
     email: Address
@@ -33,7 +43,7 @@ class ReminderEnvelope(Internal):
     reminder: ReminderRequest
 
 
-class _Step(Internal):
+class _Step(_Traced):
     """What every fan-out step carries besides its target."""
 
     email: Address

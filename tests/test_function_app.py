@@ -26,7 +26,8 @@ for f in function_app.app.get_functions():
     functions.append({"name": f.get_function_name(), "bindings": bindings, "params": params,
                       "is_async": inspect.iscoroutinefunction(f.get_user_function())})
 heavy = sorted(m for m in ("msgraph", "azure.identity", "pydantic", "azure.data.tables",
-                           "azure.storage.queue", "guest_onboarding.handlers") if m in sys.modules)
+                           "azure.storage.queue", "guest_onboarding.handlers", "opentelemetry",
+                           "azure.monitor.opentelemetry") if m in sys.modules)
 print(json.dumps({"functions": functions, "heavy": heavy}))
 """
     out = subprocess.run(

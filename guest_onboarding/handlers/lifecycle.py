@@ -56,6 +56,15 @@ class SweepPolicy:
     policy: Policy
 
 
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """A guest the sweep found redeemed: whom (for the entrypoint to mask or hash, never to
+    log as is) and how long after the first invitation (or adoption), if known."""
+
+    email: str
+    after_seconds: float | None
+
+
 @dataclass(kw_only=True)
 class SweepSummary:
     scanned: int = 0
@@ -71,9 +80,11 @@ class SweepSummary:
     adopted: int = 0
     not_adopted: int = 0
     retired: int = 0
+    #: One per guest marked redeemed (telemetry: time to redeem); not one of the counts.
+    redemptions: list[Redemption] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
 
 
 @dataclass(kw_only=True)
@@ -208,3 +219,7 @@ async def no_longer_pending(run: SweepRun, row: LedgerEntry) -> None:
     )
     if await run.ledger.update(row.email, redeemed, etag=row.etag):
         run.summary.redeemed += 1
+        waited = redeemed.seconds_to_redeem
+        run.summary.redemptions.append(
+            Redemption(email=row.email, after_seconds=None if waited is None else float(waited))
+        )

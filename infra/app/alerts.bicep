@@ -1,12 +1,13 @@
 // Alerts from Application Insights to an action group (email optional):
-// - poisoned messages: a step logged with outcome "poisoned", or the Functions host moving a
-//   message to <queue>-poison after maxDequeueCount;
-// - a tenant-wide Graph refusal: a step logged with outcome "tenant_stop" (invitations blocked for
-//   the tenant, say); the Graph error code is a dimension of the alert.
-// The app logs one JSON object per step through the `guest_onboarding` logger, e.g.
-// {"step": "invite", "outcome": "poisoned", "error": "<code>", ...}; in workspace-based
-// Application Insights each is a row of `traces` whose `message` is that JSON. When the app emits
-// OpenTelemetry metrics instead, replace `stepEvents` (the only place that knows the log shape).
+// - poisoned messages: the app's `guest_onboarding.poisoned` metric (by step and error code), or
+//   the Functions host moving a message to <queue>-poison after maxDequeueCount (a host log line);
+// - a tenant-wide Graph refusal: the app's `guest_onboarding.steps` metric with outcome
+//   "tenant_stop" (invitations blocked for the tenant, say); the Graph error code is a dimension.
+// The app exports its metrics through OpenTelemetry (guest_onboarding/telemetry.py): in
+// workspace-based Application Insights each export is a row of `customMetrics` (`name`,
+// `valueSum`, the attributes in `customDimensions`). Metrics are counted where the outcome is
+// known, are never sampled, and do not depend on the shape of a log line; `appMetrics` is the
+// only place that knows their dimension names (docs/operations.md has the other queries).
 param location string = resourceGroup().location
 param tags object = {}
 param applicationInsightsId string
@@ -18,10 +19,10 @@ param alertEmail string = ''
 @description('How often the rules run and how far back they look (ISO 8601 duration).')
 param evaluationFrequency string = 'PT5M'
 
-var stepEvents = 'traces | where message startswith "{" | extend entry = parse_json(message) | extend outcome = tostring(entry.outcome), code = tostring(entry.error), step = tostring(entry.step)'
-var hostPoisoned = 'traces | where message has "MaxDequeueCount" and message has "-poison" | extend outcome = "poisoned", code = "MaxDequeueCount", step = "host"'
-var poisonedQuery = 'union (${stepEvents} | where outcome == "poisoned"), (${hostPoisoned}) | project timestamp, step, code'
-var tenantStopQuery = '${stepEvents} | where outcome == "tenant_stop" | project timestamp, step, code'
+var appMetrics = 'customMetrics | extend step = tostring(customDimensions["guest_onboarding.step"]), outcome = tostring(customDimensions["guest_onboarding.outcome"]), code = tostring(customDimensions["error.type"])'
+var hostPoisoned = 'traces | where message has "MaxDequeueCount" and message has "-poison" | extend step = "host", code = "MaxDequeueCount", messages = 1.0'
+var poisonedQuery = 'union (${appMetrics} | where name == "guest_onboarding.poisoned" | extend messages = valueSum), (${hostPoisoned}) | project timestamp, step, code, messages'
+var tenantStopQuery = '${appMetrics} | where name == "guest_onboarding.steps" and outcome == "tenant_stop" | project timestamp, step, code, messages = valueSum'
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: actionGroupName
@@ -59,7 +60,8 @@ resource poisonedAlert 'Microsoft.Insights/scheduledQueryRules@2022-08-01-previe
       allOf: [
         {
           query: poisonedQuery
-          timeAggregation: 'Count'
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'messages'
           operator: 'GreaterThan'
           threshold: 0
           failingPeriods: {
@@ -97,7 +99,8 @@ resource tenantStopAlert 'Microsoft.Insights/scheduledQueryRules@2022-08-01-prev
       allOf: [
         {
           query: tenantStopQuery
-          timeAggregation: 'Count'
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'messages'
           dimensions: [
             {
               name: 'code'

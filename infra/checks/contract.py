@@ -47,6 +47,11 @@ UNSET_ON_PURPOSE: dict[str, str] = {
         "the per-service URIs (AzureWebJobsStorage__queueServiceUri, __tableServiceUri, "
         "__blobServiceUri) are set instead"
     ),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": (
+        "local development only (make run exports there when it is set); in Azure telemetry "
+        "goes to Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING)"
+    ),
+    "OTEL_TRACES_EXPORTER": "local development only (make run sets it to console)",
 }
 
 #: Settings the templates set for the Functions host or the platform rather than for the code.

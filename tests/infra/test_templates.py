@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from guest_onboarding import telemetry
 from infra.checks.azd_params import BASE_ENVIRONMENT, substitute
 from infra.checks.bicep_eval import Symbol, Template
 from infra.checks.contract import main_template
@@ -241,11 +242,21 @@ def test_alerts_on_poisoned_messages_and_tenant_wide_refusals(main_bicep: Templa
         assert properties["actions"]["actionGroups"] == [Symbol("actionGroup.id")]
         (criterion,) = properties["criteria"]["allOf"]
         assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)
-    poisoned = rules["poisonedAlert"]["criteria"]["allOf"][0]["query"]
-    assert 'outcome == "poisoned"' in poisoned and "MaxDequeueCount" in poisoned
-    assert "parse_json(message)" in poisoned and poisoned.startswith("union (traces")
+    # The app's metrics (names and dimensions from guest_onboarding.telemetry), summed.
+    poisoned = rules["poisonedAlert"]["criteria"]["allOf"][0]
+    assert poisoned["query"].startswith("union (customMetrics")
+    assert f'name == "{telemetry.POISONED}"' in poisoned["query"]
+    assert "MaxDequeueCount" in poisoned["query"]  # and the host's own poisoning, from its log
     tenant = rules["tenantStopAlert"]["criteria"]["allOf"][0]
+    assert f'name == "{telemetry.STEPS}"' in tenant["query"]
     assert 'outcome == "tenant_stop"' in tenant["query"]
+    for dimension in (telemetry.STEP, telemetry.OUTCOME, telemetry.ERROR_TYPE):
+        assert f'customDimensions["{dimension}"]' in tenant["query"]
+    for criterion in (poisoned, tenant):
+        assert (criterion["timeAggregation"], criterion["metricMeasureColumn"]) == (
+            "Total",
+            "messages",
+        )
     assert tenant["dimensions"][0]["name"] == "code"  # Graph's error code in the alert
     assert main_bicep.module_arguments("alerts")["applicationInsightsId"] == Symbol(
         "monitoring.outputs.applicationInsightsId"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from guest_onboarding.adapters.graph.pipeline import middleware, validated_host
 from guest_onboarding.adapters.graph.responses import raise_transport_error, retry_after_seconds
 from guest_onboarding.errors import DirectoryError, ServiceUnavailable, Throttled
+from guest_onboarding.telemetry import record_graph_throttled
 
 if TYPE_CHECKING:
     import httpx
@@ -153,6 +154,8 @@ class GraphClient:
         if response is None:  # the adapter answers None only when no handler ran
             raise ServiceUnavailable("Graph returned no response", code="NoResponse")
         if response.status_code == 429:
-            until = time.monotonic() + retry_after_seconds(response)
+            wait = retry_after_seconds(response)
+            record_graph_throttled(wait)
+            until = time.monotonic() + wait
             self._throttled_until = max(self._throttled_until, until)
         return response  # type: ignore[no-any-return]

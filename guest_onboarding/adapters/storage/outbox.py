@@ -52,7 +52,8 @@ class QueueOutbox:
         await self._send(self._assignments, step.model_dump_json(exclude_none=True), delay_seconds)
 
     async def queue_reminder(self, reminder: ReminderRequest) -> None:
-        await self._send(self._invitations, json.dumps({"reminder": reminder.model_dump()}))
+        body = {"reminder": reminder.model_dump(exclude_none=True)}
+        await self._send(self._invitations, json.dumps(body))
 
     async def requeue_invitation(self, body: str, *, delay_seconds: float) -> None:
         await self._send(self._invitations, body, delay_seconds)
