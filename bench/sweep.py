@@ -34,7 +34,12 @@ RSS_BUDGET_MB = 50.0
 
 
 def _peak_rss_mb() -> float:
-    # ru_maxrss is in kilobytes on Linux.
+    """This process's own peak resident set, in MB: the kernel's high-water mark of its memory
+    (``VmHWM``), which starts afresh at exec. (``getrusage``'s ``ru_maxrss`` is kept across
+    exec on Linux, so a child spawned by a big parent would report the parent's size.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
