@@ -76,14 +76,22 @@ class Delivery:
     fields: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, rt: Runtime, queue: str, step: str, body: bytes | str, message_id: str) -> Delivery:
+    def of(
+        cls,
+        rt: Runtime,
+        queue: str,
+        step: str,
+        body: bytes | str,
+        message_id: str,
+        dequeue_count: int,
+    ) -> Delivery:
         return cls(
             rt=rt,
             queue=queue,
             step=step,
             text=as_received(body),
             message_id=message_id,
-            dequeue_count=1,
+            dequeue_count=dequeue_count,
         )
 
     def done(self, outcome: str, **extra: Any) -> str:

@@ -77,8 +77,8 @@ async def handle_invitation_message(
 
 
 async def _invite(body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime) -> str:
-    delivery = Delivery.of(rt, rt.settings.invitations_queue, "invite", body, message_id)
-    delivery.dequeue_count = dequeue_count
+    queue = rt.settings.invitations_queue
+    delivery = Delivery.of(rt, queue, "invite", body, message_id, dequeue_count)
     allow_lists = rt.settings.policy
     parsed = await parse_or_poison(
         delivery, lambda: parse_invitation_queue_message(body, allow_lists)
@@ -141,8 +141,8 @@ async def handle_assignment_message(
 
 
 async def _assign(body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime) -> str:
-    delivery = Delivery.of(rt, rt.settings.assignments_queue, "assign", body, message_id)
-    delivery.dequeue_count = dequeue_count
+    queue = rt.settings.assignments_queue
+    delivery = Delivery.of(rt, queue, "assign", body, message_id, dequeue_count)
     parsed = await parse_or_poison(delivery, lambda: parse_assignment_message(body))
     if isinstance(parsed, DeliveryResult):
         return parsed

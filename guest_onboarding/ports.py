@@ -143,9 +143,11 @@ class TenantHealth(Protocol):
         """The current stop, or None when invitations flow."""
         ...
 
-    async def record_stop(self, stop: TenantStop) -> bool:
-        """Record (or refresh) the stop; with ``stop.etag``, only if unchanged since read
-        (one prober per interval across all instances). False when that check fails."""
+    async def record_stop(self, stop: TenantStop) -> TenantStop | None:
+        """Record the stop, and return it as recorded (with its new etag); None when another
+        delivery got there first. With ``stop.etag``: only if the record is unchanged since
+        read (one prober per interval across all instances). Without: only if no stop is
+        recorded now (the first delivery to meet a stop records it, and logs it, once)."""
         ...
 
     async def clear_stop(self) -> None:

@@ -8,11 +8,12 @@ import json
 import re
 from collections.abc import Callable, Iterable
 
-from guest_onboarding.domain.addresses import DomainError, canonical_domain
+from guest_onboarding.domain.addresses import DomainError, canonical_domain, check_address
 from guest_onboarding.domain.invitation import AppRoleRef
 from guest_onboarding.domain.policy import AccessProfile
 from guest_onboarding.domain.redirects import RedirectAllowList, RedirectError, parse_url
 from guest_onboarding.domain.schedule import ExpiredGuestAction
+from guest_onboarding.errors import InvalidMessage
 
 
 class SettingsError(ValueError):
@@ -123,6 +124,19 @@ def parse_reminder_days(value: str) -> tuple[int, ...]:
     return days
 
 
+def _sponsor_ref(value: object) -> bool:
+    """An object id, or a user principal name that is a valid address."""
+    if not isinstance(value, str):
+        return False
+    if GUID.match(value.lower()):
+        return True
+    try:
+        check_address(value, field_name="sponsors")
+    except InvalidMessage:
+        return False
+    return True
+
+
 def parse_access_profiles(value: str) -> dict[str, AccessProfile]:
     try:
         raw = json.loads(value)
@@ -151,7 +165,7 @@ def parse_access_profiles(value: str) -> dict[str, AccessProfile]:
         parse_guids(f"{where}.groups", groups)
         parse_guids(f"{where}.appRoles", [i for r in roles for i in (r.resource_id, r.app_role_id)])
         sponsors = body.get("sponsors", [])
-        if not isinstance(sponsors, list) or not all(isinstance(x, str) for x in sponsors):
+        if not isinstance(sponsors, list) or not all(_sponsor_ref(x) for x in sponsors):
             raise SettingsError(f"{where}.sponsors must be a list of object ids or UPNs")
         profiles[name] = AccessProfile(
             groups=tuple(groups), app_roles=tuple(roles), sponsors=tuple(sponsors)

@@ -237,11 +237,13 @@ class FakeTenantHealth:
     async def invitations_stopped(self) -> TenantStop | None:
         return self.stop
 
-    async def record_stop(self, stop: TenantStop) -> bool:
+    async def record_stop(self, stop: TenantStop) -> TenantStop | None:
+        if stop.etag is None and self.stop is not None:
+            return None
         if stop.etag is not None and (self.stop is None or self.stop.etag != stop.etag):
-            return False
+            return None
         self.stop = dataclasses.replace(stop, etag=f"W/{next(self._etags)}")
-        return True
+        return self.stop
 
     async def clear_stop(self) -> None:
         self.stop = None

@@ -53,15 +53,6 @@ class Invited(Transition):
 
 
 @dataclass(frozen=True, kw_only=True)
-class FoundExisting(Transition):
-    """The address already had a user: no invitation was sent."""
-
-    user_id: str
-    status: GuestStatus = field(default=GuestStatus.EXISTING, init=False)
-    claim_token: None = field(default=None, init=False)
-
-
-@dataclass(frozen=True, kw_only=True)
 class InvitationRefused(Transition):
     """Graph refused the invitation for good."""
 

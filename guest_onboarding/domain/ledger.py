@@ -1,9 +1,5 @@
-"""The guest's ledger row, its statuses, and the typed changes written to it. No I/O.
-
-Every write to a row is one of the :class:`Change` classes below, named by intent. A change's
-fields are :class:`LedgerEntry` field names; all of them are written (``None`` clears a field),
-and ``steps`` merges step by step. :func:`apply` is the reference meaning of a change: the
-in-memory fakes use it, and the Table adapter must agree with it (tests check both).
+"""The guest's ledger row, its statuses, and what is kept of it after the retention period.
+No I/O. Every write to a row is a typed change, named by intent (:mod:`.changes`).
 """
 
 from __future__ import annotations
@@ -101,9 +97,12 @@ def retired_record(entry: LedgerEntry) -> LedgerEntry:
     the rows still count in reports, and one person's rows stay together), the status, the
     timestamps, counts and step outcomes. Names, addresses, messages, ids and error texts go."""
     digest = hashlib.sha256(entry.email.encode("utf-8")).hexdigest()
+    # one record per lifecycle: a person who came back keeps both
+    since = int(entry.created_at.timestamp()) if entry.created_at else 0
     return dataclasses.replace(
         entry,
-        email=RETIRED_PREFIX + digest,
+        email=f"{RETIRED_PREFIX}{digest}-{since}",
+        sponsor_contact=None,
         user_id=None,
         external_id=None,
         invitation=None,

@@ -39,25 +39,35 @@ class InvitationGate:
         """``POST /invitations`` unless the tenant is stopped; the probe when one is due."""
         stop = await self.health.invitations_stopped()
         interval = self.probe_interval.total_seconds()
+        probe: TenantStop | None = None
         if stop is not None:
             wait = (stop.last_probe_at + self.probe_interval - now).total_seconds()
-            probing = dataclasses.replace(stop, last_probe_at=now)
-            if wait > 0 or not await self.health.record_stop(probing):
-                # not yet, or another instance claimed this probe
-                raise InvitationsStopped(stop.message, retry_after=max(wait, 1.0), code=stop.code)
+            if wait > 0:
+                raise InvitationsStopped(stop.message, retry_after=wait, code=stop.code)
+            probe = await self.health.record_stop(dataclasses.replace(stop, last_probe_at=now))
+            if probe is None:  # another instance claimed this probe
+                raise InvitationsStopped(stop.message, retry_after=interval, code=stop.code)
         try:
             result = await self.directory.invite(email, invitation)
         except InvitationsStopped as exc:
             since = stop.since if stop is not None else now
-            await self.health.record_stop(
-                TenantStop(code=exc.code, message=exc.message, since=since, last_probe_at=now)
+            recorded = await self.health.record_stop(
+                TenantStop(
+                    code=exc.code,
+                    message=exc.message,
+                    since=since,
+                    last_probe_at=now,
+                    # the prober refreshes the stop it won; anyone else records it only if no
+                    # other delivery did first: one log line (one alert) per stop and probe
+                    etag=probe.etag if probe is not None else None,
+                )
             )
-            # Once per probe interval across all instances: the stop, or its probe, is new.
-            log.error(
-                '{"step": "invite", "outcome": "tenant_stop", "error": "%s", "since": "%s"}',
-                exc.code,
-                since.isoformat(),
-            )
+            if recorded is not None:
+                log.error(
+                    '{"step": "invite", "outcome": "tenant_stop", "error": "%s", "since": "%s"}',
+                    exc.code,
+                    since.isoformat(),
+                )
             raise InvitationsStopped(
                 exc.message, retry_after=interval, code=exc.code, status=exc.status
             ) from exc

@@ -1,36 +1,28 @@
 """invite_guest: one HR message. Invite only when no user has the address, exactly once whatever
 the queue redelivers, then queue one assignment step per group and app role not yet done.
 
-The ledger row decides what happens; each state has its own branch:
+The ledger row decides; each state has its own branch:
 
-- **no row**: look the address up; an existing user gets no email, anyone else is claimed
-  (right before ``POST /invitations``) and invited;
-- **onboarded** (invited, existing, adopted, redeemed): the user is checked to still exist;
-  then only missing steps are queued. A user gone from the directory is onboarded afresh;
-- **expired**: a fresh invitation for the same person (their schedule starts again);
-- **disabled** (``EXPIRED_GUEST_ACTION``): sign-in allowed again, then a fresh invitation;
-- **claimed by another delivery** (its lease not run out): that delivery is inviting right now,
-  so this message comes back in a moment;
-- **claimed by a crashed delivery** (this message's own claim, or a lease run out), or by a
-  delivery whose ``POST /invitations`` ended in a 5xx or a timeout: the invitation may have gone
-  out, and a look-up right after an invitation may not see the new user
-  yet. So the address is looked up until the user shows up, for at most the replication wait;
-  then the message goes to poison for an operator (``InvitationUnconfirmed``), never invited
-  twice;
-- **refused, removed, deleted, unconfirmed**: onboarded afresh (look-up, then invite).
+- **no row** (or refused, removed, deleted, unconfirmed): look the address up; an existing
+  user gets no email, anyone else is claimed (right before ``POST /invitations``) and invited;
+- **onboarded**: the user is checked to still exist (a user missing moments after the
+  invitation may not have replicated: the message waits); then only missing steps are queued;
+- **expired**, **disabled**: a fresh invitation (a disabled guest is enabled first);
+- **claimed by another delivery** (its lease not run out): the message comes back in a moment;
+- **claimed by a crashed delivery**, or one whose ``POST /invitations`` ended in a 5xx or a
+  timeout: the invitation may have gone out and may not be visible yet, so the address is looked
+  up until the user shows up, for at most the replication wait, then an operator decides
+  (``InvitationUnconfirmed``): never a second invitation.
 
-A lost race for the row (a concurrent delivery wrote it first) defers the message, as a held
-claim does: no state is decided twice. Sponsors are resolved before anything is written or sent,
-and every ``POST /invitations`` goes through the invitation gate (a tenant-wide stop pauses it).
+A lost race for the row defers the message, as a held claim does. Sponsors are resolved before
+anything is written or sent; every ``POST /invitations`` goes through the invitation gate.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from guest_onboarding.domain.changes import (
     ClaimReleased,
@@ -38,11 +30,10 @@ from guest_onboarding.domain.changes import (
     InvitationRefused,
     InvitationUnconfirmed,
     Invited,
-    StepsRecorded,
     history_line,
 )
 from guest_onboarding.domain.invitation import InvitationCommand
-from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.errors import (
     NeedsOperator,
     NotFound,
@@ -51,105 +42,20 @@ from guest_onboarding.errors import (
     TransientDirectoryError,
 )
 from guest_onboarding.handlers.gate import InvitationGate
+from guest_onboarding.handlers.invite_run import InviteOutcome, InviteResult, InviteRun
 from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
-from guest_onboarding.internal_messages import assignment_steps
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
 #: How long a claim keeps concurrent deliveries of the same guest waiting: longer than the worst
 #: case of a token fetch, the Graph client's timeout (30 s) and the ledger writes around them.
 CLAIM_LEASE = timedelta(seconds=120)
-#: A deferred message is re-checked this soon (the claim holder usually finishes in a second).
-RECHECK_SECONDS = (1.0, 3.0)
 #: While waiting for a possibly invited user to replicate, look again this often.
 REPLICATION_RECHECK_SECONDS = 15.0
-#: Rows whose user this system onboarded (or found) and that stay valid while the user exists.
-_ONBOARDED = frozenset(
+#: Rows that keep naming their user while the user exists (an expired or disabled row is
+#: brought back by a fresh invitation instead).
+_KEEPS_ITS_USER = frozenset(
     {GuestStatus.INVITED, GuestStatus.EXISTING, GuestStatus.UNTRACKED, GuestStatus.REDEEMED}
 )
-
-
-class InviteResult(StrEnum):
-    INVITED = "invited"
-    EXISTING = "existing"
-    ALREADY_ONBOARDED = "already_onboarded"
-    DEFERRED = "deferred"
-
-
-@dataclass(frozen=True, kw_only=True)
-class InviteOutcome:
-    """What ``invite_guest`` did."""
-
-    result: InviteResult
-    user_id: str | None = None
-    steps_queued: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Run:
-    cmd: InvitationCommand
-    token: str
-    raw_body: str
-    directory: Directory
-    ledger: Ledger
-    outbox: Outbox
-    clock: Callable[[], datetime]
-    replication_wait: timedelta
-    gate: InvitationGate
-    link_sponsors: bool
-    sponsor_contact: str | None = None
-
-    async def defer(
-        self, wait_seconds: float = 0.0, *, at_most: float | None = None
-    ) -> InviteOutcome:
-        low, high = RECHECK_SECONDS
-        delay = min(max(wait_seconds, low), at_most or high)
-        await self.outbox.requeue_invitation(self.raw_body, delay_seconds=delay)
-        return InviteOutcome(result=InviteResult.DEFERRED)
-
-    async def fan_out(
-        self, result: InviteResult, user_id: str, done: Mapping[str, StepStatus]
-    ) -> InviteOutcome:
-        """Queue every step not done yet; record the new ones as queued first (assign_fn acts
-        only on steps the ledger records). A user who already existed gets their sponsors by
-        steps (when ``ADD_SPONSORS_TO_EXISTING_USERS``); a new guest got them with the
-        invitation."""
-        link = self.link_sponsors and result != InviteResult.INVITED
-        steps = [
-            s
-            for s in assignment_steps(self.cmd, user_id, link_sponsors=link)
-            if done.get(s.key) != StepStatus.DONE
-        ]
-        new = {s.key: StepStatus.QUEUED for s in steps if s.key not in done}
-        if new:
-            await self.ledger.update(self.cmd.email, StepsRecorded(steps=new))
-        for step in steps:
-            await self.outbox.queue_assignment(step)
-        return InviteOutcome(result=result, user_id=user_id, steps_queued=len(steps))
-
-    def fresh_row(self, *, user_id: str | None = None) -> LedgerEntry:
-        """A new row: claimed for an invitation now, or (``user_id``) an existing user."""
-        now = self.clock()
-        status = GuestStatus.EXISTING if user_id else GuestStatus.INVITING
-        return LedgerEntry(
-            email=self.cmd.email,
-            status=status,
-            user_id=user_id,
-            claim_token=None if user_id else self.token,
-            claimed_at=None if user_id else now,
-            external_id=self.cmd.external_id,
-            invitation=self.cmd.invitation,
-            sponsor_contact=self.sponsor_contact,
-            created_at=now,
-            history=(history_line(status, now),),
-        )
-
-    async def write(self, row: LedgerEntry, replacing: LedgerEntry | None) -> bool:
-        """Insert ``row``, or replace ``replacing`` if it is unchanged since read (keeping its
-        history: the ledger keeps every transition)."""
-        if replacing is None:
-            return await self.ledger.claim(row)
-        row = dataclasses.replace(row, history=(*replacing.history, *row.history))
-        return replacing.etag is not None and await self.ledger.take_over(row, etag=replacing.etag)
 
 
 async def invite_guest(
@@ -169,7 +75,7 @@ async def invite_guest(
     assignment step per group and app role not yet done. ``token`` identifies this delivery
     (the queue message id, which a redelivery keeps); ``raw_body`` is re-queued on deferral."""
     cmd, contact = await resolve_sponsors(cmd, directory)
-    run = _Run(
+    run = InviteRun(
         cmd=cmd,
         token=token,
         raw_body=raw_body,
@@ -185,7 +91,7 @@ async def invite_guest(
     entry = await ledger.get(cmd.email)
     if entry is None:
         return await _onboard_afresh(run, None)
-    if entry.status in _ONBOARDED and entry.user_id:
+    if entry.status in _KEEPS_ITS_USER and entry.user_id:
         if await directory.get_user(entry.user_id) is None:
             since = entry.first_sent_at or entry.created_at
             if since is not None and clock() - since < replication_wait:
@@ -197,11 +103,7 @@ async def invite_guest(
     if entry.status == GuestStatus.EXPIRED:
         return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.DISABLED and entry.user_id:
-        try:
-            await directory.set_account_enabled(entry.user_id, enabled=True)
-        except NotFound:
-            return await _onboard_afresh(run, entry)
-        return await _claim_and_invite(run, entry)
+        return await _enable_and_invite(run, entry, entry.user_id)
     if entry.status == GuestStatus.INVITING:
         lease_left = _lease_left(entry, token=token, now=clock())
         if lease_left > 0:
@@ -217,7 +119,7 @@ def _lease_left(entry: LedgerEntry, *, token: str, now: datetime) -> float:
     return max(0.0, (entry.claimed_at + CLAIM_LEASE - now).total_seconds())
 
 
-async def _onboard_afresh(run: _Run, entry: LedgerEntry | None) -> InviteOutcome:
+async def _onboard_afresh(run: InviteRun, entry: LedgerEntry | None) -> InviteOutcome:
     """Look the address up: an existing user gets no email, anyone else an invitation."""
     user = await run.directory.find_user(run.cmd.email)
     if user is None:
@@ -227,14 +129,35 @@ async def _onboard_afresh(run: _Run, entry: LedgerEntry | None) -> InviteOutcome
     return await run.fan_out(InviteResult.EXISTING, user.id, {})
 
 
-async def _claim_and_invite(run: _Run, entry: LedgerEntry | None) -> InviteOutcome:
+async def _enable_and_invite(run: InviteRun, entry: LedgerEntry, user_id: str) -> InviteOutcome:
+    """A disabled guest comes back: sign-in allowed again, then a fresh invitation. If that
+    invitation does not happen (refused, paused), they are disabled again and the row restored,
+    so nobody is left enabled without an invitation (the sweep would never look again)."""
+    await run.gate.ensure_open(run.clock())  # a tenant-wide stop: wait, nothing to undo
+    try:
+        await run.directory.set_account_enabled(user_id, enabled=True)
+    except NotFound:
+        return await _onboard_afresh(run, entry)
+    try:
+        return await _claim_and_invite(run, entry)
+    except (Paused, PermanentDirectoryError):
+        await run.directory.set_account_enabled(user_id, enabled=False)
+        current = await run.ledger.get(run.cmd.email)
+        if current is not None and current.etag is not None:
+            line = history_line(GuestStatus.DISABLED, run.clock())
+            restored = dataclasses.replace(entry, history=(*current.history, line))
+            await run.ledger.take_over(restored, etag=current.etag)
+        raise
+
+
+async def _claim_and_invite(run: InviteRun, entry: LedgerEntry | None) -> InviteOutcome:
     await run.gate.ensure_open(run.clock())  # a tenant-wide stop: wait before claiming
     if not await run.write(run.fresh_row(), entry):
         return await run.defer()
     return await _send_invitation(run)
 
 
-async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
+async def _recover_claim(run: InviteRun, entry: LedgerEntry) -> InviteOutcome:
     """The claim's holder stopped: did its invitation go out?"""
     if entry.claimed_at is None:  # released: Graph did nothing
         return await _claim_and_invite(run, entry)
@@ -265,7 +188,7 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
     raise NeedsOperator("InvitationUnconfirmed", reason)
 
 
-async def _send_invitation(run: _Run) -> InviteOutcome:
+async def _send_invitation(run: InviteRun) -> InviteOutcome:
     """POST /invitations under a claim this delivery holds, then record it and fan out."""
     email, invitation = run.cmd.email, run.cmd.invitation
     try:

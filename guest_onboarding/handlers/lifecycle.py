@@ -9,12 +9,12 @@ this system invited, or adopted and sent their whole reminder schedule to.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from guest_onboarding.domain.changes import (
     Adopted,
+    Change,
     Deleted,
     Disabled,
     Expired,
@@ -115,7 +115,9 @@ async def adopt(run: SweepRun, email: str, user_id: str, row: LedgerEntry | None
     adopted = Adopted(
         user_id=user_id,
         first_sent_at=run.now,
-        invitation=Invitation(redirect_url=run.policy.policy.default_redirect_url),
+        # an existing user's row keeps what its HR message said (redirect, sponsors)
+        invitation=(row.invitation if row is not None and row.invitation else None)
+        or Invitation(redirect_url=run.policy.policy.default_redirect_url),
         at=run.now,
     )
     if row is None:
@@ -140,16 +142,16 @@ async def still_pending(run: SweepRun, row: LedgerEntry) -> None:
         return
     policy = run.policy
     sends_email = row.invitation is None or row.invitation.send_message
-    # Nobody expires before their whole reminder schedule went out (after an outage the last
-    # reminder is scheduled first, and the guest expires at a later sweep).
-    schedule_done = not sends_email or row.reminders_scheduled >= len(policy.reminder_days)
-    if schedule_done and is_expired(
+    if _schedule_done(row, policy, run.now, sends_email=sends_email) and is_expired(
         first_sent_at=row.first_sent_at, pending_expiry_days=policy.pending_expiry_days, now=run.now
     ):
-        expired = Expired(expired_at=run.now, at=run.now)
-        if await run.ledger.update(row.email, expired, etag=row.etag):
+        if await run.ledger.update(
+            row.email, Expired(expired_at=run.now, at=run.now), etag=row.etag
+        ):
             run.summary.expired += 1
-            await _remove_if_due(run, dataclasses.replace(apply(row, expired), etag=None))
+            expired = await run.ledger.get(row.email)  # its new etag guards the removal
+            if expired is not None and expired.status == GuestStatus.EXPIRED:
+                await _remove_if_due(run, expired)
         return
     if not sends_email:
         return  # the guest asked for no invitation email: no reminders either
@@ -169,9 +171,34 @@ async def still_pending(run: SweepRun, row: LedgerEntry) -> None:
         run.summary.scheduled += 1
 
 
+#: A reminder that could not be sent in this long after expiry (refused, paused) does not hold
+#: the guest's expiry back any longer.
+UNSENT_REMINDER_GRACE_DAYS = 7
+
+
+def _schedule_done(
+    row: LedgerEntry, policy: SweepPolicy, now: datetime, *, sends_email: bool
+) -> bool:
+    """Nobody expires before their whole reminder schedule was sent (after an outage the last
+    reminder is scheduled first, and the guest expires at a later sweep; during a tenant-wide
+    stop reminders wait, and so does expiry), unless a reminder scheduled long ago never could."""
+    wanted = len(policy.reminder_days)
+    if not sends_email or row.reminders_sent >= wanted:
+        return True
+    overdue = policy.pending_expiry_days + UNSENT_REMINDER_GRACE_DAYS
+    return (
+        row.reminders_scheduled >= wanted
+        and row.first_sent_at is not None
+        and policy.pending_expiry_days > 0
+        and is_expired(first_sent_at=row.first_sent_at, pending_expiry_days=overdue, now=now)
+    )
+
+
 async def _remove_if_due(run: SweepRun, row: LedgerEntry) -> None:
     """Disable or delete an expired guest when ``EXPIRED_GUEST_ACTION`` says so, within the
-    per-sweep bound. ``row.etag`` None: the row was just written by this sweep."""
+    per-sweep bound. The decision is written first, etag-checked against the row as read (an
+    HR message that brought the person back meanwhile wins, and nothing is done to them); Graph
+    is called only by the sweep that won; if Graph fails, the row goes back to what it was."""
     step = removal_due(
         action=run.policy.expired_guest_action,
         disabled_at=row.disabled_at if row.status == GuestStatus.DISABLED else None,
@@ -183,17 +210,39 @@ async def _remove_if_due(run: SweepRun, row: LedgerEntry) -> None:
     if not run.removals_left:
         run.summary.skipped_removals += 1
         return
-    if step == "disable":
-        await run.directory.set_account_enabled(row.user_id, enabled=False)
-        await run.ledger.update(row.email, Disabled(disabled_at=run.now, at=run.now), etag=row.etag)
-        run.summary.disabled += 1
-        return
+    decided: Change = (
+        Disabled(disabled_at=run.now, at=run.now)
+        if step == "disable"
+        else Deleted(deleted_at=run.now, at=run.now)
+    )
+    if not await run.ledger.update(row.email, decided, etag=row.etag):
+        return  # the row changed since it was read: someone else decided
     try:
-        await run.directory.delete_user(row.user_id)
+        if step == "disable":
+            await run.directory.set_account_enabled(row.user_id, enabled=False)
+        else:
+            await _delete(run, row.user_id)
+    except Exception:
+        await run.ledger.update(row.email, _undo(row, run.now))
+        raise
+    if step == "disable":
+        run.summary.disabled += 1
+    else:
+        run.summary.deleted += 1
+
+
+async def _delete(run: SweepRun, user_id: str) -> None:
+    try:
+        await run.directory.delete_user(user_id)
     except NotFound:
         pass  # already gone: the ledger says so now
-    await run.ledger.update(row.email, Deleted(deleted_at=run.now, at=run.now), etag=row.etag)
-    run.summary.deleted += 1
+
+
+def _undo(row: LedgerEntry, now: datetime) -> Change:
+    """The transition back to where ``row`` was, when Graph failed to do what was decided."""
+    if row.status == GuestStatus.DISABLED and row.disabled_at is not None:
+        return Disabled(disabled_at=row.disabled_at, at=now)
+    return Expired(expired_at=row.expired_at or now, at=now)
 
 
 async def no_longer_pending(run: SweepRun, row: LedgerEntry) -> None:

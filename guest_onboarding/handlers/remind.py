@@ -88,7 +88,11 @@ async def send_reminder(
         return ReminderResult.ALREADY_SENT  # a concurrent delivery claimed it
     cc = invitation.cc_recipient
     if sponsor_cc_from and reminder.number >= sponsor_cc_from and entry.sponsor_contact:
-        cc = entry.sponsor_contact
+        try:  # the redeem link goes to the cc: the sponsor's address meets the cc rules too
+            policy.check_cc(entry.sponsor_contact)
+            cc = entry.sponsor_contact
+        except InvalidMessage:
+            pass
     resend = dataclasses.replace(invitation, send_message=True, cc_recipient=cc)
     try:
         await gate.invite(reminder.email, resend, now=now)

@@ -8,7 +8,7 @@ import dataclasses
 from guest_onboarding.domain.changes import SponsorsRecorded
 from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import LedgerEntry
-from guest_onboarding.errors import InvalidMessage
+from guest_onboarding.errors import InvalidMessage, TransientDirectoryError
 from guest_onboarding.ports import Directory, Ledger
 
 MEMBER = "Member"
@@ -43,13 +43,21 @@ async def record_new_sponsors(
     ledger: Ledger, entry: LedgerEntry, invitation: Invitation, contact: str | None
 ) -> None:
     """Sponsors a later message names for a guest already onboarded are recorded on the row
-    (their steps are checked against it)."""
-    known = entry.invitation.sponsors if entry.invitation else ()
-    new = [s for s in invitation.sponsors if s not in known]
-    if not new or entry.invitation is None:
-        return
-    recorded = dataclasses.replace(entry.invitation, sponsors=(*known, *new))
-    await ledger.update(
-        entry.email,
-        SponsorsRecorded(invitation=recorded, sponsor_contact=entry.sponsor_contact or contact),
-    )
+    (their steps are checked against it). Etag-checked and re-read on a conflict, so two
+    messages adding different sponsors at once both land."""
+    for _ in range(5):
+        known = entry.invitation.sponsors if entry.invitation else ()
+        new = [s for s in invitation.sponsors if s not in known]
+        if not new or entry.invitation is None:
+            return
+        recorded = dataclasses.replace(entry.invitation, sponsors=(*known, *new))
+        change = SponsorsRecorded(
+            invitation=recorded, sponsor_contact=entry.sponsor_contact or contact
+        )
+        if await ledger.update(entry.email, change, etag=entry.etag):
+            return
+        fresh = await ledger.get(entry.email)
+        if fresh is None:
+            return
+        entry = fresh
+    raise TransientDirectoryError("the guest's ledger row kept changing", code="LedgerContention")

@@ -20,7 +20,6 @@ from guest_onboarding.domain.changes import (
     Deleted,
     Disabled,
     Expired,
-    FoundExisting,
     InvitationOutcomeUnknown,
     InvitationRefused,
     InvitationUnconfirmed,
@@ -79,7 +78,6 @@ T1 = T0 + timedelta(days=1)
 CHANGES: list[Change] = [
     ClaimReleased(),
     Invited(user_id="u1", first_sent_at=T0, last_sent_at=None, send_count=0, at=T1),
-    FoundExisting(user_id="u2", at=T1),
     InvitationRefused(last_error="Forbidden: no", at=T1),
     StepsRecorded(steps={"g_1": StepStatus.DONE, "r_2_3": StepStatus.FAILED}),
     ReminderScheduled(reminders_scheduled=2),

@@ -5,6 +5,7 @@ period."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -108,3 +109,18 @@ async def test_retiring_on_the_table_keeps_only_the_hash(stack: Stack) -> None:
     rows = [e async for e in stack.rt.ledger.entries()]
     assert [r.email[: len(RETIRED_PREFIX)] for r in rows] == [RETIRED_PREFIX]
     assert all(s.lower() not in repr(rows).lower() for s in SECRETS)
+
+
+def test_a_retired_record_keeps_no_sponsor_and_one_per_lifecycle() -> None:
+    from guest_onboarding.domain.ledger import LedgerEntry, retired_record
+
+    first = LedgerEntry(
+        email=ADA,
+        status=GuestStatus.REDEEMED,
+        created_at=T0,
+        sponsor_contact="grace@contoso.example",
+    )
+    again = dataclasses.replace(first, created_at=T0 + timedelta(days=400))
+    one, two = retired_record(first), retired_record(again)
+    assert one.sponsor_contact is None and "grace" not in repr(one)
+    assert one.email != two.email  # the person came back: both lifecycles are kept

@@ -6,6 +6,7 @@ ledger's listings skip; the identity already has Table Data Contributor on that 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,7 +59,7 @@ class TableTenantHealth:
             etag=entity.metadata.get("etag"),
         )
 
-    async def record_stop(self, stop: TenantStop) -> bool:
+    async def record_stop(self, stop: TenantStop) -> TenantStop | None:
         entity = {
             "PartitionKey": HEALTH_PARTITION,
             "RowKey": _ROW,
@@ -68,19 +69,27 @@ class TableTenantHealth:
             "since": stop.since,
             "last_probe_at": stop.last_probe_at,
         }
+        etag = stop.etag
         try:
-            if stop.etag is None:
-                await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
-            else:
-                await self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=stop.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
+            if etag is None:
+                # Only if no stop is recorded now: the row is absent, or says "not stopped".
+                try:
+                    current = await self._table.get_entity(HEALTH_PARTITION, _ROW)
+                except ResourceNotFoundError:
+                    written = await self._table.create_entity(entity)
+                    return dataclasses.replace(stop, etag=written.get("etag"))
+                if current.get("stopped"):
+                    return None
+                etag = current.metadata.get("etag")
+            written = await self._table.update_entity(
+                entity,
+                mode=UpdateMode.REPLACE,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
         except (ResourceModifiedError, ResourceNotFoundError, ResourceExistsError):
-            return False
-        return True
+            return None
+        return dataclasses.replace(stop, etag=written.get("etag"))
 
     async def clear_stop(self) -> None:
         entity = {"PartitionKey": HEALTH_PARTITION, "RowKey": _ROW, "stopped": False}
