@@ -1,0 +1,108 @@
+"""The shared Graph budget on Azurite (adapters/storage/budget.py): instances with their own
+Table clients, as separate processes would have, share one schedule; a 429 one of them reports
+holds the others back within a second; an unreachable or missing table falls back to pacing per
+process, with one log line."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from guest_onboarding.adapters.graph.pacer import CallKind, GraphPacer, policies
+from guest_onboarding.adapters.graph.pacing import BucketPolicy, claim
+from guest_onboarding.adapters.storage.budget import TableBudgetStore
+from guest_onboarding.config import StorageSettings
+from guest_onboarding.errors import Throttled
+from local_functions_host.storage import connection_string_for
+from tests.fixtures.azurite import AzuriteEndpoint
+
+pytestmark = pytest.mark.integration
+
+LOGGER = "guest_onboarding.graph_budget"
+
+
+@pytest.fixture
+async def budget_table(azurite: AzuriteEndpoint) -> AsyncIterator[Callable[[], TableBudgetStore]]:
+    """A fresh budget table; the factory makes one store (its own Table client) per call."""
+    name = f"budget{uuid.uuid4().hex[:10]}"
+    with TableServiceClient.from_connection_string(azurite.connection_string) as service:
+        service.create_table(name)
+    storage = StorageSettings(connection_string=azurite.connection_string)
+    stores: list[TableBudgetStore] = []
+
+    def make() -> TableBudgetStore:
+        stores.append(TableBudgetStore.create(storage, name))
+        return stores[-1]
+
+    yield make
+    for store in stores:
+        await store.close()
+    with TableServiceClient.from_connection_string(azurite.connection_string) as service:
+        service.delete_table(name)
+
+
+def pacer(store: TableBudgetStore | None) -> GraphPacer:
+    buckets = policies(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
+    return GraphPacer(buckets, store=store)
+
+
+async def test_instances_racing_on_the_row_never_hand_out_a_slot_twice(
+    budget_table: Callable[[], TableBudgetStore],
+) -> None:
+    policy = BucketPolicy(name="writes", rate=20.0, horizon=60.0, batch=3)
+    stores = [budget_table() for _ in range(4)]
+    now = time.time()
+
+    def take(record: dict[str, float] | None) -> tuple[dict[str, float], tuple[float, ...]]:
+        state, grant = claim(record, policy, now, 3)
+        return state.to_record(), grant.slots
+
+    grants = await asyncio.gather(*(s.update("writes", take) for s in stores for _ in range(10)))
+    slots = sorted(itertools.chain.from_iterable(grants))
+    assert len(slots) == 120 == len(set(slots))  # 40 claims of 3, all distinct
+    assert min(b - a for a, b in itertools.pairwise(slots)) >= 1 / 20 - 1e-6
+
+
+async def test_a_429_in_one_instance_holds_the_other_back_within_a_second(
+    budget_table: Callable[[], TableBudgetStore],
+) -> None:
+    seen_429, other = pacer(budget_table()), pacer(budget_table())
+    await other.before(CallKind.WRITE)  # the other instance holds a batch of slots
+    await seen_429.throttled(CallKind.WRITE, 4.0)
+    reported = time.monotonic()
+    await asyncio.sleep(1.0)
+    with pytest.raises(Throttled) as held:
+        await other.before(CallKind.WRITE)
+    waited = time.monotonic() - reported
+    assert 0 < held.value.retry_after <= 4.0 - waited + 0.1
+    assert other.shared and seen_429.shared
+    await other.before(CallKind.READ)  # reads are their own bucket
+
+
+@pytest.mark.parametrize("broken", ["unreachable", "missing table"])
+async def test_a_broken_shared_record_falls_back_to_per_process_pacing_with_one_log_line(
+    azurite: AzuriteEndpoint, broken: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    if broken == "unreachable":  # nothing listens on port 9 (discard)
+        storage = StorageSettings(connection_string=connection_string_for(9, 9, 9))
+    else:
+        storage = StorageSettings(connection_string=azurite.connection_string)
+    store = TableBudgetStore.create(storage, f"nosuchtable{uuid.uuid4().hex[:8]}")
+    paced = pacer(store)
+    try:
+        for _ in range(5):
+            await paced.before(CallKind.WRITE)
+        await paced.before(CallKind.READ)
+    finally:
+        await paced.aclose()
+    assert not paced.shared
+    lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert len(lines) == 1 and "pacing Graph calls per process" in lines[0]
