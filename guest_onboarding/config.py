@@ -43,6 +43,11 @@ SETTING_DEFAULTS: dict[str, str] = {
     "ALLOWED_CC_DOMAINS": "",
     "LEDGER_RETENTION_DAYS": "365",
     "INVITE_REPLICATION_WAIT_SECONDS": "600",
+    "GRAPH_WRITES_PER_SECOND": "20",
+    "GRAPH_READS_PER_SECOND": "100",
+    "INVITATIONS_PER_MINUTE": "1",
+    "GRAPH_BUDGET_TABLE": "graphbudget",
+    "GRAPH_BUDGET_SHARED": "true",
 }
 
 #: The storage connection: a connection string, or identity-based ``AzureWebJobsStorage__*``.
@@ -84,6 +89,12 @@ class Settings:
     guest_ledger_table: str = "guestledger"
     ledger_retention_days: int = 365
     invite_replication_wait_seconds: int = 600
+    # The Graph budget every instance shares (README, "Scaling out").
+    graph_writes_per_second: float = 20.0
+    graph_reads_per_second: float = 100.0
+    invitations_per_minute: float = 1.0
+    graph_budget_table: str = "graphbudget"
+    graph_budget_shared: bool = True
     storage: StorageSettings = field(default_factory=StorageSettings)
 
     @classmethod
@@ -128,6 +139,11 @@ class Settings:
             invite_replication_wait_seconds=_int(
                 "INVITE_REPLICATION_WAIT_SECONDS", get("INVITE_REPLICATION_WAIT_SECONDS"), minimum=1
             ),
+            graph_writes_per_second=_rate("GRAPH_WRITES_PER_SECOND", get),
+            graph_reads_per_second=_rate("GRAPH_READS_PER_SECOND", get),
+            invitations_per_minute=_rate("INVITATIONS_PER_MINUTE", get),
+            graph_budget_table=get("GRAPH_BUDGET_TABLE"),
+            graph_budget_shared=_bool("GRAPH_BUDGET_SHARED", get("GRAPH_BUDGET_SHARED")),
             storage=_storage(env),
         )
 
@@ -187,6 +203,17 @@ def _int(name: str, value: str, *, minimum: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {value!r}") from None
     if number < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def _rate(name: str, get: Callable[[str], str]) -> float:
+    value = get(name)
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise SettingsError(f"{name} must be above 0, got {value!r}")
     return number
 
 

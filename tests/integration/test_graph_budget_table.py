@@ -12,9 +12,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
+from azure.core.credentials import AccessToken
 from azure.data.tables import TableServiceClient
 
+from devstack.seeds import GROUP_PROJECT_X as GROUP
+from guest_onboarding.adapters.graph import GraphClient, GraphDirectory
 from guest_onboarding.adapters.graph.pacer import CallKind, GraphPacer, policies
 from guest_onboarding.adapters.graph.pacing import BucketPolicy, claim
 from guest_onboarding.adapters.storage.budget import TableBudgetStore
@@ -26,6 +30,7 @@ from tests.fixtures.azurite import AzuriteEndpoint
 pytestmark = pytest.mark.integration
 
 LOGGER = "guest_onboarding.graph_budget"
+USER = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
 
 
 @pytest.fixture
@@ -106,3 +111,55 @@ async def test_a_broken_shared_record_falls_back_to_per_process_pacing_with_one_
     assert not paced.shared
     lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
     assert len(lines) == 1 and "pacing Graph calls per process" in lines[0]
+
+
+class StaticCredential:
+    async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        return AccessToken("test-token", int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+
+def graph_directory(
+    answer: Callable[[httpx.Request], httpx.Response],
+    sent: list[httpx.Request],
+    store: TableBudgetStore,
+) -> GraphDirectory:
+    def transport(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return answer(request)
+
+    client = GraphClient.create(
+        base_url="http://127.0.0.1:9/v1.0",
+        credential=StaticCredential(),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(transport)),
+        pacer=pacer(store),
+    )
+    return GraphDirectory(client)
+
+
+async def test_graph_clients_of_two_instances_share_the_pause_after_a_429(
+    budget_table: Callable[[], TableBudgetStore],
+) -> None:
+    """What the composition root wires: the GraphClient reports its 429 to the shared record,
+    and the other instance's GraphClient sends nothing until Retry-After has passed."""
+    throttled_body = {"error": {"code": "TooManyRequests", "message": "slow down"}}
+    to_throttled: list[httpx.Request] = []
+    to_other: list[httpx.Request] = []
+    throttled_app = graph_directory(
+        lambda r: httpx.Response(429, json=throttled_body, headers={"Retry-After": "3"}),
+        to_throttled,
+        budget_table(),
+    )
+    other_app = graph_directory(lambda r: httpx.Response(204), to_other, budget_table())
+    try:
+        with pytest.raises(Throttled):
+            await throttled_app.add_group_member(group_id=GROUP, user_id=USER)
+        with pytest.raises(Throttled) as held:
+            await other_app.add_group_member(group_id=GROUP, user_id=USER)
+        assert held.value.retry_after > 1.5
+        assert len(to_throttled) == 1 and to_other == []  # the other app never reached Graph
+    finally:
+        await throttled_app.aclose()
+        await other_app.aclose()
