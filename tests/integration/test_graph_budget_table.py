@@ -53,9 +53,11 @@ async def budget_table(azurite: AzuriteEndpoint) -> AsyncIterator[Callable[[], T
         service.delete_table(name)
 
 
-def pacer(store: TableBudgetStore | None) -> GraphPacer:
+def pacer(store: TableBudgetStore | None, *, max_wait: float = 30.0) -> GraphPacer:
+    """Pacing as the app configures it; ``max_wait`` is how long a call may wait (a pause
+    longer than that sends the message back to its queue)."""
     buckets = policies(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
-    return GraphPacer(buckets, store=store)
+    return GraphPacer(buckets, store=store, max_wait=max_wait)
 
 
 async def test_instances_racing_on_the_row_never_hand_out_a_slot_twice(
@@ -78,7 +80,7 @@ async def test_instances_racing_on_the_row_never_hand_out_a_slot_twice(
 async def test_a_429_in_one_instance_holds_the_other_back_within_a_second(
     budget_table: Callable[[], TableBudgetStore],
 ) -> None:
-    seen_429, other = pacer(budget_table()), pacer(budget_table())
+    seen_429, other = pacer(budget_table()), pacer(budget_table(), max_wait=1.0)
     await other.before(CallKind.WRITE)  # the other instance holds a batch of slots
     await seen_429.throttled(CallKind.WRITE, 4.0)
     reported = time.monotonic()
@@ -134,7 +136,7 @@ def graph_directory(
         base_url="http://127.0.0.1:9/v1.0",
         credential=StaticCredential(),
         http_client=httpx.AsyncClient(transport=httpx.MockTransport(transport)),
-        pacer=pacer(store),
+        pacer=pacer(store, max_wait=1.0),
     )
     return GraphDirectory(client)
 

@@ -11,19 +11,19 @@ import asyncio
 import heapq
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
+import httpx
 import pytest
+from azure.core.credentials import AccessToken
 
-from guest_onboarding.adapters.graph.pacer import (
-    RETRY_SHARED_SECONDS,
-    CallKind,
-    GraphPacer,
-    MemoryBudgetStore,
-    call_kind,
-    policies,
-)
+from devstack.seeds import GROUP_PROJECT_X
+from guest_onboarding.adapters.graph import GraphClient, GraphDirectory
+from guest_onboarding.adapters.graph.budget_record import RETRY_SHARED_SECONDS, MemoryBudgetStore
+from guest_onboarding.adapters.graph.pacer import CallKind, GraphPacer, call_kind, policies
+from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.errors import Throttled
 
 LOGGER = "guest_onboarding.graph_budget"
@@ -95,7 +95,15 @@ def gaps(times: list[float]) -> list[float]:
 
 def test_call_kinds() -> None:
     assert call_kind("GET", "{+baseurl}/users{?%24filter}") is CallKind.READ
-    assert call_kind("POST", "{+baseurl}/invitations") is CallKind.INVITATION
+    # the SDK's own template for POST /invitations, query expression and all
+    template = (
+        "{+baseurl}/invitations{?%24count,%24expand,%24filter,%24orderby,%24search,"
+        "%24select,%24skip,%24top}"
+    )
+    assert call_kind("POST", template) is CallKind.INVITATION
+    assert call_kind("POST", "https://graph.microsoft.com/v1.0/invitations?x=1") is (
+        CallKind.INVITATION
+    )
     assert call_kind("POST", "{+baseurl}/groups/{group%2Did}/members/$ref") is CallKind.WRITE
     assert call_kind("DELETE", "{+baseurl}/users/{user%2Did}") is CallKind.WRITE
     assert call_kind("PATCH", "{+baseurl}/users/{user%2Did}") is CallKind.WRITE
@@ -134,13 +142,24 @@ async def test_a_429_in_one_instance_holds_the_others_writes_back_within_a_secon
     await clock.run(seen_429.throttled(CallKind.WRITE, 5.0))
     throttled_at = clock.now
     clock.now += 0.6  # its slots from before the pause reach 0.5 s ahead at most
+    write = sent_at(clock, lambda: other.before(CallKind.WRITE))
+    read = sent_at(clock, lambda: other.before(CallKind.READ))
+    written, was_read = await clock.run(write(), read())
+    assert written >= throttled_at + 5.0  # waited the pause out before sending
+    assert was_read == throttled_at + 0.6  # reads are another bucket
+
+
+async def test_a_pause_longer_than_the_longest_wait_sends_the_message_back_to_its_queue() -> None:
+    clock = VirtualTime()
+    record = MemoryBudgetStore()
+    seen_429, other = pacer(clock, store=record), pacer(clock, store=record, max_wait=2.0)
+    await clock.run(seen_429.throttled(CallKind.WRITE, 30.0))
+    throttled_at = clock.now
+    clock.now += 1.0
     (held,) = await clock.run(other.before(CallKind.WRITE))
     assert isinstance(held, Throttled) and held.status == 429
-    assert held.retry_after == pytest.approx(throttled_at + 5.0 - clock.now)
-    (read,) = await clock.run(other.before(CallKind.READ))  # reads are another bucket
-    assert read is None
-    clock.now = throttled_at + 5.0
-    assert await clock.run(other.before(CallKind.WRITE)) == [None]
+    assert held.retry_after == pytest.approx(throttled_at + 30.0 - clock.now)
+    assert clock.now == throttled_at + 1.0  # refused at once, without waiting
 
 
 async def test_reads_are_paced_apart_from_writes() -> None:
@@ -230,3 +249,64 @@ async def test_a_failing_shared_record_falls_back_to_per_process_pacing_and_says
     assert await clock.run(call()) == [clock.now]
     assert paced.shared and store.calls == asked + 1
     assert "again" in caplog.records[-1].getMessage()
+
+
+async def test_falling_back_an_instance_starts_at_its_own_share_not_the_whole_budget() -> None:
+    clock = VirtualTime()
+    store = FailingStore()
+    store.healthy = True
+    one, two = (pacer(clock, store=store, writes=10.0, store_timeout=0.05) for _ in range(2))
+    calls = [sent_at(clock, lambda p=p: p.before(CallKind.WRITE)) for p in (one, two)]
+    await clock.run(*(c() for c in calls for _ in range(30)))  # about 5/s each
+    store.healthy = False  # the table goes down: each instance on its own from here
+    times = await clock.run(*(calls[0]() for _ in range(20)))
+    assert not one.shared
+    # at the whole budget (10/s) these 20 would span 1.9 s; at its share (5/s, +25%) ~3 s
+    assert max(times) - min(times) > 2.5
+
+
+async def test_graph_client_paces_invitations_on_the_sdks_own_requests() -> None:
+    """Through GraphClient.send, as the app calls it: the second invitation within the minute
+    never reaches Graph, while look-ups and group writes go on."""
+
+    class Credential:
+        async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            return AccessToken("test-token", int(time.time()) + 3600)
+
+        async def close(self) -> None:
+            return None
+
+    sent: list[str] = []
+
+    def graph(request: httpx.Request) -> httpx.Response:
+        sent.append(f"{request.method} {request.url.path}")
+        if request.url.path.endswith("/invitations"):
+            return httpx.Response(201, json={"invitedUser": {"id": "u1"}})
+        if request.method == "GET":
+            return httpx.Response(200, json={"value": []})
+        return httpx.Response(204)
+
+    buckets = policies(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
+    directory = GraphDirectory(
+        GraphClient.create(
+            base_url="http://127.0.0.1:9/v1.0",
+            credential=Credential(),
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(graph)),
+            pacer=GraphPacer(buckets, store=MemoryBudgetStore()),
+        )
+    )
+    invitation = Invitation(redirect_url="https://myapps.microsoft.com")
+    try:
+        await directory.invite("ada@fabrikam.example", invitation)
+        with pytest.raises(Throttled) as paced:
+            await directory.invite("bob@fabrikam.example", invitation)
+        assert await directory.find_user("bob@fabrikam.example") is None
+        await directory.add_group_member(group_id=GROUP_PROJECT_X, user_id="u1")
+    finally:
+        await directory.aclose()
+    assert paced.value.code == "InvitationsPaced" and 55 < paced.value.retry_after <= 60
+    assert sent == [
+        "POST /v1.0/invitations",
+        "GET /v1.0/users",
+        f"POST /v1.0/groups/{GROUP_PROJECT_X}/members/$ref",
+    ]

@@ -140,11 +140,11 @@ class GraphClient:
         """Send a request built by an SDK request builder through the SDK's request adapter
         (auth provider, middleware), translating transport and credential failures; paced by the
         shared Graph budget, which may raise :class:`Throttled` before anything is sent."""
-        self._raise_if_held_back()
         kind = call_kind(request.http_method.value, request.url_template or "")
         if self._pacer is not None:
+            # Waits out a short pause after a 429 (this instance's or another's) like a slot.
             await self._pacer.before(kind)
-            self._raise_if_held_back()  # a 429 may have come in while this call waited
+        self._raise_if_held_back()
         adapter = self._client.request_adapter
         # Expand the URI template once: the auth provider and the adapter read `request.url`
         # three times per call, and each expansion costs about 0.05 ms of CPU.

@@ -2,41 +2,35 @@
 
 Each kind of call has its bucket (``pacing``): reads (look-ups, the sweep's listing), writes
 (every POST, PATCH and DELETE) and invitations (``POST /invitations``, first invitations and
-reminders alike, which take a write slot too). A bucket claims slots from the shared record for
-the calls waiting in this process (one claim at a time, for all of them) and sleeps each call
-until its slot. A caller that would wait longer than the bucket allows, and every caller while
-the bucket is paused after a 429, gets :class:`Throttled` instead: the retry policy puts the
-message back on its queue, as a 429 would, and no Graph call is spent.
-
-The shared record is a port (:class:`BudgetStore`); ``adapters/storage/budget`` keeps it in a
-Table. When it fails or is slow, pacing goes on per process (an in-memory record, from the last
-state seen) and says so once in the log; the shared record is tried again a little later.
+reminders alike, which take a write slot too). A bucket claims slots from the shared record
+(``budget_record``) for the calls waiting in this process (one claim at a time, for all of them)
+and sleeps each call until its slot; a pause after a 429, whichever instance met it, is waited
+out the same way. A caller that would wait longer than ``max_wait`` gets :class:`Throttled`
+instead: the retry policy puts the message back on its queue, as a 429 would, and no Graph call
+is spent. Invitations never wait for long: a refused one gets its place in line and its message
+comes back then.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
-from typing import Protocol, TypeVar
 
+from guest_onboarding.adapters.graph.budget_record import (
+    STORE_TIMEOUT_SECONDS,
+    BudgetStore,
+    Record,
+    SharedRecord,
+)
 from guest_onboarding.adapters.graph.pacing import BucketPolicy, Grant, claim, throttled
 from guest_onboarding.errors import Throttled
 
-log = logging.getLogger("guest_onboarding.graph_budget")
-
-Result = TypeVar("Result")
-Record = Mapping[str, float]
-Change = Callable[[Record | None], tuple[dict[str, float], Result]]
-
-#: How long one round trip to the shared record may take before pacing goes per process.
-STORE_TIMEOUT_SECONDS = 2.0
-#: After the shared record failed, pace per process this long before trying it again.
-RETRY_SHARED_SECONDS = 30.0
+#: A bucket's own pace (for the fallback) is measured over this many seconds.
+OWN_RATE_WINDOW_SECONDS = 10.0
 #: A granted slot unused this long after its time is dropped (sending it late would burst).
 STALE_SLOT_SECONDS = 0.5
 #: Claims reach this far ahead, and take at most this many seconds' worth of slots.
@@ -60,34 +54,11 @@ def call_kind(method: str, url: str) -> CallKind:
     method = method.upper()
     if method in {"GET", "HEAD"}:
         return CallKind.READ
-    if method == "POST" and url.split("?", 1)[0].rstrip("/").endswith("/invitations"):
+    # A URL, or an SDK template whose query part is a "{?...}" expression.
+    path = url.split("{?", 1)[0].split("?", 1)[0].rstrip("/")
+    if method == "POST" and path.endswith("/invitations"):
         return CallKind.INVITATION
     return CallKind.WRITE
-
-
-class BudgetStore(Protocol):
-    """One record per bucket, changed atomically: ``change`` gets the current record (None if
-    there is none) and returns the new one and a result. It may run more than once (lost etag
-    races) and must not have side effects."""
-
-    async def update(self, bucket: str, change: Change[Result]) -> Result: ...
-
-    async def close(self) -> None: ...
-
-
-class MemoryBudgetStore:
-    """The record in this process only: per-process pacing (and the fallback)."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, float]] = {}
-
-    async def update(self, bucket: str, change: Change[Result]) -> Result:
-        record, result = change(self.records.get(bucket))
-        self.records[bucket] = record
-        return result
-
-    async def close(self) -> None:
-        return None
 
 
 def policies(
@@ -113,69 +84,13 @@ def policies(
     }
 
 
-class _SharedRecord:
-    """The shared store with its fallback: one log line per outage, for every bucket."""
-
-    def __init__(
-        self, store: BudgetStore | None, clock: Callable[[], float], timeout: float
-    ) -> None:
-        self._store = store
-        self._clock = clock
-        self._timeout = timeout
-        self._local = MemoryBudgetStore()
-        self._retry_at = 0.0
-        self.degraded = False
-
-    @property
-    def shared(self) -> bool:
-        return self._store is not None and not self.degraded
-
-    async def close(self) -> None:
-        if self._store is not None:
-            await self._store.close()
-
-    async def update(self, bucket: str, change: Change[Result]) -> Result:
-        last: list[dict[str, float]] = []
-
-        def remembered(record: Record | None) -> tuple[dict[str, float], Result]:
-            new, result = change(record)
-            last[:] = [new]
-            return new, result
-
-        if self._store is not None and self._clock() >= self._retry_at:
-            try:
-                result = await asyncio.wait_for(
-                    self._store.update(bucket, remembered), self._timeout
-                )
-            except Exception as exc:  # any failure of the shared record: pace per process
-                self._fall_back(exc)
-            else:
-                if self.degraded:
-                    self.degraded = False
-                    log.warning("shared Graph budget answers again: pacing is shared again")
-                self._local.records[bucket] = last[0]
-                return result
-        return await self._local.update(bucket, change)
-
-    def _fall_back(self, exc: BaseException) -> None:
-        self._retry_at = self._clock() + RETRY_SHARED_SECONDS
-        if not self.degraded:
-            self.degraded = True
-            log.warning(
-                "shared Graph budget unavailable (%s); pacing Graph calls per process, and "
-                "trying the shared record again every %.0f s",
-                type(exc).__name__ if isinstance(exc, TimeoutError) else repr(exc),
-                RETRY_SHARED_SECONDS,
-            )
-
-
 class _Bucket:
     """This process's side of one bucket: the slots it holds and the callers waiting."""
 
     def __init__(
         self,
         policy: BucketPolicy,
-        record: _SharedRecord,
+        record: SharedRecord,
         *,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
@@ -189,6 +104,7 @@ class _Bucket:
         self._slots: deque[float] = deque()
         self._waiting = 0
         self._claiming: asyncio.Future[Grant] | None = None
+        self._taken: deque[float] = deque()  # when this process's recent calls went out
         self.paused_until = 0.0
 
     async def acquire(self) -> None:
@@ -197,11 +113,16 @@ class _Bucket:
         while True:
             now = self._clock()
             if self.paused_until > now:
-                raise _paused(self.policy, self.paused_until - now)
+                if self.paused_until >= deadline:
+                    raise _paused(self.policy, self.paused_until - now)
+                # Wait the pause out (spread over a moment: everyone wakes up at its end).
+                await self._sleep(self.paused_until - now + random.uniform(0, 0.2))
+                continue
             while self._slots and self._slots[0] < now - STALE_SLOT_SECONDS:
                 self._slots.popleft()
             if self._slots:
                 slot = self._slots.popleft()
+                self._note_taken(slot)
                 if slot > now:
                     await self._sleep(slot - now)
                 return
@@ -211,15 +132,13 @@ class _Bucket:
                 continue  # take a slot (or meet the pause) at the top
             if grant.retry_after is not None:
                 raise _in_line(self.policy, grant.retry_after)
-            wake = grant.next_free - self.policy.horizon
-            wake += random.uniform(0, self.policy.horizon / 2)  # instances out of step
-            if wake >= deadline:
+            # Booked up to the horizon (the claim already waited for room, for everyone).
+            if now >= deadline or grant.next_free - self.policy.horizon >= deadline:
                 raise Throttled(
                     f"Graph {self.policy.name} are booked beyond {self._max_wait:.0f} s",
                     retry_after=max(1.0, grant.next_free - now),
                     code="GraphBudgetFull",
                 )
-            await self._sleep(max(0.01, wake - now))
 
     async def _claim(self) -> Grant:
         """One claim for every caller waiting now (a ticketed bucket claims per caller)."""
@@ -236,7 +155,18 @@ class _Bucket:
     async def _claim_for_waiters(self) -> Grant:
         try:
             await asyncio.sleep(0)  # let the callers arriving together join this claim
-            return await self._claim_now(self._waiting)
+            grant = await self._claim_now(self._waiting)
+            now = self._clock()
+            if not grant.slots and grant.paused_until <= now and grant.retry_after is None:
+                # Booked up to the horizon: ask again, for every caller here, once about a
+                # batch fits (a moment of our own: the other instances wait for room too), and
+                # before the schedule would run idle.
+                fits = grant.next_free - self.policy.horizon
+                batch = min(grant.next_free, fits + self.policy.batch / grant.rate)
+                wake = random.uniform(fits + (batch - fits) / 2, batch)
+                if wake - now <= self._max_wait:
+                    await self._sleep(max(0.01, wake - now))
+            return grant
         finally:
             self._claiming = None
 
@@ -247,7 +177,7 @@ class _Bucket:
             state, grant = claim(record, policy, self._clock(), want)
             return state.to_record(), grant
 
-        grant = await self._record.update(policy.name, change)
+        grant = await self._record.update(policy.name, change, own_rate=self._own_rate())
         self._slots.extend(grant.slots)
         self.paused_until = max(self.paused_until, grant.paused_until)
         return grant
@@ -261,7 +191,19 @@ class _Bucket:
         def change(record: Record | None) -> tuple[dict[str, float], None]:
             return throttled(record, policy, self._clock(), retry_after).to_record(), None
 
-        await self._record.update(policy.name, change)
+        await self._record.update(policy.name, change, own_rate=self._own_rate())
+
+    def _note_taken(self, slot: float) -> None:
+        self._taken.append(slot)
+        while self._taken and self._taken[0] < slot - OWN_RATE_WINDOW_SECONDS:
+            self._taken.popleft()
+
+    def _own_rate(self) -> float | None:
+        """Calls per second this process sent lately (None before it sent any)."""
+        if not self._taken:
+            return None
+        span = max(1.0, self._clock() - self._taken[0])
+        return len(self._taken) / min(span, OWN_RATE_WINDOW_SECONDS)
 
 
 def _paused(policy: BucketPolicy, left: float) -> Throttled:
@@ -296,7 +238,7 @@ class GraphPacer:
         store_timeout: float = STORE_TIMEOUT_SECONDS,
         max_wait: float = MAX_WAIT_SECONDS,
     ) -> None:
-        self._record = _SharedRecord(store, clock, store_timeout)
+        self._record = SharedRecord(store, clock, store_timeout)
         self._buckets = {
             kind: _Bucket(policy, self._record, clock=clock, sleep=sleep, max_wait=max_wait)
             for kind, policy in buckets.items()

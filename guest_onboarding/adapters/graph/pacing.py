@@ -126,16 +126,19 @@ def claim(
     record: Mapping[str, float] | None, policy: BucketPolicy, now: float, want: int
 ) -> tuple[Schedule, Grant]:
     """Take up to ``want`` slots (at most ``policy.batch``) from the schedule, none of them
-    more than ``policy.horizon`` seconds ahead of ``now``."""
-    state = _learned(Schedule.from_record(record, policy, now), policy, now)
+    more than ``policy.horizon`` seconds ahead of ``now``. A claim that gets nothing (paused,
+    or booked up to the horizon) returns the schedule as it was: the store need not write it,
+    and instances asking while the schedule is full do not race each other's writes."""
+    stored = Schedule.from_record(record, policy, now)
+    state = _learned(stored, policy, now)
     if state.paused_until > now:
-        return state, Grant(paused_until=state.paused_until, rate=state.rate)
+        return stored, Grant(paused_until=state.paused_until, rate=state.rate)
     interval = 1.0 / state.rate
     start = max(state.next_slot, now)
     horizon = now + policy.horizon
     if start > horizon:
         if not policy.ticketed:
-            return state, Grant(next_free=start, rate=state.rate)
+            return stored, Grant(next_free=start, rate=state.rate)
         ticket = max(state.ticket_tail + interval, start)
         if ticket - now > MAX_TICKET_SECONDS:
             # The line is longer than anyone should wait unseen: ask again later, no place kept.

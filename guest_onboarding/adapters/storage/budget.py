@@ -77,6 +77,8 @@ class TableBudgetStore:
                     if k not in ("PartitionKey", "RowKey") and isinstance(v, int | float)
                 }
                 record, result = change(current)
+                if record == current:  # nothing to write (a claim that got nothing)
+                    return result
                 if await self._replace(bucket, record, entity.metadata.get("etag")):
                     return result
             # Lost the race: another instance changed the row in between. Step aside briefly.
