@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -33,21 +34,28 @@ LOGGER = "guest_onboarding.graph_budget"
 USER = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
 
 
+@dataclass
+class BudgetTable:
+    """A fresh budget table; :meth:`store` makes one store (its own Table client) per call,
+    as each instance of the app has its own."""
+
+    name: str
+    storage: StorageSettings
+    stores: list[TableBudgetStore] = field(default_factory=list)
+
+    def __call__(self) -> TableBudgetStore:
+        self.stores.append(TableBudgetStore.create(self.storage, self.name))
+        return self.stores[-1]
+
+
 @pytest.fixture
-async def budget_table(azurite: AzuriteEndpoint) -> AsyncIterator[Callable[[], TableBudgetStore]]:
-    """A fresh budget table; the factory makes one store (its own Table client) per call."""
+async def budget_table(azurite: AzuriteEndpoint) -> AsyncIterator[BudgetTable]:
     name = f"budget{uuid.uuid4().hex[:10]}"
     with TableServiceClient.from_connection_string(azurite.connection_string) as service:
         service.create_table(name)
-    storage = StorageSettings(connection_string=azurite.connection_string)
-    stores: list[TableBudgetStore] = []
-
-    def make() -> TableBudgetStore:
-        stores.append(TableBudgetStore.create(storage, name))
-        return stores[-1]
-
-    yield make
-    for store in stores:
+    table = BudgetTable(name, StorageSettings(connection_string=azurite.connection_string))
+    yield table
+    for store in table.stores:
         await store.close()
     with TableServiceClient.from_connection_string(azurite.connection_string) as service:
         service.delete_table(name)
@@ -61,7 +69,7 @@ def pacer(store: TableBudgetStore | None, *, max_wait: float = 30.0) -> GraphPac
 
 
 async def test_instances_racing_on_the_row_never_hand_out_a_slot_twice(
-    budget_table: Callable[[], TableBudgetStore],
+    budget_table: BudgetTable,
 ) -> None:
     policy = BucketPolicy(name="writes", rate=20.0, horizon=60.0, batch=3)
     stores = [budget_table() for _ in range(4)]
@@ -78,7 +86,7 @@ async def test_instances_racing_on_the_row_never_hand_out_a_slot_twice(
 
 
 async def test_a_429_in_one_instance_holds_the_other_back_within_a_second(
-    budget_table: Callable[[], TableBudgetStore],
+    budget_table: BudgetTable,
 ) -> None:
     seen_429, other = pacer(budget_table()), pacer(budget_table(), max_wait=1.0)
     await other.before(CallKind.WRITE)  # the other instance holds a batch of slots
@@ -142,7 +150,7 @@ def graph_directory(
 
 
 async def test_graph_clients_of_two_instances_share_the_pause_after_a_429(
-    budget_table: Callable[[], TableBudgetStore],
+    budget_table: BudgetTable,
 ) -> None:
     """What the composition root wires: the GraphClient reports its 429 to the shared record,
     and the other instance's GraphClient sends nothing until Retry-After has passed."""
@@ -165,3 +173,25 @@ async def test_graph_clients_of_two_instances_share_the_pause_after_a_429(
     finally:
         await throttled_app.aclose()
         await other_app.aclose()
+
+
+async def test_a_claim_that_gets_nothing_leaves_the_row_untouched(
+    budget_table: BudgetTable, azurite: AzuriteEndpoint
+) -> None:
+    """Instances asking while the schedule is booked only read: they never race each other's
+    writes (the row's etag stays as it was)."""
+    policy = BucketPolicy(name="writes", rate=20.0, horizon=0.5, batch=20)
+    store = budget_table()
+    now = time.time() + 60  # a fixed moment: the horizon fills and stays full
+
+    def take(record: dict[str, float] | None) -> tuple[dict[str, float], int]:
+        state, grant = claim(record, policy, now, 20)
+        return state.to_record(), len(grant.slots)
+
+    assert await store.update("writes", take) == 11  # the horizon: now .. now + 0.5 s
+    with TableServiceClient.from_connection_string(azurite.connection_string) as service:
+        row = service.get_table_client(budget_table.name)
+        before = row.get_entity("graph", "writes").metadata["etag"]
+        assert await store.update("writes", take) == 0
+        after = row.get_entity("graph", "writes").metadata["etag"]
+    assert after == before

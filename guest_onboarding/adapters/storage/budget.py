@@ -45,8 +45,6 @@ class TableBudgetStore:
     def __init__(self, table: TableClient, service: TableServiceClient | None = None) -> None:
         self._table = table
         self._service = service
-        #: Round trips made (reads and writes), for the benchmarks.
-        self.round_trips = 0
 
     @classmethod
     def create(cls, storage: StorageSettings, table_name: str) -> TableBudgetStore:
@@ -63,7 +61,6 @@ class TableBudgetStore:
     ) -> Result:
         """Apply ``change`` to the bucket's row atomically (see ``pacer.BudgetStore``)."""
         for attempt in range(MAX_ATTEMPTS):
-            self.round_trips += 1
             try:
                 entity = await self._table.get_entity(BUDGET_PARTITION, bucket)
             except ResourceNotFoundError:
@@ -86,7 +83,6 @@ class TableBudgetStore:
         raise BudgetContention(f"the {bucket} row changed under {MAX_ATTEMPTS} attempts")
 
     async def _create(self, bucket: str, record: dict[str, float]) -> bool:
-        self.round_trips += 1
         try:
             await self._table.create_entity(_entity(bucket, record))
         except ResourceExistsError:
@@ -94,7 +90,6 @@ class TableBudgetStore:
         return True
 
     async def _replace(self, bucket: str, record: dict[str, float], etag: str | None) -> bool:
-        self.round_trips += 1
         try:
             await self._table.update_entity(
                 _entity(bucket, record),
