@@ -28,6 +28,7 @@ from rich.table import Table
 
 from bench.common import (
     RESULTS_DIR,
+    app_pacing,
     guest_address,
     hr_message,
     markdown_table,
@@ -176,7 +177,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     kill_at = sorted(rng.uniform(args.kill_from, args.kill_until) for _ in range(args.kills))
     with (
         tempfile.TemporaryDirectory(prefix="bench-chaos-") as tmp,
-        local_stack(workdir=Path(tmp), start_host=False, message_lease=args.message_lease) as stack,
+        local_stack(
+            workdir=Path(tmp),
+            start_host=False,
+            message_lease=args.message_lease,
+            overrides=app_pacing(args.writes_per_second),
+        ) as stack,
     ):
         control = stack.emulator.control
         control.reset()
