@@ -112,13 +112,16 @@ def test_invitations_beyond_the_next_slot_get_places_in_line_one_interval_apart(
     shared = SharedRecord()
     assert shared.claim(INVITATIONS, 0.0, want=1) == (0.0,)
     waits = []
-    for _ in range(3):
+    for _ in range(2):
         state, grant = claim(shared.record, INVITATIONS, 1.0, 1)
         shared.record = state.to_record()
         assert grant.slots == ()
-        waits.append(grant.retry_after)
-    # 2 per minute: the next slot is at 30 s; places in line at 30, 60 and 90 s from t=0
-    assert waits == pytest.approx([29.0, 59.0, 89.0])
+        waits += grant.tickets
+    state, grant = claim(shared.record, INVITATIONS, 1.0, 2)  # two callers of one instance
+    shared.record = state.to_record()
+    waits += grant.tickets
+    # 2 per minute: the next slot is at 30 s; places in line at 30, 60, 90 and 120 s from t=0
+    assert waits == pytest.approx([29.0, 59.0, 89.0, 119.0])
     # the first in line comes back at its time and finds its slot free
     assert shared.claim(INVITATIONS, 30.0, want=1) == (30.0,)
 
@@ -129,8 +132,9 @@ def test_a_line_longer_than_an_hour_keeps_no_place_and_asks_again_in_an_hour() -
     for _ in range(200):  # 200 in line at 30 s each: 100 minutes
         state, grant = claim(shared.record, INVITATIONS, 0.0, 1)
         shared.record = state.to_record()
-        assert grant.retry_after is not None and grant.retry_after <= MAX_TICKET_SECONDS
-    assert grant.retry_after == MAX_TICKET_SECONDS
+        (ticket,) = grant.tickets
+        assert ticket <= MAX_TICKET_SECONDS
+    assert ticket == MAX_TICKET_SECONDS
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ comes back then.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import deque
@@ -34,7 +35,7 @@ OWN_RATE_WINDOW_SECONDS = 10.0
 #: A granted slot unused this long after its time is dropped (sending it late would burst).
 STALE_SLOT_SECONDS = 0.5
 #: Claims reach this far ahead, and take at most this many seconds' worth of slots.
-HORIZON_SECONDS = 0.5
+HORIZON_SECONDS = 1.0
 BATCH_SECONDS = 0.25
 #: A read or write waits at most this long for its slot, then the message goes back to its queue.
 MAX_WAIT_SECONDS = 30.0
@@ -77,7 +78,8 @@ def policies(
             name=CallKind.INVITATION.value,
             rate=invitations_per_minute / 60.0,
             horizon=INVITATION_HORIZON_SECONDS,
-            batch=1,
+            # every slot within the horizon: a caller that fits need not leave its function
+            batch=max(1, math.ceil(invitations_per_minute / 60.0 * INVITATION_HORIZON_SECONDS)),
             adaptive=False,
             ticketed=True,
         ),
@@ -104,6 +106,7 @@ class _Bucket:
         self._slots: deque[float] = deque()
         self._waiting = 0
         self._claiming: asyncio.Future[Grant] | None = None
+        self._tickets: deque[float] = deque()  # places in line for callers refused (ticketed)
         self._taken: deque[float] = deque()  # when this process's recent calls went out
         self.paused_until = 0.0
 
@@ -126,12 +129,14 @@ class _Bucket:
                 if slot > now:
                     await self._sleep(slot - now)
                 return
+            while self._tickets and self._tickets[0] <= now:
+                self._tickets.popleft()  # its caller left; the place in line goes unused
+            if self._tickets:
+                raise _in_line(self.policy, self._tickets.popleft() - now)
             grant = await self._claim()
             now = self._clock()
-            if grant.slots or grant.paused_until > now:
-                continue  # take a slot (or meet the pause) at the top
-            if grant.retry_after is not None:
-                raise _in_line(self.policy, grant.retry_after)
+            if grant.slots or grant.tickets or grant.paused_until > now:
+                continue  # take a slot or a ticket (or meet the pause) at the top
             # Booked up to the horizon (the claim already waited for room, for everyone).
             if now >= deadline or grant.next_free - self.policy.horizon >= deadline:
                 raise Throttled(
@@ -141,9 +146,7 @@ class _Bucket:
                 )
 
     async def _claim(self) -> Grant:
-        """One claim for every caller waiting now (a ticketed bucket claims per caller)."""
-        if self.policy.ticketed:
-            return await self._claim_now(1)
+        """One claim for every caller waiting now."""
         self._waiting += 1
         try:
             if self._claiming is None:
@@ -155,9 +158,15 @@ class _Bucket:
     async def _claim_for_waiters(self) -> Grant:
         try:
             await asyncio.sleep(0)  # let the callers arriving together join this claim
-            grant = await self._claim_now(self._waiting)
+            # As many slots as callers wait, or as this process used in the last batch's
+            # worth of time (callers one after another then share a claim too); a ticketed
+            # bucket claims exactly for the callers waiting (each one left over gets a ticket).
+            want = self._waiting
+            if not self.policy.ticketed:
+                want = max(want, math.ceil((self._own_rate() or 0.0) * BATCH_SECONDS))
+            grant = await self._claim_now(want)
             now = self._clock()
-            if not grant.slots and grant.paused_until <= now and grant.retry_after is None:
+            if not grant.slots and not grant.tickets and grant.paused_until <= now:
                 # Booked up to the horizon: ask again, for every caller here, once about a
                 # batch fits (a moment of our own: the other instances wait for room too), and
                 # before the schedule would run idle.
@@ -179,6 +188,8 @@ class _Bucket:
 
         grant = await self._record.update(policy.name, change, own_rate=self._own_rate())
         self._slots.extend(grant.slots)
+        now = self._clock()
+        self._tickets.extend(now + t for t in grant.tickets)
         self.paused_until = max(self.paused_until, grant.paused_until)
         return grant
 

@@ -99,13 +99,13 @@ _FIELDS = tuple(Schedule.__dataclass_fields__)
 
 @dataclass(frozen=True, kw_only=True)
 class Grant:
-    """What a claim got: ``slots`` (send times, possibly none); when none, either the bucket is
-    paused until ``paused_until``, or a ticketed caller should come back after ``retry_after``
-    seconds, or the schedule is full until ``next_free``."""
+    """What a claim got: ``slots`` (send times, possibly none) and, in a ticketed bucket,
+    ``tickets`` (seconds until each caller left over may ask again: its place in line). With
+    neither, the bucket is paused until ``paused_until`` or booked until ``next_free``."""
 
     slots: tuple[float, ...] = ()
+    tickets: tuple[float, ...] = ()
     paused_until: float = 0.0
-    retry_after: float | None = None
     next_free: float = 0.0
     rate: float = 0.0
 
@@ -126,31 +126,41 @@ def claim(
     record: Mapping[str, float] | None, policy: BucketPolicy, now: float, want: int
 ) -> tuple[Schedule, Grant]:
     """Take up to ``want`` slots (at most ``policy.batch``) from the schedule, none of them
-    more than ``policy.horizon`` seconds ahead of ``now``. A claim that gets nothing (paused,
-    or booked up to the horizon) returns the schedule as it was: the store need not write it,
-    and instances asking while the schedule is full do not race each other's writes."""
+    more than ``policy.horizon`` seconds ahead of ``now``; in a ticketed bucket every caller
+    left over gets a ticket. A claim that gets nothing (paused, or booked up to the horizon)
+    returns the schedule as it was: the store need not write it, and instances asking while
+    the schedule is full do not race each other's writes."""
     stored = Schedule.from_record(record, policy, now)
     state = _learned(stored, policy, now)
     if state.paused_until > now:
         return stored, Grant(paused_until=state.paused_until, rate=state.rate)
     interval = 1.0 / state.rate
     start = max(state.next_slot, now)
-    horizon = now + policy.horizon
-    if start > horizon:
-        if not policy.ticketed:
+    slots: tuple[float, ...] = ()
+    if start <= now + policy.horizon:
+        # (the small addend keeps a slot that falls exactly on the horizon despite rounding)
+        reachable = 1 + math.floor((now + policy.horizon - start) / interval + 1e-9)
+        count = max(1, min(want, policy.batch, reachable))
+        slots = tuple(start + i * interval for i in range(count))
+        state = replace(state, next_slot=start + count * interval)
+    left = want - len(slots)
+    if not policy.ticketed or left <= 0:
+        if not slots:
             return stored, Grant(next_free=start, rate=state.rate)
-        ticket = max(state.ticket_tail + interval, start)
+        return state, Grant(slots=slots, next_free=state.next_slot, rate=state.rate)
+    tickets: list[float] = []
+    tail = state.ticket_tail
+    for _ in range(left):
+        ticket = max(tail + interval, state.next_slot)
         if ticket - now > MAX_TICKET_SECONDS:
             # The line is longer than anyone should wait unseen: ask again later, no place kept.
-            return state, Grant(retry_after=MAX_TICKET_SECONDS, next_free=start, rate=state.rate)
-        state = replace(state, ticket_tail=ticket)
-        return state, Grant(retry_after=ticket - now, next_free=start, rate=state.rate)
-    # (the small addend keeps a slot that falls exactly on the horizon despite rounding)
-    reachable = 1 + math.floor((horizon - start) / interval + 1e-9)
-    count = max(1, min(want, policy.batch, reachable))
-    slots = tuple(start + i * interval for i in range(count))
-    state = replace(state, next_slot=start + count * interval)
-    return state, Grant(slots=slots, next_free=state.next_slot, rate=state.rate)
+            tickets.append(MAX_TICKET_SECONDS)
+            continue
+        tail = ticket
+        tickets.append(ticket - now)
+    state = replace(state, ticket_tail=tail)
+    grant = Grant(slots=slots, tickets=tuple(tickets), next_free=state.next_slot, rate=state.rate)
+    return state, grant
 
 
 def throttled(
