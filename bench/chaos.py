@@ -30,6 +30,7 @@ from rich.table import Table
 
 from bench.common import (
     RESULTS_DIR,
+    app_pacing,
     guest_address,
     hr_message,
     markdown_table,
@@ -182,7 +183,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             workdir=Path(tmp),
             start_host=False,
             message_lease=args.message_lease,
-            overrides={"INVITE_REPLICATION_WAIT_SECONDS": str(args.replication_wait)},
+            overrides={
+                "INVITE_REPLICATION_WAIT_SECONDS": str(args.replication_wait),
+                **app_pacing(args.writes_per_second),
+            },
         ) as stack,
     ):
         control = stack.emulator.control

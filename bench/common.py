@@ -30,6 +30,16 @@ WRITES_PER_ONBOARDING = 1 + GROUPS_PER_GUEST + ROLES_PER_GUEST
 _NOT_GRAPH = ("/msi/", "/_control")
 
 
+def app_pacing(writes_per_second: float) -> dict[str, str]:
+    """App settings that pace Graph writes at the emulator's write ceiling, with invitations
+    paced far above it: the runs measure the write ceiling, not invitation pacing (which the
+    scale-out trickle run shows on its own)."""
+    return {
+        "GRAPH_WRITES_PER_SECOND": f"{writes_per_second:g}",
+        "INVITATIONS_PER_MINUTE": f"{writes_per_second * 60:g}",
+    }
+
+
 def guest_address(run: str, index: int) -> str:
     return f"{run}-{index:06d}@fabrikam.example"
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from azure.storage.queue.aio import QueueClient
 
-from bench.common import REPO_ROOT, environment, guest_address, hr_message
+from bench.common import REPO_ROOT, app_pacing, environment, guest_address, hr_message
 from devstack.stack import LocalStack
 
 
@@ -75,14 +75,16 @@ def _flush_telemetry(*, shutdown: bool = False) -> None:
             method()
 
 
-async def _drive(stack: LocalStack, n: int, warmup: int) -> dict[str, Any]:
+async def _drive(
+    stack: LocalStack, settings: dict[str, str], n: int, warmup: int
+) -> dict[str, Any]:
     from guest_onboarding.adapters.graph import GraphDirectory
     from guest_onboarding.adapters.storage import QueueOutbox, TableLedger
     from guest_onboarding.bootstrap import build_runtime
     from guest_onboarding.config import Settings
     from guest_onboarding.entrypoints import handle_assignment_message, handle_invitation_message
 
-    rt = build_runtime(Settings.from_env(stack.settings))
+    rt = build_runtime(Settings.from_env(settings))
     connection = stack.azurite.connection_string
     invitations = QueueClient.from_connection_string(connection, stack.invitations_queue)
     assignments = QueueClient.from_connection_string(connection, stack.assignments_queue)
@@ -158,12 +160,13 @@ def measure(
     control.reset()
     control.set_faults(latency_ms=0)
     control.set_limits(throttling=False)
+    settings = stack.settings | app_pacing(1000.0)
     if not telemetry:
-        with environment(stack.settings):
-            result = asyncio.run(_drive(stack, n, warmup))
+        with environment(settings):
+            result = asyncio.run(_drive(stack, settings, n, warmup))
         return result | {"telemetry": "none"}
-    with ingestion_sink() as connection_string, environment(stack.settings | _EXPORTER_OFFLINE):
+    with ingestion_sink() as connection_string, environment(settings | _EXPORTER_OFFLINE):
         destination = _configure_telemetry(connection_string)
-        result = asyncio.run(_drive(stack, n, warmup))
+        result = asyncio.run(_drive(stack, settings, n, warmup))
         _flush_telemetry(shutdown=True)  # while the sink still answers
     return result | {"telemetry": destination}

@@ -8,6 +8,9 @@ under ``bench-results/`` and printed as tables.
 4. CPU per onboarding in our process;
 5. client CPU per Graph write and per listed guest (``bench/graph_cost.py``);
 6. the console's ``submit`` of a 10,000-row portal CSV (``bench/submit.py``).
+7. scale-out: N host processes on the same queues and write bucket, with the shared Graph budget
+   and without it (``bench/scaleout.py``), and invitations trickling at their own pace while
+   group and role writes keep the ceiling.
 
 Defaults fit the 15-minute budget on a 2-core machine; flags scale them up.
 """
@@ -27,7 +30,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import coldstart, cpu, sweep, throughput
+from bench import coldstart, cpu, scaleout, sweep, throughput
 from bench import submit as submit_bench
 from bench.common import (
     MIN_CALLS_PER_ONBOARDING,
@@ -46,6 +49,11 @@ console = Console(width=None if Console().is_terminal else 160)
 #: whole suite takes ~8 minutes. `--writes-per-second 20 --write-capacity 40` runs Graph's own
 #: average rate (use `--messages 1000` with it to stay within 15 minutes).
 DEFAULT_MESSAGES = 2000
+#: The scale-out runs (issue 14): Graph's own average write rate (20/s, the app's default
+#: GRAPH_WRITES_PER_SECOND) with a 2-second bucket, 50 ms latency. Six runs (N = 1, 4, 8, shared
+#: and naive) of 200 messages take about 6 minutes with host start-up; `--scale-messages 2000`
+#: is the issue's full size (about 45 minutes).
+DEFAULT_SCALE_MESSAGES = 200
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -67,12 +75,29 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--cold-repeats", type=int, default=7, help="fresh interpreters each")
     parser.add_argument("--cpu-onboardings", type=int, default=200, help="in-process onboardings")
+    parser.add_argument("--scale-hosts", default="1,4,8", help="host processes per scale-out run")
+    parser.add_argument(
+        "--scale-messages", type=int, default=DEFAULT_SCALE_MESSAGES, help="HR messages per run"
+    )
+    parser.add_argument(
+        "--scale-writes-per-second", type=float, default=20.0, help="scale-out write ceiling"
+    )
+    parser.add_argument(
+        "--scale-write-capacity", type=int, default=40, help="scale-out write bucket size"
+    )
+    parser.add_argument(
+        "--trickle-existing", type=int, default=150, help="guests already in the tenant"
+    )
+    parser.add_argument("--trickle-new", type=int, default=8, help="guests to invite")
+    parser.add_argument(
+        "--trickle-invitations-per-minute", type=float, default=20.0, help="INVITATIONS_PER_MINUTE"
+    )
     parser.add_argument(
         "--submit-rows", type=int, default=submit_bench.DEFAULT_ROWS, help="console submit rows"
     )
     parser.add_argument(
         "--only",
-        default="cold,graph_cost,sweep,cpu,submit,throughput,baseline",
+        default="cold,graph_cost,sweep,cpu,submit,throughput,baseline,scaleout,trickle",
         help="comma-separated sections to run",
     )
     parser.add_argument("--timeout", type=float, default=900, help="per throughput run, seconds")
@@ -162,6 +187,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             args.messages, limits, concurrency=args.baseline_concurrency, timeout=args.timeout
         )
         done("baseline")
+    scale_limits = throughput.Limits(
+        latency_ms=args.latency_ms,
+        write_capacity=args.scale_write_capacity,
+        writes_per_second=args.scale_writes_per_second,
+    )
+    if section("scaleout", f"scale-out: {args.scale_messages} messages, hosts {args.scale_hosts}"):
+        runs = []
+        with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+            for hosts in (int(n) for n in args.scale_hosts.split(",") if n):
+                for shared in (True, False):
+                    mode = "shared" if shared else "naive"
+                    console.print(f"{hosts} host(s), {mode}")
+                    runs.append(
+                        scaleout.run_scaleout(
+                            hosts,
+                            shared=shared,
+                            messages=args.scale_messages,
+                            limits=scale_limits,
+                            workdir=Path(tmp) / f"{hosts}-{mode}",
+                            timeout=args.timeout,
+                        )
+                    )
+        report["scaleout"] = runs
+        done("scaleout")
+    if section("trickle", "invitations trickle while group and role writes keep the ceiling"):
+        with tempfile.TemporaryDirectory(prefix="bench-trickle-") as tmp:
+            report["trickle"] = scaleout.run_trickle(
+                4,
+                existing=args.trickle_existing,
+                new=args.trickle_new,
+                invitations_per_minute=args.trickle_invitations_per_minute,
+                limits=scale_limits,
+                workdir=Path(tmp),
+                timeout=args.timeout,
+            )
+        done("trickle")
     report["verdicts"] = verdicts(report)
     return report
 
@@ -204,6 +265,32 @@ def verdicts(report: dict[str, Any]) -> dict[str, bool]:
         targets = report["graph_cost"]["targets"]
         found["write CPU <= 1.5x raw httpx"] = bool(targets["write_ok"])
         found["listing <= 0.05 ms/guest"] = bool(targets["list_ok"])
+    shared_runs = [r for r in report.get("scaleout", []) if r["shared"]]
+    if shared_runs:
+        widest = max(shared_runs, key=lambda r: r["hosts"])
+        n = widest["hosts"]
+        found[f"scale-out N={n}: >= 0.95 of the write ceiling"] = widest["of_ceiling"] >= 0.95
+        found[f"scale-out N={n}: <= 2% of calls answered 429"] = widest["share_429"] <= 0.02
+        found["scale-out (shared): 0 poisoned, 0 lost, one email per guest"] = all(
+            r["poisoned"] == 0
+            and r["lost"] == 0
+            and r["guests_with_more_than_one_email"] == 0
+            and r["emails"] == r["messages"]
+            for r in shared_runs
+        )
+    if "trickle" in report:
+        t = report["trickle"]
+        found["trickle: invitations at or under INVITATIONS_PER_MINUTE"] = (
+            t["min_seconds_between_invitations"] is None
+            or t["min_seconds_between_invitations"]
+            >= 60 / t["invitations_per_minute_configured"] - 0.5
+        )
+        found["trickle: 0 poisoned, 0 lost, one email per new guest"] = (
+            t["poisoned"] == 0
+            and t["lost"] == 0
+            and t["emails"] == t["new"]
+            and t["guests_with_more_than_one_email"] == 0
+        )
     return found
 
 
@@ -454,12 +541,86 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                 rows,
             )
         )
+    out += scaleout_tables(report)
     if report.get("verdicts"):
         out.append(
             (
                 "Targets",
                 ["target", "met"],
                 [[k, "yes" if v else "NO"] for k, v in report["verdicts"].items()],
+            )
+        )
+    return out
+
+
+def scaleout_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The scale-out table (shared and naive side by side per N) and the trickle table."""
+    out: list[tuple[str, list[str], list[list[str]]]] = []
+    runs = report.get("scaleout", [])
+    if runs:
+        limits = runs[0]["limits"]
+        rows = [
+            [
+                str(r["hosts"]),
+                "shared budget" if r["shared"] else "naive (each on its own)",
+                f"{r['onboarded']:,} / {r['messages']:,}",
+                _f(r["seconds"], 1),
+                _f(r["onboarded_per_minute"], 0),
+                f"{r['of_ceiling']:.2f}",
+                f"{r['share_429']:.1%}",
+                _f(r["poisoned"]),
+                _f(r["lost"]),
+                _f(r["emails_per_guest"]),
+            ]
+            for r in runs
+        ]
+        out.append(
+            (
+                f"Scale-out (write ceiling {limits['writes_per_second']:g}/s, bucket "
+                f"{limits['write_capacity']}, Graph latency {limits['latency_ms']} ms; ceiling "
+                f"{runs[0]['ceiling_onboarded_per_minute']:.0f} onboardings per minute)",
+                [
+                    "N",
+                    "run",
+                    "onboarded",
+                    "seconds",
+                    "onboarded/min",
+                    "of ceiling",
+                    "429 share",
+                    "poisoned",
+                    "lost",
+                    "emails/guest",
+                ],
+                rows,
+            )
+        )
+    t = report.get("trickle")
+    if t:
+        pace = t["invitations_per_minute_configured"]
+        out.append(
+            (
+                f"Invitations trickle ({t['hosts']} hosts, {t['existing']} existing guests + "
+                f"{t['new']} new, INVITATIONS_PER_MINUTE {pace:g})",
+                ["measure", "result"],
+                [
+                    [
+                        "group + role writes/s (first 90% of them)",
+                        _f(t["assignment_writes_per_second"]),
+                    ],
+                    ["of the write ceiling", _f(t["assignment_of_ceiling"])],
+                    ["invitations per minute", _f(t["invitations_per_minute_observed"], 1)],
+                    [
+                        "shortest gap between invitations, s",
+                        _f(t["min_seconds_between_invitations"], 1),
+                    ],
+                    ["429 share", f"{t['share_429']:.1%}"],
+                    [
+                        "onboarded / poisoned / lost",
+                        f"{t['onboarded']} / {t['poisoned']} / {t['lost']}",
+                    ],
+                    ["emails (one per new guest)", f"{t['emails']} for {t['new']}"],
+                    ["seconds", _f(t["seconds"], 1)],
+                ],
             )
         )
     return out

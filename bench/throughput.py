@@ -26,6 +26,7 @@ from bench.common import (
     MIN_CALLS_PER_ONBOARDING,
     REDIRECT,
     WRITES_PER_ONBOARDING,
+    app_pacing,
     environment,
     graph_calls,
     guest_address,
@@ -48,9 +49,10 @@ class Limits:
     write_capacity: int = 40
     writes_per_second: float = 20.0
 
-    def apply(self, control: EmulatorControl) -> None:
-        """Reset the tenant to the demo seed, then set latency and the write bucket."""
-        control.reset()
+    def apply(self, control: EmulatorControl, seed: dict[str, Any] | None = None) -> None:
+        """Reset the tenant (to ``seed``, else the demo seed), then set latency and the write
+        bucket."""
+        control.reset(seed)
         control.set_faults(latency_ms=self.latency_ms)
         control.set_limits(
             throttling=True,
@@ -139,7 +141,8 @@ def onboarded_in_ledger(entries: list[LedgerEntry]) -> int:
 def run_ours(n: int, limits: Limits, *, workdir: Path, timeout: float) -> dict[str, Any]:
     """N messages through Azurite, the local host and the emulator; figures from its counters."""
     bodies = [json.dumps(hr_message(guest_address("ours", i))) for i in range(n)]
-    with local_stack(workdir=workdir, start_host=False) as stack:
+    pacing = app_pacing(limits.writes_per_second)
+    with local_stack(workdir=workdir, start_host=False, overrides=pacing) as stack:
         limits.apply(stack.emulator.control)
         _enqueue(stack, bodies)
         started = time.monotonic()

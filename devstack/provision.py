@@ -2,8 +2,8 @@
 
 The functions never create queues or tables (their identity may not), so the local stack
 provisions them first: the invitations and assignments queues, the ``-poison`` queue of each,
-and the guest ledger table, named by the app settings (``infra/app/storage.bicep`` creates the
-same set).
+the guest ledger table and the shared Graph budget table, named by the app settings
+(``infra/app/storage.bicep`` creates the same set).
 """
 
 from __future__ import annotations
@@ -22,16 +22,18 @@ STORAGE_SETTING_DEFAULTS = {
     "INVITATIONS_QUEUE": "guest-invitations",
     "ASSIGNMENTS_QUEUE": "guest-assignments",
     "GUEST_LEDGER_TABLE": "guestledger",
+    "GRAPH_BUDGET_TABLE": "graphbudget",
 }
 
 
 @dataclass(frozen=True)
 class StorageNames:
-    """The queues and the table one set of settings names."""
+    """The queues and the tables one set of settings names."""
 
     invitations_queue: str
     assignments_queue: str
     table: str
+    budget_table: str
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -39,10 +41,15 @@ class StorageNames:
         work = (self.invitations_queue, self.assignments_queue)
         return (*work, *(f"{queue}-poison" for queue in work))
 
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The guest ledger, then the shared Graph budget."""
+        return (self.table, self.budget_table)
+
 
 def storage_names(settings: Mapping[str, str]) -> StorageNames:
-    """Every queue (work queues, then their poison queues) and the ledger table ``settings``
-    name; a missing or empty setting takes its default."""
+    """Every queue (work queues, then their poison queues) and table ``settings`` name; a
+    missing or empty setting takes its default."""
 
     def setting(name: str) -> str:
         return settings.get(name) or STORAGE_SETTING_DEFAULTS[name]
@@ -51,12 +58,13 @@ def storage_names(settings: Mapping[str, str]) -> StorageNames:
         invitations_queue=setting("INVITATIONS_QUEUE"),
         assignments_queue=setting("ASSIGNMENTS_QUEUE"),
         table=setting("GUEST_LEDGER_TABLE"),
+        budget_table=setting("GRAPH_BUDGET_TABLE"),
     )
 
 
 def provision_storage(connection_string: str, settings: Mapping[str, str]) -> StorageNames:
-    """Create every queue and the ledger table ``settings`` name (existing ones are kept, with
-    their messages and rows); return the names."""
+    """Create every queue and table ``settings`` name (existing ones are kept, with their
+    messages and rows); return the names."""
     names = storage_names(settings)
     connection_string = expand_development_storage(connection_string)
     with QueueServiceClient.from_connection_string(connection_string) as queues:
@@ -66,5 +74,6 @@ def provision_storage(connection_string: str, settings: Mapping[str, str]) -> St
             except ResourceExistsError:
                 pass
     with TableServiceClient.from_connection_string(connection_string) as tables:
-        tables.create_table_if_not_exists(names.table)
+        for table in names.tables:
+            tables.create_table_if_not_exists(table)
     return names

@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,8 @@ class LocalStack:
     message_lease: float | None = None
     host: RunningHost | None = None
     host_starts: int = 0
+    #: Hosts started by :meth:`start_hosts` (scale-out runs), besides ``host``.
+    hosts: list[RunningHost] = field(default_factory=list)
     _queues: QueueServiceClient | None = field(default=None, repr=False)
 
     @property
@@ -91,6 +94,36 @@ class LocalStack:
         if self.host is not None:
             self.host.stop()
             self.host = None
+
+    def start_hosts(self, count: int) -> list[RunningHost]:
+        """Start ``count`` more hosts at once on the same settings, queues and emulator, as
+        instances of one app scaled out: each its own process, log and admin port."""
+
+        def start(index: int) -> RunningHost:
+            return start_host_process(
+                REPO_ROOT,
+                self.settings,
+                self.workdir / f"host-scaled-{index}.log",
+                settings_path=self.workdir / "no-local-settings.json",
+                message_lease=self.message_lease,
+            )
+
+        first = len(self.hosts)
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            futures = [pool.submit(start, i) for i in range(first, first + count)]
+        # Track every host that did start (so the stack stops it), then report a failure.
+        started = [f.result() for f in futures if f.exception() is None]
+        self.hosts += started
+        failed = [error for f in futures if (error := f.exception()) is not None]
+        if failed:
+            raise failed[0]
+        return started
+
+    def stop_hosts(self) -> None:
+        """Stop every host :meth:`start_hosts` started."""
+        with ThreadPoolExecutor(max_workers=max(1, len(self.hosts))) as pool:
+            list(pool.map(lambda host: host.stop(), self.hosts))
+        self.hosts = []
 
     def kill_host(self) -> None:
         """SIGKILL the host, as a crash would: in-flight messages reappear after their lease."""
@@ -229,6 +262,7 @@ def local_stack(
             message_lease=message_lease,
         )
         stack.callback(running.close)
+        stack.callback(running.stop_hosts)
         stack.callback(running.stop_host)
         if start_host:
             running.start_host()

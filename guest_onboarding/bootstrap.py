@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from guest_onboarding.config import Settings
 from guest_onboarding.ports import (
@@ -22,6 +23,9 @@ from guest_onboarding.ports import (
     Outbox,
     TenantHealth,
 )
+
+if TYPE_CHECKING:
+    from guest_onboarding.adapters.graph.pacer import GraphPacer
 
 #: The Functions host's default when host.json does not say.
 DEFAULT_MAX_DEQUEUE_COUNT = 5
@@ -92,18 +96,41 @@ def build_operator_queues(settings: Settings) -> OperatorQueues:
     return QueueOperator.create(settings.storage)
 
 
+def build_graph_pacer(settings: Settings) -> GraphPacer:
+    """Graph pacing at the configured rates, on the budget record every instance shares
+    (``GRAPH_BUDGET_TABLE``), or per process when ``GRAPH_BUDGET_SHARED`` is false."""
+    from guest_onboarding.adapters.graph.pacer import GraphPacer, policies
+    from guest_onboarding.adapters.storage.budget import TableBudgetStore
+
+    store = (
+        TableBudgetStore.create(settings.storage, settings.graph_budget_table)
+        if settings.graph_budget_shared
+        else None
+    )
+    buckets = policies(
+        writes_per_second=settings.graph_writes_per_second,
+        reads_per_second=settings.graph_reads_per_second,
+        invitations_per_minute=settings.invitations_per_minute,
+    )
+    return GraphPacer(buckets, store=store)
+
+
 def build_runtime(settings: Settings | None = None) -> Runtime:
-    """The real adapters: Graph through msgraph-sdk, the ledger on Tables, the outbox on Queues."""
-    from guest_onboarding.adapters.graph import GraphDirectory
+    """The real adapters: Graph through msgraph-sdk (paced by the shared Graph budget), the
+    ledger on Tables, the outbox on Queues."""
+    from guest_onboarding.adapters.graph import GraphClient, GraphDirectory
     from guest_onboarding.adapters.storage import QueueOutbox, TableTenantHealth
 
     quiet_sdk_logging()
     settings = settings or Settings.from_env()
+    graph = GraphClient.create(
+        base_url=settings.graph_base_url,
+        client_id=settings.azure_client_id,
+        pacer=build_graph_pacer(settings),
+    )
     return Runtime(
         settings=settings,
-        directory=GraphDirectory.create(
-            base_url=settings.graph_base_url, client_id=settings.azure_client_id
-        ),
+        directory=GraphDirectory(graph),
         ledger=build_ledger(settings),
         outbox=QueueOutbox.create(
             settings.storage,

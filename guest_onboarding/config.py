@@ -24,6 +24,7 @@ from guest_onboarding.setting_values import (
     parse_expiry_days,
     parse_guids,
     parse_int,
+    parse_rate,
     parse_redirects,
     parse_reminder_days,
 )
@@ -67,6 +68,11 @@ SETTING_DEFAULTS: dict[str, str] = {
     "SPONSOR_CC_FROM_REMINDER": "2",
     "ADD_SPONSORS_TO_EXISTING_USERS": "false",
     "TENANT_STOP_PROBE_SECONDS": "600",
+    "GRAPH_WRITES_PER_SECOND": "20",
+    "GRAPH_READS_PER_SECOND": "100",
+    "INVITATIONS_PER_MINUTE": "1",
+    "GRAPH_BUDGET_TABLE": "graphbudget",
+    "GRAPH_BUDGET_SHARED": "true",
 }
 
 #: The storage connection: a connection string, or identity-based ``AzureWebJobsStorage__*``.
@@ -134,6 +140,12 @@ class Settings:
     sponsor_cc_from_reminder: int = 2
     add_sponsors_to_existing_users: bool = False
     tenant_stop_probe_seconds: int = 600
+    # The Graph budget every instance shares (README, "Scaling out").
+    graph_writes_per_second: float = 20.0
+    graph_reads_per_second: float = 100.0
+    invitations_per_minute: float = 1.0
+    graph_budget_table: str = "graphbudget"
+    graph_budget_shared: bool = True
     storage: StorageSettings = field(default_factory=StorageSettings)
 
     @classmethod
@@ -191,6 +203,11 @@ class Settings:
             tenant_stop_probe_seconds=parse_int(
                 "TENANT_STOP_PROBE_SECONDS", get("TENANT_STOP_PROBE_SECONDS"), minimum=1
             ),
+            graph_writes_per_second=parse_rate("GRAPH_WRITES_PER_SECOND", get),
+            graph_reads_per_second=parse_rate("GRAPH_READS_PER_SECOND", get),
+            invitations_per_minute=parse_rate("INVITATIONS_PER_MINUTE", get),
+            graph_budget_table=get("GRAPH_BUDGET_TABLE"),
+            graph_budget_shared=parse_bool("GRAPH_BUDGET_SHARED", get("GRAPH_BUDGET_SHARED")),
             storage=_storage(env),
         )
 

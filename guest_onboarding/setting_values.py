@@ -78,6 +78,18 @@ def parse_int(name: str, value: str, *, minimum: int) -> int:
     return number
 
 
+def parse_rate(name: str, get: Callable[[str], str]) -> float:
+    """A pacing rate: a finite number above 0."""
+    value = get(name)
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise SettingsError(f"{name} must be above 0, got {value!r}")
+    return number
+
+
 def parse_bool(name: str, value: str) -> bool:
     lowered = value.lower()
     if lowered in {"true", "1", "yes"}:

@@ -181,6 +181,26 @@ param inviteReplicationWaitSeconds int = 600
 @maxLength(63)
 param guestLedgerTableName string = 'guestledger'
 
+@description('GRAPH_WRITES_PER_SECOND: starting pace of Graph writes, shared by all instances (Graph documents 3,000 writes per 150 s per app and tenant: 20/s). Pacing backs off on 429 and creeps back up to this, never above.')
+@minValue(1)
+param graphWritesPerSecond int = 20
+
+@description('GRAPH_READS_PER_SECOND: pace of Graph reads (look-ups, the sweep), shared by all instances.')
+@minValue(1)
+param graphReadsPerSecond int = 100
+
+@description('INVITATIONS_PER_MINUTE: pace of POST /invitations (reminders included), shared by all instances. Conservative on purpose: Entra blocks a directory\'s invitations on bursts, and only Microsoft support lifts the block (README, "Scaling out").')
+@minValue(1)
+param invitationsPerMinute int = 1
+
+@description('GRAPH_BUDGET_TABLE: Azure Table holding the Graph budget every instance shares.')
+@minLength(3)
+@maxLength(63)
+param graphBudgetTableName string = 'graphbudget'
+
+@description('GRAPH_BUDGET_SHARED: pace Graph calls on the shared budget table (false: each instance on its own).')
+param graphBudgetShared bool = true
+
 // ---- Names ----------------------------------------------------------------------------------
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -220,6 +240,11 @@ var codeAppSettings = {
   SPONSOR_CC_FROM_REMINDER: string(sponsorCcFromReminder)
   ADD_SPONSORS_TO_EXISTING_USERS: string(addSponsorsToExistingUsers)
   TENANT_STOP_PROBE_SECONDS: string(tenantStopProbeSeconds)
+  GRAPH_WRITES_PER_SECOND: string(graphWritesPerSecond)
+  GRAPH_READS_PER_SECOND: string(graphReadsPerSecond)
+  INVITATIONS_PER_MINUTE: string(invitationsPerMinute)
+  GRAPH_BUDGET_TABLE: graphBudgetTableName
+  GRAPH_BUDGET_SHARED: string(graphBudgetShared)
 }
 
 // The Graph grants follow exactly what the settings above make the app do.
@@ -269,6 +294,7 @@ module storage 'app/storage.bicep' = {
     invitationsQueueName: invitationsQueueName
     assignmentsQueueName: assignmentsQueueName
     guestLedgerTableName: guestLedgerTableName
+    graphBudgetTableName: graphBudgetTableName
   }
 }
 
@@ -316,6 +342,7 @@ module rbac 'app/rbac.bicep' = {
     writtenQueueNames: concat(triggerQueueNames, poisonQueueNames)
     appTableNames: [
       guestLedgerTableName
+      graphBudgetTableName
     ]
     invitationsQueueName: invitationsQueueName
     guestLedgerTableName: guestLedgerTableName

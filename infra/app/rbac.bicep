@@ -4,8 +4,8 @@
 //   the package from the deployment container; the Flex Consumption quickstart samples grant the
 //   same for identity-based AzureWebJobsStorage), Reader + Message Processor on each queue a
 //   function is triggered by, Message Sender on each queue the app writes to (the assignments and
-//   invitations queues and every <queue>-poison), Table Data Contributor on the ledger table only,
-//   and Monitoring Metrics Publisher on Application Insights;
+//   invitations queues and every <queue>-poison), Table Data Contributor on the ledger table and
+//   the shared Graph budget table only, and Monitoring Metrics Publisher on Application Insights;
 // - an HR system (optional): Message Sender on the invitations queue, nothing else;
 // - the deploying user (optional, default on): Message Sender on the invitations queue and Table
 //   Data Reader on the ledger, to submit and inspect right after `azd up`.
@@ -24,7 +24,7 @@ param triggerQueueNames array
 @description('Queues the app (and the Functions host) writes to, poison queues included.')
 param writtenQueueNames array
 
-@description('Tables the app reads and writes. A future table (say a shared Graph budget) is one more entry here and in storage.bicep.')
+@description('Tables the app reads and writes: the guest ledger and the shared Graph budget.')
 param appTableNames array
 
 param invitationsQueueName string
@@ -112,7 +112,7 @@ module writtenQueueRoles 'queue-roles.bicep' = [for queueName in writtenQueueNam
   }
 }]
 
-// The guest ledger (and any further table the app owns): entities only, on that table only.
+// The guest ledger and the shared Graph budget: entities only, on those tables only.
 module appTableRoles 'table-roles.bicep' = [for tableName in appTableNames: {
   name: 'rbac-table-${uniqueString(tableName)}'
   params: {

@@ -1,5 +1,6 @@
 // Storage for the Functions host (AzureWebJobsStorage, identity-based), the deployment package,
-// the two work queues with their poison queues, and the guest ledger table.
+// the two work queues with their poison queues, the guest ledger table and the shared Graph budget
+// table.
 // Shared keys are disabled: every caller authenticates with Entra ID and RBAC (rbac.bicep).
 param name string
 param location string = resourceGroup().location
@@ -9,6 +10,7 @@ param deploymentContainerName string
 param invitationsQueueName string
 param assignmentsQueueName string
 param guestLedgerTableName string
+param graphBudgetTableName string
 
 @description('Enabled, or Disabled in the private network (private endpoints only: app/network.bicep).')
 @allowed([
@@ -119,6 +121,12 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-0
 resource ledgerTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
   parent: tableService
   name: guestLedgerTableName
+}
+
+// One row per Graph bucket (writes, reads, invitations) that every instance paces against.
+resource budgetTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: graphBudgetTableName
 }
 
 output name string = storage.name

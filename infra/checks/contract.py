@@ -10,8 +10,9 @@ Checked:
 
 * settings: every setting the code reads is set on the function app, with the code's default
   as the Bicep (and azd) default; nothing is set that neither the code nor the platform reads;
-* queues and tables: every queue a function binds, with its ``-poison`` queue, and the ledger
-  table, are created in the storage account; trigger settings exist;
+* queues and tables: every queue a function binds, with its ``-poison`` queue, and every table
+  a ``*_TABLE`` setting names (the ledger, the Graph budget), are created in the storage
+  account; trigger settings exist;
 * Graph: the app roles app/graph-permissions.bicep grants, with each of its ``grant*`` switches
   on and off, equal the documented table (docs/deployment.md: ``always`` or ``when `grantX```);
   main.bicep drives ``grantDeletePermission`` from the same parameter as
@@ -369,9 +370,10 @@ def storage_problems(root: Path, bindings: list[Binding] | None = None) -> list[
             if name not in queues:
                 problems.append(f"queue {name} ({setting}) is not created in Bicep")
 
-    table = deployed.get("GUEST_LEDGER_TABLE")
-    if table not in created["tables"]:
-        problems.append(f"ledger table {table} (GUEST_LEDGER_TABLE) is not created in Bicep")
+    for setting in sorted(k for k in defaults if k.endswith("_TABLE")):
+        table = deployed.get(setting)
+        if table not in created["tables"]:
+            problems.append(f"table {table} ({setting}) is not created in Bicep")
     return problems
 
 

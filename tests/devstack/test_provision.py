@@ -20,9 +20,10 @@ def test_default_names_are_the_documented_ones() -> None:
         "guest-assignments-poison",
     )
     assert names.table == "guestledger"
+    assert names.tables == ("guestledger", "graphbudget")
 
 
-def test_every_queue_and_the_ledger_table_exist_afterwards_and_twice_is_harmless(
+def test_every_queue_and_both_tables_exist_afterwards_and_twice_is_harmless(
     azurite: AzuriteEndpoint,
 ) -> None:
     tag = uuid.uuid4().hex[:8]
@@ -30,6 +31,7 @@ def test_every_queue_and_the_ledger_table_exist_afterwards_and_twice_is_harmless
         "INVITATIONS_QUEUE": f"inv-{tag}",
         "ASSIGNMENTS_QUEUE": f"asg-{tag}",
         "GUEST_LEDGER_TABLE": f"ledger{tag}",
+        "GRAPH_BUDGET_TABLE": f"budget{tag}",
     }
     provision_storage(azurite.connection_string, settings)
     with QueueServiceClient.from_connection_string(azurite.connection_string) as service:
@@ -42,7 +44,7 @@ def test_every_queue_and_the_ledger_table_exist_afterwards_and_twice_is_harmless
     with TableServiceClient.from_connection_string(azurite.connection_string) as tables:
         table_names = {t.name for t in tables.list_tables()}
     assert {f"inv-{tag}", f"asg-{tag}", f"inv-{tag}-poison", f"asg-{tag}-poison"} <= queues
-    assert f"ledger{tag}" in table_names
+    assert {f"ledger{tag}", f"budget{tag}"} <= table_names
     assert [m.content for m in kept] == ["kept"]
 
 

@@ -57,7 +57,7 @@ def test_settings_contract_has_no_problem() -> None:
     assert contract.settings_problems(REPO_ROOT) == []
 
 
-def test_bound_queues_their_poison_queues_and_the_ledger_are_created(
+def test_bound_queues_their_poison_queues_the_ledger_and_the_budget_are_created(
     bindings: list[contract.Binding], deployed: dict[str, object]
 ) -> None:
     created = contract.created_storage(REPO_ROOT)
@@ -69,6 +69,7 @@ def test_bound_queues_their_poison_queues_and_the_ledger_are_created(
         assert queue in created["queues"]
         assert f"{queue}-poison" in created["queues"]
     assert deployed["GUEST_LEDGER_TABLE"] in created["tables"]
+    assert deployed["GRAPH_BUDGET_TABLE"] in created["tables"]
     timers = [b for b in bindings if b.type == "timerTrigger"]
     assert [t.schedule for t in timers] == ["%RESEND_SCHEDULE%"]
     assert contract.storage_problems(REPO_ROOT, bindings) == []

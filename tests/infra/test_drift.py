@@ -130,6 +130,13 @@ def _deletion_not_wired(root: Path) -> None:
     _edit(root / "infra" / "main.bicep", "    grantDeletePermission: deletesExpiredGuests\n", "")
 
 
+def _budget_table_not_created(root: Path) -> None:
+    path = root / "infra" / "app" / "storage.bicep"
+    text = path.read_text()
+    start = text.index("resource budgetTable")
+    path.write_text(text[:start] + text[text.index("}\n", start) + 2 :])
+
+
 def _queue_binding_renamed(root: Path) -> None:
     _edit(root / "assign_fn" / "__init__.py", "%ASSIGNMENTS_QUEUE%", "%STEPS_QUEUE%")
 
@@ -141,6 +148,7 @@ DRIFTS: dict[str, tuple[Callable[[Path], None], str]] = {
     "env read with a computed key": (_unresolvable_read, "cannot be resolved"),
     "code default changed": (_changed_default, "REMINDER_DAYS"),
     "poison queue not created": (_no_poison_queue, "guest-assignments-poison"),
+    "Graph budget table not created": (_budget_table_not_created, "GRAPH_BUDGET_TABLE"),
     "setting dropped from Bicep": (_setting_dropped_from_bicep, "RESEND_UNTRACKED"),
     "Graph permission added in Bicep only": (_permission_added_to_bicep, "Directory.ReadWrite.All"),
     "Graph permission dropped from docs": (_permission_dropped_from_docs, "Application.Read.All"),

@@ -316,7 +316,7 @@ def _grants(main: Template) -> set[tuple[str, str, str, str]]:
 IDENTITY = "<identity.outputs.principalId>"
 
 
-def test_identity_roles_are_scoped_to_the_queues_and_table_it_uses(main_bicep: Template) -> None:
+def test_identity_roles_are_scoped_to_the_queues_and_tables_it_uses(main_bicep: Template) -> None:
     grants = {g[1:] for g in _grants(main_bicep) if g[0] == IDENTITY}
     read = {"Storage Queue Data Reader", "Storage Queue Data Message Processor"}
     send = "Storage Queue Data Message Sender"
@@ -324,6 +324,7 @@ def test_identity_roles_are_scoped_to_the_queues_and_table_it_uses(main_bicep: T
         ("account", "storage", "Storage Blob Data Owner"),
         ("account", "applicationInsights", "Monitoring Metrics Publisher"),
         ("table", "guestledger", "Storage Table Data Contributor"),
+        ("table", "graphbudget", "Storage Table Data Contributor"),
     }
     for queue in ("guest-invitations", "guest-assignments"):
         expected |= {("queue", queue, role) for role in (*read, send)}
@@ -340,6 +341,7 @@ def test_queue_and_table_roles_follow_renamed_queues_and_table() -> None:
             "invitationsQueueName": "in",
             "assignmentsQueueName": "steps",
             "guestLedgerTableName": "t",
+            "graphBudgetTableName": "budget",
         },
     )
     targets = {(g[1], g[2]) for g in _grants(main) if g[0] == IDENTITY and g[1] != "account"}
@@ -349,6 +351,7 @@ def test_queue_and_table_roles_follow_renamed_queues_and_table() -> None:
         ("queue", "in-poison"),
         ("queue", "steps-poison"),
         ("table", "t"),
+        ("table", "budget"),
     }
 
 

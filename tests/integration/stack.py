@@ -28,6 +28,7 @@ def stack_settings(connection_string: str, graph_base_url: str, **extra: str) ->
         "INVITATIONS_QUEUE": f"inv-{suffix}",
         "ASSIGNMENTS_QUEUE": f"asg-{suffix}",
         "GUEST_LEDGER_TABLE": f"ledger{suffix}",
+        "GRAPH_BUDGET_TABLE": f"budget{suffix}",
         **extra,
     }
 

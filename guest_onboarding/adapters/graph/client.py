@@ -7,6 +7,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any, cast
 
+from guest_onboarding.adapters.graph.pacer import GraphPacer, call_kind
 from guest_onboarding.adapters.graph.pipeline import middleware, validated_host
 from guest_onboarding.adapters.graph.responses import raise_transport_error, retry_after_seconds
 from guest_onboarding.errors import DirectoryError, ServiceUnavailable, Throttled
@@ -22,11 +23,20 @@ class GraphClient:
     """msgraph-sdk's request adapter, auth provider and middleware, with responses handed back
     as the raw ``httpx.Response``. Build it with :meth:`create`."""
 
-    def __init__(self, *, client: Any, http_client: httpx.AsyncClient, credential: Any) -> None:
+    def __init__(
+        self,
+        *,
+        client: Any,
+        http_client: httpx.AsyncClient,
+        credential: Any,
+        pacer: GraphPacer | None = None,
+    ) -> None:
         # Private: `create` builds the SDK objects; tests and the composition root call `create`.
         self._client = client
         self._http_client = http_client
         self._credential = credential
+        # Paces calls against the budget every instance shares (None: unpaced, as in tests).
+        self._pacer = pacer
         # Graph throttles per app and tenant, and calling while throttled only prolongs it:
         # after a 429, this process holds every call back until Retry-After has passed.
         self._throttled_until = 0.0
@@ -53,6 +63,7 @@ class GraphClient:
         timeout_seconds: float = 30.0,
         http_client: httpx.AsyncClient | None = None,
         transient_retries: int = 2,
+        pacer: GraphPacer | None = None,
     ) -> GraphClient:
         """Build the SDK client once (the caller caches the result for the process).
 
@@ -62,6 +73,7 @@ class GraphClient:
         injectable HTTP seam (its transport ends the SDK's middleware pipeline).
         ``transient_retries`` bounds the quick in-process retries of 5xx; 429 is never retried
         here but raised as :class:`Throttled` so the queue waits instead of the function.
+        ``pacer`` paces every call against the Graph budget shared by all instances.
         Raises ``ValueError`` for a base URL the SDK's auth provider would never send a token to.
         """
         import httpx
@@ -89,11 +101,13 @@ class GraphClient:
         # The SDK falls back to https://graph.microsoft.com/v1.0 only when this is empty.
         adapter.base_url = base_url.rstrip("/")
         client = GraphServiceClient(request_adapter=adapter)
-        return cls(client=client, http_client=http_client, credential=credential)
+        return cls(client=client, http_client=http_client, credential=credential, pacer=pacer)
 
     async def aclose(self) -> None:
         """Close the HTTP connections and the credential (end of process or of a test)."""
         await self._http_client.aclose()
+        if self._pacer is not None:
+            await self._pacer.aclose()
         close = getattr(self._credential, "close", None)
         if close is not None:
             result = close()
@@ -127,15 +141,13 @@ class GraphClient:
 
     async def send(self, request: Any) -> httpx.Response:
         """Send a request built by an SDK request builder through the SDK's request adapter
-        (auth provider, middleware), translating transport and credential failures."""
-        held_back = self._throttled_until - time.monotonic()
-        if held_back > 0:
-            raise Throttled(
-                "held back: Graph throttled this app moments ago",
-                retry_after=held_back,
-                code="TooManyRequests",
-                status=429,
-            )
+        (auth provider, middleware), translating transport and credential failures; paced by the
+        shared Graph budget, which may raise :class:`Throttled` before anything is sent."""
+        kind = call_kind(request.http_method.value, request.url_template or "")
+        if self._pacer is not None:
+            # Waits out a short pause after a 429 (this instance's or another's) like a slot.
+            await self._pacer.before(kind)
+        self._raise_if_held_back()
         adapter = self._client.request_adapter
         # Expand the URI template once: the auth provider and the adapter read `request.url`
         # three times per call, and each expansion costs about 0.05 ms of CPU.
@@ -154,8 +166,19 @@ class GraphClient:
         if response is None:  # the adapter answers None only when no handler ran
             raise ServiceUnavailable("Graph returned no response", code="NoResponse")
         if response.status_code == 429:
-            wait = retry_after_seconds(response)
-            record_graph_throttled(wait)
-            until = time.monotonic() + wait
-            self._throttled_until = max(self._throttled_until, until)
+            retry_after = retry_after_seconds(response)
+            record_graph_throttled(retry_after)
+            self._throttled_until = max(self._throttled_until, time.monotonic() + retry_after)
+            if self._pacer is not None:
+                await self._pacer.throttled(kind, retry_after)  # every instance holds back too
         return response  # type: ignore[no-any-return]
+
+    def _raise_if_held_back(self) -> None:
+        held_back = self._throttled_until - time.monotonic()
+        if held_back > 0:
+            raise Throttled(
+                "held back: Graph throttled this app moments ago",
+                retry_after=held_back,
+                code="TooManyRequests",
+                status=429,
+            )

@@ -4,7 +4,7 @@ managed identity (identity-based ``AzureWebJobsStorage__*``)."""
 from __future__ import annotations
 
 import functools
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableServiceClient
@@ -24,11 +24,17 @@ def _identity_credential(client_id: str | None) -> AsyncTokenCredential:
 
 
 def service_client(
-    client_type: type[ServiceClient], storage: StorageSettings, service_uri: str | None, kind: str
+    client_type: type[ServiceClient],
+    storage: StorageSettings,
+    service_uri: str | None,
+    kind: str,
+    **options: Any,
 ) -> ServiceClient:
-    """A Tables or Queues service client for ``storage``."""
+    """A Tables or Queues service client for ``storage``; ``options`` go to the SDK client
+    (timeouts, retries)."""
     if storage.connection_string:
-        return client_type.from_connection_string(storage.connection_string)
+        return client_type.from_connection_string(storage.connection_string, **options)
     if service_uri:
-        return client_type(service_uri, credential=_identity_credential(storage.client_id))
+        credential = _identity_credential(storage.client_id)
+        return client_type(service_uri, credential=credential, **options)
     raise ValueError(f"AzureWebJobsStorage (or __{kind}ServiceUri) is not set")

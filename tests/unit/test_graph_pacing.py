@@ -1,0 +1,154 @@
+"""The shared Graph budget's arithmetic (adapters/graph/pacing.py), on explicit times.
+
+The oracles count and space the slots handed out; they never recompute the schedule."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from guest_onboarding.adapters.graph.pacing import (
+    MAX_TICKET_SECONDS,
+    BucketPolicy,
+    Schedule,
+    claim,
+    throttled,
+)
+
+WRITES = BucketPolicy(name="writes", rate=20.0, horizon=0.5, batch=5)
+INVITATIONS = BucketPolicy(
+    name="invitations", rate=2 / 60, horizon=2.0, batch=1, adaptive=False, ticketed=True
+)
+
+
+class SharedRecord:
+    """The record as the store keeps it: whatever the last change returned."""
+
+    def __init__(self) -> None:
+        self.record: dict[str, float] | None = None
+
+    def claim(self, policy: BucketPolicy, now: float, want: int) -> tuple[float, ...]:
+        state, grant = claim(self.record, policy, now, want)
+        self.record = state.to_record()
+        return grant.slots
+
+    def throttled(self, policy: BucketPolicy, now: float, retry_after: float) -> None:
+        self.record = throttled(self.record, policy, now, retry_after).to_record()
+
+    def rate(self, policy: BucketPolicy, now: float) -> float:
+        return claim(self.record, policy, now, 1)[1].rate
+
+
+def test_instances_claiming_at_random_never_get_a_slot_twice_nor_exceed_the_rate() -> None:
+    shared = SharedRecord()
+    rng = random.Random(4)
+    slots: list[float] = []
+    now = 1000.0
+    for _ in range(2000):  # eight instances claiming for their waiting callers, in any order
+        now += rng.uniform(0, 0.02)
+        got = shared.claim(WRITES, now, want=rng.randint(1, 12))
+        assert all(now <= s <= now + WRITES.horizon for s in got)
+        slots += got
+    assert len(slots) == len(set(slots))
+    slots.sort()
+    assert min(b - a for a, b in itertools.pairwise(slots)) >= 1 / 20 - 1e-9
+    # any whole second holds at most 20 slots (+1 for the edges)
+    for start in range(int(slots[0]), int(slots[-1])):
+        assert sum(1 for s in slots if start <= s < start + 1) <= 21
+    # and the instances kept the schedule busy: close to 20 per second overall
+    assert len(slots) / (slots[-1] - slots[0]) == pytest.approx(20, rel=0.01)
+
+
+def test_a_claim_takes_at_most_the_batch_and_the_horizon() -> None:
+    shared = SharedRecord()
+    assert len(shared.claim(WRITES, 0.0, want=100)) == 5  # the batch
+    # the horizon: 0.5 s at 20/s is 10 slots after `now` at most, then nothing until time passes
+    taken = [len(shared.claim(WRITES, 0.0, want=100)) for _ in range(4)]
+    assert taken == [5, 1, 0, 0]
+    assert len(shared.claim(WRITES, 0.25, want=100)) == 5
+
+
+def test_a_429_pauses_the_bucket_for_whoever_claims_next() -> None:
+    shared = SharedRecord()
+    shared.claim(WRITES, 0.0, want=5)
+    shared.throttled(WRITES, 0.1, retry_after=3.0)
+    _state, grant = claim(shared.record, WRITES, 1.0, 5)
+    assert grant.slots == () and grant.paused_until == pytest.approx(3.1)
+    later = shared.claim(WRITES, 3.1, want=5)
+    assert later and min(later) >= 3.1
+
+
+def test_the_rate_drops_once_per_throttling_event_then_creeps_back_to_the_configured_rate() -> None:
+    shared = SharedRecord()
+    shared.claim(WRITES, 0.0, want=1)
+    shared.throttled(WRITES, 10.0, retry_after=1.0)
+    shared.throttled(WRITES, 10.2, retry_after=1.0)  # a call already under way: same event
+    assert shared.rate(WRITES, 11.0) == pytest.approx(14.0)  # 20 * 0.7, once
+    # +2% of 20 (0.4/s) per second since the pause ended at 11.0
+    assert shared.rate(WRITES, 16.0) == pytest.approx(16.0)
+    shared.throttled(WRITES, 16.5, retry_after=1.0)  # a new event: 0.7 of the rate now
+    assert shared.rate(WRITES, 17.5) == pytest.approx(0.7 * 16.2)
+    assert shared.rate(WRITES, 1000.0) == pytest.approx(20.0)  # never above the setting
+
+
+def test_the_rate_never_drops_below_a_twentieth_of_the_setting() -> None:
+    shared = SharedRecord()
+    for second in range(100):
+        shared.throttled(WRITES, float(second * 2), retry_after=1.0)
+    assert shared.rate(WRITES, 199.0) == pytest.approx(1.0)
+
+
+def test_an_instance_configured_lower_paces_at_its_own_rate_at_once() -> None:
+    shared = SharedRecord()
+    shared.claim(WRITES, 0.0, want=1)
+    slower = BucketPolicy(name="writes", rate=5.0, horizon=0.5, batch=5)
+    got = shared.claim(slower, 1.0, want=3)
+    assert [round(b - a, 6) for a, b in itertools.pairwise(got)] == [0.2, 0.2]
+
+
+def test_invitations_beyond_the_next_slot_get_places_in_line_one_interval_apart() -> None:
+    shared = SharedRecord()
+    assert shared.claim(INVITATIONS, 0.0, want=1) == (0.0,)
+    waits = []
+    for _ in range(2):
+        state, grant = claim(shared.record, INVITATIONS, 1.0, 1)
+        shared.record = state.to_record()
+        assert grant.slots == ()
+        waits += grant.tickets
+    state, grant = claim(shared.record, INVITATIONS, 1.0, 2)  # two callers of one instance
+    shared.record = state.to_record()
+    waits += grant.tickets
+    # 2 per minute: the next slot is at 30 s; places in line at 30, 60, 90 and 120 s from t=0
+    assert waits == pytest.approx([29.0, 59.0, 89.0, 119.0])
+    # the first in line comes back at its time and finds its slot free
+    assert shared.claim(INVITATIONS, 30.0, want=1) == (30.0,)
+
+
+def test_a_line_longer_than_an_hour_keeps_no_place_and_asks_again_in_an_hour() -> None:
+    shared = SharedRecord()
+    shared.claim(INVITATIONS, 0.0, want=1)
+    for _ in range(200):  # 200 in line at 30 s each: 100 minutes
+        state, grant = claim(shared.record, INVITATIONS, 0.0, 1)
+        shared.record = state.to_record()
+        (ticket,) = grant.tickets
+        assert ticket <= MAX_TICKET_SECONDS
+    assert ticket == MAX_TICKET_SECONDS
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        None,
+        {},
+        {"next_slot": "x"},
+        {"next_slot": 1.0},
+        {**Schedule.fresh(WRITES, 0).to_record(), "rate": 0},
+    ],
+)
+def test_a_missing_or_unreadable_record_starts_a_fresh_schedule(
+    record: dict[str, float] | None,
+) -> None:
+    state, grant = claim(record, WRITES, 50.0, 1)
+    assert grant.slots == (50.0,) and state.rate == 20.0
