@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.errors import InvitationsStopped
+from guest_onboarding.errors import InvitationsStopped, Paused
 from guest_onboarding.ports import Directory, InvitationResult, TenantHealth, TenantStop
 
 log = logging.getLogger("guest_onboarding")
@@ -71,6 +71,12 @@ class InvitationGate:
             raise InvitationsStopped(
                 exc.message, retry_after=interval, code=exc.code, status=exc.status
             ) from exc
+        except Paused:
+            if stop is not None and probe is not None:
+                # Nothing reached Graph (paced or throttled): the probe is still due, for the
+                # next delivery of any instance, not in a whole interval.
+                await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
+            raise
         if stop is not None:
             await self.health.clear_stop()
             log.warning(

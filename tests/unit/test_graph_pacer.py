@@ -21,7 +21,11 @@ from azure.core.credentials import AccessToken
 
 from devstack.seeds import GROUP_PROJECT_X
 from guest_onboarding.adapters.graph import GraphClient, GraphDirectory
-from guest_onboarding.adapters.graph.budget_record import RETRY_SHARED_SECONDS, MemoryBudgetStore
+from guest_onboarding.adapters.graph.budget_record import (
+    RETRY_SHARED_SECONDS,
+    MemoryBudgetStore,
+    SharedRecord,
+)
 from guest_onboarding.adapters.graph.pacer import CallKind, GraphPacer, call_kind, policies
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.errors import Throttled
@@ -136,9 +140,11 @@ async def test_two_instances_on_one_record_share_the_rate_and_apart_they_do_not(
 
 async def test_a_429_in_one_instance_holds_the_others_writes_back_within_a_second() -> None:
     clock = VirtualTime()
-    record = MemoryBudgetStore()
+    record = CountingStore()
     seen_429, other = pacer(clock, store=record), pacer(clock, store=record)
-    await clock.run(other.before(CallKind.WRITE))  # the other instance holds a batch of slots
+    for _ in range(10):  # the other instance writes one call after another: it claims a
+        await clock.run(other.before(CallKind.WRITE))  # batch of slots each time
+    assert record.updates < 10
     await clock.run(seen_429.throttled(CallKind.WRITE, 5.0))
     throttled_at = clock.now
     clock.now += 1.0  # slots claimed before the pause reach a second ahead at most
@@ -207,6 +213,7 @@ class FailingStore:
         self.hang = hang
         self.healthy = False
         self.calls = 0
+        self.forgotten = False
         self.memory = MemoryBudgetStore()
 
     async def update(self, bucket: str, change: Callable[[Mapping[str, float] | None], Any]) -> Any:
@@ -216,6 +223,9 @@ class FailingStore:
                 await asyncio.Event().wait()
             raise ConnectionError("table endpoint refused the connection")
         return await self.memory.update(bucket, change)
+
+    def forget(self) -> None:
+        self.forgotten = True
 
     async def close(self) -> None:
         return None
@@ -339,3 +349,148 @@ async def test_calls_one_after_another_share_claims_at_the_pace_they_keep() -> N
     # a claim per call would be 40 trips to the shared record; claiming a quarter second of
     # the pace these calls keep (5 slots) takes well under half that
     assert store.updates <= 20
+
+
+async def test_while_the_shared_record_is_down_invitations_wait_for_it() -> None:
+    """Per process, four instances would invite four times INVITATIONS_PER_MINUTE (and Entra
+    blocks a tenant for bursts): the invitations wait on their queue, everything else goes on."""
+    clock = VirtualTime()
+    store = FailingStore()
+    instances = [pacer(clock, store=store, store_timeout=0.05) for _ in range(4)]
+    sent: list[float] = []
+    refused: list[Throttled] = []
+
+    async def invite(paced: GraphPacer) -> None:
+        try:
+            await paced.before(CallKind.INVITATION)
+        except Throttled as exc:
+            refused.append(exc)
+        else:
+            sent.append(clock.now)
+
+    for _ in range(5):  # five minutes, each instance trying once a minute
+        await clock.run(*(invite(p) for p in instances))
+        clock.now += 60.0
+    assert sent == []
+    assert len(refused) == 20
+    assert {r.code for r in refused} == {"GraphBudgetUnavailable"}
+    assert all(r.retry_after == RETRY_SHARED_SECONDS for r in refused)
+    write = sent_at(clock, lambda: instances[0].before(CallKind.WRITE))
+    assert all(isinstance(t, float) for t in await clock.run(write(), write()))
+
+    store.healthy = True  # the table answers again: one invitation a minute for all four
+    clock.now += RETRY_SHARED_SECONDS
+    await clock.run(*(invite(p) for p in instances))
+    assert len(sent) == 1
+    assert sorted(r.code for r in refused[20:]) == ["InvitationsPaced"] * 3
+
+
+async def test_an_invitation_back_on_time_keeps_its_place_when_the_one_before_came_back_late() -> (
+    None
+):
+    """The queue returns a message up to 1 s after its visibility ends, plus the host's polling
+    interval (2 s): the invitation after a late one still finds its slot, not the end of the
+    line."""
+    clock = VirtualTime()
+    paced = pacer(clock, store=MemoryBudgetStore(), invitations_per_minute=1.0)
+    first, second, third = await clock.run(*(paced.before(CallKind.INVITATION) for _ in range(3)))
+    assert first is None
+    assert isinstance(second, Throttled) and isinstance(third, Throttled)
+    back_second, back_third = sorted((second, third), key=lambda r: r.retry_after)
+    start = clock.now
+    clock.now = start + back_second.retry_after + 3.0  # late by the most the queue allows
+    assert await clock.run(paced.before(CallKind.INVITATION)) == [None]
+    clock.now = max(clock.now, start + back_third.retry_after)  # on time
+    assert await clock.run(paced.before(CallKind.INVITATION)) == [None]
+
+
+async def test_a_429_holds_back_only_its_own_bucket_through_the_graph_client() -> None:
+    """The sweep's listing answered 429: group writes go on (they are another bucket)."""
+
+    class Credential:
+        async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            return AccessToken("test-token", int(time.time()) + 3600)
+
+        async def close(self) -> None:
+            return None
+
+    sent: list[str] = []
+
+    def graph(request: httpx.Request) -> httpx.Response:
+        sent.append(f"{request.method} {request.url.path}")
+        if request.method == "GET":
+            return httpx.Response(429, headers={"Retry-After": "30"}, json={"error": {}})
+        return httpx.Response(204)
+
+    buckets = policies(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
+    directory = GraphDirectory(
+        GraphClient.create(
+            base_url="http://127.0.0.1:9/v1.0",
+            credential=Credential(),
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(graph)),
+            pacer=GraphPacer(buckets, store=MemoryBudgetStore(), max_wait=1.0),
+        )
+    )
+    try:
+        with pytest.raises(Throttled):
+            await directory.find_user("ada@fabrikam.example")
+        await directory.add_group_member(group_id=GROUP_PROJECT_X, user_id="u1")
+        with pytest.raises(Throttled):  # the reads wait out their pause on the queue
+            await directory.find_user("bob@fabrikam.example")
+    finally:
+        await directory.aclose()
+    assert sent == ["GET /v1.0/users", f"POST /v1.0/groups/{GROUP_PROJECT_X}/members/$ref"]
+
+
+class CachingFailingStore(FailingStore):
+    """Like ``TableBudgetStore``: a claim that gets nothing on the row as last seen needs no
+    round trip (until the store is told to forget what it saw)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.healthy = True
+        self.seen: dict[str, dict[str, float]] = {}
+
+    async def update(self, bucket: str, change: Callable[[Mapping[str, float] | None], Any]) -> Any:
+        if bucket in self.seen:
+            record, result = change(self.seen[bucket])
+            if record == self.seen[bucket]:
+                return result
+
+        def remember(current: Mapping[str, float] | None) -> Any:
+            record, result = change(current)
+            self.seen[bucket] = record
+            return record, result
+
+        return await super().update(bucket, remember)
+
+    def forget(self) -> None:
+        self.seen.clear()
+
+
+async def test_a_view_kept_from_before_an_outage_does_not_count_as_the_table_answering(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A claim that gets nothing on the row as last seen needs no round trip; after a failure
+    that must not pass for the table answering again (each retry would log a new outage)."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    clock = VirtualTime()
+    store = CachingFailingStore()
+    record = SharedRecord(store, clock.time, 0.05)
+
+    def booked(current: Mapping[str, float] | None) -> tuple[dict[str, float], None]:
+        return {"next_slot": clock.now + 600.0}, None
+
+    def nothing_to_change(current: Mapping[str, float] | None) -> tuple[dict[str, float], None]:
+        return dict(current or {}), None
+
+    await record.update("writes", booked)
+    store.healthy = False
+    clock.now += 1.0
+    await record.update("writes", booked)  # fails: per process from here
+    for _ in range(4):
+        clock.now += RETRY_SHARED_SECONDS
+        await record.update("writes", nothing_to_change)
+    lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert len(lines) == 1 and "unavailable" in lines[0]
+    assert record.degraded

@@ -38,6 +38,11 @@ class BudgetStore(Protocol):
 
     async def update(self, bucket: str, change: Change[Result]) -> Result: ...
 
+    def forget(self) -> None:
+        """Drop any view of the records kept from earlier round trips (after a failure, the
+        next update must reach the store to count as its answer)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -51,6 +56,9 @@ class MemoryBudgetStore:
         record, result = change(self.records.get(bucket))
         self.records[bucket] = record
         return result
+
+    def forget(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None
@@ -120,6 +128,8 @@ class SharedRecord:
 
     def _fall_back(self, exc: BaseException) -> None:
         self._retry_at = self._clock() + RETRY_SHARED_SECONDS
+        if self._store is not None:
+            self._store.forget()
         if not self.degraded:
             self.degraded = True
             log.warning(

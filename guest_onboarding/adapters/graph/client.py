@@ -147,7 +147,8 @@ class GraphClient:
         if self._pacer is not None:
             # Waits out a short pause after a 429 (this instance's or another's) like a slot.
             await self._pacer.before(kind)
-        self._raise_if_held_back()
+        else:
+            self._raise_if_held_back()
         adapter = self._client.request_adapter
         # Expand the URI template once: the auth provider and the adapter read `request.url`
         # three times per call, and each expansion costs about 0.05 ms of CPU.
@@ -168,9 +169,12 @@ class GraphClient:
         if response.status_code == 429:
             retry_after = retry_after_seconds(response)
             record_graph_throttled(retry_after)
-            self._throttled_until = max(self._throttled_until, time.monotonic() + retry_after)
             if self._pacer is not None:
-                await self._pacer.throttled(kind, retry_after)  # every instance holds back too
+                # The bucket of this call pauses, for every instance (others go on).
+                await self._pacer.throttled(kind, retry_after)
+            else:
+                until = time.monotonic() + retry_after
+                self._throttled_until = max(self._throttled_until, until)
         return response  # type: ignore[no-any-return]
 
     def _raise_if_held_back(self) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 
 from guest_onboarding.adapters.graph.budget_record import (
+    RETRY_SHARED_SECONDS,
     STORE_TIMEOUT_SECONDS,
     BudgetStore,
     Record,
@@ -40,8 +41,10 @@ BATCH_SECONDS = 0.25
 #: A read or write waits at most this long for its slot, then the message goes back to its queue.
 MAX_WAIT_SECONDS = 30.0
 #: An invitation waits at most this long: the invitations bucket is slow on purpose, and a
-#: refused invitation comes back when its place in line is due.
-INVITATION_HORIZON_SECONDS = 2.0
+#: refused invitation comes back when its place in line is due. The queue returns it up to 1 s
+#: late (whole-second visibility) plus ``maxPollingInterval`` (2 s in host.json): 5 s lets it
+#: still find its slot when the invitation before it came back late too.
+INVITATION_HORIZON_SECONDS = 5.0
 
 
 class CallKind(StrEnum):
@@ -82,6 +85,7 @@ def policies(
             batch=max(1, math.ceil(invitations_per_minute / 60.0 * INVITATION_HORIZON_SECONDS)),
             adaptive=False,
             ticketed=True,
+            shared_only=True,
         ),
     }
 
@@ -187,6 +191,14 @@ class _Bucket:
             return state.to_record(), grant
 
         grant = await self._record.update(policy.name, change, own_rate=self._own_rate())
+        if policy.shared_only and self._record.degraded:
+            # Per process, N instances would send N times the pace, and Entra answers a burst
+            # of invitations with a block only Microsoft support lifts: wait for the record.
+            raise Throttled(
+                f"Graph {policy.name} wait for the shared Graph budget, which is unavailable",
+                retry_after=RETRY_SHARED_SECONDS,
+                code="GraphBudgetUnavailable",
+            )
         self._slots.extend(grant.slots)
         now = self._clock()
         self._tickets.extend(now + t for t in grant.tickets)

@@ -54,6 +54,8 @@ class BucketPolicy:
     batch: int
     adaptive: bool = True
     ticketed: bool = False
+    #: Never paced per process: while the shared record is unavailable its calls wait.
+    shared_only: bool = False
 
     @property
     def min_rate(self) -> float:

@@ -101,6 +101,10 @@ class TableBudgetStore:
             await asyncio.sleep(random.uniform(0, min(0.1, 0.005 * 2**attempt)))
         raise BudgetContention(f"the {bucket} row changed under {MAX_ATTEMPTS} attempts")
 
+    def forget(self) -> None:
+        """Drop the rows as last seen: the next update reads the table (see ``BudgetStore``)."""
+        self._known.clear()
+
     async def _create(self, bucket: str, record: dict[str, float]) -> bool:
         try:
             written = await self._table.create_entity(_entity(bucket, record))
