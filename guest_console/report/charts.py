@@ -69,15 +69,18 @@ def _time_to_redeem(figures: ReportFigures, axes: Axes) -> None:
     if not days:
         _empty(axes, "no redemptions yet")
         return
-    top = max(1, int(max(days)) + 1)
-    axes.hist(days, bins=range(0, top + 1), color=_GREEN, edgecolor="white")
-    tallest = max(sum(1 for d in days if int(d) == day) for day in range(top))
+    # Hours when everyone redeemed within two days (a one-day bin would hide the spread).
+    unit, values = ("days", list(days)) if max(days) >= 2 else ("hours", [d * 24 for d in days])
+    top = max(1, int(max(values)) + 1)
+    axes.hist(values, bins=range(0, top + 1), color=_GREEN, edgecolor="white")
+    tallest = max(sum(1 for v in values if int(v) == bin_) for bin_ in range(top))
     axes.set_ylim(0, tallest * 1.3)  # room above the bars for the legend
-    median = statistics.median(days)
-    axes.axvline(median, color=_ORANGE, linestyle="--", label=f"median {median:.1f} days")
+    median = statistics.median(values)
+    axes.axvline(median, color=_ORANGE, linestyle="--", label=f"median {median:.1f} {unit}")
     axes.legend(frameon=False, loc="upper right")
-    axes.set_xlabel("days from the first invitation to redemption")
+    axes.set_xlabel(f"{unit} from the first invitation to redemption")
     axes.set_ylabel("guests")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
