@@ -44,7 +44,6 @@ def _peak_rss_mb() -> float:
 
 
 async def _sweep(settings_env: dict[str, str]) -> dict[str, Any]:
-    from guest_onboarding.adapters.graph import GraphDirectory
     from guest_onboarding.bootstrap import build_runtime
     from guest_onboarding.config import Settings
     from guest_onboarding.entrypoints import run_reminder_sweep
@@ -57,8 +56,7 @@ async def _sweep(settings_env: dict[str, str]) -> dict[str, Any]:
         summary = await run_reminder_sweep(rt=rt)
         wall = time.perf_counter() - wall
         cpu = time.process_time() - cpu
-        assert isinstance(rt.directory, GraphDirectory)
-        await rt.directory.aclose()
+        await rt.aclose()
     return {
         "summary": summary.as_dict(),
         "wall_seconds": wall,

@@ -48,6 +48,14 @@ class Runtime:
     max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT
     clock: Callable[[], datetime] = field(default=_utc_now)
 
+    async def aclose(self) -> None:
+        """Close every adapter's connections (the end of a test, a benchmark or a tool; the
+        function app keeps its runtime for the life of the process)."""
+        for part in (self.directory, self.ledger, self.outbox, self.health):
+            close = getattr(part, "aclose", None) or getattr(part, "close", None)
+            if close is not None:
+                await close()
+
 
 def max_dequeue_count(host_json: Path = HOST_JSON) -> int:
     """``extensions.queues.maxDequeueCount`` from host.json: on the last delivery the handlers

@@ -17,8 +17,6 @@ from typer.testing import CliRunner
 
 from devstack.provision import provision_storage
 from guest_console.cli import app
-from guest_onboarding.adapters.graph import GraphDirectory
-from guest_onboarding.adapters.storage import QueueOutbox, TableLedger
 from guest_onboarding.config import Settings
 from tests.fixtures.azurite import AzuriteEndpoint
 from tests.fixtures.graph_emulator import GraphEmulator
@@ -74,9 +72,5 @@ async def operated(
         values=values,
         settings_path=path,
     )
-    assert isinstance(rt.directory, GraphDirectory)
-    await rt.directory.aclose()
-    assert isinstance(rt.ledger, TableLedger) and isinstance(rt.outbox, QueueOutbox)
-    await rt.ledger.close()
-    await rt.outbox.close()
+    await rt.aclose()
     queues.close()
