@@ -33,7 +33,7 @@ from bench.common import (
     guest_address,
     hr_message,
 )
-from bench.throughput import Limits, onboarded_in_ledger
+from bench.throughput import Limits, enqueue, onboarded_in_ledger, wait_drained
 from devstack.seeds import SAMPLE_TENANT_PATH
 from devstack.stack import LocalStack, local_stack
 from local_functions_host.process import RunningHost
@@ -67,30 +67,6 @@ def _warm_up(stack: LocalStack) -> None:
 
     with ThreadPoolExecutor(max_workers=len(stack.hosts)) as pool:
         list(pool.map(sweep, stack.hosts))
-
-
-def _enqueue(stack: LocalStack, bodies: list[str]) -> None:
-    queue = stack.queue(stack.invitations_queue)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(queue.send_message, bodies))
-
-
-def _wait_drained(stack: LocalStack, timeout: float, settle: float = 2.0) -> float | None:
-    """Monotonic time at which both work queues became empty for good; None on timeout."""
-    deadline = time.monotonic() + timeout
-    empty_since: float | None = None
-    while time.monotonic() < deadline:
-        dead = [h for h in stack.hosts if not h.is_running()]
-        if dead:
-            raise RuntimeError("a local host died:\n" + dead[0].log_text()[-3000:])
-        if stack.pending_messages() == 0:
-            empty_since = empty_since or time.monotonic()
-            if time.monotonic() - empty_since >= settle:
-                return empty_since
-        else:
-            empty_since = None
-        time.sleep(0.25)
-    return None
 
 
 class CounterSampler:
@@ -169,8 +145,8 @@ def run_scaleout(
         host_start = time.monotonic() - started
         limits.apply(stack.emulator.control)  # counters and buckets from zero after the warm-up
         started = time.monotonic()
-        _enqueue(stack, bodies)
-        drained_at = _wait_drained(stack, timeout)
+        enqueue(stack, bodies)
+        drained_at = wait_drained(stack, timeout)
         seconds = (drained_at or time.monotonic()) - started
         stack.stop_hosts()
         result = _outcome(stack, messages, seconds, limits)
@@ -229,8 +205,8 @@ def run_trickle(
         limits.apply(stack.emulator.control, seed)
         started = time.monotonic()
         with CounterSampler(stack) as sampler:
-            _enqueue(stack, bodies)
-            drained_at = _wait_drained(stack, timeout)
+            enqueue(stack, bodies)
+            drained_at = wait_drained(stack, timeout)
         seconds = (drained_at or time.monotonic()) - started
         stack.stop_hosts()
         result = _outcome(stack, existing + new, seconds, limits)

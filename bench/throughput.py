@@ -83,19 +83,22 @@ def _summary(counters: dict[str, Any], *, onboarded: int, n: int, seconds: float
     }
 
 
-def _enqueue(stack: LocalStack, bodies: list[str]) -> None:
+def enqueue(stack: LocalStack, bodies: list[str]) -> None:
     queue = stack.queue(stack.invitations_queue)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(queue.send_message, bodies))
 
 
-def _wait_drained(stack: LocalStack, timeout: float, settle: float = 2.0) -> float | None:
-    """Seconds (monotonic) at which both work queues became empty for good, None on timeout."""
+def wait_drained(stack: LocalStack, timeout: float, settle: float = 2.0) -> float | None:
+    """Seconds (monotonic) at which both work queues became empty for good, None on timeout;
+    a host of the stack (the first or a scaled-out one) that died raises."""
     deadline = time.monotonic() + timeout
     empty_since: float | None = None
     while time.monotonic() < deadline:
-        if stack.host is not None and not stack.host.is_running():
-            raise RuntimeError("the local host died:\n" + stack.host.log_text()[-3000:])
+        hosts = [stack.host, *stack.hosts] if stack.host is not None else stack.hosts
+        dead = [h for h in hosts if not h.is_running()]
+        if dead:
+            raise RuntimeError("a local host died:\n" + dead[0].log_text()[-3000:])
         if stack.pending_messages() == 0:
             empty_since = empty_since or time.monotonic()
             if time.monotonic() - empty_since >= settle:
@@ -144,11 +147,11 @@ def run_ours(n: int, limits: Limits, *, workdir: Path, timeout: float) -> dict[s
     pacing = app_pacing(limits.writes_per_second)
     with local_stack(workdir=workdir, start_host=False, overrides=pacing) as stack:
         limits.apply(stack.emulator.control)
-        _enqueue(stack, bodies)
+        enqueue(stack, bodies)
         started = time.monotonic()
         stack.start_host()
         host_ready = time.monotonic() - started
-        drained_at = _wait_drained(stack, timeout)
+        drained_at = wait_drained(stack, timeout)
         seconds = (drained_at or time.monotonic()) - started
         counters = stack.emulator.control.counters()
         poisoned = len(stack.poison(stack.invitations_queue)) + len(

@@ -97,6 +97,30 @@ def gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(ordered)]
 
 
+class Credential:
+    async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        return AccessToken("test-token", int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+
+def paced_directory(
+    graph: Callable[[httpx.Request], httpx.Response], **options: Any
+) -> GraphDirectory:
+    """The real GraphDirectory and GraphClient on a mock transport, paced in memory (20 writes
+    and 100 reads a second, 1 invitation a minute)."""
+    buckets = policies(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
+    return GraphDirectory(
+        GraphClient.create(
+            base_url="http://127.0.0.1:9/v1.0",
+            credential=Credential(),
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(graph)),
+            pacer=GraphPacer(buckets, store=MemoryBudgetStore(), **options),
+        )
+    )
+
+
 def test_call_kinds() -> None:
     assert call_kind("GET", "{+baseurl}/users{?%24filter}") is CallKind.READ
     # the SDK's own template for POST /invitations, query expression and all
@@ -279,13 +303,6 @@ async def test_graph_client_paces_invitations_on_the_sdks_own_requests() -> None
     """Through GraphClient.send, as the app calls it: the second invitation within the minute
     never reaches Graph, while look-ups and group writes go on."""
 
-    class Credential:
-        async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-            return AccessToken("test-token", int(time.time()) + 3600)
-
-        async def close(self) -> None:
-            return None
-
     sent: list[str] = []
 
     def graph(request: httpx.Request) -> httpx.Response:
@@ -296,15 +313,7 @@ async def test_graph_client_paces_invitations_on_the_sdks_own_requests() -> None
             return httpx.Response(200, json={"value": []})
         return httpx.Response(204)
 
-    buckets = policies(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
-    directory = GraphDirectory(
-        GraphClient.create(
-            base_url="http://127.0.0.1:9/v1.0",
-            credential=Credential(),
-            http_client=httpx.AsyncClient(transport=httpx.MockTransport(graph)),
-            pacer=GraphPacer(buckets, store=MemoryBudgetStore()),
-        )
-    )
+    directory = paced_directory(graph)
     invitation = Invitation(redirect_url="https://myapps.microsoft.com")
     try:
         await directory.invite("ada@fabrikam.example", invitation)
@@ -407,13 +416,6 @@ async def test_an_invitation_back_on_time_keeps_its_place_when_the_one_before_ca
 async def test_a_429_holds_back_only_its_own_bucket_through_the_graph_client() -> None:
     """The sweep's listing answered 429: group writes go on (they are another bucket)."""
 
-    class Credential:
-        async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-            return AccessToken("test-token", int(time.time()) + 3600)
-
-        async def close(self) -> None:
-            return None
-
     sent: list[str] = []
 
     def graph(request: httpx.Request) -> httpx.Response:
@@ -422,15 +424,7 @@ async def test_a_429_holds_back_only_its_own_bucket_through_the_graph_client() -
             return httpx.Response(429, headers={"Retry-After": "30"}, json={"error": {}})
         return httpx.Response(204)
 
-    buckets = policies(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
-    directory = GraphDirectory(
-        GraphClient.create(
-            base_url="http://127.0.0.1:9/v1.0",
-            credential=Credential(),
-            http_client=httpx.AsyncClient(transport=httpx.MockTransport(graph)),
-            pacer=GraphPacer(buckets, store=MemoryBudgetStore(), max_wait=1.0),
-        )
-    )
+    directory = paced_directory(graph, max_wait=1.0)
     try:
         with pytest.raises(Throttled):
             await directory.find_user("ada@fabrikam.example")
