@@ -159,7 +159,7 @@ class GraphClient:
         try:
             # With the native response handler the adapter returns the httpx.Response as is;
             # the model type and error map are never used.
-            response = await adapter.send_async(request, None, None)
+            response: httpx.Response | None = await adapter.send_async(request, None, None)
         except DirectoryError:
             raise
         except Exception as exc:
@@ -175,7 +175,7 @@ class GraphClient:
             else:
                 until = time.monotonic() + retry_after
                 self._throttled_until = max(self._throttled_until, until)
-        return response  # type: ignore[no-any-return]
+        return response
 
     def _raise_if_held_back(self) -> None:
         held_back = self._throttled_until - time.monotonic()
