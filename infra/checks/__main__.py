@@ -12,7 +12,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.checks import arm_schema, azd_params, contract, flex, modules, roles, versions
+from infra.checks import (
+    arm_schema,
+    azd_params,
+    contract,
+    flex,
+    hardening,
+    modules,
+    roles,
+    versions,
+)
 
 CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "contract": contract.contract_problems,
@@ -22,6 +31,7 @@ CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "roles": roles.role_problems,
     "schema": arm_schema.schema_problems,
     "modules": modules.module_problems,
+    "hardening": hardening.hardening_problems,
 }
 
 

@@ -62,6 +62,7 @@ PLATFORM_SETTINGS: frozenset[str] = frozenset(
         "AzureWebJobsStorage__credential",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        "AzureWebJobsFeatureFlags",
     }
 )
 

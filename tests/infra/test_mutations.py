@@ -210,6 +210,32 @@ def _required_parameter_missing(root: Path) -> None:
     edit(_main(root), "    deploymentContainerName: deploymentContainerName\n", "")
 
 
+# ---- hardening: basic auth, audit, the host's diagnostics table --------------------------------
+
+
+def _ftp_basic_auth_left_on(root: Path) -> None:
+    path = _api(root)
+    text = path.read_text()
+    start = text.index("resource ftpBasicAuth")
+    path.write_text(text[:start] + text[text.index("}\n}\n", start) + 4 :])
+
+
+def _scm_basic_auth_allowed(root: Path) -> None:
+    edit(
+        _api(root),
+        "  name: 'scm'\n  properties: {\n    allow: false",
+        "  name: 'scm'\n  properties: {\n    allow: true",
+    )
+
+
+def _tables_not_audited(root: Path) -> None:
+    edit(_storage(root), "  scope: tableService\n", "  scope: queueService\n")
+
+
+def _host_diagnostics_table_without_a_role(root: Path) -> None:
+    edit(_api(root), "    AzureWebJobsFeatureFlags: 'DisableDiagnosticEventLogging'\n", "")
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "siteConfig.ftpsState on Flex": ("flex", _ftps_state_set, "siteConfig.ftpsState"),
     "siteConfig.alwaysOn on Flex": ("flex", _always_on_set, "siteConfig.alwaysOn"),
@@ -227,6 +253,14 @@ MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "object parameter passed as a string": ("azd", _object_parameter_quoted, "accessProfiles"),
     "azd older than the Bicep the Graph extension needs": ("versions", _azd_too_old, "0.36.1"),
     "docs promise an older azd": ("versions", _docs_claim_old_azd, "azd 1.17.0 or later"),
+    "basic auth to ftp left on": ("hardening", _ftp_basic_auth_left_on, "'ftp'"),
+    "basic auth to scm allowed": ("hardening", _scm_basic_auth_allowed, "'scm' allows"),
+    "tables without an audit setting": ("hardening", _tables_not_audited, "tableService"),
+    "host diagnostics table without its role": (
+        "hardening",
+        _host_diagnostics_table_without_a_role,
+        "AzureFunctionsDiagnosticEvents",
+    ),
     "role id of another role": (
         "roles",
         _reader_id_is_the_contributor_id,

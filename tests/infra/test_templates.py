@@ -206,20 +206,23 @@ def test_application_insights_accepts_only_entra_authenticated_telemetry(
     assert "AzureWebJobsStorage" not in settings  # no connection string: shared keys are off
 
 
-def test_queue_writes_and_deletes_are_kept_in_log_analytics(main_bicep: Template) -> None:
+def test_queue_and_table_writes_and_deletes_are_kept_in_log_analytics(
+    main_bicep: Template,
+) -> None:
     storage = main_bicep.module("storage")
-    (name,) = [
-        n
-        for n, r in storage.resources.items()
-        if r["type"] == "Microsoft.Insights/diagnosticSettings"
-    ]
-    body = storage.resource_body(name)
-    assert (
-        storage.resources[body["scope"]]["type"]
-        == "Microsoft.Storage/storageAccounts/queueServices"
-    )
-    properties = storage.evaluate(body["properties"])
-    assert {log["category"] for log in properties["logs"] if log["enabled"]} >= {"StorageWrite"}
+    audited: dict[str, set[str]] = {}
+    for name, resource in storage.resources.items():
+        if resource["type"] != "Microsoft.Insights/diagnosticSettings":
+            continue
+        body = storage.resource_body(name)
+        properties = storage.evaluate(body["properties"])
+        assert properties["workspaceId"] == Symbol("monitoring.outputs.logAnalyticsId")
+        service = storage.resources[body["scope"]]["type"]
+        audited[service] = {log["category"] for log in properties["logs"] if log["enabled"]}
+    assert audited == {
+        "Microsoft.Storage/storageAccounts/queueServices": {"StorageWrite", "StorageDelete"},
+        "Microsoft.Storage/storageAccounts/tableServices": {"StorageWrite", "StorageDelete"},
+    }
     assert main_bicep.module_arguments("storage")["logAnalyticsWorkspaceId"] == Symbol(
         "monitoring.outputs.logAnalyticsId"
     )
