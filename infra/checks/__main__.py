@@ -17,10 +17,12 @@ from infra.checks import (
     azd_params,
     contract,
     flex,
+    grants,
     hardening,
     modules,
     roles,
     versions,
+    workflows,
 )
 
 CHECKS: dict[str, Callable[[Path], list[str]]] = {
@@ -31,7 +33,9 @@ CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "roles": roles.role_problems,
     "schema": arm_schema.schema_problems,
     "modules": modules.module_problems,
+    "workflows": workflows.workflow_problems,
     "hardening": hardening.hardening_problems,
+    "grants": grants.grant_problems,
 }
 
 
