@@ -228,6 +228,13 @@ class Tenant:
             raise not_found(sp_id)
         return sp
 
+    def get_service_principal_by_app_id(self, app_id: str) -> ServicePrincipal:
+        """The service principal of this application, or 404."""
+        for sp in self.service_principals.values():
+            if sp.app_id == app_id:
+                return sp
+        raise not_found(app_id)
+
     def assign_app_role(
         self,
         resource_id: str,
@@ -237,10 +244,13 @@ class Tenant:
         replication_check: bool = True,
         lag_status: int = 404,
     ) -> AppRoleAssignment:
-        """Grant a service principal's app role to a user or group (Graph's checks, in order)."""
+        """Grant a service principal's app role to a user, group or service principal (a managed
+        identity's application permissions), with Graph's checks, in order."""
         sp = self.get_service_principal(resource_id)
-        principal: User | Group | None = self.users.get(principal_id) or self.groups.get(
-            principal_id
+        principal: User | Group | ServicePrincipal | None = (
+            self.users.get(principal_id)
+            or self.groups.get(principal_id)
+            or self.service_principals.get(principal_id)
         )
         if principal is None:
             raise not_found(principal_id)
@@ -259,7 +269,7 @@ class Tenant:
             id=_assignment_id(),
             app_role_id=app_role_id,
             principal_id=principal_id,
-            principal_type="User" if isinstance(principal, User) else "Group",
+            principal_type=type(principal).__name__,
             principal_display_name=principal.display_name,
             resource_id=sp.id,
             resource_display_name=sp.display_name,

@@ -77,6 +77,9 @@ param hrSenderPrincipalType string = 'ServicePrincipal'
 @description('Grant AppRoleAssignment.ReadWrite.All and Application.Read.All, which app role assignments (appRoles in ACCESS_PROFILES or ALLOWED_APP_ROLES) need. Off by default: the holder of AppRoleAssignment.ReadWrite.All can grant itself any Graph permission.')
 param appRoleAssignmentsEnabled bool = false
 
+@description('Make the Microsoft Graph grants (app role assignments to the identity) in this deployment; the deploying principal then needs Privileged Role Administrator. false (the CI workflow): the deployment contains no Microsoft.Graph resource and needs no Graph right, and a Privileged Role Administrator grants GRAPH_PERMISSIONS once with `python -m infra.hooks.graph_grants --grant` (docs/deployment.md, "Deploying from GitHub Actions").')
+param grantGraphPermissions bool = true
+
 // ---- Access for the deploying user ------------------------------------------------------------
 
 @description('Object id of the principal running azd (azd substitutes AZURE_PRINCIPAL_ID itself).')
@@ -380,16 +383,44 @@ module api 'app/api.bicep' = {
   ]
 }
 
-module graphPermissions 'app/graph-permissions.bicep' = {
-  name: 'graph-permissions'
+// The Graph permissions these settings need, computed with no Microsoft.Graph resource deployed
+// (assign: false): GRAPH_PERMISSIONS is known when the grants are left to an administrator
+// (grantGraphPermissions false), and when they fail, this nested deployment's output still names
+// them (`python -m infra.hooks.graph_grants --resource-group` reads it).
+module graphPermissionList 'app/graph-permissions.bicep' = {
+  name: 'graph-permission-list'
   scope: rg
   params: {
     principalId: identity.outputs.principalId
+    assign: false
     grantAppRoleAssignment: appRoleAssignmentsEnabled
     grantDeletePermission: deletesExpiredGuests
     grantDisablePermission: disablesExpiredGuests
     grantSponsorWrite: addSponsorsToExistingUsers
   }
+}
+
+// The grants, last: the identity's service principal is created with the identity, and a grant
+// sent seconds later can fail with "Not a valid reference update" while it replicates
+// (microsoftgraph/msgraph-bicep-types#193). Ordering after the function app and its role
+// assignments (minutes on Flex Consumption) gives replication that time; when it is still not
+// enough, docs/deployment.md says what to run. The app has no code before `azd deploy`, which
+// runs after provisioning, so nothing calls Graph before these exist.
+module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions) {
+  name: 'graph-permissions'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    assign: true
+    grantAppRoleAssignment: appRoleAssignmentsEnabled
+    grantDeletePermission: deletesExpiredGuests
+    grantDisablePermission: disablesExpiredGuests
+    grantSponsorWrite: addSponsorsToExistingUsers
+  }
+  dependsOn: [
+    api
+    rbac
+  ]
 }
 
 output AZURE_LOCATION string = location
@@ -401,4 +432,4 @@ output AZURE_STORAGE_QUEUE_ENDPOINT string = storage.outputs.queueEndpoint
 output AZURE_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output INVITATIONS_QUEUE string = invitationsQueueName
-output GRAPH_PERMISSIONS array = graphPermissions.outputs.permissions
+output GRAPH_PERMISSIONS array = graphPermissionList.outputs.permissions

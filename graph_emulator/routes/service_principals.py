@@ -64,6 +64,24 @@ def get_service_principal(
     return GraphResponse(200, body)
 
 
+def get_service_principal_by_app_id(
+    tenant: Tenant, request: GraphRequest, params: dict[str, str]
+) -> GraphResponse:
+    """GET /servicePrincipals(appId='{appId}') (Graph's alternate key)."""
+    sp = tenant.get_service_principal_by_app_id(params["id"])
+    body = {"@odata.context": f"{METADATA}#servicePrincipals/$entity", **service_principal_json(sp)}
+    return GraphResponse(200, body)
+
+
+def list_app_role_assignments(
+    tenant: Tenant, request: GraphRequest, params: dict[str, str]
+) -> GraphResponse:
+    """GET /servicePrincipals/{id}/appRoleAssignments: the roles granted *to* this principal."""
+    sp = tenant.get_service_principal(params["id"])
+    assignments = tenant.assignments_by_principal.get(sp.id, [])
+    return assignment_page(assignments, request, f"servicePrincipals('{sp.id}')/appRoleAssignments")
+
+
 def list_app_role_assigned_to(
     tenant: Tenant, request: GraphRequest, params: dict[str, str]
 ) -> GraphResponse:
@@ -102,6 +120,18 @@ def assign_app_role(tenant: Tenant, request: GraphRequest, params: dict[str, str
 
 ROUTES = (
     route("GET", "/servicePrincipals/{id}", READ_APPLICATIONS, get_service_principal),
+    route(
+        "GET",
+        "/servicePrincipals(appId='{id}')",
+        READ_APPLICATIONS,
+        get_service_principal_by_app_id,
+    ),
+    route(
+        "GET",
+        "/servicePrincipals/{id}/appRoleAssignments",
+        READ_ASSIGNMENTS,
+        list_app_role_assignments,
+    ),
     route(
         "GET",
         "/servicePrincipals/{id}/appRoleAssignedTo",

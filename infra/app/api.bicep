@@ -90,6 +90,15 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 // App settings: a separate `config/appsettings` resource (key/value pairs only). checkov applies its
 // `config/web` (site configuration) checks to every Microsoft.Web/sites/config resource; none of
 // those properties can exist on appsettings, hence the skips below.
+//
+// AzureWebJobsFeatureFlags=DisableDiagnosticEventLogging: the host writes its diagnostic events
+// (the AZFD codes of the portal) to a table it creates each month in AzureWebJobsStorage,
+// AzureFunctionsDiagnosticEvents plus yyyyMM, and purges old ones
+// (DiagnosticEventTableStorageRepository, Azure/azure-functions-host). That needs table create
+// and delete on the whole account, which the identity does not get: it could delete the ledger
+// table. Without the role the host fails every 10 minutes with 403
+// AuthorizationPermissionMismatch, shown as AZFD0003. The same events still reach Application
+// Insights as log entries. See docs/deployment.md, Alerts and audit.
 resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   // checkov:skip=CKV_AZURE_13:Not the web config: authentication is a site setting, and there are no HTTP functions.
   // checkov:skip=CKV_AZURE_63:Not the web config: HTTP logging is a site setting; no HTTP functions.
@@ -111,7 +120,28 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     AZURE_CLIENT_ID: identityClientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    // The host's diagnostic-events table: off (see above).
+    AzureWebJobsFeatureFlags: 'DisableDiagnosticEventLogging'
   })
+}
+
+// Basic (user name and password) publishing credentials off for both endpoints: `azd deploy`
+// publishes with Entra ID, so nothing needs them, and with them on anyone holding the site's
+// publishing profile could deploy code or read files over FTP.
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
 }
 
 output name string = functionApp.name

@@ -8,6 +8,9 @@ extension microsoftGraphV1
 @description('Object id of the managed identity\'s service principal.')
 param principalId string
 
+@description('Make the grants. false: compute the permission list only, with no Microsoft.Graph resource in the deployment (no Graph call, no Graph right needed); main.bicep deploys the module that way for GRAPH_PERMISSIONS and again, with true, only when grantGraphPermissions is on.')
+param assign bool = true
+
 @description('POST /servicePrincipals/{id}/appRoleAssignedTo (app roles in access profiles): AppRoleAssignment.ReadWrite.All with Application.Read.All. Its holder can grant itself any Graph permission, so it is off unless the deployment uses app roles.')
 param grantAppRoleAssignment bool = false
 
@@ -46,14 +49,18 @@ var permissions = concat(
   grantSponsorWrite ? sponsorPermissions : []
 )
 
-// Microsoft Graph's service principal has the same well-known appId in every tenant.
-resource graphSp 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
+// Microsoft Graph's service principal has the same well-known appId in every tenant. Conditional:
+// an `existing` Graph resource is read at deployment time, which needs a Graph right.
+resource graphSp 'Microsoft.Graph/servicePrincipals@v1.0' existing = if (assign) {
   appId: '00000003-0000-0000-c000-000000000000'
 }
 
-resource appRoleGrants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for permission in permissions: {
+// (No `if` inside the loop: the offline checks' Bicep parser does not read `[for x in y: if (c)`.)
+resource appRoleGrants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for permission in (assign ? permissions : []): {
+  #disable-next-line BCP318
   appRoleId: filter(graphSp.appRoles, role => (role.value == permission))[0].id
   principalId: principalId
+  #disable-next-line BCP318
   resourceId: graphSp.id
 }]
 

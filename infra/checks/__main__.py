@@ -12,7 +12,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.checks import arm_schema, azd_params, contract, flex, modules, roles, versions
+from infra.checks import (
+    arm_schema,
+    azd_params,
+    contract,
+    flex,
+    grants,
+    hardening,
+    modules,
+    roles,
+    versions,
+    workflows,
+)
 
 CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "contract": contract.contract_problems,
@@ -22,6 +33,9 @@ CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "roles": roles.role_problems,
     "schema": arm_schema.schema_problems,
     "modules": modules.module_problems,
+    "workflows": workflows.workflow_problems,
+    "hardening": hardening.hardening_problems,
+    "grants": grants.grant_problems,
 }
 
 

@@ -71,6 +71,10 @@ SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
         "azure.mgmt.web.v2024_04_01.models",
         "StringDictionary",
     ),
+    ("Microsoft.Web/sites/basicPublishingCredentialsPolicies", "2024-04-01"): (
+        "azure.mgmt.web.v2024_04_01.models",
+        "CsmPublishingCredentialsPoliciesEntity",
+    ),
     ("Microsoft.Storage/storageAccounts", "2023-05-01"): (
         "azure.mgmt.storage.v2023_05_01.models",
         "StorageAccountCreateParameters",

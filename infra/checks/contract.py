@@ -62,6 +62,7 @@ PLATFORM_SETTINGS: frozenset[str] = frozenset(
         "AzureWebJobsStorage__credential",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        "AzureWebJobsFeatureFlags",
     }
 )
 
@@ -322,8 +323,9 @@ def settings_problems(root: Path) -> list[str]:
         variable, azd_default = azd[parameter]
         if variable != key:
             problems.append(f"main.parameters.json: {parameter} reads ${{{variable}}}, not {key}")
-        if azd_default == "null":
-            # JSON null: azd leaves the parameter unset, so Bicep's own default applies.
+        if azd_default in (None, "", "null"):
+            # Empty with the variable unset, or JSON null: azd leaves the parameter out
+            # (infra/checks/azd_params.py), so Bicep's own default applies.
             azd_default = str(bicep_string(main_template(root).parameter_value(parameter)))
         if (azd_default or "") != default:
             problems.append(
@@ -401,9 +403,16 @@ def graph_problems(root: Path) -> list[str]:
             problems.append(f"a Graph permission is granted twice ({when}): {granted}")
     for parameter, switch in GRAPH_SWITCHES.items():
         for value in (False, True):
-            passed = main_template(root, {parameter: value}).module_arguments("graphPermissions")
-            if passed.get(switch, False) is not value:
-                problems.append(f"main.bicep: {parameter}={value} must set {switch}={value}")
+            main = main_template(root, {parameter: value})
+            # Every deployment of the module: the permission list and the grants.
+            for symbol, module in main.modules.items():
+                if module["detail"]["path"] != GRAPH_MODULE.relative_to("infra").as_posix():
+                    continue
+                passed = main.module_arguments(symbol)
+                if passed.get(switch, False) is not value:
+                    problems.append(
+                        f"main.bicep {symbol}: {parameter}={value} must set {switch}={value}"
+                    )
     deleting = deployed_app_settings(root, {"deleteExpiredGuests": True})
     if deleting.get("DELETE_EXPIRED_GUESTS") != "true":
         problems.append(

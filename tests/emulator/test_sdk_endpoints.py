@@ -382,6 +382,41 @@ async def test_get_service_principal(graph_client: Any) -> None:
     assert [(str(r.id), r.value) for r in sp.app_roles] == [(READER_ROLE, "Project.Reader")]
 
 
+async def test_application_permissions_for_a_service_principal(
+    graph_client: Any, graph: GraphEmulator
+) -> None:
+    """What `python -m infra.hooks.graph_grants` calls: the API found by appId, an app role
+    granted to another service principal (a managed identity), read back from that principal."""
+    seed = sample_tenant()
+    identity_sp = "5a0b7c1e-0000-4000-8000-0000000000aa"
+    seed["servicePrincipals"].append({"id": identity_sp, "displayName": "id-func"})
+    graph.control.reset(seed)
+    portal_app_id = seed["servicePrincipals"][0]["appId"]
+    api = await graph_client.service_principals_with_app_id(portal_app_id).get()
+    assert str(api.id) == PORTAL_SP
+
+    granted = await graph_client.service_principals.by_service_principal_id(
+        PORTAL_SP
+    ).app_role_assigned_to.post(
+        AppRoleAssignment(
+            principal_id=uuid.UUID(identity_sp),
+            resource_id=uuid.UUID(PORTAL_SP),
+            app_role_id=uuid.UUID(READER_ROLE),
+        )
+    )
+    assert granted.principal_type == "ServicePrincipal"
+    held = await graph_client.service_principals.by_service_principal_id(
+        identity_sp
+    ).app_role_assignments.get()
+    assert [(str(a.resource_id), str(a.app_role_id)) for a in held.value] == [
+        (PORTAL_SP, READER_ROLE)
+    ]
+    missing = await graph_error(
+        graph_client.service_principals_with_app_id(str(uuid.uuid4())).get()
+    )
+    assert missing.response_status_code == 404
+
+
 # ----- replication lag, faults, batch ----------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ NEEDED = [
     "infra/bicepconfig.json",
     "infra/app",
     "docs/deployment.md",
+    ".github/workflows",
 ]
 
 
@@ -85,7 +86,16 @@ def _worker_runtime_setting(root: Path) -> None:
     )
 
 
-# ---- azd: main.parameters.json through azd's substitution ------------------------------------
+# ---- azd: main.parameters.json as azd loads it -------------------------------------------------
+
+
+def _parameters(root: Path) -> Path:
+    return root / "infra" / "main.parameters.json"
+
+
+def _object_parameter_unquoted(root: Path) -> None:
+    # The old line 63: azd parses the file as JSON before it substitutes anything.
+    edit(_parameters(root), '"value": "${ACCESS_PROFILES}"', '"value": ${ACCESS_PROFILES=null}')
 
 
 def _access_profiles_as_string(root: Path) -> None:
@@ -94,26 +104,39 @@ def _access_profiles_as_string(root: Path) -> None:
         "param accessProfiles object = {}",
         "param accessProfiles string = '{}'",
     )
+
+
+def _object_default_with_a_brace(root: Path) -> None:
+    # envsubst ends a default at the first '}': a set value gets a stray '}' appended.
+    edit(_parameters(root), '"${ACCESS_PROFILES}"', '"${ACCESS_PROFILES={}}"')
+
+
+def _azd_before_object_from_string(root: Path) -> None:
+    edit(root / "azure.yaml", 'azd: ">= 1.23.4"', 'azd: ">= 1.17.0"')
+
+
+def _workflow_passes_empty_access_profiles(root: Path) -> None:
     edit(
-        root / "infra" / "main.parameters.json",
-        '"value": ${ACCESS_PROFILES=null}',
-        '"value": "${ACCESS_PROFILES}"',
+        root / ".github" / "workflows" / "deploy.yml",
+        "${{ vars.ACCESS_PROFILES || '{}' }}",
+        "${{ vars.ACCESS_PROFILES }}",
+    )
+
+
+def _workflow_variable_undocumented(root: Path) -> None:
+    edit(
+        root / ".github" / "workflows" / "deploy.yml",
+        "      VNET_ENABLED: ${{ vars.VNET_ENABLED }}\n",
+        "      VNET_ENABLED: ${{ vars.VNET_ENABLED }}\n"
+        "      RESEND_SCHEDULE: ${{ vars.RESEND_SCHEDULE }}\n",
     )
 
 
 def _allowed_value_broken(root: Path) -> None:
     edit(
-        root / "infra" / "main.parameters.json",
+        _parameters(root),
         "${HR_SENDER_PRINCIPAL_TYPE=ServicePrincipal}",
         "${HR_SENDER_PRINCIPAL_TYPE=Application}",
-    )
-
-
-def _object_parameter_quoted(root: Path) -> None:
-    edit(
-        root / "infra" / "main.parameters.json",
-        '"value": ${ACCESS_PROFILES=null}',
-        '"value": "${ACCESS_PROFILES=}"',
     )
 
 
@@ -121,11 +144,11 @@ def _object_parameter_quoted(root: Path) -> None:
 
 
 def _azd_too_old(root: Path) -> None:
-    edit(root / "azure.yaml", 'azd: ">= 1.17.0"', 'azd: ">= 1.10.0"')
+    edit(root / "azure.yaml", 'azd: ">= 1.23.4"', 'azd: ">= 1.10.0"')
 
 
 def _docs_claim_old_azd(root: Path) -> None:
-    edit(root / "docs" / "deployment.md", "(`azd`) 1.17.0 or later", "(`azd`) 1.10 or later")
+    edit(root / "docs" / "deployment.md", "(`azd`) 1.23.4 or later", "(`azd`) 1.10 or later")
 
 
 # ---- roles: role definition ids are the built-in roles their names say -------------------------
@@ -210,6 +233,85 @@ def _required_parameter_missing(root: Path) -> None:
     edit(_main(root), "    deploymentContainerName: deploymentContainerName\n", "")
 
 
+# ---- workflows: actions pinned to commits ----------------------------------------------------
+
+
+def _ci(root: Path) -> Path:
+    return root / ".github" / "workflows" / "ci.yml"
+
+
+def _action_pinned_by_tag(root: Path) -> None:
+    edit(_ci(root), "actions/checkout@fbc6f3992d24b796d5a048ff273f7fcc4a7b6c09 # v5.1.0",
+         "actions/checkout@v5")  # fmt: skip
+
+
+def _sha_without_its_tag(root: Path) -> None:
+    edit(_ci(root), "a0853c24544627f65ddf259abe73b1d18a591444 # v5.0.0",
+         "a0853c24544627f65ddf259abe73b1d18a591444")  # fmt: skip
+
+
+# ---- hardening: basic auth, audit, the host's diagnostics table --------------------------------
+
+
+def _ftp_basic_auth_left_on(root: Path) -> None:
+    path = _api(root)
+    text = path.read_text()
+    start = text.index("resource ftpBasicAuth")
+    path.write_text(text[:start] + text[text.index("}\n}\n", start) + 4 :])
+
+
+def _scm_basic_auth_allowed(root: Path) -> None:
+    edit(_api(root), "  name: 'scm'\n  properties: {\n    allow: false",
+         "  name: 'scm'\n  properties: {\n    allow: true")  # fmt: skip
+
+
+def _tables_not_audited(root: Path) -> None:
+    edit(_storage(root), "  scope: tableService\n", "  scope: queueService\n")
+
+
+def _host_diagnostics_table_without_a_role(root: Path) -> None:
+    edit(_api(root), "    AzureWebJobsFeatureFlags: 'DisableDiagnosticEventLogging'\n", "")
+
+
+# ---- grants: Graph grants after the app, none with the CI switch off -------------------------
+
+
+def _grants_not_after_the_app(root: Path) -> None:
+    edit(_main(root), "  dependsOn: [\n    api\n    rbac\n  ]\n}\n\noutput", "}\n\noutput")
+
+
+def _ci_switch_ignored(root: Path) -> None:
+    edit(
+        _main(root),
+        "'app/graph-permissions.bicep' = if (grantGraphPermissions) {",
+        "'app/graph-permissions.bicep' = {",
+    )
+
+
+def _graph_read_without_the_switch(root: Path) -> None:
+    edit(
+        root / "infra" / "app" / "graph-permissions.bicep",
+        "existing = if (assign) {",
+        "existing = {",
+    )
+
+
+def _permission_list_from_the_grants(root: Path) -> None:
+    edit(
+        _main(root),
+        "output GRAPH_PERMISSIONS array = graphPermissionList.outputs.permissions",
+        "output GRAPH_PERMISSIONS array = graphPermissions.outputs.permissions",
+    )
+
+
+def _permission_list_with_other_switches(root: Path) -> None:
+    edit(
+        _main(root),
+        "    assign: false\n    grantAppRoleAssignment: appRoleAssignmentsEnabled\n",
+        "    assign: false\n    grantAppRoleAssignment: false\n",
+    )
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "siteConfig.ftpsState on Flex": ("flex", _ftps_state_set, "siteConfig.ftpsState"),
     "siteConfig.alwaysOn on Flex": ("flex", _always_on_set, "siteConfig.alwaysOn"),
@@ -218,15 +320,66 @@ MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
         _worker_runtime_setting,
         "FUNCTIONS_WORKER_RUNTIME",
     ),
-    "ACCESS_PROFILES as a string parameter": (
+    "old line 63: an object parameter unquoted (not JSON)": (
+        "azd",
+        _object_parameter_unquoted,
+        "main.parameters.json: error unmarshalling Bicep template parameters",
+    ),
+    "ACCESS_PROFILES as a string parameter (JSON pasted into JSON)": (
         "azd",
         _access_profiles_as_string,
-        "not valid JSON after azd substitutes the documented values",
+        "the documented values): error unmarshalling Bicep template parameters",
+    ),
+    "object parameter with a default holding '}'": (
+        "azd",
+        _object_default_with_a_brace,
+        "substituting parameter 'accessProfiles' (object)",
+    ),
+    "azure.yaml allows an azd without object-from-string": (
+        "azd",
+        _azd_before_object_from_string,
+        "azd 1.17.0, the documented values): error unmarshalling",
+    ),
+    "deploy.yml passes an empty ACCESS_PROFILES": (
+        "azd",
+        _workflow_passes_empty_access_profiles,
+        "optional repository variables unset): substituting parameter 'accessProfiles'",
+    ),
+    "deploy.yml reads an undocumented repository variable": (
+        "azd",
+        _workflow_variable_undocumented,
+        "repository variable RESEND_SCHEDULE",
     ),
     "parameter outside @allowed": ("azd", _allowed_value_broken, "hrSenderPrincipalType"),
-    "object parameter passed as a string": ("azd", _object_parameter_quoted, "accessProfiles"),
     "azd older than the Bicep the Graph extension needs": ("versions", _azd_too_old, "0.36.1"),
-    "docs promise an older azd": ("versions", _docs_claim_old_azd, "azd 1.17.0 or later"),
+    "docs promise an older azd": ("versions", _docs_claim_old_azd, "azd 1.23.4 or later"),
+    "action pinned by tag": ("workflows", _action_pinned_by_tag, "not a commit SHA"),
+    "SHA without its tag": ("workflows", _sha_without_its_tag, "no '# <tag>' comment"),
+    "basic auth to ftp left on": ("hardening", _ftp_basic_auth_left_on, "'ftp'"),
+    "basic auth to scm allowed": ("hardening", _scm_basic_auth_allowed, "'scm' allows"),
+    "tables without an audit setting": ("hardening", _tables_not_audited, "tableService"),
+    "host diagnostics table without its role": (
+        "hardening",
+        _host_diagnostics_table_without_a_role,
+        "AzureFunctionsDiagnosticEvents",
+    ),
+    "Graph grants not after the app": ("grants", _grants_not_after_the_app, "dependsOn api"),
+    "Graph grants ignore the CI switch": (
+        "grants",
+        _ci_switch_ignored,
+        "grantGraphPermissions=false it still deploys",
+    ),
+    "Graph read without the switch": ("grants", _graph_read_without_the_switch, "graphSp"),
+    "permission list computed with other switches": (
+        "grants",
+        _permission_list_with_other_switches,
+        "same arguments but `assign`",
+    ),
+    "GRAPH_PERMISSIONS from the skippable grants": (
+        "grants",
+        _permission_list_from_the_grants,
+        "never skipped",
+    ),
     "role id of another role": (
         "roles",
         _reader_id_is_the_contributor_id,

@@ -9,10 +9,16 @@ from typing import Any
 import yaml
 
 from guest_onboarding import telemetry
-from infra.checks.azd_params import BASE_ENVIRONMENT, substitute
+from infra.checks.azd_params import (
+    BASE_ENVIRONMENT,
+    ensure_parameters,
+    load_parameters,
+    template_parameters,
+)
 from infra.checks.bicep_eval import Symbol, Template
 from infra.checks.contract import main_template
 from infra.checks.roles import BUILT_IN_ROLES
+from infra.checks.versions import required_azd
 
 from .conftest import INFRA, REPO_ROOT
 
@@ -62,11 +68,14 @@ def test_main_is_subscription_scoped_and_creates_the_tagged_resource_group(
 def test_azd_parameters_file_passes_the_environment_name_and_location() -> None:
     text = (INFRA / "main.parameters.json").read_text()
     assert '"value": "${AZURE_ENV_NAME}"' in text and '"value": "${AZURE_LOCATION}"' in text
-    parameters = json.loads(substitute(text, BASE_ENVIRONMENT))["parameters"]
-    assert parameters["environmentName"]["value"] == BASE_ENVIRONMENT["AZURE_ENV_NAME"]
-    assert parameters["location"]["value"] == BASE_ENVIRONMENT["AZURE_LOCATION"]
-    main_parameters = Template.load(INFRA / "main.bicep").parameters
-    assert set(parameters) <= set(main_parameters), "unknown parameter in main.parameters.json"
+    template = template_parameters(REPO_ROOT)
+    azd = required_azd(REPO_ROOT)
+    assert azd is not None
+    loaded = load_parameters(text, template, BASE_ENVIRONMENT, azd=azd)
+    values = ensure_parameters(template, loaded).values
+    assert values["environmentName"] == BASE_ENVIRONMENT["AZURE_ENV_NAME"]
+    assert values["location"] == BASE_ENVIRONMENT["AZURE_LOCATION"]
+    assert set(json.loads(text)["parameters"]) <= set(template), "unknown parameter"
 
 
 # ---- hosting ----------------------------------------------------------------------------------
@@ -206,20 +215,23 @@ def test_application_insights_accepts_only_entra_authenticated_telemetry(
     assert "AzureWebJobsStorage" not in settings  # no connection string: shared keys are off
 
 
-def test_queue_writes_and_deletes_are_kept_in_log_analytics(main_bicep: Template) -> None:
+def test_queue_and_table_writes_and_deletes_are_kept_in_log_analytics(
+    main_bicep: Template,
+) -> None:
     storage = main_bicep.module("storage")
-    (name,) = [
-        n
-        for n, r in storage.resources.items()
-        if r["type"] == "Microsoft.Insights/diagnosticSettings"
-    ]
-    body = storage.resource_body(name)
-    assert (
-        storage.resources[body["scope"]]["type"]
-        == "Microsoft.Storage/storageAccounts/queueServices"
-    )
-    properties = storage.evaluate(body["properties"])
-    assert {log["category"] for log in properties["logs"] if log["enabled"]} >= {"StorageWrite"}
+    audited: dict[str, set[str]] = {}
+    for name, resource in storage.resources.items():
+        if resource["type"] != "Microsoft.Insights/diagnosticSettings":
+            continue
+        body = storage.resource_body(name)
+        properties = storage.evaluate(body["properties"])
+        assert properties["workspaceId"] == Symbol("monitoring.outputs.logAnalyticsId")
+        service = storage.resources[body["scope"]]["type"]
+        audited[service] = {log["category"] for log in properties["logs"] if log["enabled"]}
+    assert audited == {
+        "Microsoft.Storage/storageAccounts/queueServices": {"StorageWrite", "StorageDelete"},
+        "Microsoft.Storage/storageAccounts/tableServices": {"StorageWrite", "StorageDelete"},
+    }
     assert main_bicep.module_arguments("storage")["logAnalyticsWorkspaceId"] == Symbol(
         "monitoring.outputs.logAnalyticsId"
     )
@@ -416,7 +428,7 @@ def test_graph_roles_are_looked_up_by_value_on_the_graph_service_principal(
         if r["type"] == "Microsoft.Graph/servicePrincipals"
     )
     assert sp["existing"] is True and sp["api_version"] == "v1.0"
-    assert sp["config"]["appId"] == GRAPH_APP_ID
+    assert graph.resource_body(sp_name)["appId"] == GRAPH_APP_ID
     grant_names = [
         n for n, r in graph.resources.items() if r["type"] == "Microsoft.Graph/appRoleAssignedTo"
     ]

@@ -9,6 +9,9 @@ from typing import Any
 
 import yaml
 
+from infra.checks.versions import required_azd
+from infra.checks.workflows import pinning_problems
+
 from .conftest import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -64,3 +67,38 @@ def test_deploy_uses_azd_with_a_federated_credential_and_no_secret() -> None:
     assert "secrets." not in (WORKFLOWS / "deploy.yml").read_text()
     assert job["env"]["GRANT_DEPLOYER_ACCESS"] == "false"
     assert "vars.AZURE_CLIENT_ID" in job["if"]  # forks without Azure skip the job
+
+
+def test_deploy_runs_in_the_reviewed_environment_without_graph_grants() -> None:
+    job = load("deploy.yml")["jobs"]["deploy"]
+    # The federated credential's subject is repo:<owner>/<repo>:environment:azure.
+    assert job["environment"] == "azure"
+    assert (
+        "repo:<owner>/<repo>:environment:azure"
+        in (REPO_ROOT / "docs" / "deployment.md").read_text()
+    )
+    assert job["env"]["GRANT_GRAPH_PERMISSIONS"] == "false"
+    main_parameters = (REPO_ROOT / "infra" / "main.parameters.json").read_text()
+    assert '"value": "${GRANT_GRAPH_PERMISSIONS=true}"' in main_parameters
+
+
+def test_deploy_installs_an_azd_that_azure_yaml_accepts() -> None:
+    steps = load("deploy.yml")["jobs"]["deploy"]["steps"]
+    (setup,) = [s for s in steps if str(s.get("uses", "")).startswith("Azure/setup-azd@")]
+    installed = tuple(int(p) for p in str(setup["with"]["version"]).split("."))
+    required = required_azd(REPO_ROOT)
+    assert required is not None and installed >= required
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_tag() -> None:
+    uses = [
+        line.split("uses:", 1)[1].strip()
+        for path in sorted(WORKFLOWS.glob("*.yml"))
+        for line in path.read_text().splitlines()
+        if line.strip().startswith(("uses:", "- uses:"))
+    ]
+    assert uses and pinning_problems(REPO_ROOT) == []
+    for use in uses:
+        _, _, rest = use.partition("@")
+        sha, _, tag = rest.partition(" # ")
+        assert len(sha) == 40 and tag.startswith("v"), use
