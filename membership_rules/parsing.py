@@ -131,7 +131,7 @@ DURATION: /P[0-9A-Z.]+{_WORD_END}/i
 WS: /\s+/
 %ignore WS
 """
-_PARSER = Lark(GRAMMAR, parser="lalr", maybe_placeholders=False)
+_PARSER = Lark(GRAMMAR, parser="lalr", maybe_placeholders=False, propagate_positions=True)
 
 
 #: How a parser error names what it expected.
@@ -247,7 +247,7 @@ class _Builder:
         """``inside``: the -any/-all keyword whose condition this is, or None at the top."""
         if depth > MAX_NESTING:
             raise self.error(
-                _first_token(tree),
+                tree.meta.start_pos,
                 RuleErrorKind.NOT_EVALUATED,
                 f"nested more than {MAX_NESTING} levels deep",
             )
@@ -271,7 +271,7 @@ class _Builder:
                 RuleErrorKind.NOT_EVALUATED,
                 "a Direct Reports rule depends on managers, which are not evaluated",
             )
-        raise self.error(_first_token(tree), RuleErrorKind.SYNTAX, f"unexpected {kind}")
+        raise self.error(tree.meta.start_pos, RuleErrorKind.SYNTAX, f"unexpected {kind}")
 
     def refuse_open_ended(self, chain: Tree[Token]) -> None:
         """An unparenthesised -any/-all condition followed by -and/-or is ambiguous (see the
@@ -443,12 +443,10 @@ def _boolean_ops(subject: _Subject) -> str:
 
 def _ends_open(tree: Tree[Token]) -> bool:
     """Whether the expression ends in an unparenthesised -any/-all condition."""
-    if tree.data == "bare_quantified":
-        return True
-    if tree.data in ("negation", "and_expr", "or_expr"):
-        last = tree.children[-1]
-        return isinstance(last, Tree) and _ends_open(last)
-    return False
+    node: Tree[Token] | Token = tree
+    while isinstance(node, Tree) and node.data in ("negation", "and_expr", "or_expr"):
+        node = node.children[-1]
+    return isinstance(node, Tree) and node.data == "bare_quantified"
 
 
 def _subtrees(tree: Tree[Token]) -> Iterator[Tree[Token]]:
@@ -467,8 +465,12 @@ def _token(tree: Tree[Token], index: int) -> Token:
 
 
 def _first_token(tree: Tree[Token]) -> Token:
-    """The first token under ``tree`` (every rule's tree holds at least one)."""
-    for token in tree.scan_values(lambda value: isinstance(value, Token)):
-        assert isinstance(token, Token)
-        return token
+    """The first token under ``tree`` (every rule's tree holds at least one), found without
+    recursion: a rule may nest a thousand parentheses deep."""
+    pending: list[Tree[Token] | Token] = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Token):
+            return node
+        pending.extend(reversed(node.children))
     raise AssertionError(f"no token under {tree.data}")

@@ -274,8 +274,11 @@ def test_a_rule_is_at_most_3072_characters() -> None:
 
 
 def test_nesting_deeper_than_the_evaluator_goes_is_refused_not_crashed() -> None:
-    parse("(" * 50 + 'user.city -eq "a"' + ")" * 50)
+    parse("(" * 100 + 'user.city -eq "a"' + ")" * 100)
     assert refusal("-not " * 200 + 'user.city -eq "a"').kind is RuleErrorKind.NOT_EVALUATED
+    # As deep as 3,072 characters allow: refused where the nesting passes 100, no RecursionError.
+    deepest = refusal("(" * 1500 + 'user.city -eq "a"' + ")" * 1500)
+    assert (deepest.kind, deepest.position) == (RuleErrorKind.NOT_EVALUATED, 101)
 
 
 # ----- -match patterns: .NET and Python --------------------------------------------------------
