@@ -1,6 +1,6 @@
-"""Behaviour models layered over the directory: latency, injected faults, replication and
-look-up lag, and Graph's identity-and-access throttling. All are off until set through the
-control API.
+"""Behaviour models layered over the directory: latency, injected faults, replication,
+look-up and dynamic membership lag, and Graph's identity-and-access throttling. All are off
+until set through the control API.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class FaultRule:
 
 
 class Faults:
-    """Latency, fault rules and replication lag, with a seeded RNG so runs repeat exactly."""
+    """Latency, fault rules and lags, with a seeded RNG so runs repeat exactly."""
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         config = config or {}
@@ -86,6 +86,12 @@ class Faults:
         self.lookup_lag_seconds = float(config.get("lookupLag", {}).get("seconds", 0))
         if self.lookup_lag_seconds < 0:
             raise ConfigError("lookupLag.seconds must not be negative")
+        # How long dynamic groups take to process a user change (graph_emulator.dynamic_groups).
+        self.dynamic_membership_lag_seconds = float(
+            config.get("dynamicMembershipLag", {}).get("seconds", 0)
+        )
+        if self.dynamic_membership_lag_seconds < 0:
+            raise ConfigError("dynamicMembershipLag.seconds must not be negative")
 
     def latency_seconds(self) -> float:
         """How long to hold the next request before handling it."""

@@ -82,19 +82,23 @@ class EmulatorControl:
         replication_lag_ms: int = 0,
         replication_lag_status: int = 404,
         lookup_lag_seconds: float = 0.0,
+        dynamic_membership_lag_seconds: float = 0.0,
         seed: int = 0,
     ) -> dict[str, Any]:
         """Replace the fault model (all off by default). `errors` items:
         `{"endpoint": "POST /invitations", "rate": 0.5, "kind": "status"|"reset"|"slow",
         "status": 503, "delayMs": 0, "afterApply": false, "retryAfter": n, "count": n}`.
         `lookup_lag_seconds`: for that long (emulator clock) after `POST /invitations` creates
-        a user, `GET /users` and `GET /users/{id}` do not see it."""
+        a user, `GET /users` and `GET /users/{id}` do not see it.
+        `dynamic_membership_lag_seconds`: how long (emulator clock) dynamic groups take to
+        process a user created or changed from now on."""
         config = {
             "latencyMs": latency_ms,
             "jitterMs": jitter_ms,
             "errors": errors or [],
             "replicationLag": {"ms": replication_lag_ms, "status": replication_lag_status},
             "lookupLag": {"seconds": lookup_lag_seconds},
+            "dynamicMembershipLag": {"seconds": dynamic_membership_lag_seconds},
             "seed": seed,
         }
         result: dict[str, Any] = self._call("POST", "/faults", json=config)

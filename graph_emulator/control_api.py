@@ -56,7 +56,9 @@ async def control_reset(request: web.Request) -> web.Response:
 
 async def control_state(request: web.Request) -> web.Response:
     """Users, deleted users, groups with member ids, service principals with assignments."""
-    return web.json_response(tenant_state(request.app[EMULATOR_KEY].tenant))
+    emulator = request.app[EMULATOR_KEY]
+    emulator.dynamic.process_due()
+    return web.json_response(tenant_state(emulator.tenant))
 
 
 async def control_mailbox(request: web.Request) -> web.Response:
@@ -106,7 +108,7 @@ async def control_faults(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR_KEY]
     if request.method == "POST":
         try:
-            emulator.faults = Faults(await _control_json(request) or {})
+            emulator.set_faults(Faults(await _control_json(request) or {}))
         except (ConfigError, ValueError, TypeError, KeyError, AttributeError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
     return web.json_response(emulator.faults.config)

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from graph_emulator.behaviour import FAULT_ERRORS, Faults, Throttle
 from graph_emulator.calls import GraphRequest, GraphResponse
+from graph_emulator.dynamic_groups import DynamicMembership
 from graph_emulator.errors import GraphError, bad_request, error_body
 from graph_emulator.model import Clock
 from graph_emulator.routes import NoRoute, match_route
@@ -46,6 +47,9 @@ class Emulator:
         self.clock.offset_seconds = 0.0
         self.tenant = build_tenant(seed if seed is not None else self.startup_seed, self.clock)
         self.faults = Faults()
+        self.dynamic = DynamicMembership(
+            self.tenant, delay_seconds=self.faults.dynamic_membership_lag_seconds
+        )
         self.throttle = Throttle()
         self.requests: Counter[str] = Counter()
         self.throttled = 0
@@ -68,6 +72,8 @@ class Emulator:
         return response
 
     async def _dispatch(self, request: GraphRequest) -> GraphResponse:
+        # Entra processes dynamic groups in the background; here, whenever a call arrives.
+        self.dynamic.process_due()
         try:
             route, params = match_route(request.method, request.path)
         except NoRoute as exc:
@@ -117,6 +123,11 @@ class Emulator:
         code, message = FAULT_ERRORS[status]
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         raise GraphError(status, code, message, headers)
+
+    def set_faults(self, faults: Faults) -> None:
+        """Replace the fault model (the dynamic groups' delay applies to changes from now)."""
+        self.faults = faults
+        self.dynamic.delay_seconds = faults.dynamic_membership_lag_seconds
 
     def counters(self) -> dict[str, Any]:
         """Per-endpoint request counts plus totals of 429s and admitted writes."""

@@ -9,7 +9,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from membership_rules import Rule
+
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
+#: The profile properties a user carries and `PATCH /users/{id}` sets (strings, or null): what
+#: an HR system describes and dynamic membership rules read.
+PROFILE_PROPERTIES = (
+    "companyName",
+    "department",
+    "jobTitle",
+    "employeeType",
+    "employeeId",
+    "officeLocation",
+    "usageLocation",
+    "city",
+    "country",
+)
 
 
 def format_time(epoch_seconds: float) -> str:
@@ -55,6 +70,7 @@ class User:
         "id",
         "mail",
         "other_mails",
+        "profile",
         "proxy_addresses",
         "seq",
         "sponsors",
@@ -80,6 +96,7 @@ class User:
         other_mails: tuple[str, ...] = (),
         proxy_addresses: tuple[str, ...] = (),
         account_enabled: bool = True,
+        profile: dict[str, str | None] | None = None,
     ) -> None:
         self.id = id
         self.seq = seq
@@ -94,6 +111,8 @@ class User:
         self.other_mails = other_mails
         self.proxy_addresses = proxy_addresses
         self.account_enabled = account_enabled
+        # PROFILE_PROPERTIES that are set (an absent one is null).
+        self.profile: dict[str, str | None] = profile or {}
         # Sponsor object ids (users or groups), in the order they were added.
         self.sponsors: list[str] = []
         # Emulator time before which look-ups (GET /users, GET /users/{id}) do not see the user.
@@ -121,6 +140,17 @@ class Group:
     mail_enabled: bool = False
     mail_nickname: str = ""
     members: dict[str, None] = field(default_factory=dict)
+    # Dynamic groups (graph_emulator.dynamic_groups): groupTypes has "DynamicMembership", the
+    # rule as written and parsed, and "On" or "Paused".
+    group_types: tuple[str, ...] = ()
+    membership_rule: str | None = None
+    membership_rule_processing_state: str | None = None
+    rule: Rule | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Whether members come from a rule (groupTypes has DynamicMembership)."""
+        return "DynamicMembership" in self.group_types
 
 
 @dataclass

@@ -8,8 +8,17 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from graph_emulator.dynamic_groups import seeded_rule
 from graph_emulator.invitation_policy import InvitationPolicy
-from graph_emulator.model import ZERO_GUID, Clock, Group, ServicePrincipal, User, parse_time
+from graph_emulator.model import (
+    PROFILE_PROPERTIES,
+    ZERO_GUID,
+    Clock,
+    Group,
+    ServicePrincipal,
+    User,
+    parse_time,
+)
 from graph_emulator.tenant import Tenant
 
 DEFAULT_PERMISSIONS = (
@@ -64,6 +73,7 @@ def build_tenant(seed: Mapping[str, Any], clock: Clock) -> Tenant:
     for number, spec in enumerate(specs):
         _generate_pending_guests(tenant, spec, number, now)
     for entry in seed.get("groups", []):
+        group_types, rule, processing_state = seeded_rule(entry)
         group = Group(
             id=entry["id"],
             display_name=entry.get("displayName", entry["id"]),
@@ -71,6 +81,10 @@ def build_tenant(seed: Mapping[str, Any], clock: Clock) -> Tenant:
             is_assignable_to_role=bool(entry.get("isAssignableToRole", False)),
             created_at=now,
             mail_nickname=entry.get("mailNickname", entry["id"][:8]),
+            group_types=group_types,
+            membership_rule=rule.text if rule is not None else None,
+            membership_rule_processing_state=processing_state,
+            rule=rule,
         )
         for member in entry.get("members", []):
             group.members[_resolve_reference(tenant, member)] = None
@@ -119,7 +133,15 @@ def _seeded_user(tenant: Tenant, entry: Mapping[str, Any], now: float) -> User:
         other_mails=tuple(entry.get("otherMails", ())),
         proxy_addresses=tuple(entry.get("proxyAddresses", ())),
         account_enabled=bool(entry.get("accountEnabled", True)),
+        profile={name: _profile_value(entry, name) for name in PROFILE_PROPERTIES if name in entry},
     )
+
+
+def _profile_value(entry: Mapping[str, Any], name: str) -> str | None:
+    value = entry[name]
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"a seeded user's {name} must be a string or null")
+    return value
 
 
 def _generate_pending_guests(

@@ -8,12 +8,23 @@ from typing import Any
 
 from graph_emulator.calls import GraphRequest
 from graph_emulator.errors import bad_request
-from graph_emulator.model import AppRoleAssignment, Group, ServicePrincipal, User, format_time
+from graph_emulator.model import (
+    PROFILE_PROPERTIES,
+    AppRoleAssignment,
+    Group,
+    ServicePrincipal,
+    User,
+    format_time,
+)
 from graph_emulator.tenant import Tenant
 
 
 def _time_or_none(epoch_seconds: float | None) -> str | None:
     return format_time(epoch_seconds) if epoch_seconds is not None else None
+
+
+def _profile_property(name: str) -> Callable[[User], Any]:
+    return lambda user: user.profile.get(name)
 
 
 USER_PROPERTIES: dict[str, Callable[[User], Any]] = {
@@ -32,10 +43,9 @@ USER_PROPERTIES: dict[str, Callable[[User], Any]] = {
     "businessPhones": lambda u: [],
     "givenName": lambda u: None,
     "surname": lambda u: None,
-    "jobTitle": lambda u: None,
     "mobilePhone": lambda u: None,
-    "officeLocation": lambda u: None,
     "preferredLanguage": lambda u: None,
+    **{name: _profile_property(name) for name in PROFILE_PROPERTIES},
 }
 # Graph v1.0 returns this set unless `$select` asks for others.
 DEFAULT_USER_SELECT = (
@@ -86,7 +96,10 @@ def group_json(group: Group) -> dict[str, Any]:
         "securityEnabled": group.security_enabled,
         "mailEnabled": group.mail_enabled,
         "mailNickname": group.mail_nickname,
-        "groupTypes": [],
+        "groupTypes": list(group.group_types),
+        # Returned by default (api-reference/v1.0/resources/group.md): null unless dynamic.
+        "membershipRule": group.membership_rule,
+        "membershipRuleProcessingState": group.membership_rule_processing_state,
         "createdDateTime": format_time(group.created_at),
         "deletedDateTime": None,
     }
@@ -148,6 +161,7 @@ STATE_PROPERTIES = (
     "otherMails",
     "proxyAddresses",
     "accountEnabled",
+    *PROFILE_PROPERTIES,
 )
 
 
@@ -167,6 +181,9 @@ def tenant_state(tenant: Tenant) -> dict[str, Any]:
                 "id": g.id,
                 "displayName": g.display_name,
                 "isAssignableToRole": g.is_assignable_to_role,
+                "groupTypes": list(g.group_types),
+                "membershipRule": g.membership_rule,
+                "membershipRuleProcessingState": g.membership_rule_processing_state,
                 "members": list(g.members),
             }
             for g in tenant.groups.values()

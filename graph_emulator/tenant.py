@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import secrets
 import time
+from collections.abc import Callable, Mapping
 
 from graph_emulator.errors import (
     ASSIGNMENT_EXISTS_MESSAGE,
@@ -78,6 +79,8 @@ class Tenant:
         self.mailbox: list[Mail] = []
         # user id -> monotonic time before which replication-lagged calls do not see the user.
         self.replicating_until: dict[str, float] = {}
+        # Told of every user created or changed (graph_emulator.dynamic_groups listens).
+        self.on_user_changed: Callable[[User], None] = _nobody_listens
 
     # ----- users -----------------------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class Tenant:
             self.user_order[user.seq] = user
         for address in set(user.addresses()):
             self.address_index.setdefault(address, []).append(user)
+        self.on_user_changed(user)
 
     def find_by_address(self, address: str) -> list[User]:
         """Users whose mail, UPN, otherMails or proxyAddresses equal the address (any case)."""
@@ -122,9 +126,19 @@ class Tenant:
             raise not_found(id_or_upn)
         return user
 
-    def set_account_enabled(self, user: User, enabled: bool) -> None:
-        """Enable or disable sign-in for the user."""
-        user.account_enabled = enabled
+    def update_user(
+        self,
+        user: User,
+        *,
+        account_enabled: bool | None = None,
+        profile: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Enable or disable sign-in and set profile properties (None clears one)."""
+        if account_enabled is not None:
+            user.account_enabled = account_enabled
+        for name, value in (profile or {}).items():
+            user.profile[name] = value
+        self.on_user_changed(user)
 
     def delete_user(self, user: User) -> None:
         """Move the user to deleted items: out of the directory and its groups; its app role
@@ -148,14 +162,17 @@ class Tenant:
         self.replicating_until.pop(user.id, None)
 
     def restore_user(self, object_id: str) -> User:
-        """Bring a deleted user back, with the groups it was in (still existing), or 404."""
+        """Bring a deleted user back, with the assigned groups it was in (still existing; its
+        dynamic groups take it back when their rules process it), or 404."""
         deleted = self.deleted_users.pop(object_id, None)
         if deleted is None:
             raise not_found(object_id)
         self.add_user(deleted.user)
         for group_id in deleted.group_ids:
-            if group_id in self.groups:
-                self.groups[group_id].members[object_id] = None
+            group = self.groups.get(group_id)
+            # A dynamic group takes the user back when its rule is processed, not here.
+            if group is not None and not group.is_dynamic:
+                group.members[object_id] = None
         return deleted.user
 
     # ----- invitations (graph_emulator.inviting creates them) -----------------------------
@@ -278,6 +295,10 @@ class Tenant:
         sp.assignments.append(assignment)
         self.assignments_by_principal.setdefault(principal_id, []).append(assignment)
         return assignment
+
+
+def _nobody_listens(user: User) -> None:
+    """The default listener for user changes."""
 
 
 def too_many_sponsors() -> GraphError:

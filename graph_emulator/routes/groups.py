@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from graph_emulator.calls import GraphRequest, GraphResponse, reference_id, route
+from graph_emulator.dynamic_groups import refuse_member_changes
 from graph_emulator.errors import forbidden
 from graph_emulator.query import METADATA, next_link, parse_top, start_position
 from graph_emulator.routes.permissions import READ_GROUPS, WRITE_MEMBERS
@@ -39,6 +40,7 @@ def add_group_member(
 ) -> GraphResponse:
     """POST /groups/{id}/members/$ref with a Graph `@odata.id`; 204."""
     group = tenant.get_group(params["id"])
+    refuse_member_changes(group)
     # Role-assignable groups need RoleManagement.ReadWrite.Directory on top of member rights.
     if group.is_assignable_to_role and "RoleManagement.ReadWrite.Directory" not in request.granted:
         raise forbidden()

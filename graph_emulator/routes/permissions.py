@@ -14,6 +14,8 @@ ENABLE_DISABLE_USERS = (
     *all_of(any_of("User.EnableDisableAccount.All"), any_of("User.Read.All", "Directory.Read.All")),
     *any_of("User.ReadWrite.All", "Directory.ReadWrite.All"),
 )
+# Any other user property ("Update user": application User.ReadWrite.All, Directory.ReadWrite.All).
+WRITE_USERS = any_of("User.ReadWrite.All", "Directory.ReadWrite.All")
 # Directory.ReadWrite.All does not allow deleting users.
 DELETE_RESTORE_USERS = any_of("User.DeleteRestore.All", "User.ReadWrite.All")
 WRITE_SPONSORS = any_of("User.ReadWrite.All", "Directory.ReadWrite.All")

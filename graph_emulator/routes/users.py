@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from graph_emulator.calls import GraphRequest, GraphResponse, reference_id, route
-from graph_emulator.errors import bad_request
-from graph_emulator.model import User
+from graph_emulator.errors import bad_request, forbidden
+from graph_emulator.model import PROFILE_PROPERTIES, User
 from graph_emulator.odata_filter import (
     UnsupportedFilterError,
     compile_filter,
@@ -32,6 +32,7 @@ from graph_emulator.routes.permissions import (
     READ_ASSIGNMENTS,
     READ_USERS,
     WRITE_SPONSORS,
+    WRITE_USERS,
 )
 from graph_emulator.routes.service_principals import assignment_page
 from graph_emulator.serializers import (
@@ -142,19 +143,27 @@ def get_user(tenant: Tenant, request: GraphRequest, params: dict[str, str]) -> G
 
 
 def update_user(tenant: Tenant, request: GraphRequest, params: dict[str, str]) -> GraphResponse:
-    """PATCH /users/{id} with `accountEnabled` (the one property the emulator updates); 204."""
+    """PATCH /users/{id} with `accountEnabled` and the profile properties (strings or null);
+    204. Profile properties need User.ReadWrite.All (or Directory.ReadWrite.All): "Update
+    user" lists no narrower application permission for them."""
     user = tenant.get_user(params["id"])
     body = request.json_object()
-    unsupported = {key for key in body if not key.startswith("@odata.")} - {"accountEnabled"}
+    fields = {key: value for key, value in body.items() if not key.startswith("@odata.")}
+    unsupported = set(fields) - {"accountEnabled", *PROFILE_PROPERTIES}
     if unsupported:
         raise bad_request(
-            "The emulator only supports 'accountEnabled' on user updates, not "
-            f"{sorted(unsupported)}."
+            "The emulator supports 'accountEnabled' and the profile properties "
+            f"{list(PROFILE_PROPERTIES)} on user updates, not {sorted(unsupported)}."
         )
-    enabled = body.get("accountEnabled")
-    if not isinstance(enabled, bool):
+    enabled = fields.pop("accountEnabled", None)
+    if "accountEnabled" in body and not isinstance(enabled, bool):
         raise bad_request("Invalid value for property 'accountEnabled': a boolean is required.")
-    tenant.set_account_enabled(user, enabled)
+    for name, value in fields.items():
+        if value is not None and not isinstance(value, str):
+            raise bad_request(f"Invalid value for property '{name}': a string is required.")
+    if fields and not any(alternative <= request.granted for alternative in WRITE_USERS):
+        raise forbidden()
+    tenant.update_user(user, account_enabled=enabled, profile=fields)
     return GraphResponse(204)
 
 
