@@ -55,6 +55,7 @@ class User:
         "id",
         "mail",
         "other_mails",
+        "profile",
         "proxy_addresses",
         "seq",
         "sponsors",
@@ -96,6 +97,8 @@ class User:
         self.account_enabled = account_enabled
         # Sponsor object ids (users or groups), in the order they were added.
         self.sponsors: list[str] = []
+        # Other properties a PATCH set (Graph's names and JSON values); None until one does.
+        self.profile: dict[str, Any] | None = None
         # Emulator time before which look-ups (GET /users, GET /users/{id}) do not see the user.
         self.visible_at = 0.0
 

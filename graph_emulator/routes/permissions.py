@@ -14,6 +14,13 @@ ENABLE_DISABLE_USERS = (
     *all_of(any_of("User.EnableDisableAccount.All"), any_of("User.Read.All", "Directory.Read.All")),
     *any_of("User.ReadWrite.All", "Directory.ReadWrite.All"),
 )
+# employeeLeaveDateTime: User-LifeCycleInfo.ReadWrite.All with User.Read.All, nothing higher
+# ("Set employeeLeaveDateTime", Graph's lifecycle workflows tutorial).
+UPDATE_LIFECYCLE = all_of(any_of("User-LifeCycleInfo.ReadWrite.All"), any_of("User.Read.All"))
+# Any other writable property ("Update user").
+UPDATE_PROFILE = any_of("User.ReadWrite.All", "Directory.ReadWrite.All")
+# The route admits any of them; the handler checks what the body's properties need.
+UPDATE_USERS = (*ENABLE_DISABLE_USERS, *UPDATE_LIFECYCLE)
 # Directory.ReadWrite.All does not allow deleting users.
 DELETE_RESTORE_USERS = any_of("User.DeleteRestore.All", "User.ReadWrite.All")
 WRITE_SPONSORS = any_of("User.ReadWrite.All", "Directory.ReadWrite.All")

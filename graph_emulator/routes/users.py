@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from graph_emulator.calls import GraphRequest, GraphResponse, reference_id, route
-from graph_emulator.errors import bad_request
+from graph_emulator.calls import GraphRequest, GraphResponse, Permissions, reference_id, route
+from graph_emulator.errors import bad_request, forbidden
 from graph_emulator.model import User
 from graph_emulator.odata_filter import (
     UnsupportedFilterError,
@@ -17,6 +17,7 @@ from graph_emulator.odata_filter import (
 )
 from graph_emulator.query import (
     METADATA,
+    context_url,
     is_advanced,
     next_link,
     parse_filter_option,
@@ -31,6 +32,9 @@ from graph_emulator.routes.permissions import (
     ENABLE_DISABLE_USERS,
     READ_ASSIGNMENTS,
     READ_USERS,
+    UPDATE_LIFECYCLE,
+    UPDATE_PROFILE,
+    UPDATE_USERS,
     WRITE_SPONSORS,
 )
 from graph_emulator.routes.service_principals import assignment_page
@@ -120,9 +124,7 @@ def list_users(tenant: Tenant, request: GraphRequest, params: dict[str, str]) ->
             following = user.seq
             break
         page.append(user_json(user, select))
-    body: dict[str, Any] = {
-        "@odata.context": f"{METADATA}#users" + (f"({','.join(select)})" if select else "")
-    }
+    body: dict[str, Any] = {"@odata.context": context_url("users", select)}
     if count:
         body["@odata.count"] = sum(
             1 for u in _candidates(tenant, keys, 0) if predicate is None or predicate(u)
@@ -137,24 +139,57 @@ def get_user(tenant: Tenant, request: GraphRequest, params: dict[str, str]) -> G
     """GET /users/{id} (id or UPN) with `$select`."""
     select = parse_select(request, "user")
     user = tenant.look_up_user(params["id"])
-    body = {"@odata.context": f"{METADATA}#users/$entity", **user_json(user, select)}
+    body = {"@odata.context": context_url("users", select, entity=True), **user_json(user, select)}
     return GraphResponse(200, body)
 
 
+#: Properties the emulator keeps in its address index: updating them is not modelled (the
+#: emulator's own refusal, not Graph's).
+NOT_MODELLED_UPDATES = frozenset(
+    {"mail", "userPrincipalName", "otherMails", "identities", "passwordProfile"}
+)
+
+
+def update_permissions(names: set[str]) -> list[Permissions]:
+    """What a PATCH of these properties needs, one requirement per kind of property (Graph's
+    "Update user" page: ``accountEnabled`` alone takes User.EnableDisableAccount.All with
+    User.Read.All; ``employeeLeaveDateTime`` User-LifeCycleInfo.ReadWrite.All with User.Read.All
+    (the "Set employeeLeaveDateTime" page); any other property User.ReadWrite.All)."""
+    needed: list[Permissions] = []
+    if "accountEnabled" in names:
+        needed.append(ENABLE_DISABLE_USERS)
+    if "employeeLeaveDateTime" in names:
+        needed.append(UPDATE_LIFECYCLE)
+    if names - {"accountEnabled", "employeeLeaveDateTime"}:
+        needed.append(UPDATE_PROFILE)
+    return needed
+
+
 def update_user(tenant: Tenant, request: GraphRequest, params: dict[str, str]) -> GraphResponse:
-    """PATCH /users/{id} with `accountEnabled` (the one property the emulator updates); 204."""
+    """PATCH /users/{id}: `accountEnabled`, `displayName`, `userType` and any other writable
+    property of the schema (kept and returned by GET); 204. The body was checked against
+    Graph's schema before (schema_checks), so names and types are Graph's."""
     user = tenant.get_user(params["id"])
     body = request.json_object()
-    unsupported = {key for key in body if not key.startswith("@odata.")} - {"accountEnabled"}
-    if unsupported:
+    names = {key for key in body if "@" not in key}
+    for needed in update_permissions(names):
+        if not any(alternative <= request.granted for alternative in needed):
+            raise forbidden()
+    not_modelled = names & NOT_MODELLED_UPDATES
+    if not_modelled:
         raise bad_request(
-            "The emulator only supports 'accountEnabled' on user updates, not "
-            f"{sorted(unsupported)}."
+            f"The emulator does not model updating {sorted(not_modelled)} (the address index)."
         )
-    enabled = body.get("accountEnabled")
-    if not isinstance(enabled, bool):
-        raise bad_request("Invalid value for property 'accountEnabled': a boolean is required.")
-    tenant.set_account_enabled(user, enabled)
+    for name in names:
+        value = body[name]
+        if name == "accountEnabled":
+            tenant.set_account_enabled(user, bool(value))
+        elif name == "displayName":
+            user.display_name = value
+        elif name == "userType":
+            user.user_type = value
+        else:
+            user.profile = {**(user.profile or {}), name: value}
     return GraphResponse(204)
 
 
@@ -207,7 +242,7 @@ def list_user_assignments(
 ROUTES = (
     route("GET", "/users", READ_USERS, list_users, cost=2),
     route("GET", "/users/{id}", READ_USERS, get_user),
-    route("PATCH", "/users/{id}", ENABLE_DISABLE_USERS, update_user),
+    route("PATCH", "/users/{id}", UPDATE_USERS, update_user),
     route("DELETE", "/users/{id}", DELETE_RESTORE_USERS, delete_user),
     route("GET", "/users/{id}/sponsors", READ_USERS, list_sponsors),
     route("POST", "/users/{id}/sponsors/$ref", WRITE_SPONSORS, add_sponsor),
