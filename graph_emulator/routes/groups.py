@@ -7,7 +7,7 @@ from typing import Any
 from graph_emulator.calls import GraphRequest, GraphResponse, reference_id, route
 from graph_emulator.errors import forbidden
 from graph_emulator.query import METADATA, context_url, next_link, parse_top, start_position
-from graph_emulator.routes.permissions import READ_GROUPS, WRITE_MEMBERS
+from graph_emulator.routes.permissions import READ_GROUP, READ_MEMBERS, WRITE_MEMBERS
 from graph_emulator.serializers import (
     GROUP,
     directory_objects_json,
@@ -59,7 +59,7 @@ def add_group_member(
 
 
 ROUTES = (
-    route("GET", "/groups/{id}", READ_GROUPS, get_group),
-    route("GET", "/groups/{id}/members", READ_GROUPS, list_group_members, cost=3),
+    route("GET", "/groups/{id}", READ_GROUP, get_group),
+    route("GET", "/groups/{id}/members", READ_MEMBERS, list_group_members, cost=3),
     route("POST", "/groups/{id}/members/$ref", WRITE_MEMBERS, add_group_member),
 )

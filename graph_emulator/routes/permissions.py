@@ -27,13 +27,24 @@ WRITE_SPONSORS = any_of("User.ReadWrite.All", "Directory.ReadWrite.All")
 WRITE_MEMBERS = any_of(
     "GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"
 )
-READ_GROUPS = any_of(
+# GET /groups/{id}: Microsoft's permissions table and the "Get group" page list group reads
+# (GroupMember.Read.All least), not GroupMember.ReadWrite.All, which lists members instead.
+READ_GROUP = any_of(
     "GroupMember.Read.All",
-    "GroupMember.ReadWrite.All",
+    "Group.ReadBasic.All",
     "Group.Read.All",
     "Group.ReadWrite.All",
     "Directory.Read.All",
     "Directory.ReadWrite.All",
+)
+READ_MEMBERS = any_of(
+    "GroupMember.ReadBasic.All",
+    "GroupMember.Read.All",
+    "GroupMember.ReadWrite.All",
+    "Group.ReadBasic.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
 )
 READ_APPLICATIONS = any_of(
     "Application.Read.All",

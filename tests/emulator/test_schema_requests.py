@@ -315,6 +315,9 @@ def test_queries_graph_refuses(
 
 
 def test_select_takes_any_property_graph_has(graph: GraphEmulator) -> None:
+    seed = sample_tenant()
+    seed["identity"]["permissions"] += ["GroupMember.Read.All"]
+    graph.control.reset(seed)
     with graph.http() as http:
         user = http.get(f"/users/{ALAN}", params={"$select": "id,department,birthday"}).json()
         group = http.get(f"/groups/{GROUP_PROJECT_X}", params={"$select": "id,membershipRule"})
