@@ -309,9 +309,9 @@ GET_GROUP = GraphCall(
 )
 
 GRAPH_CALLS: tuple[GraphCall, ...] = (
+    INVITE,
     FIND_USERS,
     GET_USER,
-    INVITE,
     ADD_MEMBER,
     GROUP_PROBE,
     ASSIGN_APP_ROLE,
