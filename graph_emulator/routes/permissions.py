@@ -1,4 +1,7 @@
-"""The application permissions each endpoint accepts (Graph's reference pages; see README)."""
+"""The application permissions each endpoint accepts: those Microsoft's permissions table
+(graph_reference/data/permissions.json) lists for the method and path, or, for ``$ref`` paths and
+property-specific permissions, the Graph reference page (infra/checks/graph_permissions.py cites
+each). tests/emulator/test_route_permissions.py holds every route to that."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from graph_emulator.calls import all_of, any_of
 READ_USERS = any_of(
     "User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"
 )
+# GET /users/{id}/sponsors: the permissions table lists user permissions only.
+READ_SPONSORS = any_of("User.Read.All", "User.ReadWrite.All")
 INVITE = any_of("User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All")
 # Enabling or disabling: User.EnableDisableAccount.All (with a read permission) is the least
 # privileged; User.ReadWrite.All and Directory.ReadWrite.All carry both.
@@ -52,8 +57,9 @@ READ_APPLICATIONS = any_of(
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 )
-READ_ASSIGNMENTS = (
-    *READ_APPLICATIONS,
-    *any_of("AppRoleAssignment.ReadWrite.All"),
-)
+# GET /servicePrincipals/{id}/appRoleAssignedTo: the table's application reads.
+READ_ASSIGNED_TO = READ_APPLICATIONS
+# GET /users/{id}/appRoleAssignments: the table lists AppRoleAssignment.ReadWrite.All and
+# Directory.Read.All only.
+READ_USER_ASSIGNMENTS = any_of("AppRoleAssignment.ReadWrite.All", "Directory.Read.All")
 ASSIGN_APP_ROLES = all_of(any_of("AppRoleAssignment.ReadWrite.All"), READ_APPLICATIONS)

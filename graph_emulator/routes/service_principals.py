@@ -18,7 +18,7 @@ from graph_emulator.query import (
     start_position,
     unsupported_property,
 )
-from graph_emulator.routes.permissions import ASSIGN_APP_ROLES, READ_APPLICATIONS, READ_ASSIGNMENTS
+from graph_emulator.routes.permissions import ASSIGN_APP_ROLES, READ_APPLICATIONS, READ_ASSIGNED_TO
 from graph_emulator.serializers import (
     SERVICE_PRINCIPAL,
     assignment_json,
@@ -116,7 +116,7 @@ ROUTES = (
     route(
         "GET",
         "/servicePrincipals/{id}/appRoleAssignedTo",
-        READ_ASSIGNMENTS,
+        READ_ASSIGNED_TO,
         list_app_role_assigned_to,
     ),
     route("POST", "/servicePrincipals/{id}/appRoleAssignedTo", ASSIGN_APP_ROLES, assign_app_role),

@@ -30,7 +30,8 @@ from graph_emulator.query import (
 from graph_emulator.routes.permissions import (
     DELETE_RESTORE_USERS,
     ENABLE_DISABLE_USERS,
-    READ_ASSIGNMENTS,
+    READ_SPONSORS,
+    READ_USER_ASSIGNMENTS,
     READ_USERS,
     UPDATE_LIFECYCLE,
     UPDATE_PROFILE,
@@ -244,14 +245,9 @@ ROUTES = (
     route("GET", "/users/{id}", READ_USERS, get_user),
     route("PATCH", "/users/{id}", UPDATE_USERS, update_user),
     route("DELETE", "/users/{id}", DELETE_RESTORE_USERS, delete_user),
-    route("GET", "/users/{id}/sponsors", READ_USERS, list_sponsors),
+    route("GET", "/users/{id}/sponsors", READ_SPONSORS, list_sponsors),
     route("POST", "/users/{id}/sponsors/$ref", WRITE_SPONSORS, add_sponsor),
-    route(
-        "GET",
-        "/users/{id}/appRoleAssignments",
-        (*READ_USERS, *READ_ASSIGNMENTS),
-        list_user_assignments,
-    ),
+    route("GET", "/users/{id}/appRoleAssignments", READ_USER_ASSIGNMENTS, list_user_assignments),
     route(
         "POST",
         "/directory/deletedItems/{id}/restore",

@@ -138,6 +138,9 @@ class GraphCall:
     #: The least-privileged permissions when Microsoft's table cannot say, with the page that does.
     least: frozenset[str] = frozenset()
     source: Source | None = None
+    #: The higher-privileged permissions the page lists (each alone allows the call), where
+    #: Microsoft's table has no row for the path.
+    higher: frozenset[str] = frozenset()
     #: Another call (its key) whose least-privileged permission also allows this one, per the
     #: table: this call needs no grant of its own.
     covered_by: str | None = None
@@ -205,8 +208,11 @@ ADD_MEMBER = GraphCall(
     least=frozenset({"GroupMember.ReadWrite.All"}),
     source=Source(
         DOCS + "group-post-members?view=graph-rest-1.0",
-        "Add members: application, member of type user: GroupMember.ReadWrite.All",
+        "Add members: application, member of type user: GroupMember.ReadWrite.All (the page's "
+        "earlier permission table: GroupMember.ReadWrite.All, Group.ReadWrite.All and "
+        "Directory.ReadWrite.All)",
     ),
+    higher=frozenset({"Group.ReadWrite.All", "Directory.ReadWrite.All"}),
 )
 GROUP_PROBE = GraphCall(
     "GET",
@@ -249,8 +255,10 @@ ADD_SPONSOR = GraphCall(
     least=frozenset({"User.ReadWrite.All"}),
     source=Source(
         DOCS + "user-post-sponsors?view=graph-rest-1.0",
-        "Add sponsor: application, least privileged User.ReadWrite.All",
+        "Add sponsor: application, least privileged User.ReadWrite.All, higher "
+        "Directory.ReadWrite.All",
     ),
+    higher=frozenset({"Directory.ReadWrite.All"}),
 )
 
 # Phase B (TEAM.md): rows ready to switch on.
@@ -265,8 +273,10 @@ REMOVE_MEMBER = GraphCall(
     least=frozenset({"GroupMember.ReadWrite.All"}),
     source=Source(
         DOCS + "group-delete-members?view=graph-rest-1.0",
-        "Remove member: application, least privileged GroupMember.ReadWrite.All",
+        "Remove member: application, least privileged GroupMember.ReadWrite.All, higher "
+        "Directory.ReadWrite.All, Group.ReadWrite.All",
     ),
+    higher=frozenset({"Directory.ReadWrite.All", "Group.ReadWrite.All"}),
 )
 REMOVE_APP_ROLE = GraphCall(
     "DELETE",
@@ -304,7 +314,11 @@ GET_GROUP = GraphCall(
         DOCS + "group-get?view=graph-rest-1.0",
         "Get group: application, least privileged GroupMember.Read.All (Microsoft's table marks "
         "Group-NestingSupport.ReadWrite.All least for this path: by its own description it "
-        "reads and writes only disableNesting)",
+        "reads and writes only disableNesting); higher Group.ReadWrite.All, Directory.Read.All, "
+        "Directory.ReadWrite.All, Group.Read.All",
+    ),
+    higher=frozenset(
+        {"Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "Group.Read.All"}
     ),
 )
 
@@ -373,11 +387,21 @@ def least_privileged(call: GraphCall, table: PermissionTable | None = None) -> f
 def allowed_by(call: GraphCall, granted: set[str], table: PermissionTable | None = None) -> bool:
     """Whether ``granted`` allows the call: its least-privileged set, or any permission set
     Microsoft's table lists for the method and path."""
-    if least_privileged(call, table) <= granted:
+    if least_privileged(call, table) <= granted or call.higher & granted:
         return True
     table = table or permission_table()
     return any(
         alternative <= granted for alternative in table.covering(call.method, call.table_path)
+    )
+
+
+def listed_permissions(call: GraphCall, table: PermissionTable | None = None) -> frozenset[str]:
+    """Every permission Microsoft's table or the cited page names for the call."""
+    table = table or permission_table()
+    return (
+        table.permissions_covering(call.method, call.table_path)
+        | least_privileged(call, table)
+        | call.higher
     )
 
 
