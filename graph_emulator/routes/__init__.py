@@ -22,7 +22,7 @@ class NoRoute(Exception):
         self.method_allowed = method_allowed
 
 
-def permission_table() -> str:
+def routes_table() -> str:
     """The routes as graph_emulator/README.md shows them: counter key, the permission sets the
     route accepts (any one line; ``and`` joins what one line needs together), resource units."""
     lines = [

@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from graph_emulator.routes import permission_table
+from graph_emulator.routes import routes_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN = "<!-- routes:begin (generated: python -m graph_emulator.routes --write) -->"
@@ -23,7 +23,7 @@ def readme_table(text: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    table = permission_table()
+    table = routes_table()
     if "--write" not in args:
         print(table)
         return 0

@@ -10,7 +10,7 @@ import pytest
 
 from graph_emulator.calls import Route
 from graph_emulator.errors import GraphError
-from graph_emulator.routes import ROUTES, permission_table
+from graph_emulator.routes import ROUTES, routes_table
 from graph_emulator.routes.__main__ import README, readme_table
 from graph_reference import permission_table, selection
 from graph_reference.permissions import normalize_path
@@ -77,6 +77,6 @@ def test_every_route_is_inside_the_vendored_selection(route: Route) -> None:
 
 
 def test_the_readme_shows_the_routes_permissions() -> None:
-    assert readme_table(README.read_text()) == permission_table(), (
+    assert readme_table(README.read_text()) == routes_table(), (
         "python -m graph_emulator.routes --write"
     )
