@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.seeds import sample_tenant
 from graph_reference import permission_table, selection
 from graph_reference.permissions import normalize_path
 from infra.checks import graph_permissions
@@ -215,3 +216,18 @@ def test_switching_a_phase_b_row_on_asks_for_its_grant(monkeypatch: pytest.Monke
         p.startswith("Graph permission User.RevokeSessions.All is not granted")
         for p in graph_permissions.grant_problems(REPO_ROOT)
     )
+
+
+def test_the_sample_tenant_holds_exactly_what_a_deployment_with_app_roles_grants() -> None:
+    # Every test and the demo run against samples/tenant.json: with these grants and no more,
+    # a call the deployment could not make fails in the tests too.
+    for deployment in graph_permissions.deployments(REPO_ROOT):
+        if dict(deployment.parameters) == {
+            "appRoleAssignmentsEnabled": True,
+            "deleteExpiredGuests": False,
+            "expiredGuestAction": "none",
+            "addSponsorsToExistingUsers": False,
+        }:
+            assert sorted(sample_tenant()["identity"]["permissions"]) == sorted(deployment.granted)
+            return
+    raise AssertionError("no deployment with app roles only")
