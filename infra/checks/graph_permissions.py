@@ -22,7 +22,10 @@ What it knows:
   (:mod:`infra.checks.bicep_eval`), the app's own settings parser reads the app settings it
   deploys (``guest_onboarding.config.Settings``) to decide which calls the app makes, and the
   granted permissions must be exactly the least-privileged ones of those calls: none missing
-  (a call Graph would refuse with 403), none broader (a grant no call needs at its least).
+  (a call Graph would refuse with 403), none broader (a grant no call needs at its least). A
+  combination the app refuses at start-up (``DELETE_EXPIRED_GUESTS=true`` with another
+  ``EXPIRED_GUEST_ACTION``) calls nothing and is skipped, as is one whose ``graphPermissions``
+  module a condition leaves out.
 * The permission tables in docs/deployment.md and README.md are generated from the same rows
   (between ``<!-- graph-permissions:... -->`` markers) and must equal what ``--write`` writes.
 """
@@ -454,9 +457,10 @@ def deployments(root: Path) -> Iterator[Deployment]:
         parameters = dict(zip(names, values, strict=True))
         arguments = {"environmentName": "graph", "location": "westeurope", **parameters}
         main = Template(path=main_path, parsed=parsed_main, arguments=arguments)
-        module = Template(
-            path=module_path, parsed=parsed_module, arguments=main.module_arguments(GRAPH_MODULE)
-        )
+        instances = main.module_instances(GRAPH_MODULE)
+        if not instances:
+            continue  # a deployment that leaves the grants out on purpose (a condition)
+        module = Template(path=module_path, parsed=parsed_module, arguments=instances[0])
         strings = {k: v for k, v in app_settings(main).items() if isinstance(v, str)}
         try:
             settings: Any = Settings.from_env(strings)
