@@ -30,13 +30,20 @@ def main(
         ),
     ] = DEFAULT_IDENTITY_HEADER,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+    check_responses: Annotated[
+        bool,
+        typer.Option(
+            "--check-responses/--no-check-responses",
+            help="Check every answer against Graph's schema (a non-conforming one becomes a 500).",
+        ),
+    ] = True,
 ) -> None:
     """Build the tenant from the seed and serve it until interrupted."""
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
     seed = json.loads(tenant.read_text(encoding="utf-8")) if tenant else None
-    app = create_app(seed, identity_header=identity_header)
+    app = create_app(seed, identity_header=identity_header, check_responses=check_responses)
     print(f"graph emulator listening on http://{host}:{port}/v1.0", flush=True)
     web.run_app(
         app,

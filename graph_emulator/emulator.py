@@ -17,6 +17,7 @@ from graph_emulator.dynamic_groups import DynamicMembership
 from graph_emulator.errors import GraphError, bad_request, error_body
 from graph_emulator.model import Clock
 from graph_emulator.routes import NoRoute, match_route
+from graph_emulator.schema_checks import check_request, non_conformant, response_problems
 from graph_emulator.seeding import DEFAULT_SEED, build_tenant
 from graph_emulator.tokens import TokenIssuer
 
@@ -34,9 +35,18 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 class Emulator:
     """The whole emulated tenant plus its behaviour models and counters."""
 
-    def __init__(self, startup_seed: Mapping[str, Any] | None, identity_header: str) -> None:
+    def __init__(
+        self,
+        startup_seed: Mapping[str, Any] | None,
+        identity_header: str,
+        *,
+        check_responses: bool = True,
+    ) -> None:
         self.startup_seed = startup_seed if startup_seed is not None else DEFAULT_SEED
         self.identity_header = identity_header
+        # Every answer checked against Graph's schema; one that would not conform becomes a 500
+        # (schema_checks.non_conformant), so no test can pass on a body Graph would not send.
+        self.check_responses = check_responses
         self.tokens = TokenIssuer()
         self.clock = Clock()
         self.reset(None)
@@ -67,6 +77,10 @@ class Emulator:
                 error_body(exc.code, exc.message, request_id, client_request_id),
                 dict(exc.headers),
             )
+        if self.check_responses:
+            problems = response_problems(response)
+            if problems:
+                response = non_conformant(f"{request.method} {request.path}", problems)
         response.headers["request-id"] = request_id
         response.headers["client-request-id"] = client_request_id
         return response
@@ -90,6 +104,8 @@ class Emulator:
         claims = self.tokens.verify(header(request.headers, "Authorization"))
         granted = self.tenant.permissions
         route.authorise(granted)
+        # The body, $select and $filter against Graph's schema: Graph's 400 for what it refuses.
+        check_request(request)
         retry_after = self.throttle.admit(
             route.throttle_cost(request),
             route.is_write,

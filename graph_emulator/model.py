@@ -96,7 +96,7 @@ class User:
         other_mails: tuple[str, ...] = (),
         proxy_addresses: tuple[str, ...] = (),
         account_enabled: bool = True,
-        profile: dict[str, str | None] | None = None,
+        profile: dict[str, Any] | None = None,
     ) -> None:
         self.id = id
         self.seq = seq
@@ -111,10 +111,11 @@ class User:
         self.other_mails = other_mails
         self.proxy_addresses = proxy_addresses
         self.account_enabled = account_enabled
-        # PROFILE_PROPERTIES that are set (an absent one is null).
-        self.profile: dict[str, str | None] = profile or {}
         # Sponsor object ids (users or groups), in the order they were added.
         self.sponsors: list[str] = []
+        # Properties a seed or a PATCH set beyond the ones above (PROFILE_PROPERTIES and any
+        # other writable one, Graph's names and JSON values); an absent one is unset.
+        self.profile: dict[str, Any] = profile or {}
         # Emulator time before which look-ups (GET /users, GET /users/{id}) do not see the user.
         self.visible_at = 0.0
 

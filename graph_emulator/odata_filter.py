@@ -65,6 +65,9 @@ class Comparison:
     property_name: str
     operator: str
     value: Literal
+    #: The literal's Edm type as written: ``Edm.String`` ('...'), ``Edm.Guid``, ``Edm.Int32``,
+    #: ``Edm.Boolean``, or ``null`` (empty when built by hand).
+    literal_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class AnyClause:
     property_name: str
     operator: str
     value: Literal
+    literal_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,8 @@ class _Parser:
         if nxt is not None and nxt.kind == "punct" and nxt.text == "/":
             return self._any(name.text)
         operator = self._operator()
-        return Comparison(name.text, operator, self._literal())
+        value, literal_type = self._literal()
+        return Comparison(name.text, operator, value, literal_type)
 
     def _any(self, property_name: str) -> Node:
         self._expect_punct("/")
@@ -195,9 +200,9 @@ class _Parser:
             self.index -= 1
             raise self._error(f"'{variable.text}' expected")
         operator = self._operator()
-        value = self._literal()
+        value, literal_type = self._literal()
         self._expect_punct(")")
-        return AnyClause(property_name, operator, value)
+        return AnyClause(property_name, operator, value, literal_type)
 
     def _operator(self) -> str:
         token = self._take()
@@ -206,16 +211,18 @@ class _Parser:
         self.index -= 1
         raise self._error("'eq' or 'ne' expected")
 
-    def _literal(self) -> Literal:
+    def _literal(self) -> tuple[Literal, str]:
         token = self._take()
         if token.kind == "string":
-            return token.text[1:-1].replace("''", "'")
+            return token.text[1:-1].replace("''", "'"), "Edm.String"
         if token.kind == "guid":
-            return token.text
+            return token.text, "Edm.Guid"
         if token.kind == "number":
-            return int(token.text)
-        if token.kind == "name" and token.text.lower() in ("true", "false", "null"):
-            return {"true": True, "false": False, "null": None}[token.text.lower()]
+            return int(token.text), "Edm.Int32"
+        if token.kind == "name" and token.text.lower() in ("true", "false"):
+            return token.text.lower() == "true", "Edm.Boolean"
+        if token.kind == "name" and token.text.lower() == "null":
+            return None, "null"
         self.index -= 1
         raise self._error("literal value expected")
 

@@ -58,11 +58,14 @@ def start_emulator(
     identity_header: str = DEFAULT_IDENTITY_HEADER,
     startup_timeout: float = 15.0,
     access_log: bool = False,
+    check_responses: bool = True,
 ) -> RunningEmulator:
     """Start `python -m graph_emulator` with this interpreter on `port` (default: a free one).
 
-    Returns once `/_control/health` answers. Raises EmulatorStartError if the process exits
-    first or the deadline passes (the process is stopped and the log tail included).
+    ``check_responses`` (default on): every answer is checked against Graph's schema and one
+    that would not conform becomes a 500. Returns once `/_control/health` answers. Raises
+    EmulatorStartError if the process exits first or the deadline passes (the process is
+    stopped and the log tail included).
     """
     chosen = port or free_port()
     args = ["--port", str(chosen), "--identity-header", identity_header]
@@ -70,6 +73,8 @@ def start_emulator(
         args += ["--tenant", str(seed_path)]
     if access_log:
         args.append("--access-log")
+    if not check_responses:
+        args.append("--no-check-responses")
 
     def healthy() -> bool:
         answer = http_get(chosen, "/_control/health")

@@ -16,6 +16,12 @@ MAX_PAGE_SIZE = 999
 DEFAULT_PAGE_SIZE = 100
 
 
+def context_url(path: str, select: tuple[str, ...] | None = None, *, entity: bool = False) -> str:
+    """``@odata.context`` as Graph writes it: ``$metadata#users(id,mail)/$entity``."""
+    selected = f"({','.join(select)})" if select else ""
+    return f"{METADATA}#{path}{selected}" + ("/$entity" if entity else "")
+
+
 def parse_top(request: GraphRequest) -> int:
     """`$top` in 1..999 (Graph's exact 400 otherwise), default 100."""
     raw = request.param("top")

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from graph_emulator.calls import GraphRequest
-from graph_emulator.errors import bad_request
 from graph_emulator.model import (
     PROFILE_PROPERTIES,
     AppRoleAssignment,
@@ -16,6 +15,7 @@ from graph_emulator.model import (
     User,
     format_time,
 )
+from graph_emulator.schema_checks import has_property, select_names, unset_value
 from graph_emulator.tenant import Tenant
 
 
@@ -26,6 +26,10 @@ def _time_or_none(epoch_seconds: float | None) -> str | None:
 def _profile_property(name: str) -> Callable[[User], Any]:
     return lambda user: user.profile.get(name)
 
+
+USER = "microsoft.graph.user"
+GROUP = "microsoft.graph.group"
+SERVICE_PRINCIPAL = "microsoft.graph.servicePrincipal"
 
 USER_PROPERTIES: dict[str, Callable[[User], Any]] = {
     "id": lambda u: u.id,
@@ -61,29 +65,30 @@ DEFAULT_USER_SELECT = (
     "userPrincipalName",
     "id",
 )
-_USER_NAMES = {name.lower(): name for name in USER_PROPERTIES}
 
 
 def parse_select(request: GraphRequest, type_name: str) -> tuple[str, ...] | None:
-    """The `$select`ed user properties in Graph's spelling, or None for the default set."""
+    """The `$select`ed properties in Graph's spelling, or None for the default set; Graph's 400
+    for a property the type (``user``, ``directoryObject``) does not have."""
     raw = request.param("select")
     if raw is None:
         return None
-    selected: list[str] = []
-    for item in raw.split(","):
-        name = _USER_NAMES.get(item.strip().lower())
-        if name is None:
-            raise bad_request(
-                f"Could not find a property named '{item.strip()}' on type "
-                f"'microsoft.graph.{type_name}'."
-            )
-        selected.append(name)
-    return tuple(selected)
+    return select_names(f"microsoft.graph.{type_name}", raw)
 
 
 def user_json(user: User, select: tuple[str, ...] | None) -> dict[str, Any]:
-    """The user as Graph returns it for this `$select`."""
-    return {name: USER_PROPERTIES[name](user) for name in (select or DEFAULT_USER_SELECT)}
+    """The user as Graph returns it for this `$select`: the emulator's own properties, the ones
+    a PATCH set, and Graph's empty value for every other property the schema declares."""
+    return {name: _user_value(user, name) for name in (select or DEFAULT_USER_SELECT)}
+
+
+def _user_value(user: User, name: str) -> Any:
+    getter = USER_PROPERTIES.get(name)
+    if getter is not None:
+        return getter(user)
+    if user.profile and name in user.profile:
+        return user.profile[name]
+    return unset_value(USER, name)
 
 
 def group_json(group: Group) -> dict[str, Any]:
@@ -105,18 +110,37 @@ def group_json(group: Group) -> dict[str, Any]:
     }
 
 
+def projected(
+    full: dict[str, Any], type_name: str, select: tuple[str, ...] | None
+) -> dict[str, Any]:
+    """``full`` narrowed to what ``$select`` asks of an object of ``type_name`` (qualified), as
+    Graph answers: selected properties the type lacks (a user's in a mixed ``directoryObject``
+    collection) are left out, ones the emulator does not model get Graph's unset value."""
+    if select is None:
+        return full
+    return {
+        name: full[name] if name in full else unset_value(type_name, name)
+        for name in select
+        if has_property(type_name, name)
+    }
+
+
 def directory_objects_json(
     tenant: Tenant, object_ids: list[str], select: tuple[str, ...] | None
 ) -> list[dict[str, Any]]:
     """Users and groups in a `directoryObject` collection, each with its `@odata.type`."""
     objects: list[dict[str, Any]] = []
+    user_select = (
+        None if select is None else tuple(n for n in select if has_property(USER, n)) or ("id",)
+    )
     for object_id in object_ids:
         if object_id in tenant.users:
             user = tenant.users[object_id]
-            objects.append({"@odata.type": "#microsoft.graph.user", **user_json(user, select)})
+            objects.append({"@odata.type": "#microsoft.graph.user", **user_json(user, user_select)})
         elif object_id in tenant.groups:
             group = tenant.groups[object_id]
-            objects.append({"@odata.type": "#microsoft.graph.group", **group_json(group)})
+            body = projected(group_json(group), GROUP, select)
+            objects.append({"@odata.type": "#microsoft.graph.group", **body})
     return objects
 
 

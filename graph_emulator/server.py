@@ -115,11 +115,15 @@ async def redeem_link(request: web.Request) -> web.Response:
 
 
 def create_app(
-    seed: Mapping[str, Any] | None = None, identity_header: str = DEFAULT_IDENTITY_HEADER
+    seed: Mapping[str, Any] | None = None,
+    identity_header: str = DEFAULT_IDENTITY_HEADER,
+    *,
+    check_responses: bool = True,
 ) -> web.Application:
-    """The aiohttp application serving one emulated tenant built from `seed`."""
+    """The aiohttp application serving one emulated tenant built from `seed` (``check_responses``:
+    every answer checked against Graph's schema, see ``Emulator``)."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
-    app[EMULATOR_KEY] = Emulator(seed, identity_header)
+    app[EMULATOR_KEY] = Emulator(seed, identity_header, check_responses=check_responses)
     app.router.add_route("*", "/v1.0/{tail:.*}", graph_endpoint)
     app.router.add_get("/msi/token", msi_token)
     app.router.add_get("/redeem/{invitation_id}", redeem_link)

@@ -10,6 +10,7 @@ import base64
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from graph_emulator.errors import (
     ASSIGNMENT_EXISTS_MESSAGE,
@@ -131,7 +132,7 @@ class Tenant:
         user: User,
         *,
         account_enabled: bool | None = None,
-        profile: Mapping[str, str | None] | None = None,
+        profile: Mapping[str, Any] | None = None,
     ) -> None:
         """Enable or disable sign-in and set profile properties (None clears one)."""
         if account_enabled is not None:

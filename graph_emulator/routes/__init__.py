@@ -22,6 +22,20 @@ class NoRoute(Exception):
         self.method_allowed = method_allowed
 
 
+def routes_table() -> str:
+    """The routes as graph_emulator/README.md shows them: counter key, the permission sets the
+    route accepts (any one line; ``and`` joins what one line needs together), resource units."""
+    lines = [
+        "| endpoint (counter key) | permission (any one line) | RU cost |",
+        "| --- | --- | --- |",
+    ]
+    for route in ROUTES:
+        accepted = " / ".join(" **and** ".join(sorted(a)) for a in route.permissions)
+        cost = f"{route.cost} + 1 write" if route.is_write else str(route.cost)
+        lines.append(f"| `{route.key}` | {accepted} | {cost} |")
+    return "\n".join(lines)
+
+
 def match_route(method: str, path: str) -> tuple[Route, dict[str, str]]:
     """The route for this method and path (without `/v1.0`) and its path parameters."""
     path_exists = False

@@ -7,16 +7,27 @@ from typing import Any
 from graph_emulator.calls import GraphRequest, GraphResponse, reference_id, route
 from graph_emulator.dynamic_groups import refuse_member_changes
 from graph_emulator.errors import forbidden
-from graph_emulator.query import METADATA, next_link, parse_top, start_position
-from graph_emulator.routes.permissions import READ_GROUPS, WRITE_MEMBERS
-from graph_emulator.serializers import directory_objects_json, group_json, parse_select
+from graph_emulator.query import METADATA, context_url, next_link, parse_top, start_position
+from graph_emulator.routes.permissions import READ_GROUP, READ_MEMBERS, WRITE_MEMBERS
+from graph_emulator.serializers import (
+    GROUP,
+    directory_objects_json,
+    group_json,
+    parse_select,
+    projected,
+)
 from graph_emulator.tenant import Tenant
 
 
 def get_group(tenant: Tenant, request: GraphRequest, params: dict[str, str]) -> GraphResponse:
     """GET /groups/{id}."""
     group = tenant.get_group(params["id"])
-    return GraphResponse(200, {"@odata.context": f"{METADATA}#groups/$entity", **group_json(group)})
+    select = parse_select(request, "group")
+    body = {
+        "@odata.context": context_url("groups", select, entity=True),
+        **projected(group_json(group), GROUP, select),
+    }
+    return GraphResponse(200, body)
 
 
 def list_group_members(
@@ -50,7 +61,7 @@ def add_group_member(
 
 
 ROUTES = (
-    route("GET", "/groups/{id}", READ_GROUPS, get_group),
-    route("GET", "/groups/{id}/members", READ_GROUPS, list_group_members, cost=3),
+    route("GET", "/groups/{id}", READ_GROUP, get_group),
+    route("GET", "/groups/{id}/members", READ_MEMBERS, list_group_members, cost=3),
     route("POST", "/groups/{id}/members/$ref", WRITE_MEMBERS, add_group_member),
 )

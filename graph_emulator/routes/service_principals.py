@@ -11,14 +11,21 @@ from graph_emulator.model import AppRoleAssignment
 from graph_emulator.odata_filter import UnsupportedFilterError, compile_filter
 from graph_emulator.query import (
     METADATA,
+    context_url,
     next_link,
     parse_filter_option,
     parse_top,
     start_position,
     unsupported_property,
 )
-from graph_emulator.routes.permissions import ASSIGN_APP_ROLES, READ_APPLICATIONS, READ_ASSIGNMENTS
-from graph_emulator.serializers import assignment_json, service_principal_json
+from graph_emulator.routes.permissions import ASSIGN_APP_ROLES, READ_APPLICATIONS, READ_ASSIGNED_TO
+from graph_emulator.serializers import (
+    SERVICE_PRINCIPAL,
+    assignment_json,
+    parse_select,
+    projected,
+    service_principal_json,
+)
 from graph_emulator.tenant import Tenant
 
 ASSIGNMENT_FILTERABLE: dict[str, Callable[[AppRoleAssignment], Any]] = {
@@ -60,7 +67,11 @@ def get_service_principal(
 ) -> GraphResponse:
     """GET /servicePrincipals/{id}."""
     sp = tenant.get_service_principal(params["id"])
-    body = {"@odata.context": f"{METADATA}#servicePrincipals/$entity", **service_principal_json(sp)}
+    select = parse_select(request, "servicePrincipal")
+    body = {
+        "@odata.context": context_url("servicePrincipals", select, entity=True),
+        **projected(service_principal_json(sp), SERVICE_PRINCIPAL, select),
+    }
     return GraphResponse(200, body)
 
 
@@ -129,13 +140,13 @@ ROUTES = (
     route(
         "GET",
         "/servicePrincipals/{id}/appRoleAssignments",
-        READ_ASSIGNMENTS,
+        READ_APPLICATIONS,
         list_app_role_assignments,
     ),
     route(
         "GET",
         "/servicePrincipals/{id}/appRoleAssignedTo",
-        READ_ASSIGNMENTS,
+        READ_ASSIGNED_TO,
         list_app_role_assigned_to,
     ),
     route("POST", "/servicePrincipals/{id}/appRoleAssignedTo", ASSIGN_APP_ROLES, assign_app_role),

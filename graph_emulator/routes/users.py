@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from graph_emulator.calls import GraphRequest, GraphResponse, reference_id, route
+from graph_emulator.calls import GraphRequest, GraphResponse, Permissions, reference_id, route
 from graph_emulator.errors import bad_request, forbidden
-from graph_emulator.model import PROFILE_PROPERTIES, User
+from graph_emulator.model import User
 from graph_emulator.odata_filter import (
     UnsupportedFilterError,
     compile_filter,
@@ -17,6 +17,7 @@ from graph_emulator.odata_filter import (
 )
 from graph_emulator.query import (
     METADATA,
+    context_url,
     is_advanced,
     next_link,
     parse_filter_option,
@@ -29,10 +30,13 @@ from graph_emulator.query import (
 from graph_emulator.routes.permissions import (
     DELETE_RESTORE_USERS,
     ENABLE_DISABLE_USERS,
-    READ_ASSIGNMENTS,
+    READ_SPONSORS,
+    READ_USER_ASSIGNMENTS,
     READ_USERS,
+    UPDATE_LIFECYCLE,
+    UPDATE_PROFILE,
+    UPDATE_USERS,
     WRITE_SPONSORS,
-    WRITE_USERS,
 )
 from graph_emulator.routes.service_principals import assignment_page
 from graph_emulator.serializers import (
@@ -121,9 +125,7 @@ def list_users(tenant: Tenant, request: GraphRequest, params: dict[str, str]) ->
             following = user.seq
             break
         page.append(user_json(user, select))
-    body: dict[str, Any] = {
-        "@odata.context": f"{METADATA}#users" + (f"({','.join(select)})" if select else "")
-    }
+    body: dict[str, Any] = {"@odata.context": context_url("users", select)}
     if count:
         body["@odata.count"] = sum(
             1 for u in _candidates(tenant, keys, 0) if predicate is None or predicate(u)
@@ -138,32 +140,61 @@ def get_user(tenant: Tenant, request: GraphRequest, params: dict[str, str]) -> G
     """GET /users/{id} (id or UPN) with `$select`."""
     select = parse_select(request, "user")
     user = tenant.look_up_user(params["id"])
-    body = {"@odata.context": f"{METADATA}#users/$entity", **user_json(user, select)}
+    body = {"@odata.context": context_url("users", select, entity=True), **user_json(user, select)}
     return GraphResponse(200, body)
 
 
+#: Properties the emulator keeps in its address index: updating them is not modelled (the
+#: emulator's own refusal, not Graph's).
+NOT_MODELLED_UPDATES = frozenset(
+    {"mail", "userPrincipalName", "otherMails", "identities", "passwordProfile"}
+)
+
+
+def update_permissions(names: set[str]) -> list[Permissions]:
+    """What a PATCH of these properties needs, one requirement per kind of property (Graph's
+    "Update user" page: ``accountEnabled`` alone takes User.EnableDisableAccount.All with
+    User.Read.All; ``employeeLeaveDateTime`` User-LifeCycleInfo.ReadWrite.All with User.Read.All
+    (the "Set employeeLeaveDateTime" page); any other property User.ReadWrite.All)."""
+    needed: list[Permissions] = []
+    if "accountEnabled" in names:
+        needed.append(ENABLE_DISABLE_USERS)
+    if "employeeLeaveDateTime" in names:
+        needed.append(UPDATE_LIFECYCLE)
+    if names - {"accountEnabled", "employeeLeaveDateTime"}:
+        needed.append(UPDATE_PROFILE)
+    return needed
+
+
 def update_user(tenant: Tenant, request: GraphRequest, params: dict[str, str]) -> GraphResponse:
-    """PATCH /users/{id} with `accountEnabled` and the profile properties (strings or null);
-    204. Profile properties need User.ReadWrite.All (or Directory.ReadWrite.All): "Update
-    user" lists no narrower application permission for them."""
+    """PATCH /users/{id}: `accountEnabled`, `displayName`, `userType` and any other writable
+    property of the schema (kept and returned by GET); 204. The body was checked against
+    Graph's schema before (schema_checks), so names and types are Graph's."""
     user = tenant.get_user(params["id"])
     body = request.json_object()
-    fields = {key: value for key, value in body.items() if not key.startswith("@odata.")}
-    unsupported = set(fields) - {"accountEnabled", *PROFILE_PROPERTIES}
-    if unsupported:
+    names = {key for key in body if "@" not in key}
+    for needed in update_permissions(names):
+        if not any(alternative <= request.granted for alternative in needed):
+            raise forbidden()
+    not_modelled = names & NOT_MODELLED_UPDATES
+    if not_modelled:
         raise bad_request(
-            "The emulator supports 'accountEnabled' and the profile properties "
-            f"{list(PROFILE_PROPERTIES)} on user updates, not {sorted(unsupported)}."
+            f"The emulator does not model updating {sorted(not_modelled)} (the address index)."
         )
-    enabled = fields.pop("accountEnabled", None)
-    if "accountEnabled" in body and not isinstance(enabled, bool):
-        raise bad_request("Invalid value for property 'accountEnabled': a boolean is required.")
-    for name, value in fields.items():
-        if value is not None and not isinstance(value, str):
-            raise bad_request(f"Invalid value for property '{name}': a string is required.")
-    if fields and not any(alternative <= request.granted for alternative in WRITE_USERS):
-        raise forbidden()
-    tenant.update_user(user, account_enabled=enabled, profile=fields)
+    enabled: bool | None = None
+    others: dict[str, Any] = {}
+    for name in names:
+        value = body[name]
+        if name == "accountEnabled":
+            enabled = bool(value)
+        elif name == "displayName":
+            user.display_name = value
+        elif name == "userType":
+            user.user_type = value
+        else:
+            others[name] = value
+    # One change for the tenant: dynamic groups re-evaluate the user after their delay.
+    tenant.update_user(user, account_enabled=enabled, profile=others)
     return GraphResponse(204)
 
 
@@ -216,16 +247,11 @@ def list_user_assignments(
 ROUTES = (
     route("GET", "/users", READ_USERS, list_users, cost=2),
     route("GET", "/users/{id}", READ_USERS, get_user),
-    route("PATCH", "/users/{id}", ENABLE_DISABLE_USERS, update_user),
+    route("PATCH", "/users/{id}", UPDATE_USERS, update_user),
     route("DELETE", "/users/{id}", DELETE_RESTORE_USERS, delete_user),
-    route("GET", "/users/{id}/sponsors", READ_USERS, list_sponsors),
+    route("GET", "/users/{id}/sponsors", READ_SPONSORS, list_sponsors),
     route("POST", "/users/{id}/sponsors/$ref", WRITE_SPONSORS, add_sponsor),
-    route(
-        "GET",
-        "/users/{id}/appRoleAssignments",
-        (*READ_USERS, *READ_ASSIGNMENTS),
-        list_user_assignments,
-    ),
+    route("GET", "/users/{id}/appRoleAssignments", READ_USER_ASSIGNMENTS, list_user_assignments),
     route(
         "POST",
         "/directory/deletedItems/{id}/restore",

@@ -16,7 +16,10 @@ Checked:
 * Graph: the app roles app/graph-permissions.bicep grants, with each of its ``grant*`` switches
   on and off, equal the documented table (docs/deployment.md: ``always`` or ``when `grantX```);
   main.bicep drives ``grantDeletePermission`` from the same parameter as
-  ``DELETE_EXPIRED_GUESTS`` and ``grantAppRoleAssignment`` from ``appRoleAssignmentsEnabled``.
+  ``DELETE_EXPIRED_GUESTS`` and ``grantAppRoleAssignment`` from ``appRoleAssignmentsEnabled``;
+  and :mod:`infra.checks.graph_permissions`: for every combination of main.bicep's feature
+  parameters, the grants are exactly the least-privileged permissions (Microsoft's permissions
+  table) of the calls the app then makes, and the generated permission tables are current.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.checks import graph_permissions
 from infra.checks.bicep_eval import Symbol, Template, bicep_string
 from infra.checks.code_reads import environment_reads, setting_defaults, storage_setting
 
@@ -419,7 +423,8 @@ def graph_problems(root: Path) -> list[str]:
             "DELETE_EXPIRED_GUESTS is not driven by the same deleteExpiredGuests parameter "
             "that grants the deletion permission"
         )
-    return problems
+    # Least privilege from Microsoft's permissions table, for every combination of switches.
+    return problems + graph_permissions.problems(root)
 
 
 def readme_problems(root: Path, bindings: list[Binding] | None = None) -> list[str]:

@@ -45,7 +45,8 @@ def dynamic(group_id: str, rule: str, state: str | None = "On", **extra: Any) ->
 def tenant(*extra_groups: dict[str, Any], permissions: tuple[str, ...] = ()) -> dict[str, Any]:
     """The sample tenant with Alan at Fabrikam, User.ReadWrite.All and three dynamic groups."""
     seed = sample_tenant()
-    seed["identity"]["permissions"] += ["User.ReadWrite.All", *permissions]
+    # GroupMember.Read.All: GET /groups/{id} needs a group read permission (graph_reference).
+    seed["identity"]["permissions"] += ["User.ReadWrite.All", "GroupMember.Read.All", *permissions]
     for user in seed["users"]:
         if user["id"] == ALAN:
             user["companyName"] = "Fabrikam"
@@ -244,7 +245,7 @@ def test_profile_properties_need_user_readwrite_all(graph: GraphEmulator) -> Non
 
 @pytest.mark.parametrize(
     "body",
-    [{"companyName": 7}, {"department": ["R&D"]}, {"accountEnabled": "no"}, {"surname": "X"}],
+    [{"companyName": 7}, {"department": ["R&D"]}, {"accountEnabled": "no"}, {"surnam": "X"}],
 )
 def test_profile_values_are_strings_or_null_and_only_known_properties(
     graph: GraphEmulator, body: dict[str, Any]
@@ -252,7 +253,10 @@ def test_profile_values_are_strings_or_null_and_only_known_properties(
     graph.control.reset(tenant())
     with graph.http() as http:
         response = http.patch(f"/users/{ALAN}", json=body)
-    assert (response.status_code, response.json()["error"]["code"]) == (400, "BadRequest")
+    # The code is Graph's for the case: BadRequest (a value of the wrong type, the OData
+    # reader) or Request_BadRequest (a property the directory's user does not declare).
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] in {"BadRequest", "Request_BadRequest"}
     assert graph.control.user(ALAN)["companyName"] == "Fabrikam"
 
 

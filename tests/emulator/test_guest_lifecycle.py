@@ -332,8 +332,39 @@ def test_reenabling_and_other_properties(graph: GraphEmulator) -> None:
         disabled = http.get("/users", params={"$filter": "accountEnabled eq false"})
     assert enabled.status_code == 204
     assert graph.control.user(ALAN)["accountEnabled"] is True
-    assert other.status_code == 400
+    # Any other property needs User.ReadWrite.All ("Update user"), not the enable/disable one.
+    assert error_of(other)[:2] == (403, "Authorization_RequestDenied")
     assert disabled.json()["value"] == []
+
+
+def test_profile_properties_need_user_read_write_all_and_read_back(graph: GraphEmulator) -> None:
+    with_permissions(graph, "User.ReadWrite.All")
+    profile = {"displayName": "Alan T.", "department": "Research", "jobTitle": None}
+    with graph.http() as http:
+        response = http.patch(f"/users/{ALAN}", json=profile)
+        shown = http.get(f"/users/{ALAN}", params={"$select": "displayName,department,jobTitle"})
+    assert response.status_code == 204
+    assert {k: v for k, v in shown.json().items() if not k.startswith("@")} == profile
+
+
+@pytest.mark.parametrize(
+    ("extra", "allowed"),
+    [
+        (("User-LifeCycleInfo.ReadWrite.All",), True),  # with the seed's User.Read.All
+        (("User.ReadWrite.All",), False),  # "Higher privileged permissions: Not available."
+        (("User.EnableDisableAccount.All",), False),
+    ],
+)
+def test_employee_leave_date_needs_the_lifecycle_permission(
+    graph: GraphEmulator, extra: tuple[str, ...], allowed: bool
+) -> None:
+    with_permissions(graph, *extra)
+    leave = {"employeeLeaveDateTime": "2030-09-30T23:59:59Z"}
+    with graph.http() as http:
+        response = http.patch(f"/users/{ALAN}", json=leave)
+        shown = http.get(f"/users/{ALAN}", params={"$select": "employeeLeaveDateTime"}).json()
+    assert response.status_code == (204 if allowed else 403)
+    assert shown["employeeLeaveDateTime"] == (leave["employeeLeaveDateTime"] if allowed else None)
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,7 @@ def test_sync_managed_identity_credential_reaches_graph(graph_identity_env: Grap
     credential = ManagedIdentityCredential()
     token = credential.get_token("https://graph.microsoft.com/.default").token
     response = httpx.get(
-        f"{graph_identity_env.base_url}/groups/{PROJECT_X}",
+        f"{graph_identity_env.base_url}/groups/{PROJECT_X}/members",
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 200
@@ -333,7 +333,7 @@ def test_fault_rate_is_deterministic_for_a_seed(graph: GraphEmulator) -> None:
             errors=[{"endpoint": "GET /groups/*", "rate": 0.5, "status": 503}], seed=7
         )
         with graph.http() as http:
-            return [http.get(f"/groups/{PROJECT_X}").status_code for _ in range(20)]
+            return [http.get(f"/groups/{PROJECT_X}/members").status_code for _ in range(20)]
 
     first, second = statuses(), statuses()
     assert first == second

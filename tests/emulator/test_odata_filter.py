@@ -28,6 +28,10 @@ def resolve(name: str) -> Callable[[object], object]:
     return lambda row: row[name]  # type: ignore[index]
 
 
+#: The Edm type of a quoted literal.
+S = "Edm.String"
+
+
 def matches(text: str) -> bool:
     return compile_filter(parse_filter(text), resolve, frozenset({"otherMails"}))(ROW)
 
@@ -37,19 +41,40 @@ def test_precedence_and_binds_tighter_than_or() -> None:
     assert tree == BoolOp(
         "or",
         (
-            Comparison("mail", "eq", "a"),
-            BoolOp("and", (Comparison("mail", "eq", "b"), Comparison("userType", "eq", "Guest"))),
+            Comparison("mail", "eq", "a", S),
+            BoolOp(
+                "and",
+                (Comparison("mail", "eq", "b", S), Comparison("userType", "eq", "Guest", S)),
+            ),
         ),
     )
 
 
 def test_lambda_guid_and_escaped_quote_literals() -> None:
     assert parse_filter("otherMails/any(x:x eq 'o''brien@x.example')") == AnyClause(
-        "otherMails", "eq", "o'brien@x.example"
+        "otherMails", "eq", "o'brien@x.example", S
     )
     guid = "33333333-3333-3333-3333-333333333333"
-    assert parse_filter(f"resourceId eq {guid}") == Comparison("resourceId", "eq", guid)
-    assert parse_filter("NOT (userType EQ 'Guest')") == Not(Comparison("userType", "eq", "Guest"))
+    assert parse_filter(f"resourceId eq {guid}") == Comparison("resourceId", "eq", guid, "Edm.Guid")
+    assert parse_filter(f"resourceId eq '{guid}'") == Comparison("resourceId", "eq", guid, S)
+    assert parse_filter("NOT (userType EQ 'Guest')") == Not(
+        Comparison("userType", "eq", "Guest", S)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "literal_type"),
+    [
+        ("accountEnabled eq false", False, "Edm.Boolean"),
+        ("accountEnabled eq TRUE", True, "Edm.Boolean"),
+        ("mail eq null", None, "null"),
+        ("deviceEnrollmentLimit eq 5", 5, "Edm.Int32"),
+    ],
+)
+def test_literals_carry_their_edm_type(text: str, value: object, literal_type: str) -> None:
+    node = parse_filter(text)
+    assert isinstance(node, Comparison)
+    assert (node.value, node.literal_type) == (value, literal_type)
 
 
 @pytest.mark.parametrize(

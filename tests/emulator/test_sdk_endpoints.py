@@ -276,7 +276,17 @@ async def test_role_assignable_group_refuses_member_permission(graph_client: Any
     assert (error.response_status_code, error.error.code) == (403, "Authorization_RequestDenied")
 
 
-async def test_get_group(graph_client: Any) -> None:
+async def test_get_group_needs_a_group_read_permission(
+    graph_client: Any, graph: GraphEmulator
+) -> None:
+    # Microsoft's permissions table and "Get group": GroupMember.Read.All (or a broader group
+    # read), not the sample's GroupMember.ReadWrite.All.
+    with pytest.raises(ODataError) as refused:
+        await graph_client.groups.by_group_id(PROJECT_X).get()
+    assert refused.value.response_status_code == 403
+    seed = sample_tenant()
+    seed["identity"]["permissions"] += ["GroupMember.Read.All"]
+    graph.control.reset(seed)
     group = await graph_client.groups.by_group_id(ROLE_ASSIGNABLE).get()
     assert group.is_assignable_to_role is True
     assert (await graph_client.groups.by_group_id(PROJECT_X).get()).display_name == (
@@ -457,9 +467,9 @@ async def test_sdk_retries_injected_503_honouring_retry_after(
             }
         ]
     )
-    group = await graph_client.groups.by_group_id(PROJECT_X).get()
-    assert group.id == PROJECT_X
-    assert graph.control.counters()["requests"]["GET /groups/{id}"] == 2
+    members = await graph_client.groups.by_group_id(PROJECT_X).members.get()
+    assert members.value is not None
+    assert graph.control.counters()["requests"]["GET /groups/{id}/members"] == 2
 
 
 # ----- auth ------------------------------------------------------------------------------------

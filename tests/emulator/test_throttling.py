@@ -26,7 +26,7 @@ def test_429_has_retry_after_and_graph_body(graph: GraphEmulator) -> None:
     with graph.http() as http:
         admitted = http.post("/invitations", json=invitation(0))
         throttled = http.post("/invitations", json=invitation(1))
-        reads = http.get(f"/groups/{PROJECT_X}")
+        reads = http.get(f"/groups/{PROJECT_X}/members")
     assert admitted.status_code == 201
     assert throttled.status_code == 429
     assert int(throttled.headers["Retry-After"]) >= 1

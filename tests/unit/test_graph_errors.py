@@ -347,7 +347,7 @@ MISSING = {
 @pytest.mark.parametrize(
     ("method", "probe_path"),
     [
-        ("add_group_member", f"/v1.0/groups/{GROUP}"),
+        ("add_group_member", f"/v1.0/groups/{GROUP}/members"),
         ("assign_app_role", f"/v1.0/servicePrincipals/{SP}"),
     ],
 )

@@ -197,7 +197,11 @@ class GraphDirectory:
         body = {"@odata.id": GRAPH_DIRECTORY_OBJECTS + user_id}
         response = await self._send(self._json_post(group.members.ref, body))
         if is_missing_reference(response):
-            probe = group.to_get_request_information(self._config(select_id(group)))
+            # GET /groups/{id}/members, not GET /groups/{id}: Microsoft's permissions table and
+            # the "Get group" page allow the latter only with a group read permission, and the
+            # app holds GroupMember.ReadWrite.All, which the table lists for the members list.
+            members = group.members
+            probe = members.to_get_request_information(self._config(select_id(members, top=1)))
             await self._raise_missing_reference(response, probe=probe)
         raise_for_status(response)
 

@@ -94,7 +94,9 @@ def parse_datetime(value: object) -> datetime | None:
         return None
 
 
-def select_id(builder: Any) -> Any:
-    """``$select=id`` for the existence probe (GroupItem/ServicePrincipalItem builders)."""
+def select_id(builder: Any, top: int | None = None) -> Any:
+    """``$select=id`` (and ``$top``) for an existence probe (the group's members builder, the
+    service principal's item builder)."""
     name = type(builder).__name__
-    return getattr(builder, f"{name}GetQueryParameters")(select=["id"])
+    query = getattr(builder, f"{name}GetQueryParameters")
+    return query(select=["id"]) if top is None else query(select=["id"], top=top)
