@@ -8,8 +8,8 @@ per request with its rate from a seeded generator (a run repeats), replaces that
 
 - ``status``: Storage's own error answer (``x-ms-error-code`` and the JSON (Tables) or XML
   (Queues) error body): 503 ``ServerBusy`` (Storage's throttling), 500 ``InternalError``,
-  500 ``OperationTimedOut``, 429; before the request reaches Azurite, or (``afterApply``)
-  after Azurite applied it, in place of its answer;
+  500 ``OperationTimedOut``, 429, and the permanent 403 and 404; before the request reaches
+  Azurite, or (``afterApply``) after Azurite applied it, in place of its answer;
 - ``timeout``: no answer for ``delayMs`` (longer than the client's read timeout), then the
   connection is dropped; ``afterApply``: Azurite applied it first;
 - ``reset``: the connection dropped without an answer (``afterApply``: after Azurite applied it);
@@ -58,12 +58,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("table", "queue")
 FAULT_KINDS = ("status", "timeout", "reset", "slow")
 #: Storage's error codes and messages for the statuses the proxy answers (Storage's "Common
-#: REST API error codes"; 429 is what a throttled Table answers in front of some gateways).
+#: REST API error codes"; 429 is what a throttled Table answers in front of some gateways). The
+#: 403 and 404 are a deployment's mistakes (a data role missing, a table not provisioned).
 STORAGE_ERRORS: dict[str, tuple[int, str]] = {
     "ServerBusy": (503, "The server is currently unable to receive requests. Please retry."),
     "InternalError": (500, "The server encountered an internal error. Please retry."),
     "OperationTimedOut": (500, "The operation could not be completed within the permitted time."),
     "TooManyRequests": (429, "Too many requests. Please retry."),
+    "AuthorizationPermissionMismatch": (403, "This request is not authorized to perform this."),
+    "ResourceNotFound": (404, "The specified resource does not exist."),
 }
 #: Headers that describe one connection, not the message: never forwarded.
 _HOP_BY_HOP = frozenset(
