@@ -16,9 +16,10 @@ per request with its rate from a seeded generator (a run repeats), replaces that
 - ``slow``: Azurite's answer, ``delayMs`` late.
 
 Rules select requests by ``service`` (``table``, ``queue``), ``method`` and ``resource`` (the
-table or queue name, a glob): the chaos run aims at the app's own traffic (the ledger and budget
-tables, messages it sends) and leaves the host's receives alone. The counters name the service,
-method and resource of every request, never a row key or message id (row keys are addresses).
+table or queue name, a glob), and may stop after ``count`` faults: the chaos run aims at the
+app's own traffic (the ledger and budget tables, messages it sends) and leaves the host's
+receives alone. The counters name the service, method and resource of every request, never a
+row key or message id (row keys are addresses).
 
 ``python -m devstack.storage_proxy --table-target 10002 --queue-target 10001`` runs it; control
 API under ``/_proxy/`` on either port (``StorageProxyControl``); ``start_storage_proxy`` starts
@@ -98,6 +99,8 @@ class FaultRule:
     code: str = "ServerBusy"
     delay_ms: int = 0
     after_apply: bool = False
+    #: Fault this many matching requests at most (None: no limit).
+    count: int | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FaultRule:
@@ -119,6 +122,7 @@ class FaultRule:
             code=code,
             delay_ms=int(data.get("delayMs", 0)),
             after_apply=bool(data.get("afterApply", False)),
+            count=int(data["count"]) if data.get("count") is not None else None,
         )
 
     def matches(self, service: str, method: str, resource: str) -> bool:
@@ -152,6 +156,7 @@ class StorageProxy:
         self.targets = targets
         self.target_host = target_host
         self.rules: list[FaultRule] = []
+        self.remaining: dict[int, int] = {}
         self.rng = random.Random(0)
         self.requests: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
@@ -159,12 +164,17 @@ class StorageProxy:
     def configure(self, data: dict[str, Any]) -> None:
         rules = [FaultRule.from_json(rule) for rule in data.get("rules", [])]
         self.rules = rules
+        self.remaining = {i: r.count for i, r in enumerate(rules) if r.count is not None}
         self.rng = random.Random(data.get("seed", 0))
 
     def pick(self, service: str, method: str, resource: str) -> FaultRule | None:
         """The first matching rule whose draw comes up; one draw per matching rule."""
-        for rule in self.rules:
-            if rule.matches(service, method, resource) and self.rng.random() < rule.rate:
+        for index, rule in enumerate(self.rules):
+            if self.remaining.get(index, 1) <= 0 or not rule.matches(service, method, resource):
+                continue
+            if self.rng.random() < rule.rate:
+                if index in self.remaining:
+                    self.remaining[index] -= 1
                 return rule
         return None
 

@@ -278,3 +278,62 @@ async def test_what_a_fault_says_is_storages_code_status_and_request_id(
         await adapters.outbox.queue_reminder(ReminderRequest(email=EMAIL, number=1))
     assert refused.value.code == "AuthorizationPermissionMismatch"
     assert refused.value.status == 403
+
+
+async def test_a_refused_insert_says_storages_code_too(
+    storage_proxy: RunningStorageProxy, adapters: Adapters
+) -> None:
+    storage_proxy.control.set_faults([TRANSIENT["TooManyRequests"]])
+    with pytest.raises(StoreUnavailable) as throttled:
+        await adapters.ledger.claim(_row())
+    assert (throttled.value.code, throttled.value.status) == ("TooManyRequests", 429)
+
+
+# -- a write whose answer was lost, retried by the SDK -----------------------------------------
+
+
+def _claimed(token: str) -> LedgerEntry:
+    return LedgerEntry(
+        email="grace@fabrikam.example",
+        status=GuestStatus.INVITING,
+        claim_token=token,
+        claimed_at=datetime.now(UTC),
+        created_at=T0,
+    )
+
+
+@pytest.fixture
+async def retrying_ledger(storage_proxy: RunningStorageProxy) -> AsyncIterator[TableLedger]:
+    """A ledger whose client retries as deployed (a 500 on a write is retried), quickly."""
+    name = f"retries{uuid.uuid4().hex[:8]}"
+    with SyncTables.from_connection_string(storage_proxy.connection_string) as tables:
+        tables.create_table(name)
+    service = TableServiceClient.from_connection_string(
+        storage_proxy.connection_string, retry_backoff_factor=0.01
+    )
+    ledger = TableLedger(service.get_table_client(name), service)
+    yield ledger
+    await ledger.close()
+
+
+async def test_a_claim_whose_answer_was_lost_is_still_this_deliverys(
+    storage_proxy: RunningStorageProxy, retrying_ledger: TableLedger
+) -> None:
+    # The insert is applied, its answer replaced by a 500; the SDK's retry meets the row (409).
+    lost_answer = {"kind": "status", "code": "InternalError", "afterApply": True, "count": 1}
+    storage_proxy.control.set_faults([{**lost_answer, "method": "POST"}])
+    mine = _claimed("m1")
+    assert await retrying_ledger.claim(mine) is True
+    assert storage_proxy.control.counters()["faults"] == {
+        "table status InternalError after apply": 1
+    }
+    assert await retrying_ledger.claim(_claimed("m2")) is False  # another delivery's claim
+    # The same for a take-over (an etag-checked replace): the retry meets its own new etag.
+    row = await retrying_ledger.get(mine.email)
+    assert row is not None and row.etag is not None
+    storage_proxy.control.set_faults([{**lost_answer, "method": "PUT"}])
+    again = _claimed("m3")
+    assert await retrying_ledger.take_over(again, etag=row.etag) is True
+    current = await retrying_ledger.get(mine.email)
+    assert current is not None and current.claim_token == "m3"
+    assert await retrying_ledger.take_over(_claimed("m4"), etag=row.etag) is False

@@ -43,16 +43,18 @@ Adapter = TypeVar("Adapter")
 _TRANSIENT_STATUSES = frozenset({408, 429})
 
 
-def _error_code(exc: AzureError) -> str:
-    code = getattr(exc, "error_code", None)
-    return str(getattr(code, "value", code) or "")
-
-
-def _request_id(exc: AzureError) -> str | None:
+def _header(exc: AzureError, name: str) -> str | None:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
-    value = headers.get("x-ms-request-id")
+    value = headers.get(name)
     return str(value) if value else None
+
+
+def _error_code(exc: AzureError) -> str:
+    """Storage's error code: parsed from the body by the SDK where it does, else the header
+    every Storage error answer carries (the Tables SDK leaves a refused insert's unparsed)."""
+    code = getattr(exc, "error_code", None)
+    return str(getattr(code, "value", code) or "") or _header(exc, "x-ms-error-code") or ""
 
 
 def store_error(exc: AzureError, doing: str) -> StoreError:
@@ -73,7 +75,7 @@ def store_error(exc: AzureError, doing: str) -> StoreError:
         what = type(exc).__name__
         return PermanentStoreError(f"could not {doing}: {what}", code=what)
     code = _error_code(exc) or f"HTTP{status}"
-    details = {"code": code, "status": status, "request_id": _request_id(exc)}
+    details = {"code": code, "status": status, "request_id": _header(exc, "x-ms-request-id")}
     if status >= 500 or status in _TRANSIENT_STATUSES:
         return StoreUnavailable(f"could not {doing}: Storage answered {status} {code}", **details)
     refused = f"could not {doing}: Storage refused it ({status} {code})"

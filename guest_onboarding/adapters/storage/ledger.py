@@ -83,24 +83,42 @@ class TableLedger:
 
     @storage_call("claim a ledger row")
     async def claim(self, entry: LedgerEntry) -> bool:
+        written = _touched(entry)
         try:
-            await self._table.create_entity(entity_of_entry(_touched(entry)))
+            await self._table.create_entity(entity_of_entry(written))
         except ResourceExistsError:
-            return False
+            return await self._is_own_claim(written)
         return True
 
     @storage_call("take over a ledger row")
     async def take_over(self, entry: LedgerEntry, *, etag: str) -> bool:
+        written = _touched(entry)
         try:
             await self._table.update_entity(
-                entity_of_entry(_touched(entry)),
+                entity_of_entry(written),
                 mode=UpdateMode.REPLACE,
                 etag=etag,
                 match_condition=MatchConditions.IfNotModified,
             )
-        except (ResourceModifiedError, ResourceNotFoundError):
+        except ResourceModifiedError:
+            return await self._is_own_claim(written)
+        except ResourceNotFoundError:
             return False
         return True
+
+    async def _is_own_claim(self, written: LedgerEntry) -> bool:
+        """Whether the row is this very claim after all: the SDK retries a write whose answer a
+        5xx or a dropped connection lost, and the retry meets the write it retries (409, 412).
+        The claim token and the instant of this write (``updated_at``, to the microsecond) tell
+        it from any other delivery's; a "no" would only defer the message."""
+        if written.claim_token is None:
+            return False
+        current = await self.get(written.email)
+        return (
+            current is not None
+            and current.claim_token == written.claim_token
+            and current.updated_at == written.updated_at
+        )
 
     @storage_call("write a ledger row")
     async def update(self, email: str, change: Change, *, etag: str | None = None) -> bool:
