@@ -1,10 +1,15 @@
 """``make chaos``: 1,000 HR messages (10% duplicates, 5% invalid) through Azurite, the local host
 and the Graph emulator with faults on (5% 5xx, 1% connection resets, 1% answers slower than the
-client's timeout, replication lag, throttling), while the host is SIGKILLed and restarted at
-random moments. Exits non-zero if any invariant fails:
+client's timeout, replication lag, throttling) and Storage faults on the app's own Storage
+traffic through the storage proxy (``devstack/storage_proxy.py``: on the ledger and budget
+tables and the messages the app sends, 503 ``ServerBusy``, 429, 500 after the write was
+applied, dropped connections, silences longer than the client's read timeout, slow answers),
+while the host is SIGKILLed and restarted at random moments. Exits non-zero if any invariant
+fails:
 
 - poisoned as expected: exactly the invalid messages on the invitations poison queue (each with
-  its original), nothing on the assignments poison queue, once the operator has replayed the
+  its original; a send whose answer a Storage fault lost may leave one there twice, which is
+  counted), nothing on the assignments poison queue, once the operator has replayed the
   ``InvitationUnconfirmed`` ones (an invitation whose outcome a fault left unknown, checked in
   the guest's mailbox first, as the README tells operators to);
 - lost = 0: every valid guest is done in the ledger;
@@ -40,6 +45,8 @@ from bench.throughput import onboarded_in_ledger
 from devstack.seeds import GROUP_PARTNERS, GROUP_ROLE_ASSIGNABLE, PORTAL_SP, READER_ROLE
 from devstack.seeds import GROUP_PROJECT_X as GROUP_PROFILE
 from devstack.stack import LocalStack, local_stack
+from devstack.storage_proxy import start_storage_proxy
+from guest_onboarding.adapters.storage.clients import READ_TIMEOUT_SECONDS
 
 console = Console(width=None if Console().is_terminal else 132)
 
@@ -67,6 +74,41 @@ def fault_rules(slow_ms: int) -> list[dict[str, Any]]:
             {"endpoint": endpoint, "rate": 0.01, "kind": "slow", "delayMs": slow_ms},
         ]
     return rules
+
+
+def storage_fault_rules(ledger: str, budget: str, silence_ms: int) -> list[dict[str, Any]]:
+    """Faults on the app's own Storage traffic: every request to the ledger and budget tables,
+    and the messages the app sends (POST); the host's receives, renewals and deletes pass.
+
+    Ledger table: 2% 503 ServerBusy, 0.5% 429, 1% 500 after the write was applied, 0.5% dropped
+    connections (half after apply), 0.3% silent past the client's read timeout (a third after
+    apply), 2% slow. Budget table: 1% ServerBusy, 0.2% dropped, 0.1% silent, 1% slow (lighter:
+    each failure there holds invitations back for 15 s, by the pacer's design). Sends: 2%
+    ServerBusy, 0.5% 500 after apply, 0.4% dropped (half after apply), 0.2% silent, 2% slow."""
+    on_ledger = {"service": "table", "resource": ledger}
+    on_budget = {"service": "table", "resource": budget}
+    sends = {"service": "queue", "method": "POST"}
+    silent = {"kind": "timeout", "delayMs": silence_ms}
+    return [
+        {**on_ledger, "rate": 0.02, "kind": "status", "code": "ServerBusy"},
+        {**on_ledger, "rate": 0.005, "kind": "status", "code": "TooManyRequests"},
+        {**on_ledger, "rate": 0.01, "kind": "status", "code": "InternalError", "afterApply": True},
+        {**on_ledger, "rate": 0.0025, "kind": "reset"},
+        {**on_ledger, "rate": 0.0025, "kind": "reset", "afterApply": True},
+        {**on_ledger, "rate": 0.002, **silent},
+        {**on_ledger, "rate": 0.001, **silent, "afterApply": True},
+        {**on_ledger, "rate": 0.02, "kind": "slow", "delayMs": 1500},
+        {**on_budget, "rate": 0.01, "kind": "status", "code": "ServerBusy"},
+        {**on_budget, "rate": 0.002, "kind": "reset"},
+        {**on_budget, "rate": 0.001, **silent},
+        {**on_budget, "rate": 0.01, "kind": "slow", "delayMs": 1500},
+        {**sends, "rate": 0.02, "kind": "status", "code": "ServerBusy"},
+        {**sends, "rate": 0.005, "kind": "status", "code": "InternalError", "afterApply": True},
+        {**sends, "rate": 0.002, "kind": "reset"},
+        {**sends, "rate": 0.002, "kind": "reset", "afterApply": True},
+        {**sends, "rate": 0.002, **silent},
+        {**sends, "rate": 0.02, "kind": "slow", "delayMs": 1500},
+    ]
 
 
 def invalid_messages(count: int, rng: random.Random) -> list[str]:
@@ -147,8 +189,11 @@ def check(stack: LocalStack, invalid: list[str], guests: dict[str, int]) -> dict
     strangers = sorted(set(users) - set(guests) - seeded)
     directory_problems += [f"{m}: should not exist" for m in strangers]
 
+    # A poison send whose answer a Storage fault lost is sent again (at least once): a copy.
+    duplicated_poison = sum(n - 1 for n in poisoned.values() if n > 1)
     invariants = {
-        "poisoned exactly the invalid messages": poisoned == expected_poison and not asg_poison,
+        "poisoned exactly the invalid messages": set(poisoned) == set(expected_poison)
+        and not asg_poison,
         "lost = 0": not lost,
         "one email per valid guest": not wrong_emails and not stray_emails,
         "directory as expected": not directory_problems,
@@ -159,9 +204,10 @@ def check(stack: LocalStack, invalid: list[str], guests: dict[str, int]) -> dict
         "lost": lost[:20],
         "lost_count": len(lost),
         "poisoned_invitations": len(inv_poison),
+        "duplicated_poison": duplicated_poison,
         "poison_codes": dict(codes),
         "unexpected_poison": [p for p in inv_poison if p["original"] not in expected_poison][:10],
-        "missing_from_poison": sorted((expected_poison - poisoned).elements())[:10],
+        "missing_from_poison": sorted(set(expected_poison) - set(poisoned))[:10],
         "poisoned_assignments": asg_poison[:10],
         "poisoned_assignments_count": len(asg_poison),
         "emails_per_guest": dict(Counter(mailbox.get(g, 0) for g in guests)),
@@ -188,7 +234,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 **app_pacing(args.writes_per_second),
             },
         ) as stack,
+        start_storage_proxy(
+            stack.azurite.connection_string, log_path=Path(tmp) / "storage-proxy.log"
+        ) as proxy,
     ):
+        # The app's Tables and Queues (the host's trigger too, which no rule touches) go
+        # through the proxy; the run's own reads go to Azurite directly.
+        stack.settings["AzureWebJobsStorage"] = proxy.connection_string
+        if args.storage_faults:
+            proxy.control.set_faults(
+                storage_fault_rules(
+                    stack.settings["GUEST_LEDGER_TABLE"],
+                    stack.settings["GRAPH_BUDGET_TABLE"],
+                    int(READ_TIMEOUT_SECONDS * 1000) + 5000,
+                ),
+                seed=args.seed,
+            )
         control = stack.emulator.control
         control.reset()
         control.set_faults(
@@ -248,6 +309,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             drained = stack.wait_until_drained(max(remaining, 1.0), settle=6)
         seconds = time.monotonic() - started
         counters = control.counters()
+        storage = proxy.control.counters()
+        proxy.control.set_faults([])  # the checks read the ledger through the app's settings
         host_logs = sorted(Path(tmp).glob("host-*.log"))
         log_tail = host_logs[-1].read_text(errors="replace")[-2000:] if host_logs else ""
         result = check(stack, invalid, guests)
@@ -269,6 +332,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "graph_calls": sum(requests.values()),
         "graph_calls_by_endpoint": requests,
         "throttled_429": counters.get("throttled", 0),
+        "storage_requests": storage["total"],
+        "storage_requests_by_resource": storage["requests"],
+        "storage_faults": storage["faults"],
         "unconfirmed_replayed": len(replayed),
         "unconfirmed_discarded": len(discarded),
         "last_host_log_tail": log_tail if not all(result["invariants"].values()) else "",
@@ -290,6 +356,12 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
         ["directory problems", str(report["directory_problem_count"])],
         ["host SIGKILLs", ", ".join(f"{k['at_seconds']} s" for k in report["kills"])],
         ["Graph calls (429)", f"{report['graph_calls']} ({report['throttled_429']})"],
+        [
+            "Storage requests through the proxy, the host's included (faults)",
+            f"{report['storage_requests']} ({sum(report['storage_faults'].values())})",
+        ],
+        ["Storage faults", json.dumps(report["storage_faults"])],
+        ["poison copies (a lost answer to a poison send)", str(report["duplicated_poison"])],
         [
             "InvitationUnconfirmed: replayed / discarded by the operator",
             f"{report['unconfirmed_replayed']} / {report['unconfirmed_discarded']}",
@@ -315,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=20,
         help="INVITE_REPLICATION_WAIT_SECONDS: how long an unknown invitation outcome waits",
+    )
+    parser.add_argument(
+        "--storage-faults",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Storage faults on the app's ledger, budget and queue traffic (the storage proxy)",
     )
     parser.add_argument("--writes-per-second", type=float, default=40.0)
     parser.add_argument("--write-capacity", type=int, default=80)

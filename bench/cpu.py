@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,12 @@ def _flush_telemetry(*, shutdown: bool = False) -> None:
 
 
 async def _drive(
-    stack: LocalStack, settings: dict[str, str], n: int, warmup: int, run: str
+    stack: LocalStack,
+    settings: dict[str, str],
+    n: int,
+    warmup: int,
+    run: str,
+    after_warmup: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
     from guest_onboarding.bootstrap import build_runtime
     from guest_onboarding.config import Settings
@@ -123,6 +128,8 @@ async def _drive(
     # lag and waits out, as it should).
     await onboard(f"{run}-warmup", warmup)  # imports, token, connections
     outcomes.clear()
+    if after_warmup is not None:
+        after_warmup()
     handler, total, wall = await onboard(run, n)
     flushed = time.process_time()
     _flush_telemetry()  # what the batch exporter still holds counts too

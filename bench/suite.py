@@ -10,7 +10,9 @@ under ``bench-results/`` and printed as tables.
 6. the console's ``submit`` of a 10,000-row portal CSV (``bench/submit.py``).
 7. scale-out: N host processes on the same queues and write bucket, with the shared Graph budget
    and without it (``bench/scaleout.py``), and invitations trickling at their own pace while
-   group and role writes keep the ceiling.
+   group and role writes keep the ceiling;
+8. Storage round trips per onboarding (ledger table, budget table, queues), counted at the HTTP
+   layer by the storage proxy (``bench/storage_trips.py``).
 
 Defaults fit the 15-minute budget on a 2-core machine; flags scale them up.
 """
@@ -30,7 +32,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import coldstart, cpu, scaleout, sweep, throughput
+from bench import coldstart, cpu, scaleout, storage_trips, sweep, throughput
 from bench import submit as submit_bench
 from bench.common import (
     MIN_CALLS_PER_ONBOARDING,
@@ -83,6 +85,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--cold-repeats", type=int, default=7, help="fresh interpreters each")
     parser.add_argument("--cpu-onboardings", type=int, default=200, help="in-process onboardings")
+    parser.add_argument(
+        "--storage-onboardings", type=int, default=100, help="onboardings counted by the proxy"
+    )
     parser.add_argument("--scale-hosts", default="1,4,8", help="host processes per scale-out run")
     parser.add_argument(
         "--scale-messages", type=int, default=DEFAULT_SCALE_MESSAGES, help="HR messages per run"
@@ -105,7 +110,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="cold,graph_cost,sweep,cpu,submit,throughput,baseline,scaleout,trickle",
+        default="cold,graph_cost,sweep,cpu,storage,submit,throughput,baseline,scaleout,trickle",
         help="comma-separated sections to run",
     )
     parser.add_argument("--timeout", type=float, default=900, help="per throughput run, seconds")
@@ -158,7 +163,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         done("graph_cost")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
-        if {"sweep", "cpu", "submit"} & sections:
+        if {"sweep", "cpu", "storage", "submit"} & sections:
             with local_stack(workdir=workdir / "stack", start_host=False) as stack:
                 if section("sweep", "reminder sweep scale"):
                     sizes = [int(s) for s in args.sweep_sizes.split(",") if s]
@@ -180,6 +185,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         stack, n=args.cpu_onboardings, telemetry=True
                     )
                     done("cpu")
+                if section("storage", "Storage round trips per onboarding (storage proxy)"):
+                    report["storage"] = storage_trips.measure(
+                        stack, n=args.storage_onboardings, workdir=workdir
+                    )
+                    done("storage")
                 if section("submit", f"console submit: {args.submit_rows} portal CSV rows"):
                     report["submit"] = submit_bench.measure(
                         stack, rows=args.submit_rows, workdir=workdir / "submit"
@@ -277,6 +287,12 @@ def verdicts(report: dict[str, Any]) -> dict[str, bool]:
                 "invited": r["onboardings"],
                 "done": 3 * r["onboardings"],
             }
+    if "storage" in report:
+        r = report["storage"]
+        found["storage round trips: every onboarding in one pass"] = r["outcomes"] == {
+            "invited": r["onboardings"],
+            "done": 3 * r["onboardings"],
+        }
     if "cold_start" in report:
         found["cold start <= 1.5x azure.functions"] = report["cold_start"]["ratio_ok"]
         found["msgraph not imported at indexing"] = not report["cold_start"]["msgraph_loaded"]
@@ -546,6 +562,22 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                     ],
                     ["wall", *both("wall_ms_per_onboarding")],
                 ],
+            )
+        )
+    if "storage" in report:
+        r = report["storage"]
+        methods = sorted({m for g in r["per_onboarding"].values() for m in g} - {"total"})
+        out.append(
+            (
+                f"Storage round trips per onboarding ({r['onboardings']} onboardings in process, "
+                "each delivered once; counted at the HTTP layer by the storage proxy)",
+                ["storage", "total", *methods],
+                [
+                    [name, _f(g["total"]), *(_f(g.get(m, 0.0)) for m in methods)]
+                    for name, g in r["per_onboarding"].items()
+                    if g["total"] or name != "other"
+                ]
+                + [["all", _f(r["total_per_onboarding"]), *("" for _ in methods)]],
             )
         )
     if "graph_cost" in report:

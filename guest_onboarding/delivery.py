@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from guest_onboarding.bootstrap import Runtime
-from guest_onboarding.errors import DirectoryError, InvalidMessage, NeedsOperator
+from guest_onboarding.errors import InvalidMessage, NeedsOperator, Paused, ServiceError
 from guest_onboarding.retry import Action, RetryPolicy
 from guest_onboarding.telemetry import record_outcome
 from guest_onboarding.wire import as_received
@@ -25,8 +25,8 @@ T = TypeVar("T")
 class DeliveryResult(StrEnum):
     """What became of a message whose handler did not finish it."""
 
-    THROTTLED = "throttled"  # back on the queue after Retry-After
-    RETRYING = "retrying"  # back on the queue after a back-off
+    THROTTLED = "throttled"  # back on the queue after Retry-After (Graph paused)
+    RETRYING = "retrying"  # back on the queue after a back-off (or a Storage outage)
     REJECTED = "rejected"  # invalid input, poisoned
     POISONED = "poisoned"  # Graph refused, or out of attempts
 
@@ -55,10 +55,11 @@ def unreadable(exc: Exception) -> InvalidMessage:
 
 
 def _reason(exc: BaseException) -> dict[str, str]:
-    """The poison envelope's ``error`` for ``exc``: our rule or Graph's error, else its type."""
+    """The poison envelope's ``error`` for ``exc``: our rule, Graph's or Storage's error, else
+    its type."""
     if isinstance(exc, InvalidMessage | NeedsOperator):
         return {"code": exc.code, "message": exc.message}
-    if isinstance(exc, DirectoryError):
+    if isinstance(exc, ServiceError):
         return exc.as_reason()
     return {"code": "RetriesExhausted", "message": f"{type(exc).__name__}: {exc}"}
 
@@ -128,7 +129,7 @@ class Delivery:
         if decision.action == Action.REQUEUE:
             await requeue(decision.delay, decision.counts_as_attempt)
             outcome = (
-                DeliveryResult.RETRYING if decision.counts_as_attempt else DeliveryResult.THROTTLED
+                DeliveryResult.THROTTLED if isinstance(exc, Paused) else DeliveryResult.RETRYING
             )
             self.done(outcome, retry_after=decision.delay, error=_reason(exc)["code"])
             return outcome

@@ -3,18 +3,29 @@
     OnboardingError
     ├── InvalidMessage              rejected input: poison at once, never retried, no Graph call
     ├── NeedsOperator               poison at once: only a person can tell what is safe
-    └── DirectoryError              anything Graph said (code, message, status, request id)
-        ├── AlreadyDone             "already a member" / "assignment already exists": success
-        ├── TransientDirectoryError retried with back-off
-        │   ├── Paused              wait ``retry_after`` seconds; never counts, never poisons
-        │   │   ├── Throttled           429
-        │   │   └── InvitationsStopped  the tenant refuses every invitation
-        │   ├── NotYetReplicated    a new user not visible yet to group / app role calls
-        │   └── ServiceUnavailable  5xx, timeouts, dropped connections
-        └── PermanentDirectoryError poison with Graph's error
-            ├── NotFound            unknown user, group or service principal
-            ├── Refused             403: a permission or policy says no
-            └── InvalidRequest      400: Graph refuses the request as made
+    └── ServiceError                a service answered with an error or could not be reached
+        │                           (code, message, status, request id)
+        ├── DirectoryError          anything Graph said
+        │   ├── AlreadyDone             "already a member" / "assignment already exists": success
+        │   ├── TransientDirectoryError retried with back-off
+        │   │   ├── Paused              wait ``retry_after`` seconds; never counts, never poisons
+        │   │   │   ├── Throttled           429
+        │   │   │   └── InvitationsStopped  the tenant refuses every invitation
+        │   │   ├── NotYetReplicated    a new user not visible yet to group / app role calls
+        │   │   └── ServiceUnavailable  5xx, timeouts, dropped connections
+        │   └── PermanentDirectoryError poison with Graph's error
+        │       ├── NotFound            unknown user, group or service principal
+        │       ├── Refused             403: a permission or policy says no
+        │       └── InvalidRequest      400: Graph refuses the request as made
+        └── StoreError              anything Azure Storage said to the app (ledger, tenant
+            │                       health, Graph budget on Tables; the outbox on Queues)
+            ├── TransientStoreError     retried for as long as it lasts: never poisons a message
+            │   ├── StoreUnavailable    5xx, throttled (503 ServerBusy, 429), timeouts, dropped
+            │   │                       connections, no token
+            │   ├── LedgerContention    a guest's ledger row kept changing under etag checks
+            │   └── BudgetContention    a Graph budget row kept changing under etag checks
+            └── PermanentStoreError     poison with Storage's error: 403 (a data role missing),
+                                        404 (no such table or queue), 400 / 413 (refused)
     StorageError                    the operator console's storage failures, saying what to do
     ├── StorageAccessDenied         403: the identity lacks a data role (``role``) there
     ├── StorageNotFound             the queue or table does not exist
@@ -50,8 +61,9 @@ class NeedsOperator(OnboardingError):
         self.message = message
 
 
-class DirectoryError(OnboardingError):
-    """Graph answered with an error (or could not be reached)."""
+class ServiceError(OnboardingError):
+    """A service the app calls (Graph, Storage) answered with an error or could not be reached;
+    ``code`` is the service's error code (or ours for no answer), never personal data."""
 
     def __init__(
         self,
@@ -75,6 +87,10 @@ class DirectoryError(OnboardingError):
         if self.request_id:
             reason["requestId"] = self.request_id
         return reason
+
+
+class DirectoryError(ServiceError):
+    """Graph answered with an error (or could not be reached)."""
 
 
 class AlreadyDone(DirectoryError):
@@ -134,6 +150,37 @@ class Refused(PermanentDirectoryError):
 
 class InvalidRequest(PermanentDirectoryError):
     """400 that is not one of the known "already done" or "not yet replicated" cases."""
+
+
+class StoreError(ServiceError):
+    """Azure Storage failed one of the app's own calls (not the console's: ``StorageError``)."""
+
+
+class TransientStoreError(StoreError):
+    """Storage is down, busy or slow, or a row is contended: the message waits on its queue and
+    is delivered again until Storage answers (:mod:`guest_onboarding.retry`); never poisoned for
+    it."""
+
+
+class StoreUnavailable(TransientStoreError):
+    """5xx (503 ``ServerBusy`` is Storage throttling), 429, 408, a timeout, a dropped or refused
+    connection, or no token for the managed identity."""
+
+
+class LedgerContention(TransientStoreError):
+    """A guest's ledger row changed under every etag-checked attempt: other deliveries keep
+    writing it; this one tries again later."""
+
+
+class BudgetContention(TransientStoreError):
+    """A Graph budget row changed under every etag-checked attempt: too many instances for one
+    row (the pacer paces per process meanwhile)."""
+
+
+class PermanentStoreError(StoreError):
+    """Storage refuses the call as made: the identity lacks a data role (403), the table or queue
+    does not exist (404), the request is refused (400, 413). Retrying will not help until the
+    deployment is fixed; the message goes to poison with Storage's error, to replay then."""
 
 
 class StorageError(Exception):

@@ -7,6 +7,13 @@
 - transient Graph failures: back-off (a fresh copy, ``attempt`` + 1) where the message carries
   an attempt count (assignment steps), else the queue's own redelivery of the same message
   (invitations keep their message id, which their ledger claim is keyed on);
+- transient Storage failures (down, busy, slow, a contended row): never poisoned, however long
+  they last. The queue redelivers the same message (``visibilityTimeout`` apart) up to the
+  second-to-last delivery ``maxDequeueCount`` allows; that one puts a fresh copy back, visible
+  after ``STORE_RETRY_SECONDS`` and not counted as an attempt, which starts the cycle again.
+  The last delivery is kept in reserve: if putting the copy back failed too (the queue itself
+  down), it tries again. During a long outage every message waits on its queue, re-tried about
+  once a minute, and carries on when Storage answers: nothing is lost;
 - anything else: the queue's redelivery;
 - on the last attempt (``max_attempts``, or ``maxDequeueCount`` for redeliveries): poison with
   the last error, so the reason is never lost (the host would poison without one).
@@ -22,11 +29,15 @@ from guest_onboarding.errors import (
     NeedsOperator,
     Paused,
     PermanentDirectoryError,
+    PermanentStoreError,
     TransientDirectoryError,
+    TransientStoreError,
 )
 
 #: Back-off between attempts of a transient failure: 1, 2, 4 ... seconds, at most this.
 MAX_BACKOFF_SECONDS = 60.0
+#: A message that met a Storage outage on all but its last delivery comes back this much later.
+STORE_RETRY_SECONDS = 60.0
 
 
 class Action(StrEnum):
@@ -58,8 +69,16 @@ class RetryPolicy:
     def decide(self, exc: BaseException, *, attempt: int, dequeue_count: int) -> Decision:
         """What to do with a message that failed with ``exc`` on its ``attempt`` (0-based,
         carried by the message) and ``dequeue_count`` (this copy's deliveries)."""
-        if isinstance(exc, InvalidMessage | NeedsOperator | PermanentDirectoryError):
+        if isinstance(
+            exc, InvalidMessage | NeedsOperator | PermanentDirectoryError | PermanentStoreError
+        ):
             return Decision(action=Action.POISON)
+        if isinstance(exc, TransientStoreError):
+            if dequeue_count + 1 < self.max_dequeue_count:
+                return Decision(action=Action.REDELIVER)
+            return Decision(
+                action=Action.REQUEUE, delay=STORE_RETRY_SECONDS, counts_as_attempt=False
+            )
         if isinstance(exc, Paused):
             return Decision(action=Action.REQUEUE, delay=exc.retry_after, counts_as_attempt=False)
         if isinstance(exc, TransientDirectoryError) and self.max_attempts is not None:

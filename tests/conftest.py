@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.azurite",
     "tests.fixtures.graph_emulator",
     "tests.fixtures.stack",
+    "tests.fixtures.storage_proxy",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 from guest_onboarding.domain.changes import Change, apply
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import FINISHED, TRACKED, GuestStatus, LedgerEntry
-from guest_onboarding.errors import AlreadyDone, DirectoryError, NotFound
+from guest_onboarding.errors import AlreadyDone, DirectoryError, NotFound, StoreError
 from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
 from guest_onboarding.ports import DirectoryUser, InvitationResult, TenantStop
 from guest_onboarding.wire import rejection_envelope
@@ -165,7 +165,13 @@ class FakeLedger:
 
     rows: dict[str, LedgerEntry] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: While set, every call raises it (the table down, as the adapter reports it).
+    outage: StoreError | None = None
     _etags: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def _reachable(self) -> None:
+        if self.outage is not None:
+            raise self.outage
 
     def _store(self, entry: LedgerEntry) -> None:
         self.rows[entry.email] = dataclasses.replace(
@@ -173,17 +179,20 @@ class FakeLedger:
         )
 
     async def get(self, email: str) -> LedgerEntry | None:
+        self._reachable()
         await asyncio.sleep(0)
         row = self.rows.get(email)
         return copy.deepcopy(row) if row is not None else None
 
     async def claim(self, entry: LedgerEntry) -> bool:
+        self._reachable()
         if entry.email in self.rows:
             return False
         self._store(entry)
         return True
 
     async def take_over(self, entry: LedgerEntry, *, etag: str) -> bool:
+        self._reachable()
         row = self.rows.get(entry.email)
         if row is None or row.etag != etag:
             return False
@@ -191,6 +200,7 @@ class FakeLedger:
         return True
 
     async def update(self, email: str, change: Change, *, etag: str | None = None) -> bool:
+        self._reachable()
         row = self.rows.get(email)
         if row is None or (etag is not None and row.etag != etag):
             return False
@@ -198,17 +208,20 @@ class FakeLedger:
         return True
 
     async def tracked_entries(self) -> AsyncIterator[LedgerEntry]:
+        self._reachable()
         for entry in list(self.rows.values()):
             if entry.status in TRACKED:
                 yield copy.deepcopy(entry)
 
     async def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
+        self._reachable()
         for entry in list(self.rows.values()):
             old = entry.updated_at is not None and entry.updated_at < updated_before
             if entry.status in FINISHED and old and "@" in entry.email:
                 yield copy.deepcopy(entry)
 
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
+        self._reachable()
         self._store(dataclasses.replace(record, updated_at=entry.updated_at))
         current = self.rows.get(entry.email)
         if current is not None and current.etag != entry.etag:
@@ -255,14 +268,23 @@ class FakeOutbox:
     reminders: list[ReminderRequest] = field(default_factory=list)
     requeued: list[tuple[str, float]] = field(default_factory=list)
     poison: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: While set, every send raises it (the queue service down).
+    outage: StoreError | None = None
+
+    def _reachable(self) -> None:
+        if self.outage is not None:
+            raise self.outage
 
     async def queue_assignment(self, step: AssignmentStep, *, delay_seconds: float = 0) -> None:
+        self._reachable()
         self.assignments.append((step, delay_seconds))
 
     async def queue_reminder(self, reminder: ReminderRequest) -> None:
+        self._reachable()
         self.reminders.append(reminder)
 
     async def requeue_invitation(self, body: str, *, delay_seconds: float) -> None:
+        self._reachable()
         self.requeued.append((body, delay_seconds))
 
     async def reject(
@@ -274,6 +296,7 @@ class FakeOutbox:
         message: str,
         details: dict[str, str] | None = None,
     ) -> None:
+        self._reachable()
         envelope = rejection_envelope(
             original=original, code=code, message=message, details=details
         )

@@ -8,7 +8,7 @@ import dataclasses
 from guest_onboarding.domain.changes import SponsorsRecorded
 from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import LedgerEntry
-from guest_onboarding.errors import InvalidMessage, TransientDirectoryError
+from guest_onboarding.errors import InvalidMessage, LedgerContention
 from guest_onboarding.ports import Directory, Ledger
 
 MEMBER = "Member"
@@ -60,4 +60,4 @@ async def record_new_sponsors(
         if fresh is None:
             return
         entry = fresh
-    raise TransientDirectoryError("the guest's ledger row kept changing", code="LedgerContention")
+    raise LedgerContention("the guest's ledger row kept changing")

@@ -25,7 +25,9 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from guest_onboarding.adapters.storage.clients import service_client
+from guest_onboarding.adapters.storage.failures import storage_call
 from guest_onboarding.config import StorageSettings
+from guest_onboarding.errors import BudgetContention
 
 Result = TypeVar("Result")
 
@@ -37,10 +39,6 @@ MAX_ATTEMPTS = 20
 RACE_MEMORY = 5.0
 #: Seconds; the pacer's own deadline (pacer.STORE_TIMEOUT_SECONDS) is the outer bound.
 _CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 2, "read_timeout": 2, "retry_total": 1}
-
-
-class BudgetContention(RuntimeError):
-    """The record changed under every attempt: too many instances for one row."""
 
 
 class TableBudgetStore:
@@ -62,6 +60,7 @@ class TableBudgetStore:
         )
         return cls(service.get_table_client(table_name), service)
 
+    @storage_call("update the shared Graph budget")
     async def update(
         self,
         bucket: str,
@@ -126,6 +125,7 @@ class TableBudgetStore:
         self._known[bucket] = (record, written.get("etag"))
         return True
 
+    @storage_call("close the Graph budget's connections")
     async def close(self) -> None:
         await self._table.close()
         if self._service is not None:

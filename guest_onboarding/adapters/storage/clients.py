@@ -14,6 +14,14 @@ from guest_onboarding.config import StorageSettings
 
 ServiceClient = TypeVar("ServiceClient", TableServiceClient, QueueServiceClient)
 
+#: Seconds. Storage finishes or abandons a Table or Queue operation within 30 s, its maximum
+#: server timeout ("Setting timeouts for Table service operations" and "... for Queue service
+#: operations", Storage REST API docs); a read waiting longer waits on a connection nobody will
+#: answer. The SDKs' own defaults are 300 s (azure-core, Tables) and 60 s (Queues), which would
+#: hold a function for minutes before the error reaches the retry policy.
+CONNECTION_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 35
+
 
 @functools.cache
 def _identity_credential(client_id: str | None) -> AsyncTokenCredential:
@@ -31,7 +39,12 @@ def service_client(
     **options: Any,
 ) -> ServiceClient:
     """A Tables or Queues service client for ``storage``; ``options`` go to the SDK client
-    (timeouts, retries)."""
+    (timeouts, retries) over the timeouts above."""
+    options = {
+        "connection_timeout": CONNECTION_TIMEOUT_SECONDS,
+        "read_timeout": READ_TIMEOUT_SECONDS,
+        **options,
+    }
     if storage.connection_string:
         return client_type.from_connection_string(storage.connection_string, **options)
     if service_uri:

@@ -109,12 +109,19 @@ def entity_of_change(
     return keys(email) | _properties(fields)
 
 
+def utc(value: object) -> datetime:
+    """A datetime read from a Table as a plain UTC ``datetime``: the SDK's carry their own tz
+    type (``TablesEntityDatetime``), which compares and prints unlike the domain's."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime property, got {type(value).__name__}")
+    return datetime(*value.timetuple()[:6], value.microsecond, tzinfo=UTC)
+
+
 def _decode(value: object) -> object:
     if value == _CLEARED:
         return None
     if isinstance(value, datetime):
-        # The SDK's datetimes carry their own tz type; compare them as plain UTC datetimes.
-        return datetime(*value.timetuple()[:6], value.microsecond, tzinfo=UTC)
+        return utc(value)
     return value
 
 

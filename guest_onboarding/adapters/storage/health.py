@@ -7,8 +7,6 @@ ledger's listings skip; the identity already has Table Data Contributor on that 
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
-from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -20,16 +18,13 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from guest_onboarding.adapters.storage.clients import service_client
+from guest_onboarding.adapters.storage.codec import utc
+from guest_onboarding.adapters.storage.failures import storage_call
 from guest_onboarding.config import StorageSettings
 from guest_onboarding.ports import TenantStop
 
 HEALTH_PARTITION = "~health"
 _ROW = "invitations"
-
-
-def _utc(value: Any) -> datetime:
-    assert isinstance(value, datetime)
-    return datetime(*value.timetuple()[:6], value.microsecond, tzinfo=UTC)
 
 
 class TableTenantHealth:
@@ -44,6 +39,7 @@ class TableTenantHealth:
         service = service_client(TableServiceClient, storage, storage.table_service_uri, "table")
         return cls(service.get_table_client(table_name), service)
 
+    @storage_call("read the tenant's invitation health")
     async def invitations_stopped(self) -> TenantStop | None:
         try:
             entity = await self._table.get_entity(HEALTH_PARTITION, _ROW)
@@ -54,11 +50,12 @@ class TableTenantHealth:
         return TenantStop(
             code=str(entity.get("code", "")),
             message=str(entity.get("message", "")),
-            since=_utc(entity["since"]),
-            last_probe_at=_utc(entity["last_probe_at"]),
+            since=utc(entity["since"]),
+            last_probe_at=utc(entity["last_probe_at"]),
             etag=entity.metadata.get("etag"),
         )
 
+    @storage_call("record that invitations stopped")
     async def record_stop(self, stop: TenantStop) -> TenantStop | None:
         entity = {
             "PartitionKey": HEALTH_PARTITION,
@@ -91,10 +88,12 @@ class TableTenantHealth:
             return None
         return dataclasses.replace(stop, etag=written.get("etag"))
 
+    @storage_call("record that invitations resumed")
     async def clear_stop(self) -> None:
         entity = {"PartitionKey": HEALTH_PARTITION, "RowKey": _ROW, "stopped": False}
         await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
+    @storage_call("close the health record's connections")
     async def close(self) -> None:
         await self._table.close()
         if self._service is not None:

@@ -24,6 +24,7 @@ from guest_onboarding.adapters.storage.codec import (
     entry_of_entity,
     partition_of,
 )
+from guest_onboarding.adapters.storage.failures import storage_call, storage_stream
 from guest_onboarding.config import StorageSettings
 from guest_onboarding.domain.changes import Change, Transition
 from guest_onboarding.domain.ledger import FINISHED, TRACKED, GuestStatus, LedgerEntry
@@ -72,6 +73,7 @@ class TableLedger:
         service = service_client(TableServiceClient, storage, storage.table_service_uri, "table")
         return cls(service.get_table_client(table_name), service)
 
+    @storage_call("read a ledger row")
     async def get(self, email: str) -> LedgerEntry | None:
         try:
             entity = await self._table.get_entity(partition_of(email), email)
@@ -79,25 +81,46 @@ class TableLedger:
             return None
         return entry_of_entity(entity, _etag(entity))
 
+    @storage_call("claim a ledger row")
     async def claim(self, entry: LedgerEntry) -> bool:
+        written = _touched(entry)
         try:
-            await self._table.create_entity(entity_of_entry(_touched(entry)))
+            await self._table.create_entity(entity_of_entry(written))
         except ResourceExistsError:
-            return False
+            return await self._is_own_claim(written)
         return True
 
+    @storage_call("take over a ledger row")
     async def take_over(self, entry: LedgerEntry, *, etag: str) -> bool:
+        written = _touched(entry)
         try:
             await self._table.update_entity(
-                entity_of_entry(_touched(entry)),
+                entity_of_entry(written),
                 mode=UpdateMode.REPLACE,
                 etag=etag,
                 match_condition=MatchConditions.IfNotModified,
             )
-        except (ResourceModifiedError, ResourceNotFoundError):
+        except ResourceModifiedError:
+            return await self._is_own_claim(written)
+        except ResourceNotFoundError:
             return False
         return True
 
+    async def _is_own_claim(self, written: LedgerEntry) -> bool:
+        """Whether the row is this very claim after all: the SDK retries a write whose answer a
+        5xx or a dropped connection lost, and the retry meets the write it retries (409, 412).
+        The claim token and the instant of this write (``updated_at``, to the microsecond) tell
+        it from any other delivery's; a "no" would only defer the message."""
+        if written.claim_token is None:
+            return False
+        current = await self.get(written.email)
+        return (
+            current is not None
+            and current.claim_token == written.claim_token
+            and current.updated_at == written.updated_at
+        )
+
+    @storage_call("write a ledger row")
     async def update(self, email: str, change: Change, *, etag: str | None = None) -> bool:
         history = None
         if isinstance(change, Transition):
@@ -116,6 +139,7 @@ class TableLedger:
             return False
         return True
 
+    @storage_stream("list the tracked ledger rows")
     async def tracked_entries(self) -> AsyncIterator[LedgerEntry]:
         # Only the columns the sweep reads: tens of thousands of rows stream through here.
         async for entity in self._table.query_entities(
@@ -123,6 +147,7 @@ class TableLedger:
         ):
             yield entry_of_entity(entity, _etag(entity))
 
+    @storage_stream("list the finished ledger rows")
     async def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
         query = (
             f"({_status_filter(FINISHED)}) and updated_at lt @cutoff "
@@ -133,6 +158,7 @@ class TableLedger:
         ):
             yield entry_of_entity(entity, _etag(entity))
 
+    @storage_call("retire a ledger row")
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
         await self._table.upsert_entity(entity_of_entry(record), mode=UpdateMode.REPLACE)
         try:
@@ -148,6 +174,7 @@ class TableLedger:
             pass  # retired by a concurrent sweep
         return True
 
+    @storage_stream("list the ledger")
     async def entries(
         self, *, statuses: frozenset[GuestStatus] | None = None
     ) -> AsyncIterator[LedgerEntry]:
@@ -161,6 +188,7 @@ class TableLedger:
                 continue  # not a guest (the tenant's health record)
             yield entry_of_entity(entity, _etag(entity))
 
+    @storage_call("close the ledger's connections")
     async def close(self) -> None:
         await self._table.close()
         if self._service is not None:

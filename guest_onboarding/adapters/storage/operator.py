@@ -28,6 +28,7 @@ from guest_onboarding.errors import (
     StorageError,
     StorageNotFound,
     StorageUnreachable,
+    StoreError,
 )
 from guest_onboarding.ports import PoisonMessage, ReplayOutcome
 from guest_onboarding.wire import read_envelope
@@ -221,9 +222,11 @@ class CheckedLedgerReader:
         service = service_client(TableServiceClient, storage, storage.table_service_uri, "table")
         return cls(service.get_table_client(table), service)
 
-    def _error(self, exc: AzureError) -> StorageError:
+    def _error(self, exc: AzureError | StoreError) -> StorageError:
+        # The ledger's own errors carry the SDK's: the console words them its way.
+        cause = exc.__cause__ if isinstance(exc, StoreError) else exc
         return storage_error(
-            exc,
+            cause if isinstance(cause, AzureError) else exc,
             doing="read",
             kind="table",
             name=self._table,
@@ -239,7 +242,7 @@ class CheckedLedgerReader:
                 # table tells them apart (and raises for a missing table).
                 async for _ in self._client.list_entities(results_per_page=1, select=["RowKey"]):
                     break
-        except AzureError as exc:
+        except (AzureError, StoreError) as exc:
             raise self._error(exc) from exc
         return entry
 
@@ -249,7 +252,7 @@ class CheckedLedgerReader:
         try:
             async for entry in self._ledger.entries(statuses=statuses):
                 yield entry
-        except AzureError as exc:
+        except (AzureError, StoreError) as exc:
             raise self._error(exc) from exc
 
     async def close(self) -> None:

@@ -7,6 +7,7 @@ import json
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from guest_onboarding.adapters.storage.clients import service_client
+from guest_onboarding.adapters.storage.failures import storage_call
 from guest_onboarding.config import StorageSettings
 from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
 from guest_onboarding.wire import rejection_envelope
@@ -48,16 +49,20 @@ class QueueOutbox:
         ttl = -1 if forever else None
         await self._queue(queue).send_message(text, visibility_timeout=delay, time_to_live=ttl)
 
+    @storage_call("queue an assignment step")
     async def queue_assignment(self, step: AssignmentStep, *, delay_seconds: float = 0) -> None:
         await self._send(self._assignments, step.model_dump_json(exclude_none=True), delay_seconds)
 
+    @storage_call("queue a reminder")
     async def queue_reminder(self, reminder: ReminderRequest) -> None:
         body = {"reminder": reminder.model_dump(exclude_none=True)}
         await self._send(self._invitations, json.dumps(body))
 
+    @storage_call("put an invitation message back")
     async def requeue_invitation(self, body: str, *, delay_seconds: float) -> None:
         await self._send(self._invitations, body, delay_seconds)
 
+    @storage_call("move a message to poison")
     async def reject(
         self,
         *,
@@ -73,6 +78,7 @@ class QueueOutbox:
         # Poison messages never expire: bad input never vanishes.
         await self._send(f"{queue}-poison", envelope, forever=True)
 
+    @storage_call("close the outbox's connections")
     async def close(self) -> None:
         for client in self._clients.values():
             await client.close()
