@@ -26,6 +26,7 @@ left out of the reminder (Microsoft's own text, no display name), as a cc no lon
 from __future__ import annotations
 
 import dataclasses
+import json
 import unicodedata
 from enum import StrEnum
 
@@ -91,10 +92,14 @@ def _check_links(text: str, field: ContentField, policy: Policy) -> None:
             else:
                 policy.check_redirect(link.target)
         except InvalidMessage as exc:
-            shown = link.text if len(link.text) <= 80 else link.text[:77] + "..."
+            shown = json.dumps(link.text if len(link.text) <= 80 else link.text[:77] + "...")
+            rule = (
+                "an address must be in a domain of ALLOWED_CC_DOMAINS"
+                if link.kind is LinkKind.ADDRESS
+                else "a link must be under ALLOWED_REDIRECT_PREFIXES"
+            )
             raise InvalidMessage(
-                "LinkNotAllowed",
-                f"{field} links to {shown!r}, which is not allowed ({exc.code}: {exc.message})",
+                "LinkNotAllowed", f"{field} links to {shown}, and {rule} ({exc.code})"
             ) from None
 
 
