@@ -224,9 +224,19 @@ class _Bucket:
         return len(self._taken) / min(span, OWN_RATE_WINDOW_SECONDS)
 
 
+class _Asking:
+    """The keys asking for their turn together, and the answer they share."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.answer: asyncio.Future[dict[str, Turn]] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Future[None] | None = None
+
+
 class _Line:
     """This process's side of a ticketed bucket (invitations): each caller asks for its turn
-    under its key; the callers asking at the same moment share one change of the record."""
+    under its key. One change of the record at a time per process, for every key that asked
+    meanwhile: changes racing each other on the row would only lose etag races to each other."""
 
     def __init__(
         self,
@@ -240,8 +250,8 @@ class _Line:
         self._record = record
         self._clock = clock
         self._sleep = sleep
-        self._asking: list[str] = []
-        self._answer: asyncio.Future[dict[str, Turn]] | None = None
+        self._next: _Asking | None = None  # the keys gathering for the next change
+        self._changing = asyncio.Lock()
 
     async def acquire(self, key: str) -> None:
         """Wait for this invitation's slot (within the horizon), or raise :class:`Throttled`
@@ -266,18 +276,31 @@ class _Line:
         raise _line_full(self.policy, max(1.0, (turn.retry_at or now) - now))
 
     async def _turn(self, key: str) -> Turn | None:
-        """This key's turn, from one change of the record for every key asking now (None for
-        a key asking twice at once: its turn goes to the first ask)."""
-        if self._answer is None:
-            self._answer = asyncio.ensure_future(self._ask())
-        answer = self._answer
-        self._asking.append(key)
-        turns = await asyncio.shield(answer)
+        """This key's turn (None for a key asking twice at once: the first ask has it)."""
+        asking = self._next
+        if asking is None:
+            asking = self._next = _Asking()
+            asking.task = asyncio.ensure_future(self._ask(asking))
+        asking.keys.append(key)
+        turns = await asyncio.shield(asking.answer)
         return turns.pop(key, None)
 
-    async def _ask(self) -> dict[str, Turn]:
-        await asyncio.sleep(0)  # let the callers arriving together join this change
-        keys, self._asking, self._answer = self._asking, [], None
+    async def _ask(self, asking: _Asking) -> None:
+        await asyncio.sleep(0)  # let the callers arriving together join
+        async with self._changing:
+            if self._next is asking:
+                self._next = None  # from here on, callers gather for the next change
+            try:
+                turns = await self._change(asking.keys)
+            except asyncio.CancelledError:
+                asking.answer.cancel()
+                raise
+            except Exception as exc:
+                asking.answer.set_exception(exc)
+            else:
+                asking.answer.set_result(turns)
+
+    async def _change(self, keys: list[str]) -> dict[str, Turn]:
         policy = self.policy
 
         def change(record: Record | None) -> tuple[dict[str, float], dict[str, Turn]]:
