@@ -503,3 +503,44 @@ async def test_a_view_kept_from_before_an_outage_does_not_count_as_the_table_ans
     lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
     assert len(lines) == 1 and "unavailable" in lines[0]
     assert record.degraded
+
+
+class SlowStore(MemoryBudgetStore):
+    """A shared record with a round trip of ``seconds`` (virtual), counting the changes of each
+    bucket under way at once."""
+
+    def __init__(self, clock: VirtualTime, seconds: float) -> None:
+        super().__init__()
+        self._clock, self._seconds = clock, seconds
+        self.under_way: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+        self.changes: dict[str, int] = {}
+
+    async def update(self, bucket: str, change: Callable[[Mapping[str, float] | None], Any]) -> Any:
+        self.under_way[bucket] = self.under_way.get(bucket, 0) + 1
+        self.most[bucket] = max(self.most.get(bucket, 0), self.under_way[bucket])
+        self.changes[bucket] = self.changes.get(bucket, 0) + 1
+        try:
+            await self._clock.sleep(self._seconds)
+            return await super().update(bucket, change)
+        finally:
+            self.under_way[bucket] -= 1
+
+
+async def test_one_process_changes_the_invitation_line_once_at_a_time() -> None:
+    """Sixteen invitations of one instance arriving one after another while the row answers
+    slowly: one change under way at a time, each for every invitation that asked meanwhile
+    (changes of one process racing each other only lose etag races to each other, and enough
+    lost races send the whole process to its per-process fallback)."""
+    clock = VirtualTime()
+    store = SlowStore(clock, seconds=0.2)
+    paced = pacer(clock, store=store, writes=1000.0, invitations_per_minute=600.0)
+
+    async def invite(i: int) -> None:
+        await clock.sleep(i * 0.01)
+        await paced.before(CallKind.INVITATION, turn=f"guest{i}@fabrikam.example")
+
+    results = await clock.run(*(invite(i) for i in range(16)))
+    assert all(r is None or isinstance(r, Throttled) for r in results)
+    assert store.most["invitations"] == 1
+    assert store.changes["invitations"] <= 4
