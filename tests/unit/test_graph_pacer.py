@@ -26,13 +26,8 @@ from guest_onboarding.adapters.graph.budget_record import (
     MemoryBudgetStore,
     SharedRecord,
 )
-from guest_onboarding.adapters.graph.pacer import (
-    COME_BACK_EARLY_SECONDS,
-    CallKind,
-    GraphPacer,
-    call_kind,
-    policies,
-)
+from guest_onboarding.adapters.graph.line_bucket import COME_BACK_EARLY_SECONDS
+from guest_onboarding.adapters.graph.pacer import CallKind, GraphPacer, call_kind, policies
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.errors import Throttled
 

@@ -33,6 +33,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
+from guest_onboarding.errors import Throttled
+
 #: On a 429 the rate drops to this fraction of itself.
 DECREASE_FACTOR = 0.7
 #: Without a 429 the rate creeps up by this fraction of the configured rate per second.
@@ -160,3 +162,13 @@ def throttled(
         rate = max(policy.min_rate, state.rate * DECREASE_FACTOR)
         state = replace(state, rate=rate, decreased_at=now, increased_at=state.paused_until)
     return state
+
+
+def paused_error(policy: BucketPolicy, left: float) -> Throttled:
+    """What a caller gets while the bucket is paused (after a 429) longer than it may wait."""
+    return Throttled(
+        f"held back: Graph throttled this app's {policy.name} moments ago",
+        retry_after=left,
+        code="TooManyRequests",
+        status=429,
+    )
