@@ -20,16 +20,18 @@ from guest_onboarding.wire import load_object
 
 #: A reminder number beyond any schedule (the handler checks the configured one).
 MAX_REMINDER_NUMBER = 100
-#: W3C trace context (version 00), as this app writes it into the messages it queues.
-_TRACEPARENT = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+#: W3C trace context (version 00), as this app writes it into the messages it queues: the one
+#: definition (``telemetry.spans`` reads it from a message before validation with it too).
+TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 
 class _Traced(Internal):
     """A message that carries the W3C trace context of the step that queued it: the span of
-    the step that handles it becomes that step's child, across the queue hop (absent when
-    telemetry is off)."""
+    the step that handles it links to that step, across the queue hop (absent when telemetry
+    is off). Anyone with send rights on the queue can write it, so it is a claim: never the
+    parent of a span, nor its sampling decision (``telemetry.spans``)."""
 
-    traceparent: Annotated[str, Field(pattern=_TRACEPARENT)] | None = None
+    traceparent: Annotated[str, Field(pattern=TRACEPARENT_PATTERN)] | None = None
 
 
 class ReminderRequest(_Traced):

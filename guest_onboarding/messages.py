@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator
 
 from guest_onboarding.domain.addresses import check_address
+from guest_onboarding.domain.content import check_display_name, check_message_body
 from guest_onboarding.domain.invitation import AppRoleRef, Invitation, InvitationCommand
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage
@@ -105,6 +106,11 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
     for role in roles:
         policy.check_app_role(role)
     redirect = policy.check_redirect(message.redirectUrl or policy.default_redirect_url)
+    name, body = message.displayName, message.customizedMessageBody
+    if name is not None:
+        name = check_display_name(name, policy)
+    if body is not None:
+        body = check_message_body(body, policy)
     sponsors = _sponsor_refs([*message.sponsors, *(s for p in profiles for s in p.sponsors)])
 
     unique_roles = dict.fromkeys(
@@ -115,9 +121,9 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
         email=email,
         invitation=Invitation(
             redirect_url=redirect,
-            display_name=message.displayName,
+            display_name=name,
             send_message=message.sendInvitationMessage,
-            message_body=message.customizedMessageBody,
+            message_body=body,
             message_language=message.messageLanguage,
             cc_recipient=cc,
         ),

@@ -3,17 +3,27 @@
 A URL is allowed when a prefix has the same scheme, the same host (after IDNA and case
 normalisation), the same port (the scheme's default made explicit) and a path that starts with
 the prefix's path at a segment boundary (``/app`` allows ``/app`` and ``/app/x``, not
-``/apple``). Refused outright: user-info (``https://allowed@evil``), backslashes, whitespace and
-control characters (browsers and parsers disagree on them), dot segments (``/app/../admin``, also
-percent-encoded), schemes other than https (http only for a loopback host, for development).
+``/apple``). Refused outright: user-info (``https://allowed@evil``), backslashes, and any
+character of the Unicode categories "other" (control, format: bidi and zero-width, unassigned)
+and "separator" (spaces, line breaks) anywhere (browsers and parsers disagree on them), schemes
+other than https (http only for a loopback host, for development).
+
+The path is judged segment by segment, as servers behind the prefix may read it: a segment is
+percent-decoded (once) and refused when it then holds a ``/``, ``\\`` or ``;`` (``%2f``, ``%5c``,
+``%3b``: IIS and others decode before they split), a ``%`` (``%252e``: decoded twice), a byte
+outside printable ASCII (non-ASCII, bidi and zero-width characters, raw or encoded; an encoded
+space, ``%20``, passes), or is a dot segment (``..``, ``%2e%2e``, ``.%2e``). A ``;`` anywhere in
+the path is refused too: Tomcat and Jetty read ``/app/..;/admin`` as ``/app/..`` with a path
+parameter, that is ``/admin``.
 
 What reaches Graph is the URL rebuilt from its parsed parts, so it is exactly what was checked.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote_to_bytes, urlsplit, urlunsplit
 
 from guest_onboarding.domain.addresses import DomainError, canonical_domain
 
@@ -50,8 +60,10 @@ class ParsedUrl:
 
 def parse_url(url: str) -> ParsedUrl:
     """``url`` parsed and normalised, or :class:`RedirectError` saying why not."""
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F or c == "\\" for c in url):
-        raise RedirectError("the URL holds whitespace, control characters or backslashes")
+    if any(c == "\\" or unicodedata.category(c)[0] in "CZ" for c in url):
+        raise RedirectError(
+            "the URL holds whitespace, control, bidi or zero-width characters, or backslashes"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -72,8 +84,7 @@ def parse_url(url: str) -> ParsedUrl:
         except DomainError:
             raise RedirectError("the URL's host is not a domain name") from None
     path = parts.path
-    if any(segment in {".", ".."} for segment in unquote(path).split("/")):
-        raise RedirectError("the URL's path may not hold '.' or '..' segments")
+    _check_path(path)
     return ParsedUrl(
         scheme=scheme,
         host=host,
@@ -82,6 +93,28 @@ def parse_url(url: str) -> ParsedUrl:
         query=parts.query,
         fragment=parts.fragment,
     )
+
+
+#: Bytes a path segment may not hold once percent-decoded: separators some server reads
+#: (``/``, ``\\``, ``;``) and ``%`` (a second decoding would find more).
+_DECODED_SEPARATORS = frozenset(b"/\\;%")
+
+
+def _check_path(path: str) -> None:
+    """Refuse a path that a server behind an allowed prefix could read as another path (see
+    the module's docstring)."""
+    if ";" in path:
+        raise RedirectError("the URL's path may not hold ';' (servers read path parameters)")
+    for segment in path.split("/"):
+        decoded = unquote_to_bytes(segment)
+        if any(byte in _DECODED_SEPARATORS for byte in decoded):
+            raise RedirectError(
+                "the URL's path may not hold an encoded '/', '\\', ';' or '%' (%2f, %5c, %3b, %25)"
+            )
+        if any(not 0x20 <= byte < 0x7F for byte in decoded):
+            raise RedirectError("the URL's path may hold printable ASCII only, raw or encoded")
+        if decoded in {b".", b".."}:
+            raise RedirectError("the URL's path may not hold '.' or '..' segments")
 
 
 @dataclass(frozen=True, kw_only=True)

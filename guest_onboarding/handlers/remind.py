@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from guest_onboarding.domain.changes import ReminderClaimed, ReminderReleased, ReminderSent
+from guest_onboarding.domain.content import as_allowed_now
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import REMINDABLE
 from guest_onboarding.domain.policy import Policy
@@ -27,7 +28,8 @@ from guest_onboarding.ports import Ledger
 def current_policy(invitation: Invitation, email: str, policy: Policy) -> Invitation:
     """The stored invitation as today's allow-lists allow it: a guest whose domain is blocked
     now gets nothing (``InvalidMessage``), a cc no longer allowed is dropped, a redirect no
-    longer allowed gives way to the default one."""
+    longer allowed gives way to the default one, a display name or message body that today's
+    content rules refuse is left out (``domain.content``)."""
     policy.check_guest_domain(email)
     cc = invitation.cc_recipient
     if cc is not None:
@@ -39,6 +41,7 @@ def current_policy(invitation: Invitation, email: str, policy: Policy) -> Invita
         redirect = policy.check_redirect(invitation.redirect_url)
     except InvalidMessage:
         redirect = policy.default_redirect_url
+    invitation = as_allowed_now(invitation, policy)
     return dataclasses.replace(invitation, cc_recipient=cc, redirect_url=redirect)
 
 

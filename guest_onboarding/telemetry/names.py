@@ -19,6 +19,9 @@ ERROR_TYPE = "error.type"  # our rejection code or Graph's error code
 QUEUE = "messaging.destination.name"
 MESSAGE_ID = "messaging.message.id"
 DELIVERY_COUNT = "messaging.message.delivery_count"
+#: On a span link: what the link is (``queued_by``: the step its message claims queued it).
+LINK = "guest_onboarding.link"
+QUEUED_BY = "queued_by"
 
 #: The app's metrics (docs/operations.md).
 INVITATIONS = "guest_onboarding.invitations"

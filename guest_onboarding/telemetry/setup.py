@@ -128,7 +128,7 @@ def _configure_azure_monitor(settings: TelemetrySettings) -> None:
         logger_name=UNUSED_LOGGER,
         # Every trace (the distro's default is 5 traces a second, which cuts onboardings in
         # pieces). OTEL_TRACES_SAMPLER=microsoft.fixed_percentage with OTEL_TRACES_SAMPLER_ARG
-        # lowers it; that sampler decides by trace id, so an onboarding is kept or dropped whole.
+        # lowers it; that sampler decides by trace id, so a step is kept or dropped whole.
         sampling_ratio=1.0,
         enable_live_metrics=False,
         enable_performance_counters=False,

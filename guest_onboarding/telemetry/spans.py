@@ -1,5 +1,12 @@
 """Spans: one per delivery (or sweep), and the W3C trace context carried inside the messages
-this app queues, so that a step's span is the child of the step that queued it."""
+this app queues, so that a step's span links to the step that queued it.
+
+A message's ``traceparent`` is what its sender claims, and anyone with send rights on the queue
+can send: it becomes a span **link**, never the parent nor the sampling decision. A delivery span
+is the child of the active context (the Functions host's invocation) or a root of its own, so a
+forged ``traceparent`` with flags ``00`` cannot keep the message out of the exported traces, and
+a chosen trace id cannot splice the message into someone else's trace: the link only records
+the claim (its flags dropped), marked ``guest_onboarding.link = queued_by``."""
 
 from __future__ import annotations
 
@@ -10,18 +17,29 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from opentelemetry import trace
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from guest_onboarding.errors import InvalidMessage
-from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
+from guest_onboarding.internal_messages import (
+    TRACEPARENT_PATTERN,
+    AssignmentStep,
+    ReminderRequest,
+)
 from guest_onboarding.ports import Outbox
 from guest_onboarding.telemetry.measures import record_message_age
-from guest_onboarding.telemetry.names import DELIVERY_COUNT, MESSAGE_ID, QUEUE, SCOPE, STEP
+from guest_onboarding.telemetry.names import (
+    DELIVERY_COUNT,
+    LINK,
+    MESSAGE_ID,
+    QUEUE,
+    QUEUED_BY,
+    SCOPE,
+    STEP,
+)
 from guest_onboarding.wire import load_object
 
 if TYPE_CHECKING:
-    from opentelemetry.context import Context
     from opentelemetry.util.types import AttributeValue
 
 _tracer = trace.get_tracer(SCOPE)
@@ -35,12 +53,12 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
-_TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_TRACEPARENT = re.compile(TRACEPARENT_PATTERN)
 
 
 def message_traceparent(body: bytes | str) -> str | None:
     """The ``traceparent`` a step or reminder message carries, if any and well formed. Read
-    before the message is validated, so that even a rejected message's span has its parent;
+    before the message is validated, so that even a rejected message's span has its link;
     the handler still validates the whole message."""
     try:
         data = load_object(body)
@@ -51,16 +69,23 @@ def message_traceparent(body: bytes | str) -> str | None:
     return value if isinstance(value, str) and _TRACEPARENT.match(value) else None
 
 
-def _parent(traceparent: str | None) -> tuple[Context | None, list[Link]]:
-    """The parent of a delivery span: the step that queued the message (``traceparent``, from
-    the message body) or, without one, the active context (the Functions host's invocation).
-    With both, the active one becomes a link: the host's trace of this invocation stays
-    reachable from the onboarding's trace."""
+def _links(traceparent: str | None) -> list[Link]:
+    """The step a message says queued it, as a link: its trace and span ids only (the flags,
+    which a sampler would read, are dropped), never a parent. None for an absent or invalid
+    (all-zero) context."""
     if traceparent is None:
-        return None, []
-    parent = _propagator.extract({"traceparent": traceparent})
-    active = trace.get_current_span().get_span_context()
-    return parent, [Link(active)] if active.is_valid else []
+        return []
+    claimed = trace.get_current_span(_propagator.extract({"traceparent": traceparent}))
+    context = claimed.get_span_context()
+    if not context.is_valid:
+        return []
+    unsampled = SpanContext(
+        trace_id=context.trace_id,
+        span_id=context.span_id,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.DEFAULT),
+    )
+    return [Link(unsampled, {LINK: QUEUED_BY})]
 
 
 @contextmanager
@@ -73,9 +98,10 @@ def step_span(
     message_id: str | None = None,
     dequeue_count: int | None = None,
 ) -> Iterator[trace.Span]:
-    """The span of one delivery (or of the sweep). Exceptions are not recorded on it (their
-    messages may hold personal data): :func:`record_outcome` sets the status and error code."""
-    parent, links = _parent(traceparent)
+    """The span of one delivery (or of the sweep): the child of the active context (the
+    Functions host's invocation) or a root, linked to the step that queued the message
+    (``traceparent``). Exceptions are not recorded on it (their messages may hold personal
+    data): :func:`record_outcome` sets the status and error code."""
     attributes: dict[str, AttributeValue] = {STEP: step}
     if queue is not None:
         attributes[QUEUE] = queue
@@ -85,9 +111,8 @@ def step_span(
         attributes[DELIVERY_COUNT] = dequeue_count
     with _tracer.start_as_current_span(
         step,
-        context=parent,
         kind=kind,
-        links=links,
+        links=_links(traceparent),
         attributes=attributes,
         record_exception=False,
         set_status_on_exception=False,
@@ -106,7 +131,7 @@ def delivery_span(
     now: datetime,
     /,
 ) -> Iterator[trace.Span]:
-    """The span of one queue delivery, the child of the step that queued the message (its
+    """The span of one queue delivery, linked to the step that queued the message (its
     ``traceparent``); the message's age at dequeue is recorded first."""
     record_message_age(queue, inserted_at, now)
     with step_span(
@@ -132,8 +157,8 @@ def with_trace_context(message: _Message) -> _Message:
 
 class TracingOutbox:
     """An :class:`~guest_onboarding.ports.Outbox` that stamps every assignment step and
-    reminder with the active span's ``traceparent``: the step that queues them becomes their
-    parent across the queue hop. The handlers stay free of OpenTelemetry."""
+    reminder with the active span's ``traceparent``: the step that handles them links to the
+    step that queued them, across the queue hop. The handlers stay free of OpenTelemetry."""
 
     def __init__(self, inner: Outbox) -> None:
         self._inner = inner

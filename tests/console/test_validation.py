@@ -93,6 +93,12 @@ def csv_row(tmp_path: Path, cells: str) -> InputRow:
         ),
         ("ada@fabrikam.example,,,,,,,,," + "x" * 129, "[externalId]", "FieldTooLong"),
         ("ada@fabrikam.example,,maybe,,,,,,,", "[sendEmail]", "InvalidField"),
+        (
+            "ada@fabrikam.example,,,Reset at hxxps://evil[.]example,,,,,,",
+            "[customizedMessageBody]",
+            "LinkNotAllowed",
+        ),
+        ("ada@fabrikam.example,,,,Ada\u202eLovelace,,,,,", "[displayName]", "UnsafeCharacter"),
     ],
 )
 def test_a_rejected_csv_row_names_its_column(

@@ -1,8 +1,9 @@
 """Telemetry through the real adapters (msgraph-sdk on the Graph emulator, Tables and Queues on
-Azurite), exported to the SDK's in-memory exporter and reader: one onboarding is one trace with
-Graph and Storage calls as child spans, and nothing exported holds the guest's address, name or
-external id (kiota records Graph URLs with ``$filter=mail eq '<address>'``, the Azure SDK records
-Table URLs keyed by the address: the redacting processor must cut both)."""
+Azurite), exported to the SDK's in-memory exporter and reader: each step a span linked to the
+step that queued it, with Graph and Storage calls as child spans, and nothing exported holds the
+guest's address, name or external id (kiota records Graph URLs with
+``$filter=mail eq '<address>'``, the Azure SDK records Table URLs keyed by the address: the
+redacting processor must cut both)."""
 
 from __future__ import annotations
 
@@ -97,9 +98,12 @@ async def test_onboarding_trace_and_metrics_hold_no_personal_data(
     (invite,) = by_name(onboarding)["invite"]
     assigns = by_name(onboarding)["assign"]
     assert len(assigns) == 3
-    assert {s.parent.span_id for s in assigns if s.parent} == {invite.context.span_id}
-    # (The test's own queue driver makes Storage spans of its own, outside any step.)
-    assert {s.context.trace_id for s in [invite, *assigns]} == {invite.context.trace_id}
+    # Each step links to the invitation that queued it (a message's trace context is a claim:
+    # a link, never the parent), in a trace of its own.
+    assert [[link.context.span_id for link in s.links] for s in assigns] == [
+        [invite.context.span_id]
+    ] * 3
+    assert invite.context.trace_id not in {s.context.trace_id for s in assigns}
     # One HTTP client span per Graph request (kiota's own ten or so per call are switched off).
     graph_calls = [s for s in onboarding if s.kind == SpanKind.CLIENT and "/v1.0/" in url_of(s)]
     assert not [s for s in onboarding if s.instrumentation_scope.name in KIOTA_SCOPES]
@@ -121,7 +125,7 @@ async def test_onboarding_trace_and_metrics_hold_no_personal_data(
     assert {"TableClient.get_entity", "QueueClient.send_message"} <= {s.name for s in app_storage}
     assert all(descends_from(s, invite, onboarding) for s in app_storage)
 
-    # A reminder on day 3 (child of the sweep), redemption on day 4, found by the day-5 sweep.
+    # A reminder on day 3 (linked to the sweep), redemption on day 4, found by the day-5 sweep.
     stack.graph.control.advance_clock(3 * DAY)
     await run_reminder_sweep(rt=stack.rt)
     assert await stack.drain() == ["sent"]

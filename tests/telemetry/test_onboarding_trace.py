@@ -1,6 +1,8 @@
-"""One onboarding is one trace: the HR message's ``invite`` span is the parent of every
-``assign`` span, through the ``traceparent`` the step messages carry across the queue (each
-assignment is handled in a fresh context, so no in-process context can stand in for it)."""
+"""One onboarding is followed by links: every ``assign`` span links to the HR message's ``invite``
+span, through the ``traceparent`` the step messages carry across the queue (each assignment is
+handled in a fresh context, so no in-process context can stand in for it). A message's trace
+context is a claim anyone with send rights can write, so it is a link, never the parent
+(tests/security/test_trace_context.py attacks it)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import contextvars
 import json
 from datetime import timedelta
 
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
@@ -41,7 +44,18 @@ async def in_fresh_context(body: str, rt: Runtime, message_id: str) -> str:
     )
 
 
-async def test_one_onboarding_is_one_trace_across_the_queue(rt: Runtime, otel: Collected) -> None:
+def linked(span: ReadableSpan) -> list[int]:
+    """The span ids ``span`` links to as the step that queued its message."""
+    return [
+        link.context.span_id
+        for link in span.links
+        if (link.attributes or {}).get("guest_onboarding.link") == "queued_by"
+    ]
+
+
+async def test_every_step_links_to_the_invitation_across_the_queue(
+    rt: Runtime, otel: Collected
+) -> None:
     outcome = await handle_invitation_message(body=json.dumps(HR_MESSAGE), message_id="m-1", rt=rt)
     assert outcome == "invited"
     bodies = step_bodies(rt)
@@ -59,9 +73,10 @@ async def test_one_onboarding_is_one_trace_across_the_queue(rt: Runtime, otel: C
     assert len(assigns) == 3
     for span in assigns:
         assert span.kind == SpanKind.CONSUMER
-        assert span.context.trace_id == invite.context.trace_id
-        assert span.parent is not None and span.parent.span_id == invite.context.span_id
-        assert span.parent.is_remote  # it came through the message, not the process
+        assert linked(span) == [invite.context.span_id]
+        assert span.links[0].context.trace_id == invite.context.trace_id
+        assert span.links[0].context.is_remote  # it came through the message, not the process
+        assert span.parent is None and span.context.trace_id != invite.context.trace_id
     assert invite.parent is None  # the HR message starts the trace
     kinds = sorted(str(s.attributes["guest_onboarding.step.kind"]) for s in assigns)
     assert kinds == ["appRole", "group", "group"]
@@ -72,7 +87,7 @@ async def test_one_onboarding_is_one_trace_across_the_queue(rt: Runtime, otel: C
     assert invite.attributes["messaging.message.id"] == "m-1"
 
 
-async def test_without_traceparent_the_step_starts_its_own_trace(
+async def test_without_traceparent_the_step_starts_its_own_trace_unlinked(
     rt: Runtime, otel: Collected
 ) -> None:
     await handle_invitation_message(body=json.dumps(HR_MESSAGE), message_id="m-1", rt=rt)
@@ -84,13 +99,14 @@ async def test_without_traceparent_the_step_starts_its_own_trace(
 
     (assign,) = by_name(otel.finished())["assign"]
     assert assign.parent is None and assign.context.trace_id != invite.context.trace_id
+    assert linked(assign) == []
 
 
-async def test_an_active_context_becomes_a_link_not_the_parent(
+async def test_an_active_context_is_the_parent_and_the_message_a_link(
     rt: Runtime, otel: Collected
 ) -> None:
-    """Where the Functions host's invocation context is active, the step still hangs off the
-    step that queued it; the host's context is linked."""
+    """Where the Functions host's invocation context is active, the step is its child and
+    links to the step that queued it."""
     from opentelemetry import trace
 
     await handle_invitation_message(body=json.dumps(HR_MESSAGE), message_id="m-1", rt=rt)
@@ -99,13 +115,11 @@ async def test_an_active_context_becomes_a_link_not_the_parent(
     with trace.get_tracer("host").start_as_current_span("host invocation") as host:
         assert await handle_assignment_message(body=body, message_id="s-0", rt=rt) == "done"
     (assign,) = by_name(otel.finished())["assign"]
-    assert assign.parent is not None and assign.parent.span_id == invite.context.span_id
-    assert [link.context.span_id for link in assign.links] == [host.get_span_context().span_id]
+    assert assign.parent is not None and assign.parent.span_id == host.get_span_context().span_id
+    assert linked(assign) == [invite.context.span_id]
 
 
-async def test_a_retried_step_is_the_child_of_the_failed_attempt(
-    rt: Runtime, otel: Collected
-) -> None:
+async def test_a_retried_step_links_to_the_failed_attempt(rt: Runtime, otel: Collected) -> None:
     from guest_onboarding.errors import ServiceUnavailable
     from tests.fakes import FakeDirectory
 
@@ -123,12 +137,10 @@ async def test_a_retried_step_is_the_child_of_the_failed_attempt(
     assert json.loads(retry_body)["attempt"] == 1
     assert await in_fresh_context(retry_body, rt, "s-1") == "done"
     retried = [s for s in by_name(otel.finished())["assign"] if s is not failed]
-    assert retried[0].parent is not None and retried[0].parent.span_id == failed.context.span_id
+    assert linked(retried[0]) == [failed.context.span_id]
 
 
-async def test_reminders_are_children_of_the_sweep(
-    rt: Runtime, otel: Collected, clock: object
-) -> None:
+async def test_reminders_link_to_the_sweep(rt: Runtime, otel: Collected, clock: object) -> None:
     from guest_onboarding.entrypoints import run_reminder_sweep
     from tests.support import Clock
 
@@ -148,7 +160,7 @@ async def test_reminders_are_children_of_the_sweep(
 
     assert outcome == "sent"
     (span,) = by_name(otel.finished())["reminder"]
-    assert span.parent is not None and span.parent.span_id == sweep.context.span_id
+    assert linked(span) == [sweep.context.span_id] and span.parent is None
     assert span.attributes["guest_onboarding.reminder.number"] == 1
 
 

@@ -9,13 +9,8 @@ import random
 
 import pytest
 
-from guest_onboarding.adapters.graph.pacing import (
-    MAX_TICKET_SECONDS,
-    BucketPolicy,
-    Schedule,
-    claim,
-    throttled,
-)
+from guest_onboarding.adapters.graph.line import LINE_CAPACITY, place_key, take_turns
+from guest_onboarding.adapters.graph.pacing import BucketPolicy, Schedule, claim, throttled
 
 WRITES = BucketPolicy(name="writes", rate=20.0, horizon=0.5, batch=5)
 INVITATIONS = BucketPolicy(
@@ -108,33 +103,38 @@ def test_an_instance_configured_lower_paces_at_its_own_rate_at_once() -> None:
     assert [round(b - a, 6) for a, b in itertools.pairwise(got)] == [0.2, 0.2]
 
 
-def test_invitations_beyond_the_next_slot_get_places_in_line_one_interval_apart() -> None:
-    shared = SharedRecord()
-    assert shared.claim(INVITATIONS, 0.0, want=1) == (0.0,)
-    waits = []
-    for _ in range(2):
-        state, grant = claim(shared.record, INVITATIONS, 1.0, 1)
-        shared.record = state.to_record()
-        assert grant.slots == ()
-        waits += grant.tickets
-    state, grant = claim(shared.record, INVITATIONS, 1.0, 2)  # two callers of one instance
-    shared.record = state.to_record()
-    waits += grant.tickets
-    # 2 per minute: the next slot is at 30 s; places in line at 30, 60, 90 and 120 s from t=0
-    assert waits == pytest.approx([29.0, 59.0, 89.0, 119.0])
-    # the first in line comes back at its time and finds its slot free
-    assert shared.claim(INVITATIONS, 30.0, want=1) == (30.0,)
+def test_invitations_beyond_the_horizon_get_places_in_line_one_interval_apart() -> None:
+    record, turns = take_turns(None, INVITATIONS, 0.0, ["a"])
+    assert turns["a"].slot == 0.0
+    places = []
+    for key in ("b", "c"):
+        record, turns = take_turns(record, INVITATIONS, 1.0, [key])
+        assert turns[key].slot is None
+        places.append(turns[key].place)
+    record, turns = take_turns(record, INVITATIONS, 1.0, ["d", "e"])  # two callers at once
+    places += [turns["d"].place, turns["e"].place]
+    # 2 per minute: places at 30, 60, 90 and 120 s from t=0
+    assert places == pytest.approx([30.0, 60.0, 90.0, 120.0])
+    # the first in line comes back shortly before its place and gets its slot, on time
+    record, turns = take_turns(record, INVITATIONS, 28.5, ["b"])
+    assert turns["b"].slot == 30.0
+    # asking again before its time, a holder is told the same place (none taken twice)
+    record, turns = take_turns(record, INVITATIONS, 29.0, ["c"])
+    assert turns["c"].place == 60.0
 
 
-def test_a_line_longer_than_an_hour_keeps_no_place_and_asks_again_in_an_hour() -> None:
-    shared = SharedRecord()
-    shared.claim(INVITATIONS, 0.0, want=1)
-    for _ in range(200):  # 200 in line at 30 s each: 100 minutes
-        state, grant = claim(shared.record, INVITATIONS, 0.0, 1)
-        shared.record = state.to_record()
-        (ticket,) = grant.tickets
-        assert ticket <= MAX_TICKET_SECONDS
-    assert ticket == MAX_TICKET_SECONDS
+def test_a_full_line_keeps_no_place_and_moves_nobody() -> None:
+    record, _ = take_turns(None, INVITATIONS, 0.0, ["first"])
+    keys = [place_key(f"guest{i}") for i in range(LINE_CAPACITY)]
+    record, turns = take_turns(record, INVITATIONS, 0.0, keys)
+    placed = [turns[k].place for k in keys]
+    assert None not in placed
+    record, turns = take_turns(record, INVITATIONS, 0.0, ["late"])
+    assert turns["late"].place is None and turns["late"].slot is None
+    assert turns["late"].retry_at is not None and turns["late"].retry_at > 0.0
+    # everyone in line keeps their place
+    _, again = take_turns(record, INVITATIONS, 0.0, keys)
+    assert [again[k].place for k in keys] == placed
 
 
 @pytest.mark.parametrize(

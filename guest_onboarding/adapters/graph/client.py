@@ -139,14 +139,15 @@ class GraphClient:
         request.set_stream_content(json.dumps(body).encode(), "application/json")
         return request
 
-    async def send(self, request: Any) -> httpx.Response:
+    async def send(self, request: Any, *, turn: str | None = None) -> httpx.Response:
         """Send a request built by an SDK request builder through the SDK's request adapter
         (auth provider, middleware), translating transport and credential failures; paced by the
-        shared Graph budget, which may raise :class:`Throttled` before anything is sent."""
+        shared Graph budget, which may raise :class:`Throttled` before anything is sent.
+        ``turn`` names an invitation's place in the invitation line (the guest's address)."""
         kind = call_kind(request.http_method.value, request.url_template or "")
         if self._pacer is not None:
             # Waits out a short pause after a 429 (this instance's or another's) like a slot.
-            await self._pacer.before(kind)
+            await self._pacer.before(kind, turn=turn)
         else:
             self._raise_if_held_back()
         adapter = self._client.request_adapter

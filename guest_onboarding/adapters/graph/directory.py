@@ -174,7 +174,8 @@ class GraphDirectory:
         # would send another. The queue redelivers instead, and the handler looks the address
         # up first (the ledger claim says an invitation may have gone out).
         post.add_request_options([no_retry()])
-        response = await self._send(post)
+        # The address names its place in the invitation line: a re-queued copy finds it again.
+        response = await self._send(post, turn=email)
         raise_for_status(response)
         data = json_object(response)
         invited = data.get("invitedUser") or {}

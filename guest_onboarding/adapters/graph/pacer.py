@@ -7,8 +7,9 @@ reminders alike, which take a write slot too). A bucket claims slots from the sh
 and sleeps each call until its slot; a pause after a 429, whichever instance met it, is waited
 out the same way. A caller that would wait longer than ``max_wait`` gets :class:`Throttled`
 instead: the retry policy puts the message back on its queue, as a 429 would, and no Graph call
-is spent. Invitations never wait for long: a refused one gets its place in line and its message
-comes back then.
+is spent. Invitations never wait for long: one whose slot is further off than the horizon gets
+a place in line (:mod:`.line`), kept in the shared record under the invitation's key, and its
+message comes back shortly before the place's time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import math
 import random
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
@@ -28,7 +30,15 @@ from guest_onboarding.adapters.graph.budget_record import (
     Record,
     SharedRecord,
 )
-from guest_onboarding.adapters.graph.pacing import BucketPolicy, Grant, claim, throttled
+from guest_onboarding.adapters.graph.line import place_key
+from guest_onboarding.adapters.graph.line_bucket import LineBucket
+from guest_onboarding.adapters.graph.pacing import (
+    BucketPolicy,
+    Grant,
+    claim,
+    paused_error,
+    throttled,
+)
 from guest_onboarding.errors import Throttled
 
 #: A bucket's own pace (for the fallback) is measured over this many seconds.
@@ -40,10 +50,8 @@ HORIZON_SECONDS = 1.0
 BATCH_SECONDS = 0.25
 #: A read or write waits at most this long for its slot, then the message goes back to its queue.
 MAX_WAIT_SECONDS = 30.0
-#: An invitation waits at most this long: the invitations bucket is slow on purpose, and a
-#: refused invitation comes back when its place in line is due. The queue returns it up to 1 s
-#: late (whole-second visibility) plus ``maxPollingInterval`` (2 s in host.json): 5 s lets it
-#: still find its slot when the invitation before it came back late too.
+#: An invitation waits in the function at most this long for its slot: the invitations bucket
+#: is slow on purpose, and an invitation whose slot is further off keeps a place in line.
 INVITATION_HORIZON_SECONDS = 5.0
 
 
@@ -110,7 +118,6 @@ class _Bucket:
         self._slots: deque[float] = deque()
         self._waiting = 0
         self._claiming: asyncio.Future[Grant] | None = None
-        self._tickets: deque[float] = deque()  # places in line for callers refused (ticketed)
         self._taken: deque[float] = deque()  # when this process's recent calls went out
         self.paused_until = 0.0
 
@@ -121,7 +128,7 @@ class _Bucket:
             now = self._clock()
             if self.paused_until > now:
                 if self.paused_until >= deadline:
-                    raise _paused(self.policy, self.paused_until - now)
+                    raise paused_error(self.policy, self.paused_until - now)
                 # Wait the pause out (spread over a moment: everyone wakes up at its end).
                 await self._sleep(self.paused_until - now + random.uniform(0, 0.2))
                 continue
@@ -133,14 +140,10 @@ class _Bucket:
                 if slot > now:
                     await self._sleep(slot - now)
                 return
-            while self._tickets and self._tickets[0] <= now:
-                self._tickets.popleft()  # its caller left; the place in line goes unused
-            if self._tickets:
-                raise _in_line(self.policy, self._tickets.popleft() - now)
             grant = await self._claim()
             now = self._clock()
-            if grant.slots or grant.tickets or grant.paused_until > now:
-                continue  # take a slot or a ticket (or meet the pause) at the top
+            if grant.slots or grant.paused_until > now:
+                continue  # take a slot (or meet the pause) at the top
             # Booked up to the horizon (the claim already waited for room, for everyone).
             if now >= deadline or grant.next_free - self.policy.horizon >= deadline:
                 raise Throttled(
@@ -163,14 +166,11 @@ class _Bucket:
         try:
             await asyncio.sleep(0)  # let the callers arriving together join this claim
             # As many slots as callers wait, or as this process used in the last batch's
-            # worth of time (callers one after another then share a claim too); a ticketed
-            # bucket claims exactly for the callers waiting (each one left over gets a ticket).
-            want = self._waiting
-            if not self.policy.ticketed:
-                want = max(want, math.ceil((self._own_rate() or 0.0) * BATCH_SECONDS))
+            # worth of time (callers one after another then share a claim too).
+            want = max(self._waiting, math.ceil((self._own_rate() or 0.0) * BATCH_SECONDS))
             grant = await self._claim_now(want)
             now = self._clock()
-            if not grant.slots and not grant.tickets and grant.paused_until <= now:
+            if not grant.slots and grant.paused_until <= now:
                 # Booked up to the horizon: ask again, for every caller here, once about a
                 # batch fits (a moment of our own: the other instances wait for room too), and
                 # before the schedule would run idle.
@@ -200,8 +200,6 @@ class _Bucket:
                 code="GraphBudgetUnavailable",
             )
         self._slots.extend(grant.slots)
-        now = self._clock()
-        self._tickets.extend(now + t for t in grant.tickets)
         self.paused_until = max(self.paused_until, grant.paused_until)
         return grant
 
@@ -229,25 +227,6 @@ class _Bucket:
         return len(self._taken) / min(span, OWN_RATE_WINDOW_SECONDS)
 
 
-def _paused(policy: BucketPolicy, left: float) -> Throttled:
-    return Throttled(
-        f"held back: Graph throttled this app's {policy.name} moments ago",
-        retry_after=left,
-        code="TooManyRequests",
-        status=429,
-    )
-
-
-def _in_line(policy: BucketPolicy, retry_after: float) -> Throttled:
-    per_minute = policy.rate * 60
-    return Throttled(
-        f"invitations are paced at {per_minute:g} per minute (INVITATIONS_PER_MINUTE); "
-        f"this one's turn comes in {retry_after:.0f} s",
-        retry_after=retry_after,
-        code="InvitationsPaced",
-    )
-
-
 class GraphPacer:
     """Paces every Graph call of this process against the budget all instances share."""
 
@@ -265,6 +244,12 @@ class GraphPacer:
         self._buckets = {
             kind: _Bucket(policy, self._record, clock=clock, sleep=sleep, max_wait=max_wait)
             for kind, policy in buckets.items()
+            if not policy.ticketed
+        }
+        self._lines = {
+            kind: LineBucket(policy, self._record, clock=clock, sleep=sleep)
+            for kind, policy in buckets.items()
+            if policy.ticketed
         }
 
     @property
@@ -272,12 +257,18 @@ class GraphPacer:
         """False while pacing per process (no shared record, or it failed)."""
         return self._record.shared
 
-    async def before(self, kind: CallKind) -> None:
+    async def before(self, kind: CallKind, *, turn: str | None = None) -> None:
         """Wait for the call's slot (an invitation needs a write slot and an invitation slot),
-        or raise :class:`Throttled` so the message waits on its queue instead."""
+        or raise :class:`Throttled` so the message waits on its queue instead. ``turn`` names
+        an invitation in the line (the guest's canonical address): its re-queued message finds
+        its place again by it. Without one, the place cannot be found again and goes unused."""
         if kind is CallKind.INVITATION:
             # The write slot first: write slots are plentiful, invitation slots are not.
             await self._buckets[CallKind.WRITE].acquire()
+        line = self._lines.get(kind)
+        if line is not None:
+            await line.acquire(place_key(turn if turn is not None else uuid.uuid4().hex))
+            return
         await self._buckets[kind].acquire()
 
     async def throttled(self, kind: CallKind, retry_after: float) -> None:

@@ -17,10 +17,10 @@ a 429, never above the configured rate (Graph's documented average: going over i
 429s). Invitations keep their configured rate: they are paced for Entra's abuse detection,
 which answers with a block rather than a 429.
 
-A ticketed bucket (invitations) does not make callers wait for a far slot: a refused caller gets
-a place in line (``ticket_tail``), one slot interval after the previous one, and comes back then
-(the queue holds the message), so a backlog returns spread out at the bucket's own pace instead
-of all at once.
+A ticketed bucket (invitations) does not make callers wait for a far slot: a caller that cannot
+have a slot within the horizon gets a place in line, a reservation of the next free slot kept in
+the same record under the caller's key, and comes back for it (the queue holds the message).
+:mod:`.line` keeps the places; the slot arithmetic here is shared.
 
 Every function here is pure (state in, state out) and takes the time as an argument: the store
 may re-run a change after losing an etag race, and tests drive it with a fake clock. Times are
@@ -33,14 +33,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
+from guest_onboarding.errors import Throttled
+
 #: On a 429 the rate drops to this fraction of itself.
 DECREASE_FACTOR = 0.7
 #: Without a 429 the rate creeps up by this fraction of the configured rate per second.
 INCREASE_PER_SECOND = 0.02
 #: The rate never drops below this fraction of the configured rate.
 MIN_RATE_FRACTION = 0.05
-#: A refused invitation never waits longer than this for its place in line (it then asks again).
-MAX_TICKET_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +53,7 @@ class BucketPolicy:
     horizon: float
     batch: int
     adaptive: bool = True
+    #: Callers keep places in line (:mod:`.line`) instead of claiming slots by count.
     ticketed: bool = False
     #: Never paced per process: while the shared record is unavailable its calls wait.
     shared_only: bool = False
@@ -71,7 +72,6 @@ class Schedule:
     paused_until: float = 0.0
     decreased_at: float = 0.0
     increased_at: float = 0.0
-    ticket_tail: float = 0.0
 
     @classmethod
     def fresh(cls, policy: BucketPolicy, now: float) -> Schedule:
@@ -101,12 +101,10 @@ _FIELDS = tuple(Schedule.__dataclass_fields__)
 
 @dataclass(frozen=True, kw_only=True)
 class Grant:
-    """What a claim got: ``slots`` (send times, possibly none) and, in a ticketed bucket,
-    ``tickets`` (seconds until each caller left over may ask again: its place in line). With
-    neither, the bucket is paused until ``paused_until`` or booked until ``next_free``."""
+    """What a claim got: ``slots`` (send times, possibly none). Without any, the bucket is paused
+    until ``paused_until`` or booked until ``next_free``."""
 
     slots: tuple[float, ...] = ()
-    tickets: tuple[float, ...] = ()
     paused_until: float = 0.0
     next_free: float = 0.0
     rate: float = 0.0
@@ -128,41 +126,23 @@ def claim(
     record: Mapping[str, float] | None, policy: BucketPolicy, now: float, want: int
 ) -> tuple[Schedule, Grant]:
     """Take up to ``want`` slots (at most ``policy.batch``) from the schedule, none of them
-    more than ``policy.horizon`` seconds ahead of ``now``; in a ticketed bucket every caller
-    left over gets a ticket. A claim that gets nothing (paused, or booked up to the horizon)
-    returns the schedule as it was: the store need not write it, and instances asking while
-    the schedule is full do not race each other's writes."""
+    more than ``policy.horizon`` seconds ahead of ``now``. A claim that gets nothing (paused, or
+    booked up to the horizon) returns the schedule as it was: the store need not write it, and
+    instances asking while the schedule is full do not race each other's writes."""
     stored = Schedule.from_record(record, policy, now)
     state = _learned(stored, policy, now)
     if state.paused_until > now:
         return stored, Grant(paused_until=state.paused_until, rate=state.rate)
     interval = 1.0 / state.rate
     start = max(state.next_slot, now)
-    slots: tuple[float, ...] = ()
-    if start <= now + policy.horizon:
-        # (the small addend keeps a slot that falls exactly on the horizon despite rounding)
-        reachable = 1 + math.floor((now + policy.horizon - start) / interval + 1e-9)
-        count = max(1, min(want, policy.batch, reachable))
-        slots = tuple(start + i * interval for i in range(count))
-        state = replace(state, next_slot=start + count * interval)
-    left = want - len(slots)
-    if not policy.ticketed or left <= 0:
-        if not slots:
-            return stored, Grant(next_free=start, rate=state.rate)
-        return state, Grant(slots=slots, next_free=state.next_slot, rate=state.rate)
-    tickets: list[float] = []
-    tail = state.ticket_tail
-    for _ in range(left):
-        ticket = max(tail + interval, state.next_slot)
-        if ticket - now > MAX_TICKET_SECONDS:
-            # The line is longer than anyone should wait unseen: ask again later, no place kept.
-            tickets.append(MAX_TICKET_SECONDS)
-            continue
-        tail = ticket
-        tickets.append(ticket - now)
-    state = replace(state, ticket_tail=tail)
-    grant = Grant(slots=slots, tickets=tuple(tickets), next_free=state.next_slot, rate=state.rate)
-    return state, grant
+    if start > now + policy.horizon:
+        return stored, Grant(next_free=start, rate=state.rate)
+    # (the small addend keeps a slot that falls exactly on the horizon despite rounding)
+    reachable = 1 + math.floor((now + policy.horizon - start) / interval + 1e-9)
+    count = max(1, min(want, policy.batch, reachable))
+    slots = tuple(start + i * interval for i in range(count))
+    state = replace(state, next_slot=start + count * interval)
+    return state, Grant(slots=slots, next_free=state.next_slot, rate=state.rate)
 
 
 def throttled(
@@ -182,3 +162,13 @@ def throttled(
         rate = max(policy.min_rate, state.rate * DECREASE_FACTOR)
         state = replace(state, rate=rate, decreased_at=now, increased_at=state.paused_until)
     return state
+
+
+def paused_error(policy: BucketPolicy, left: float) -> Throttled:
+    """What a caller gets while the bucket is paused (after a 429) longer than it may wait."""
+    return Throttled(
+        f"held back: Graph throttled this app's {policy.name} moments ago",
+        retry_after=left,
+        code="TooManyRequests",
+        status=429,
+    )

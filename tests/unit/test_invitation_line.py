@@ -1,0 +1,88 @@
+"""The invitation line's arithmetic (adapters/graph/line.py), on explicit times: places kept in
+the record, expiry of a place whose holder never came back, spacing after a late holder."""
+
+from __future__ import annotations
+
+import pytest
+
+from guest_onboarding.adapters.graph.line import (
+    KEEP_LATE_SECONDS,
+    place_key,
+    take_turns,
+)
+from guest_onboarding.adapters.graph.pacing import BucketPolicy
+
+#: One a minute, slots within 5 s.
+LINE = BucketPolicy(
+    name="invitations", rate=1 / 60, horizon=5.0, batch=1, adaptive=False, ticketed=True
+)
+
+
+def line_of(*keys: str, now: float = 0.0) -> dict[str, float]:
+    record, turns = take_turns(None, LINE, now, list(keys))
+    assert turns[keys[0]].slot == now
+    assert [turns[k].place for k in keys[1:]] == [now + 60.0 * i for i in range(1, len(keys))]
+    return record
+
+
+def test_the_record_holds_places_under_hashed_keys_not_addresses() -> None:
+    key = place_key("ada@fabrikam.example")
+    record = line_of("first", key)
+    assert record[f"p_{key}"] == 60.0
+    assert not any("ada" in name or "fabrikam" in name for name in record)
+    assert place_key("ada@fabrikam.example") == key != place_key("bob@fabrikam.example")
+
+
+def test_a_holder_that_never_comes_back_loses_its_place_and_nobody_moves() -> None:
+    record = line_of("a", "gone", "c", "d")
+    keep = max(KEEP_LATE_SECONDS, 120.0)
+    assert 60.0 + keep < 240.0
+    # "gone" never comes for its place at 60 s; c comes back for its own at 120 s
+    record, turns = take_turns(record, LINE, 117.0, ["c"])
+    assert turns["c"].slot == 120.0
+    record, turns = take_turns(record, LINE, 177.0, ["d"])
+    assert turns["d"].slot == 180.0  # d's place did not move
+    record, turns = take_turns(record, LINE, 60.0 + keep + 1, ["newcomer"])
+    assert "p_gone" not in record  # dropped
+    assert turns["newcomer"].place == 240.0  # after every place handed out
+
+
+def test_a_holder_back_within_the_keep_time_still_has_its_place() -> None:
+    record = line_of("a", "b")
+    record, turns = take_turns(record, LINE, 60.0 + KEEP_LATE_SECONDS - 1, ["b"])
+    assert turns["b"].slot == pytest.approx(60.0 + KEEP_LATE_SECONDS - 1)
+
+
+def test_a_late_holder_sends_one_interval_after_the_send_before_it_never_in_a_burst() -> None:
+    record = line_of("a", "b", "c")
+    # b is 20 s late: it sends at once (80 s); c, back on time for 120 s, goes one minute later
+    record, turns = take_turns(record, LINE, 80.0, ["b"])
+    assert turns["b"].slot == 80.0
+    record, turns = take_turns(record, LINE, 116.0, ["c"])
+    assert turns["c"].slot is None and turns["c"].place == 140.0  # not yet: 140 s
+    record, turns = take_turns(record, LINE, 137.0, ["c"])
+    assert turns["c"].slot == 140.0
+
+
+def test_a_key_asking_again_keeps_one_place() -> None:
+    record = line_of("a", "b")
+    for now in (10.0, 20.0, 30.0):
+        record, turns = take_turns(record, LINE, now, ["b"])
+        assert turns["b"].place == 60.0
+    assert sum(1 for name in record if name.startswith("p_")) == 1
+
+
+def test_a_paused_bucket_keeps_every_place() -> None:
+    record = line_of("a", "b")
+    record = {**record, "paused_until": 100.0}
+    after, turns = take_turns(record, LINE, 50.0, ["b", "new"])
+    assert turns["b"].paused_until == 100.0 and turns["new"].paused_until == 100.0
+    assert after["p_b"] == 60.0 and "p_new" not in after
+
+
+@pytest.mark.parametrize("value", ["x", float("nan"), float("inf"), None])
+def test_an_unreadable_place_is_ignored(value: object) -> None:
+    record = {**line_of("a"), "p_broken": value}
+    after, turns = take_turns(record, LINE, 1.0, ["b"])  # type: ignore[arg-type]
+    assert turns["b"].place == 60.0
+    assert "p_broken" not in after
