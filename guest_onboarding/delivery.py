@@ -9,11 +9,16 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, TypeVar
 
 from guest_onboarding.bootstrap import Runtime
-from guest_onboarding.errors import DirectoryError, InvalidMessage, NeedsOperator
+from guest_onboarding.domain.outcomes import Outcome
+from guest_onboarding.errors import (
+    DirectoryError,
+    InvalidMessage,
+    InvitationsStopped,
+    NeedsOperator,
+)
 from guest_onboarding.retry import Action, RetryPolicy
 from guest_onboarding.telemetry import record_outcome
 from guest_onboarding.wire import as_received
@@ -22,23 +27,16 @@ log = logging.getLogger("guest_onboarding")
 T = TypeVar("T")
 
 
-class DeliveryResult(StrEnum):
-    """What became of a message whose handler did not finish it."""
-
-    THROTTLED = "throttled"  # back on the queue after Retry-After
-    RETRYING = "retrying"  # back on the queue after a back-off
-    REJECTED = "rejected"  # invalid input, poisoned
-    POISONED = "poisoned"  # Graph refused, or out of attempts
-
-
-def log_step(step: str, outcome: str, **fields: Any) -> None:
-    """One structured line per step; addresses must already be masked."""
+def log_step(step: str, outcome: Outcome, **fields: Any) -> None:
+    """One structured line per step; addresses must already be masked. A tenant-wide stop is
+    an error line (once per stop and probe interval, whichever instance met it)."""
     record = {
         "step": step,
-        "outcome": outcome,
+        "outcome": outcome.value,
         **{k: v for k, v in fields.items() if v is not None},
     }
-    log.info(json.dumps(record, sort_keys=True, default=str))
+    level = logging.ERROR if outcome == Outcome.TENANT_STOP else logging.INFO
+    log.log(level, json.dumps(record, sort_keys=True, default=str))
 
 
 def pseudonym(value: str | None) -> str | None:
@@ -94,21 +92,19 @@ class Delivery:
             dequeue_count=dequeue_count,
         )
 
-    def done(self, outcome: str, **extra: Any) -> str:
+    def done(self, outcome: Outcome, **extra: Any) -> Outcome:
         log_step(self.step, outcome, message_id=self.message_id, **self.fields, **extra)
         record_outcome(self.step, outcome, {**self.fields, **extra})
         return outcome
 
-    async def poison(self, exc: BaseException) -> DeliveryResult:
+    async def poison(self, exc: BaseException) -> Outcome:
         """To ``<queue>-poison`` with the reason, now."""
         reason = _reason(exc)
         code, message = reason.pop("code"), reason.pop("message")
         await self.rt.outbox.reject(
             queue=self.queue, original=self.text, code=code, message=message, details=reason or None
         )
-        outcome = (
-            DeliveryResult.REJECTED if isinstance(exc, InvalidMessage) else DeliveryResult.POISONED
-        )
+        outcome = Outcome.REJECTED if isinstance(exc, InvalidMessage) else Outcome.POISONED
         self.done(outcome, error=code)
         return outcome
 
@@ -119,7 +115,7 @@ class Delivery:
         policy: RetryPolicy,
         attempt: int,
         requeue: Callable[[float, bool], Awaitable[None]],
-    ) -> DeliveryResult:
+    ) -> Outcome:
         """Apply the retry policy: poison, re-queue a copy (``requeue(delay, counts)``), or
         raise so the queue redelivers this message."""
         decision = policy.decide(exc, attempt=attempt, dequeue_count=self.dequeue_count)
@@ -127,16 +123,19 @@ class Delivery:
             return await self.poison(exc)
         if decision.action == Action.REQUEUE:
             await requeue(decision.delay, decision.counts_as_attempt)
-            outcome = (
-                DeliveryResult.RETRYING if decision.counts_as_attempt else DeliveryResult.THROTTLED
-            )
+            if decision.counts_as_attempt:
+                outcome = Outcome.RETRYING
+            elif isinstance(exc, InvitationsStopped) and exc.recorded:
+                outcome = Outcome.TENANT_STOP
+            else:
+                outcome = Outcome.THROTTLED
             self.done(outcome, retry_after=decision.delay, error=_reason(exc)["code"])
             return outcome
-        self.done("retry", error=str(exc), delivery=self.dequeue_count)
+        self.done(Outcome.RETRY, error=str(exc), delivery=self.dequeue_count)
         raise exc
 
 
-async def parse_or_poison(delivery: Delivery, parse: Callable[[], T]) -> T | DeliveryResult:
+async def parse_or_poison(delivery: Delivery, parse: Callable[[], T]) -> T | Outcome:
     """The parsed message, or (rejected) the poisoning's outcome."""
     try:
         return parse()

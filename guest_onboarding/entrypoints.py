@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from guest_onboarding.bootstrap import Runtime, runtime
 from guest_onboarding.delivery import (
     Delivery,
-    DeliveryResult,
     log_step,
     parse_or_poison,
     pseudonym,
 )
 from guest_onboarding.domain.addresses import mask_address
+from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.handlers.assign import perform_assignment, record_step_failed
 from guest_onboarding.handlers.gate import InvitationGate
 from guest_onboarding.handlers.invite import invite_guest
@@ -40,7 +40,6 @@ MAX_ASSIGNMENT_ATTEMPTS = 8
 
 __all__ = [
     "MAX_ASSIGNMENT_ATTEMPTS",
-    "DeliveryResult",
     "handle_assignment_message",
     "handle_invitation_message",
     "log_step",
@@ -68,7 +67,7 @@ async def handle_invitation_message(
     dequeue_count: int = 1,
     inserted_at: datetime | None = None,
     rt: Runtime | None = None,
-) -> str:
+) -> Outcome:
     """invite_fn's work for one message (an HR message or a reminder resend), in its span."""
     rt = rt or runtime()
     queue, now = rt.settings.invitations_queue, rt.clock()
@@ -76,14 +75,14 @@ async def handle_invitation_message(
         return await _invite(body, message_id, dequeue_count, _traced(rt))
 
 
-async def _invite(body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime) -> str:
+async def _invite(body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime) -> Outcome:
     queue = rt.settings.invitations_queue
     delivery = Delivery.of(rt, queue, "invite", body, message_id, dequeue_count)
     allow_lists = rt.settings.policy
     parsed = await parse_or_poison(
         delivery, lambda: parse_invitation_queue_message(body, allow_lists)
     )
-    if isinstance(parsed, DeliveryResult):
+    if isinstance(parsed, Outcome):
         return parsed
     delivery.fields["guest"] = mask_address(parsed.email)
     delivery.fields["guest_ref"] = pseudonym(parsed.email)
@@ -132,7 +131,7 @@ async def handle_assignment_message(
     dequeue_count: int = 1,
     inserted_at: datetime | None = None,
     rt: Runtime | None = None,
-) -> str:
+) -> Outcome:
     """assign_fn's work for one assignment step, in its span (the child of the invitation's)."""
     rt = rt or runtime()
     queue, now = rt.settings.assignments_queue, rt.clock()
@@ -140,11 +139,11 @@ async def handle_assignment_message(
         return await _assign(body, message_id, dequeue_count, _traced(rt))
 
 
-async def _assign(body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime) -> str:
+async def _assign(body: bytes | str, message_id: str, dequeue_count: int, rt: Runtime) -> Outcome:
     queue = rt.settings.assignments_queue
     delivery = Delivery.of(rt, queue, "assign", body, message_id, dequeue_count)
     parsed = await parse_or_poison(delivery, lambda: parse_assignment_message(body))
-    if isinstance(parsed, DeliveryResult):
+    if isinstance(parsed, Outcome):
         return parsed
     step: AssignmentStep = parsed
     delivery.fields |= {
@@ -175,7 +174,7 @@ async def _assign(body: bytes | str, message_id: str, dequeue_count: int, rt: Ru
         )
     except Exception as exc:
         outcome = await delivery.fail(exc, policy=policy, attempt=step.attempt, requeue=requeue)
-        if outcome == DeliveryResult.POISONED:
+        if outcome == Outcome.POISONED:
             await record_step_failed(step, ledger=rt.ledger)
         return outcome
 
@@ -210,5 +209,5 @@ async def _reminder_sweep(*, past_due: bool, rt: Runtime) -> SweepSummary:
     summary = await sweep_reminders(
         policy=policy, directory=rt.directory, ledger=rt.ledger, outbox=rt.outbox, now=rt.clock()
     )
-    log_step("sweep", "finished", past_due=past_due, **summary.as_dict())
+    log_step("sweep", Outcome.FINISHED, past_due=past_due, **summary.as_dict())
     return summary

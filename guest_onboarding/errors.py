@@ -109,7 +109,21 @@ class Throttled(Paused):
 class InvitationsStopped(Paused):
     """Graph refuses invitations for the whole tenant (invitations blocked for the directory,
     external collaboration settings): not the message's fault. Invitations pause, messages wait
-    ``retry_after`` seconds (the probe interval) and nothing is poisoned for it."""
+    ``retry_after`` seconds (the probe interval) and nothing is poisoned for it. ``recorded``:
+    this delivery recorded the stop (once per stop and probe interval, for every instance), so
+    its outcome is the one ``tenant_stop`` the alert counts."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        code: str = "",
+        status: int | None = None,
+        recorded: bool = False,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, code=code, status=status)
+        self.recorded = recorded
 
 
 class NotYetReplicated(TransientDirectoryError):

@@ -3,10 +3,9 @@ success; a step the ledger records as done never reaches Graph again."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from guest_onboarding.domain.changes import StepsRecorded
 from guest_onboarding.domain.ledger import ONBOARDED, StepStatus
+from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import AlreadyDone, InvalidMessage
 from guest_onboarding.internal_messages import (
@@ -18,11 +17,6 @@ from guest_onboarding.internal_messages import (
 from guest_onboarding.ports import Directory, Ledger
 
 
-class AssignResult(StrEnum):
-    DONE = "done"
-    ALREADY_DONE = "already_done"
-
-
 async def perform_assignment(
     step: AssignmentStep,
     *,
@@ -30,7 +24,7 @@ async def perform_assignment(
     link_sponsors: bool,
     directory: Directory,
     ledger: Ledger,
-) -> AssignResult:
+) -> Outcome:
     """Carry out one step, after checking it again: anyone who can write to the assignments
     queue could have written it. The target must be on the allow-lists, the user must be the one
     the ledger recorded for that address, and the step one that ``invite_fn`` queued for them
@@ -59,12 +53,12 @@ async def perform_assignment(
     ):
         raise InvalidMessage("UnknownStep", "the ledger records no such sponsor for the guest")
     if entry.steps[step.key] == StepStatus.DONE:
-        return AssignResult.ALREADY_DONE
+        return Outcome.ALREADY_DONE
     try:
         await _call(step, directory)
-        result = AssignResult.DONE
+        result = Outcome.DONE
     except AlreadyDone:
-        result = AssignResult.ALREADY_DONE
+        result = Outcome.ALREADY_DONE
     await ledger.update(step.email, StepsRecorded(steps={step.key: StepStatus.DONE}))
     return result
 

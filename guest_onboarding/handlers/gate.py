@@ -62,14 +62,12 @@ class InvitationGate:
                     etag=probe.etag if probe is not None else None,
                 )
             )
-            if recorded is not None:
-                log.error(
-                    '{"step": "invite", "outcome": "tenant_stop", "error": "%s", "since": "%s"}',
-                    exc.code,
-                    since.isoformat(),
-                )
             raise InvitationsStopped(
-                exc.message, retry_after=interval, code=exc.code, status=exc.status
+                exc.message,
+                retry_after=interval,
+                code=exc.code,
+                status=exc.status,
+                recorded=recorded is not None,
             ) from exc
         except Paused:
             if stop is not None and probe is not None:

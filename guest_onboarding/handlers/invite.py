@@ -34,6 +34,7 @@ from guest_onboarding.domain.changes import (
 )
 from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
+from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.errors import (
     NeedsOperator,
     NotFound,
@@ -42,7 +43,7 @@ from guest_onboarding.errors import (
     TransientDirectoryError,
 )
 from guest_onboarding.handlers.gate import InvitationGate
-from guest_onboarding.handlers.invite_run import InviteOutcome, InviteResult, InviteRun
+from guest_onboarding.handlers.invite_run import InviteOutcome, InviteRun
 from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
@@ -99,7 +100,7 @@ async def invite_guest(
                 return await run.defer(at_most=REPLICATION_RECHECK_SECONDS)
             return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
         await record_new_sponsors(run.ledger, entry, run.cmd.invitation, run.sponsor_contact)
-        return await run.fan_out(InviteResult.ALREADY_ONBOARDED, entry.user_id, entry.steps)
+        return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, entry.steps)
     if entry.status == GuestStatus.EXPIRED:
         return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.DISABLED and entry.user_id:
@@ -126,7 +127,7 @@ async def _onboard_afresh(run: InviteRun, entry: LedgerEntry | None) -> InviteOu
         return await _claim_and_invite(run, entry)
     if not await run.write(run.fresh_row(user_id=user.id), entry):
         return await run.defer()  # a concurrent delivery wrote the row first
-    return await run.fan_out(InviteResult.EXISTING, user.id, {})
+    return await run.fan_out(Outcome.EXISTING, user.id, {})
 
 
 async def _enable_and_invite(run: InviteRun, entry: LedgerEntry, user_id: str) -> InviteOutcome:
@@ -173,7 +174,7 @@ async def _recover_claim(run: InviteRun, entry: LedgerEntry) -> InviteOutcome:
         )
         if not await run.ledger.update(run.cmd.email, recovered, etag=entry.etag):
             return await run.defer()
-        return await run.fan_out(InviteResult.INVITED, user.id, entry.steps)
+        return await run.fan_out(Outcome.INVITED, user.id, entry.steps)
     waited = run.clock() - entry.claimed_at
     if waited < run.replication_wait:
         # Maybe sent and not replicated yet: look again later rather than risk a second email.
@@ -219,4 +220,4 @@ async def _send_invitation(run: InviteRun) -> InviteOutcome:
         ),
     )
     # The claim replaced the whole row, so no step has a status yet.
-    return await run.fan_out(InviteResult.INVITED, result.user_id, {})
+    return await run.fan_out(Outcome.INVITED, result.user_id, {})

@@ -7,11 +7,11 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from guest_onboarding.domain.changes import StepsRecorded, history_line
 from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
+from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.handlers.gate import InvitationGate
 from guest_onboarding.internal_messages import assignment_steps
 from guest_onboarding.ports import Directory, Ledger, Outbox
@@ -20,18 +20,11 @@ from guest_onboarding.ports import Directory, Ledger, Outbox
 RECHECK_SECONDS = (1.0, 3.0)
 
 
-class InviteResult(StrEnum):
-    INVITED = "invited"
-    EXISTING = "existing"
-    ALREADY_ONBOARDED = "already_onboarded"
-    DEFERRED = "deferred"
-
-
 @dataclass(frozen=True, kw_only=True)
 class InviteOutcome:
     """What ``invite_guest`` did."""
 
-    result: InviteResult
+    result: Outcome
     user_id: str | None = None
     steps_queued: int = 0
 
@@ -56,16 +49,16 @@ class InviteRun:
         low, high = RECHECK_SECONDS
         delay = min(max(wait_seconds, low), at_most or high)
         await self.outbox.requeue_invitation(self.raw_body, delay_seconds=delay)
-        return InviteOutcome(result=InviteResult.DEFERRED)
+        return InviteOutcome(result=Outcome.DEFERRED)
 
     async def fan_out(
-        self, result: InviteResult, user_id: str, done: Mapping[str, StepStatus]
+        self, result: Outcome, user_id: str, done: Mapping[str, StepStatus]
     ) -> InviteOutcome:
         """Queue every step not done yet; record the new ones as queued first (assign_fn acts
         only on steps the ledger records). A user who already existed gets their sponsors by
         steps (when ``ADD_SPONSORS_TO_EXISTING_USERS``); a new guest got them with the
         invitation."""
-        link = self.link_sponsors and result != InviteResult.INVITED
+        link = self.link_sponsors and result != Outcome.INVITED
         steps = [
             s
             for s in assignment_steps(self.cmd, user_id, link_sponsors=link)

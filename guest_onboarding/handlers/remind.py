@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from enum import StrEnum
 
 from guest_onboarding.domain.changes import ReminderClaimed, ReminderReleased, ReminderSent
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import REMINDABLE
+from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage, Paused
 from guest_onboarding.handlers.gate import InvitationGate
@@ -42,13 +42,6 @@ def current_policy(invitation: Invitation, email: str, policy: Policy) -> Invita
     return dataclasses.replace(invitation, cc_recipient=cc, redirect_url=redirect)
 
 
-class ReminderResult(StrEnum):
-    SENT = "sent"
-    ALREADY_SENT = "already_sent"
-    NOT_SCHEDULED = "not_scheduled"
-    SKIPPED = "skipped"
-
-
 async def send_reminder(
     reminder: ReminderRequest,
     *,
@@ -58,7 +51,7 @@ async def send_reminder(
     gate: InvitationGate,
     ledger: Ledger,
     now: datetime,
-) -> ReminderResult:
+) -> Outcome:
     """Re-send the invitation for reminder ``number`` with the guest's original content, if the
     sweep scheduled it and nobody sent it yet. From reminder ``sponsor_cc_from`` on (0: never)
     the first sponsor is copied, so the person who wanted the guest can chase them (Graph takes
@@ -71,21 +64,21 @@ async def send_reminder(
         )
     entry = await ledger.get(reminder.email)
     if entry is None or entry.status not in REMINDABLE:
-        return ReminderResult.SKIPPED
+        return Outcome.SKIPPED
     invitation = entry.invitation or Invitation(redirect_url=policy.default_redirect_url)
     if not invitation.send_message:
-        return ReminderResult.SKIPPED  # the guest asked for no email: no reminders either
+        return Outcome.SKIPPED  # the guest asked for no email: no reminders either
     try:
         invitation = current_policy(invitation, reminder.email, policy)
     except InvalidMessage:
-        return ReminderResult.SKIPPED  # the guest's domain is blocked (or no longer allowed) now
+        return Outcome.SKIPPED  # the guest's domain is blocked (or no longer allowed) now
     if entry.reminders_sent >= reminder.number:
-        return ReminderResult.ALREADY_SENT
+        return Outcome.ALREADY_SENT
     if reminder.number != entry.reminders_scheduled:
-        return ReminderResult.NOT_SCHEDULED
+        return Outcome.NOT_SCHEDULED
     claimed = ReminderClaimed(reminders_sent=reminder.number)
     if not await ledger.update(reminder.email, claimed, etag=entry.etag):
-        return ReminderResult.ALREADY_SENT  # a concurrent delivery claimed it
+        return Outcome.ALREADY_SENT  # a concurrent delivery claimed it
     cc = invitation.cc_recipient
     if sponsor_cc_from and reminder.number >= sponsor_cc_from and entry.sponsor_contact:
         try:  # the redeem link goes to the cc: the sponsor's address meets the cc rules too
@@ -103,4 +96,4 @@ async def send_reminder(
     await ledger.update(
         reminder.email, ReminderSent(send_count=entry.send_count + 1, last_sent_at=now)
     )
-    return ReminderResult.SENT
+    return Outcome.SENT
