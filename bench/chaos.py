@@ -43,7 +43,7 @@ from devstack.stack import LocalStack, local_stack
 
 console = Console(width=None if Console().is_terminal else 132)
 
-#: The adapter's Graph timeout (``GraphDirectory.create(timeout_seconds=30.0)``, which
+#: The adapter's Graph timeout (``GraphClient.create(timeout_seconds=30.0)``, which
 #: ``bootstrap.build_runtime`` keeps): a "slow" answer takes longer than this.
 CLIENT_TIMEOUT_SECONDS = 30.0
 

@@ -108,6 +108,7 @@ async def _deliver(settings: dict[str, str], walk: Walk) -> str:
 
     from guest_onboarding import bootstrap
     from guest_onboarding.config import Settings
+
     # The blueprint's one function, as the host calls it (imported by name: the function
     # folders are not type-checked packages).
     [function] = importlib.import_module("invite_fn").bp._function_builders

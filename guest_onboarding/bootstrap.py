@@ -10,16 +10,15 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guest_onboarding.config import Settings
 from guest_onboarding.ports import (
     Directory,
+    InvitationGate,
     Ledger,
-    LedgerReader,
-    OperatorQueues,
     Outbox,
     TenantHealth,
 )
@@ -38,7 +37,8 @@ def _utc_now() -> datetime:
 
 @dataclass(kw_only=True)
 class Runtime:
-    """Everything a handler needs, built once per process."""
+    """Everything a handler needs, built once per process: the adapters, and the invitation
+    gate that puts the directory's invitations behind the tenant's health record."""
 
     settings: Settings
     directory: Directory
@@ -47,6 +47,15 @@ class Runtime:
     health: TenantHealth
     max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT
     clock: Callable[[], datetime] = field(default=_utc_now)
+    #: Built from the fields above (a runtime with other settings or adapters is a new one).
+    gate: InvitationGate = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.gate = InvitationGate(
+            directory=self.directory,
+            health=self.health,
+            probe_interval=timedelta(seconds=self.settings.tenant_stop_probe_seconds),
+        )
 
     async def aclose(self) -> None:
         """Close every adapter's connections (the end of a test, a benchmark or a tool; the
@@ -87,27 +96,10 @@ def build_ledger(settings: Settings) -> Ledger:
     return TableLedger.create(settings.storage, settings.guest_ledger_table)
 
 
-def build_ledger_reader(settings: Settings) -> LedgerReader:
-    """The ledger's read side for the operator console: Storage errors become
-    ``StorageError``s naming the table and the role that is missing."""
-    from guest_onboarding.adapters.storage.operator import CheckedLedgerReader
-
-    quiet_sdk_logging()
-    return CheckedLedgerReader.create(settings.storage, settings.guest_ledger_table)
-
-
-def build_operator_queues(settings: Settings) -> OperatorQueues:
-    """The queues as the operator console uses them (submit, poison, replay)."""
-    from guest_onboarding.adapters.storage.operator import QueueOperator
-
-    quiet_sdk_logging()
-    return QueueOperator.create(settings.storage)
-
-
 def build_graph_pacer(settings: Settings) -> GraphPacer:
     """Graph pacing at the configured rates, on the budget record every instance shares
     (``GRAPH_BUDGET_TABLE``), or per process when ``GRAPH_BUDGET_SHARED`` is false."""
-    from guest_onboarding.adapters.graph.pacer import GraphPacer, policies
+    from guest_onboarding.adapters.graph.pacer import GraphPacer, bucket_rules
     from guest_onboarding.adapters.storage.budget import TableBudgetStore
 
     store = (
@@ -115,7 +107,7 @@ def build_graph_pacer(settings: Settings) -> GraphPacer:
         if settings.graph_budget_shared
         else None
     )
-    buckets = policies(
+    buckets = bucket_rules(
         writes_per_second=settings.graph_writes_per_second,
         reads_per_second=settings.graph_reads_per_second,
         invitations_per_minute=settings.invitations_per_minute,

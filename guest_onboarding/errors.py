@@ -2,7 +2,6 @@
 
     OnboardingError
     ├── InvalidMessage              rejected input: poison at once, never retried, no Graph call
-    ├── NeedsOperator               poison at once: only a person can tell what is safe
     └── DirectoryError              anything Graph said (code, message, status, request id)
         ├── AlreadyDone             "already a member" / "assignment already exists": success
         ├── TransientDirectoryError retried with back-off
@@ -15,10 +14,6 @@
             ├── NotFound            unknown user, group or service principal
             ├── Refused             403: a permission or policy says no
             └── InvalidRequest      400: Graph refuses the request as made
-    StorageError                    the operator console's storage failures, saying what to do
-    ├── StorageAccessDenied         403: the identity lacks a data role (``role``) there
-    ├── StorageNotFound             the queue or table does not exist
-    └── StorageUnreachable          no answer, or no credential to sign in with
 
 Adapters translate vendor errors into these at their boundary (``raise Ours(...) from exc``);
 nothing else in the package sees an SDK exception.
@@ -33,16 +28,6 @@ class OnboardingError(Exception):
 
 class InvalidMessage(OnboardingError):
     """A queue message that can never succeed; ``code`` names the rule it broke."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class NeedsOperator(OnboardingError):
-    """Carrying on could do harm (a second invitation email) and waiting will not settle it;
-    ``code`` names the situation, ``message`` what the operator should check."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -120,9 +105,12 @@ class InvitationsStopped(Paused):
         retry_after: float,
         code: str = "",
         status: int | None = None,
+        request_id: str | None = None,
         recorded: bool = False,
     ) -> None:
-        super().__init__(message, retry_after=retry_after, code=code, status=status)
+        super().__init__(
+            message, retry_after=retry_after, code=code, status=status, request_id=request_id
+        )
         self.recorded = recorded
 
 
@@ -148,24 +136,3 @@ class Refused(PermanentDirectoryError):
 
 class InvalidRequest(PermanentDirectoryError):
     """400 that is not one of the known "already done" or "not yet replicated" cases."""
-
-
-class StorageError(Exception):
-    """Storage refused the operator console or could not be reached; the message names the
-    queue or table, the account and what to do about it."""
-
-
-class StorageAccessDenied(StorageError):
-    """403: the identity lacks ``role`` on the queue or table (or its storage account)."""
-
-    def __init__(self, message: str, *, role: str) -> None:
-        super().__init__(message)
-        self.role = role
-
-
-class StorageNotFound(StorageError):
-    """The queue or table does not exist (the deployment creates them)."""
-
-
-class StorageUnreachable(StorageError):
-    """The account did not answer, or no credential could sign in."""

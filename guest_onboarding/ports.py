@@ -1,16 +1,28 @@
-"""Narrow ports the handlers talk to; adapters implement them, tests pass fakes."""
+"""Narrow ports the handlers talk to; adapters implement them, tests pass fakes. One port is
+composed here, from two others: :class:`InvitationGate`, the directory's invitations behind the
+tenant's health record."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from guest_onboarding.domain.changes import Change
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
+from guest_onboarding.errors import InvitationsStopped, Paused
 from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
+
+log = logging.getLogger("guest_onboarding")
+
+
+#: Graph's words: a guest who has not redeemed, and a user of the tenant itself.
+PENDING_ACCEPTANCE = "PendingAcceptance"
+MEMBER = "Member"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -24,14 +36,23 @@ class DirectoryUser:
     account_enabled: bool | None = None
     external_user_state: str | None = None
     state_changed_at: datetime | None = None
-    created_at: datetime | None = None
+
+    @property
+    def is_member(self) -> bool:
+        """A user of the tenant itself (who may sponsor guests), not a guest."""
+        return self.user_type == MEMBER
+
+    @property
+    def has_redeemed(self) -> bool:
+        """An invited user who accepted (a state other than pending; none: never invited)."""
+        return bool(self.external_user_state) and self.external_user_state != PENDING_ACCEPTANCE
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class InvitationResult:
+    """What ``POST /invitations`` answered that the handlers use: the invited user."""
+
     user_id: str
-    redeem_url: str | None = None
-    status: str | None = None
 
 
 class Directory(Protocol):
@@ -135,6 +156,10 @@ class TenantStop:
     last_probe_at: datetime
     etag: str | None = None
 
+    def next_probe_in(self, interval: timedelta, now: datetime) -> float:
+        """Seconds until one delivery may try an invitation again (0 or less: now)."""
+        return (self.last_probe_at + interval - now).total_seconds()
+
 
 class TenantHealth(Protocol):
     """One shared record of whether the tenant accepts invitations, read by every instance."""
@@ -153,6 +178,70 @@ class TenantHealth(Protocol):
     async def clear_stop(self) -> None:
         """Graph accepted an invitation again."""
         ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationGate:
+    """Every ``POST /invitations`` (first invitations and reminders) behind the tenant's health
+    record; built once per process by the composition root. When Graph refuses invitations for
+    the whole tenant (blocked after suspicious activity, collaboration settings), nothing is
+    poisoned: the stop is recorded once for every instance, the messages wait on their queue,
+    one delivery per probe interval tries for real, and the first success lifts the stop."""
+
+    directory: Directory
+    health: TenantHealth
+    probe_interval: timedelta
+
+    async def ensure_open(self, now: datetime) -> TenantStop | None:
+        """The stop in force, if a probe is due; ``InvitationsStopped`` (with the time to the
+        next probe) while it holds and no probe is due (checked before a row is claimed)."""
+        stop = await self.health.invitations_stopped()
+        if stop is not None and (wait := stop.next_probe_in(self.probe_interval, now)) > 0:
+            raise InvitationsStopped(stop.message, retry_after=wait, code=stop.code)
+        return stop
+
+    async def invite(
+        self, email: str, invitation: Invitation, *, now: datetime
+    ) -> InvitationResult:
+        """``POST /invitations`` unless the tenant is stopped; the probe when one is due."""
+        interval = self.probe_interval.total_seconds()
+        stop = probe = await self.ensure_open(now)
+        if stop is not None:  # the probe is due: one delivery of any instance claims it
+            probe = await self.health.record_stop(dataclasses.replace(stop, last_probe_at=now))
+            if probe is None:
+                raise InvitationsStopped(stop.message, retry_after=interval, code=stop.code)
+        try:
+            result = await self.directory.invite(email, invitation)
+        except InvitationsStopped as exc:
+            # The prober refreshes the stop it won; anyone else records it only if no other
+            # delivery did first: one recorded stop (one tenant_stop outcome) per probe.
+            recorded = await self.health.record_stop(
+                TenantStop(
+                    code=exc.code,
+                    message=exc.message,
+                    since=stop.since if stop is not None else now,
+                    last_probe_at=now,
+                    etag=probe.etag if probe is not None else None,
+                )
+            )
+            raise InvitationsStopped(
+                exc.message,
+                retry_after=interval,
+                code=exc.code,
+                status=exc.status,
+                request_id=exc.request_id,
+                recorded=recorded is not None,
+            ) from exc
+        except Paused:
+            if stop is not None and probe is not None:
+                # Nothing reached Graph (paced or throttled): the probe is still due, for the
+                # next delivery of any instance, not in a whole interval.
+                await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
+            raise
+        if stop is not None:
+            await self.health.clear_stop()
+            log.warning("invitations resume: the tenant-wide stop since %s is lifted", stop.since)
+        return result
 
 
 class Outbox(Protocol):
@@ -178,64 +267,3 @@ class Outbox(Protocol):
     ) -> None:
         """Move a message to ``<queue>-poison`` with the reason envelope."""
         ...
-
-
-# -- the operator console's side ---------------------------------------------------------------
-
-
-class LedgerReader(Protocol):
-    """The ledger's read side (the console's ``status`` and ``report``); a ``Ledger`` is one.
-    Raises ``errors.StorageError``s."""
-
-    async def get(self, email: str) -> LedgerEntry | None: ...
-
-    def entries(
-        self, *, statuses: frozenset[GuestStatus] | None = None
-    ) -> AsyncIterator[LedgerEntry]: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PoisonMessage:
-    """One message on ``<queue>-poison``, as stored (``content`` is the envelope)."""
-
-    id: str
-    queue: str  # the work queue it came from (the poison queue is ``<queue>-poison``)
-    content: str
-    inserted_at: datetime | None = None
-    dequeue_count: int = 0
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ReplayOutcome:
-    replayed: tuple[str, ...]  # ids sent back to the work queue and deleted from poison
-    not_found: tuple[str, ...]  # ids not on the poison queue (replayed already, or leased)
-
-
-class OperatorQueues(Protocol):
-    """The queues as an operator uses them: submit HR messages, read and replay poison.
-    Raises ``errors.StorageError``s naming the queue and the missing role."""
-
-    async def send_many(
-        self,
-        queue: str,
-        bodies: Sequence[str],
-        *,
-        concurrency: int,
-        on_sent: Callable[[int], None] | None = None,
-    ) -> None:
-        """Send every body to ``queue``, ``concurrency`` at a time; ``on_sent(n)`` reports
-        progress. On a failure the rest are not sent and the error is raised."""
-        ...
-
-    async def poison(self, queue: str) -> list[PoisonMessage]:
-        """Every message on ``<queue>-poison``, oldest first, left on the queue."""
-        ...
-
-    async def replay(self, queue: str, ids: Collection[str]) -> ReplayOutcome:
-        """Send each chosen poison message's original, unchanged, to ``queue`` and delete it
-        from ``<queue>-poison``: replaying an id twice finds nothing the second time."""
-        ...
-
-    async def close(self) -> None: ...

@@ -7,7 +7,6 @@ import base64
 import binascii
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from guest_onboarding.errors import InvalidMessage
@@ -79,38 +78,3 @@ def rejection_envelope(
         envelope = json.dumps({"error": error, "original": kept}, ensure_ascii=False)
         if len(envelope.encode("utf-8")) <= MAX_ENVELOPE_BYTES:
             return envelope
-
-
-#: The code of a poison message that carries no envelope (moved by the host itself after its
-#: last delivery, without a reason).
-NO_ENVELOPE_CODE = "HostPoisoned"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Rejection:
-    """A poison message read back: the ``error`` object and the original text."""
-
-    code: str
-    message: str
-    details: dict[str, str]
-    original: str
-
-
-def read_envelope(text: str) -> Rejection:
-    """The poison body ``rejection_envelope`` wrote, read back; a body that is not one (the
-    host moved the message without a reason) is its own original, code ``HostPoisoned``."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None
-    error = data.get("error") if isinstance(data, dict) else None
-    original = data.get("original") if isinstance(data, dict) else None
-    if not isinstance(error, dict) or not isinstance(original, str) or "code" not in error:
-        return Rejection(code=NO_ENVELOPE_CODE, message="", details={}, original=text)
-    details = {str(k): str(v) for k, v in error.items() if k not in {"code", "message"}}
-    return Rejection(
-        code=str(error["code"]),
-        message=str(error.get("message", "")),
-        details=details,
-        original=original,
-    )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus, history_line
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +51,19 @@ class Invited(Transition):
     status: GuestStatus = field(default=GuestStatus.INVITED, init=False)
     claim_token: None = field(default=None, init=False)
 
+    @classmethod
+    def sent(cls, user_id: str, *, sent_at: datetime, emailed: bool, at: datetime) -> Invited:
+        """The invitation that went out at ``sent_at``, by email or not
+        (``sendInvitationMessage``)."""
+        last = sent_at if emailed else None
+        return cls(
+            user_id=user_id,
+            first_sent_at=sent_at,
+            last_sent_at=last,
+            send_count=int(emailed),
+            at=at,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class InvitationRefused(Transition):
@@ -69,17 +82,6 @@ class InvitationOutcomeUnknown(Change):
 
     last_error: str
     claim_token: None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class InvitationUnconfirmed(Transition):
-    """An invitation may have gone out, but the guest never showed up in the directory: an
-    operator decides (replaying the message invites afresh)."""
-
-    last_error: str
-    status: GuestStatus = field(default=GuestStatus.FAILED, init=False)
-    claim_token: None = field(default=None, init=False)
-    claimed_at: None = field(default=None, init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +168,38 @@ class Adopted(Transition):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ComebackUndone(Transition):
+    """A disabled guest came back, but their fresh invitation did not happen (refused, or
+    paused): they are disabled again, and the row is the disabled one it was before the claim
+    replaced it (:meth:`of`), so the sweep keeps treating them as it did."""
+
+    user_id: str | None
+    external_id: str | None
+    invitation: Invitation | None
+    sponsor_contact: str | None
+    first_sent_at: datetime | None
+    last_sent_at: datetime | None
+    send_count: int
+    reminders_scheduled: int
+    reminders_sent: int
+    expired_at: datetime | None
+    disabled_at: datetime | None
+    created_at: datetime | None
+    last_error: str | None
+    reinvitations: int
+    steps: Mapping[str, StepStatus]
+    status: GuestStatus = field(default=GuestStatus.DISABLED, init=False)
+    claim_token: None = field(default=None, init=False)
+    claimed_at: None = field(default=None, init=False)
+
+    @classmethod
+    def of(cls, disabled: LedgerEntry, *, at: datetime) -> ComebackUndone:
+        """The change back to ``disabled``, the row as it was read before the claim."""
+        kept = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "at"}
+        return cls(at=at, **{name: getattr(disabled, name) for name in kept})
+
+
+@dataclass(frozen=True, kw_only=True)
 class SponsorsRecorded(Change):
     """A later HR message names more sponsors for a guest already onboarded: the row's
     invitation records them (and the escalation contact)."""
@@ -173,10 +207,20 @@ class SponsorsRecorded(Change):
     invitation: Invitation
     sponsor_contact: str | None
 
-
-def history_line(status: GuestStatus, at: datetime) -> str:
-    """One history entry: ``"<status>@<ISO time>"``."""
-    return f"{status.value}@{at.isoformat()}"
+    @classmethod
+    def adding(
+        cls, row: LedgerEntry, sponsors: tuple[str, ...], contact: str | None
+    ) -> SponsorsRecorded | None:
+        """The change that adds the ``sponsors`` the row does not record yet (None if there is
+        none to add); the first contact recorded stays."""
+        if row.invitation is None:
+            return None
+        known = row.invitation.sponsors
+        new = tuple(s for s in sponsors if s not in known)
+        if not new:
+            return None
+        recorded = dataclasses.replace(row.invitation, sponsors=(*known, *new))
+        return cls(invitation=recorded, sponsor_contact=row.sponsor_contact or contact)
 
 
 def changed_fields(change: Change) -> dict[str, object]:
@@ -188,11 +232,12 @@ def changed_fields(change: Change) -> dict[str, object]:
 def apply(entry: LedgerEntry, change: Change) -> LedgerEntry:
     """``entry`` with ``change`` applied (a new object; ``entry`` is left as it was)."""
     updated = dataclasses.replace(entry, steps=dict(entry.steps))
-    if isinstance(change, StepsRecorded):
-        updated.steps.update(change.steps)
-        return updated
     for name, value in changed_fields(change).items():
-        setattr(updated, name, value)
+        if name == "steps":
+            assert isinstance(value, Mapping)
+            updated.steps.update(value)
+        else:
+            setattr(updated, name, value)
     if isinstance(change, Transition):
         updated.history = (*entry.history, history_line(updated.status, change.at))
     return updated

@@ -19,27 +19,8 @@ from guest_onboarding.domain.ledger import REMINDABLE
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage, Paused
-from guest_onboarding.handlers.gate import InvitationGate
 from guest_onboarding.internal_messages import ReminderRequest
-from guest_onboarding.ports import Ledger
-
-
-def current_policy(invitation: Invitation, email: str, policy: Policy) -> Invitation:
-    """The stored invitation as today's allow-lists allow it: a guest whose domain is blocked
-    now gets nothing (``InvalidMessage``), a cc no longer allowed is dropped, a redirect no
-    longer allowed gives way to the default one."""
-    policy.check_guest_domain(email)
-    cc = invitation.cc_recipient
-    if cc is not None:
-        try:
-            policy.check_cc(cc)
-        except InvalidMessage:
-            cc = None
-    try:
-        redirect = policy.check_redirect(invitation.redirect_url)
-    except InvalidMessage:
-        redirect = policy.default_redirect_url
-    return dataclasses.replace(invitation, cc_recipient=cc, redirect_url=redirect)
+from guest_onboarding.ports import InvitationGate, Ledger
 
 
 async def send_reminder(
@@ -69,7 +50,7 @@ async def send_reminder(
     if not invitation.send_message:
         return Outcome.SKIPPED  # the guest asked for no email: no reminders either
     try:
-        invitation = current_policy(invitation, reminder.email, policy)
+        invitation = policy.as_allowed_now(invitation, reminder.email)
     except InvalidMessage:
         return Outcome.SKIPPED  # the guest's domain is blocked (or no longer allowed) now
     if entry.reminders_sent >= reminder.number:
@@ -80,12 +61,10 @@ async def send_reminder(
     if not await ledger.update(reminder.email, claimed, etag=entry.etag):
         return Outcome.ALREADY_SENT  # a concurrent delivery claimed it
     cc = invitation.cc_recipient
-    if sponsor_cc_from and reminder.number >= sponsor_cc_from and entry.sponsor_contact:
-        try:  # the redeem link goes to the cc: the sponsor's address meets the cc rules too
-            policy.check_cc(entry.sponsor_contact)
-            cc = entry.sponsor_contact
-        except InvalidMessage:
-            pass
+    sponsor = entry.sponsor_contact
+    if sponsor_cc_from and reminder.number >= sponsor_cc_from and sponsor:
+        # the redeem link goes to the cc: the sponsor's address meets the cc rules too
+        cc = sponsor if policy.allows_cc(sponsor) else cc
     resend = dataclasses.replace(invitation, send_message=True, cc_recipient=cc)
     try:
         await gate.invite(reminder.email, resend, now=now)

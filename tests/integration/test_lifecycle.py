@@ -31,7 +31,9 @@ def grant(stack: Stack, *permissions: str) -> None:
 
 
 def configure(stack: Stack, **changes: object) -> None:
-    stack.rt.settings = dataclasses.replace(stack.settings, **changes)
+    """The runtime rebuilt on changed settings (what a restart with new app settings does)."""
+    settings = dataclasses.replace(stack.settings, **changes)
+    stack.rt = dataclasses.replace(stack.rt, settings=settings)
 
 
 async def test_a_new_guest_gets_the_sponsors_the_message_names(stack: Stack) -> None:

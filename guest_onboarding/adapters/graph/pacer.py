@@ -6,7 +6,7 @@ reminders alike, which take a write slot too). A bucket claims slots from the sh
 (``budget_record``) for the calls waiting in this process (one claim at a time, for all of them)
 and sleeps each call until its slot; a pause after a 429, whichever instance met it, is waited
 out the same way. A caller that would wait longer than ``max_wait`` gets :class:`Throttled`
-instead: the retry policy puts the message back on its queue, as a 429 would, and no Graph call
+instead: the retry rules put the message back on its queue, as a 429 would, and no Graph call
 is spent. Invitations never wait for long: a refused one gets its place in line and its message
 comes back then.
 """
@@ -28,7 +28,7 @@ from guest_onboarding.adapters.graph.budget_record import (
     Record,
     SharedRecord,
 )
-from guest_onboarding.adapters.graph.pacing import BucketPolicy, Grant, claim, throttled
+from guest_onboarding.adapters.graph.pacing import BucketRules, Grant, claim, throttled
 from guest_onboarding.errors import Throttled
 
 #: A bucket's own pace (for the fallback) is measured over this many seconds.
@@ -65,19 +65,19 @@ def call_kind(method: str, url: str) -> CallKind:
     return CallKind.WRITE
 
 
-def policies(
+def bucket_rules(
     *, writes_per_second: float, reads_per_second: float, invitations_per_minute: float
-) -> dict[CallKind, BucketPolicy]:
+) -> dict[CallKind, BucketRules]:
     """The three buckets at the configured rates."""
 
-    def paced(kind: CallKind, rate: float) -> BucketPolicy:
+    def paced(kind: CallKind, rate: float) -> BucketRules:
         batch = max(1, round(rate * BATCH_SECONDS))
-        return BucketPolicy(name=kind.value, rate=rate, horizon=HORIZON_SECONDS, batch=batch)
+        return BucketRules(name=kind.value, rate=rate, horizon=HORIZON_SECONDS, batch=batch)
 
     return {
         CallKind.WRITE: paced(CallKind.WRITE, writes_per_second),
         CallKind.READ: paced(CallKind.READ, reads_per_second),
-        CallKind.INVITATION: BucketPolicy(
+        CallKind.INVITATION: BucketRules(
             name=CallKind.INVITATION.value,
             rate=invitations_per_minute / 60.0,
             horizon=INVITATION_HORIZON_SECONDS,
@@ -95,7 +95,7 @@ class _Bucket:
 
     def __init__(
         self,
-        policy: BucketPolicy,
+        policy: BucketRules,
         record: SharedRecord,
         *,
         clock: Callable[[], float],
@@ -229,7 +229,7 @@ class _Bucket:
         return len(self._taken) / min(span, OWN_RATE_WINDOW_SECONDS)
 
 
-def _paused(policy: BucketPolicy, left: float) -> Throttled:
+def _paused(policy: BucketRules, left: float) -> Throttled:
     return Throttled(
         f"held back: Graph throttled this app's {policy.name} moments ago",
         retry_after=left,
@@ -238,7 +238,7 @@ def _paused(policy: BucketPolicy, left: float) -> Throttled:
     )
 
 
-def _in_line(policy: BucketPolicy, retry_after: float) -> Throttled:
+def _in_line(policy: BucketRules, retry_after: float) -> Throttled:
     per_minute = policy.rate * 60
     return Throttled(
         f"invitations are paced at {per_minute:g} per minute (INVITATIONS_PER_MINUTE); "
@@ -253,7 +253,7 @@ class GraphPacer:
 
     def __init__(
         self,
-        buckets: Mapping[CallKind, BucketPolicy],
+        buckets: Mapping[CallKind, BucketRules],
         *,
         store: BudgetStore | None,
         clock: Callable[[], float] = time.time,

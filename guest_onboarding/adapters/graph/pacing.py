@@ -44,7 +44,7 @@ MAX_TICKET_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class BucketPolicy:
+class BucketRules:
     """How one bucket is paced: ``rate`` calls per second at most, claims reaching at most
     ``horizon`` seconds ahead and taking at most ``batch`` slots."""
 
@@ -74,12 +74,12 @@ class Schedule:
     ticket_tail: float = 0.0
 
     @classmethod
-    def fresh(cls, policy: BucketPolicy, now: float) -> Schedule:
+    def fresh(cls, policy: BucketRules, now: float) -> Schedule:
         return cls(next_slot=now, rate=policy.rate, increased_at=now)
 
     @classmethod
     def from_record(
-        cls, record: Mapping[str, float] | None, policy: BucketPolicy, now: float
+        cls, record: Mapping[str, float] | None, policy: BucketRules, now: float
     ) -> Schedule:
         """The schedule a stored record holds (fresh when there is none or it is unreadable)."""
         if not record:
@@ -112,7 +112,7 @@ class Grant:
     rate: float = 0.0
 
 
-def _learned(state: Schedule, policy: BucketPolicy, now: float) -> Schedule:
+def _learned(state: Schedule, policy: BucketRules, now: float) -> Schedule:
     """The rate after the creep since the last change, capped at the configured rate (an
     instance configured lower than the record says wins at once)."""
     rate = min(state.rate, policy.rate)
@@ -125,7 +125,7 @@ def _learned(state: Schedule, policy: BucketPolicy, now: float) -> Schedule:
 
 
 def claim(
-    record: Mapping[str, float] | None, policy: BucketPolicy, now: float, want: int
+    record: Mapping[str, float] | None, policy: BucketRules, now: float, want: int
 ) -> tuple[Schedule, Grant]:
     """Take up to ``want`` slots (at most ``policy.batch``) from the schedule, none of them
     more than ``policy.horizon`` seconds ahead of ``now``; in a ticketed bucket every caller
@@ -166,7 +166,7 @@ def claim(
 
 
 def throttled(
-    record: Mapping[str, float] | None, policy: BucketPolicy, now: float, retry_after: float
+    record: Mapping[str, float] | None, policy: BucketRules, now: float, retry_after: float
 ) -> Schedule:
     """Graph answered 429 with ``retry_after``: pause the bucket for everyone until then, and
     lower the rate once per throttling event (the 429s of calls already under way belong to the

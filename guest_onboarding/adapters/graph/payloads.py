@@ -18,21 +18,8 @@ GRAPH_DIRECTORY_OBJECTS = "https://graph.microsoft.com/v1.0/directoryObjects/"
 GRAPH_USERS = "https://graph.microsoft.com/v1.0/users/"
 SPONSOR_FIELDS = ("id", "mail", "userPrincipalName", "userType", "accountEnabled")
 
-USER_FIELDS = (
-    "id",
-    "mail",
-    "userType",
-    "externalUserState",
-    "externalUserStateChangeDateTime",
-    "createdDateTime",
-)
-PENDING_FIELDS = (
-    "id",
-    "mail",
-    "externalUserState",
-    "externalUserStateChangeDateTime",
-    "createdDateTime",
-)
+USER_FIELDS = ("id", "mail", "userType", "externalUserState", "externalUserStateChangeDateTime")
+PENDING_FIELDS = ("id", "mail", "externalUserState", "externalUserStateChangeDateTime")
 
 
 def invitation_body(email: str, invitation: Invitation) -> dict[str, Any]:
@@ -81,7 +68,6 @@ def directory_user(raw: dict[str, Any]) -> DirectoryUser:
         account_enabled=raw.get("accountEnabled"),
         external_user_state=raw.get("externalUserState"),
         state_changed_at=parse_datetime(raw.get("externalUserStateChangeDateTime")),
-        created_at=parse_datetime(raw.get("createdDateTime")),
     )
 
 
