@@ -9,10 +9,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from guest_onboarding.domain.addresses import check_address
+from guest_onboarding.domain.invitation import GUID_PATTERN
 from guest_onboarding.errors import InvalidMessage
 
 MAX_EXTERNAL_ID = 128
-GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 Guid = Annotated[str, Field(pattern=GUID_PATTERN)]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.domain.invitation import Invitation, is_guid
 from guest_onboarding.errors import InvalidRequest
 from guest_onboarding.ports import DirectoryUser
 
@@ -52,11 +51,10 @@ def message_info(invitation: Invitation) -> dict[str, Any] | None:
 
 
 def guid(field: str, value: str) -> str:
-    """``value`` as a canonical GUID string; Graph would refuse anything else with a 400."""
-    try:
-        return str(UUID(value))
-    except ValueError:
-        raise InvalidRequest(f"{field} must be a GUID, got {value!r}", code="InvalidGuid") from None
+    """``value``, an object id, in lower case; Graph would refuse anything else with a 400."""
+    if not is_guid(value):
+        raise InvalidRequest(f"{field} must be a GUID, got {value!r}", code="InvalidGuid")
+    return value.lower()
 
 
 def directory_user(raw: dict[str, Any]) -> DirectoryUser:
