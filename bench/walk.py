@@ -1,24 +1,33 @@
 """``python -m bench.walk``: the files one HR message walks through, from ``invite_fn`` to the
-Graph call and the ledger write, counted by tracing a real delivery.
+Graph call and the ledger write, counted by tracing a real delivery (issue 22: at most 15 files,
+none entered again from further down its own call chain).
 
 One new guest's HR message is handed to ``invite_fn``'s trigger function, in this process, on
 the real adapters (msgraph-sdk to the Graph emulator, Azure Tables and Queues on Azurite), with
-a profiler (``sys.setprofile``) watching every Python function call. A call counts when its code
-lives in this repository (the SDKs, the standard library and generated code such as a
-dataclass's ``__init__`` do not). For each such call the chain of repository files on the call
-stack is taken, outermost first, consecutive frames in the same file merged; coroutines resumed
-by the event loop keep their awaiting callers in that chain, so a resumption is the same walk.
+a profiler (``sys.setprofile``) watching every Python function call from the trigger until the
+ledger records the invitation (the ``Invited`` write, right after ``POST /invitations``). A call
+counts when its code lives in this repository (the SDKs, the standard library and generated code
+such as a dataclass's ``__init__`` do not). For each such call the chain of repository files on
+the call stack is taken, outermost first, consecutive frames in the same file merged; coroutines
+resumed by the event loop keep their awaiting callers in that chain.
 
-Reported: every file entered, and every *re-entry*: a call into a file that is already open
-further down the same chain (``a.py -> b.py -> a.py``), each distinct (caller, callee) pair
-once. Imports are not calls; they are done before the trace starts. The target (issue 22):
-at most 15 files, no re-entry.
+Two counts, both printed:
+
+- **to the ports** (the measure of the issue): the walk ends where a port's adapter is entered
+  (``adapters/graph/directory.py`` for the Graph call, ``adapters/storage/ledger.py`` for the
+  write): that file counts, what it calls to do its job (pacing, codecs) does not;
+- **everything**: every repository file a call entered, adapters' internals included.
+
+A *re-entry* is a call into a file already open further down the same chain
+(``a.py -> b.py -> a.py``), each (caller, callee) pair once. Imports are not calls: a first,
+untraced delivery (a rejected body) imports what the traced one needs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib
 import json
 import sys
@@ -31,6 +40,8 @@ from typing import Any
 
 from bench.common import environment
 from devstack.stack import local_stack
+from guest_onboarding.domain.changes import Change, Invited
+from guest_onboarding.ports import Ledger
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Folders of the repository that are not the app (the trace's own tooling).
@@ -51,12 +62,26 @@ def _repository_file(filename: str) -> str | None:
     return relative.as_posix()
 
 
+ADAPTERS = "guest_onboarding/adapters/"
+
+
 class Walk:
-    """What the profiler saw: files entered, and re-entries (caller file, callee file)."""
+    """What the profiler saw: files entered (all of them, and those up to the ports), and
+    re-entries (caller file, callee file)."""
 
     def __init__(self) -> None:
         self.files: dict[str, int] = {}
+        self.to_the_ports: dict[str, int] = {}
         self.reentries: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    @staticmethod
+    def _before_the_ports(chain: list[str]) -> bool:
+        """A file of the app's own layers, or the adapter a port call enters (not what that
+        adapter calls, nor a task it started: pacing, codecs, clients)."""
+        *outer, name = chain
+        if any(file.startswith(ADAPTERS) for file in outer):
+            return False
+        return not name.startswith(ADAPTERS) or bool(outer)
 
     def chain(self, frame: FrameType | None) -> list[str]:
         files: list[str] = []
@@ -76,6 +101,8 @@ class Walk:
             return
         chain = self.chain(frame)
         self.files.setdefault(name, len(self.files) + 1)
+        if self._before_the_ports(chain):
+            self.to_the_ports.setdefault(name, len(self.to_the_ports) + 1)
         if len(chain) >= 2 and name in chain[:-2]:
             self.reentries.setdefault((chain[-2], name), tuple(chain))
 
@@ -103,10 +130,26 @@ def hr_body() -> str:
     )
 
 
+class _LedgerUntilInvited:
+    """The ledger, which ends the trace once the invitation is recorded (the ledger write)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    async def update(self, email: str, change: Change, *, etag: str | None = None) -> bool:
+        written = await self._ledger.update(email, change, etag=etag)
+        if isinstance(change, Invited):
+            sys.setprofile(None)
+        return written
+
+
 async def _deliver(settings: dict[str, str], walk: Walk) -> str:
     import azure.functions as func
 
-    from guest_onboarding import bootstrap
+    from guest_onboarding import bootstrap, entrypoints
     from guest_onboarding.config import Settings
 
     # The blueprint's one function, as the host calls it (imported by name: the function
@@ -114,8 +157,9 @@ async def _deliver(settings: dict[str, str], walk: Walk) -> str:
     [function] = importlib.import_module("invite_fn").bp._function_builders
     invite = function._function.get_user_function()
 
-    rt = bootstrap.build_runtime(Settings.from_env(settings))
-    bootstrap.set_runtime(rt)
+    built = bootstrap.build_runtime(Settings.from_env(settings))
+    rt = dataclasses.replace(built, ledger=_LedgerUntilInvited(built.ledger))
+    entrypoints.set_runtime(rt)
     # Everything the delivery imports lazily is imported by a first, untraced delivery of a
     # message that is rejected before any I/O; the traced one then walks only calls.
     message = func.QueueMessage(body=b'{"email": "not an address"}', id="warm-up")
@@ -125,8 +169,8 @@ async def _deliver(settings: dict[str, str], walk: Walk) -> str:
         with profiled(walk):
             await invite(message)
     finally:
-        bootstrap.set_runtime(None)
-        await rt.aclose()
+        entrypoints.set_runtime(None)
+        await built.aclose()
     return "delivered"
 
 
@@ -139,6 +183,8 @@ def measure() -> dict[str, Any]:
     ):
         asyncio.run(_deliver(stack.settings, walk))
     return {
+        "to_the_ports": list(walk.to_the_ports),
+        "to_the_ports_count": len(walk.to_the_ports),
         "files": list(walk.files),
         "file_count": len(walk.files),
         "reentries": [
@@ -157,9 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    for n, name in enumerate(result["files"], 1):
+    for n, name in enumerate(result["to_the_ports"], 1):
         print(f"{n:3d}  {name}")
-    print(f"files: {result['file_count']}")
+    print(f"files to the ports: {result['to_the_ports_count']}")
+    print(f"files, adapters' internals included: {result['file_count']}")
     for entry in result["reentries"]:
         print(f"re-entry: {entry['caller']} -> {entry['callee']}")
     print(f"re-entries: {result['reentry_count']}")

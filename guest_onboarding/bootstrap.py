@@ -1,4 +1,5 @@
-"""The composition root: builds the real adapters from settings, once per process.
+"""The composition root: builds the real adapters from settings (``build_runtime``; the
+entrypoints call it once per process, at the first invocation).
 
 Tests build a :class:`Runtime` with fakes (or with real adapters pointed at Azurite and the
 Graph emulator) and pass it to the entrypoints instead.
@@ -6,6 +7,7 @@ Graph emulator) and pass it to the entrypoints instead.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -15,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guest_onboarding.config import Settings
+from guest_onboarding.handlers.invite import InvitationGate
 from guest_onboarding.ports import (
     Directory,
-    InvitationGate,
     Ledger,
     Outbox,
     TenantHealth,
@@ -31,10 +33,6 @@ DEFAULT_MAX_DEQUEUE_COUNT = 5
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(kw_only=True)
 class Runtime:
     """Everything a handler needs, built once per process: the adapters, and the invitation
@@ -46,7 +44,8 @@ class Runtime:
     outbox: Outbox
     health: TenantHealth
     max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT
-    clock: Callable[[], datetime] = field(default=_utc_now)
+    #: Aware UTC now (tests pass a settable clock).
+    clock: Callable[[], datetime] = field(default=functools.partial(datetime.now, UTC))
     #: Built from the fields above (a runtime with other settings or adapters is a new one).
     gate: InvitationGate = field(init=False, repr=False)
 
@@ -140,24 +139,3 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         health=TableTenantHealth.create(settings.storage, settings.guest_ledger_table),
         max_dequeue_count=max_dequeue_count(),
     )
-
-
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    """The process-wide runtime, built on first use (never at import: cold start stays cheap)."""
-    global _runtime
-    if _runtime is None:
-        # Telemetry too, here and not at import: indexing the app never loads the SDK.
-        from guest_onboarding.telemetry import configure
-
-        configure()
-        _runtime = build_runtime()
-    return _runtime
-
-
-def set_runtime(value: Runtime | None) -> None:
-    """Replace the process-wide runtime (tests; None rebuilds from settings on next use)."""
-    global _runtime
-    _runtime = value

@@ -11,7 +11,6 @@ after a back-off or ``Retry-After``, or the queue's own redelivery) and, on the 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from guest_onboarding.bootstrap import Runtime, runtime
-from guest_onboarding.domain.addresses import mask_address
+from guest_onboarding import telemetry
+from guest_onboarding.bootstrap import Runtime, build_runtime
+from guest_onboarding.domain.addresses import mask_address, pseudonym
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.errors import DirectoryError, InvalidMessage, InvitationsStopped
 from guest_onboarding.handlers.assign import perform_assignment, record_step_failed
@@ -34,13 +34,7 @@ from guest_onboarding.internal_messages import (
 )
 from guest_onboarding.messages import parse_invitation_queue_message
 from guest_onboarding.retry import Action, RetryRules
-from guest_onboarding.telemetry import (
-    TracingOutbox,
-    delivery_span,
-    record_outcome,
-    record_sweep,
-    step_span,
-)
+from guest_onboarding.telemetry import delivery_span
 from guest_onboarding.wire import as_received
 
 log = logging.getLogger("guest_onboarding")
@@ -48,6 +42,24 @@ T = TypeVar("T")
 
 #: Assignment steps carry their attempt count; after this many the step goes to poison.
 MAX_ASSIGNMENT_ATTEMPTS = 8
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The process-wide runtime the triggers share, built on first use (never at import:
+    indexing the app stays cheap), telemetry configured with it."""
+    global _runtime
+    if _runtime is None:
+        telemetry.configure()
+        _runtime = build_runtime()
+    return _runtime
+
+
+def set_runtime(value: Runtime | None) -> None:
+    """Replace the process-wide runtime (tests; None rebuilds from settings on next use)."""
+    global _runtime
+    _runtime = value
 
 
 async def handle_invitation_message(
@@ -175,7 +187,7 @@ async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = Non
         replication_wait=timedelta(seconds=s.invite_replication_wait_seconds),
         policy=s.policy,
     )
-    with step_span("sweep"):
+    with telemetry.step_span("sweep"):
         rt = _traced(rt)
         summary = await sweep_reminders(
             settings=settings,
@@ -189,15 +201,14 @@ async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = Non
             (mask_address(r.email), pseudonym(r.email) or "", r.after_seconds)
             for r in summary.redemptions
         ]
-        record_sweep(summary.as_dict(), redeemed)
+        telemetry.record_sweep(summary.as_dict(), redeemed)
         return summary
 
 
 def _traced(rt: Runtime) -> Runtime:
-    """``rt`` (its gate and adapters) whose outbox stamps what it queues with the active span's
-    trace context."""
+    """``rt`` whose outbox stamps what it queues with the active span's trace context."""
     traced = copy.copy(rt)
-    traced.outbox = TracingOutbox(rt.outbox)
+    traced.outbox = telemetry.TracingOutbox(rt.outbox)
     return traced
 
 
@@ -208,14 +219,6 @@ def log_step(step: str, outcome: Outcome, **fields: Any) -> None:
     record |= {k: v for k, v in fields.items() if v is not None}
     level = logging.ERROR if outcome == Outcome.TENANT_STOP else logging.INFO
     log.log(level, json.dumps(record, sort_keys=True, default=str))
-
-
-def pseudonym(value: str | None) -> str | None:
-    """A stable stand-in for an identifier in logs (HR's external id is personal data): the
-    same id always gives the same 12 hex digits, which correlate lines without revealing it."""
-    if value is None:
-        return None
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
 
 
 def _reason(exc: BaseException) -> dict[str, str]:
@@ -247,7 +250,7 @@ class _Delivery:
 
     def done(self, outcome: Outcome, **extra: Any) -> Outcome:
         log_step(self.step, outcome, message_id=self.message_id, **self.fields, **extra)
-        record_outcome(self.step, outcome, {**self.fields, **extra})
+        telemetry.record_outcome(self.step, outcome, {**self.fields, **extra})
         return outcome
 
     async def parse(self, parse: Callable[[], T]) -> T | Outcome:

@@ -15,14 +15,14 @@ from guest_onboarding.domain.invitation import AppRoleRef, Invitation, Invitatio
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.internal_messages import ReminderEnvelope, ReminderRequest
-from guest_onboarding.schema import (
+from guest_onboarding.wire import (
     MAX_EXTERNAL_ID,
     Guid,
     Strict,
+    load_object,
     rejection,
     utf16_units,
 )
-from guest_onboarding.wire import load_object
 
 MAX_DISPLAY_NAME = 256
 MAX_MESSAGE_BODY = 2000

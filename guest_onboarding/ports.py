@@ -1,11 +1,7 @@
-"""Narrow ports the handlers talk to; adapters implement them, tests pass fakes. One port is
-composed here, from two others: :class:`InvitationGate`, the directory's invitations behind the
-tenant's health record."""
+"""Narrow ports the handlers talk to; adapters implement them, tests pass fakes."""
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,11 +10,7 @@ from typing import Protocol
 from guest_onboarding.domain.changes import Change
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
-from guest_onboarding.errors import InvitationsStopped, Paused
 from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
-
-log = logging.getLogger("guest_onboarding")
-
 
 #: Graph's words: a guest who has not redeemed, and a user of the tenant itself.
 PENDING_ACCEPTANCE = "PendingAcceptance"
@@ -178,70 +170,6 @@ class TenantHealth(Protocol):
     async def clear_stop(self) -> None:
         """Graph accepted an invitation again."""
         ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class InvitationGate:
-    """Every ``POST /invitations`` (first invitations and reminders) behind the tenant's health
-    record; built once per process by the composition root. When Graph refuses invitations for
-    the whole tenant (blocked after suspicious activity, collaboration settings), nothing is
-    poisoned: the stop is recorded once for every instance, the messages wait on their queue,
-    one delivery per probe interval tries for real, and the first success lifts the stop."""
-
-    directory: Directory
-    health: TenantHealth
-    probe_interval: timedelta
-
-    async def ensure_open(self, now: datetime) -> TenantStop | None:
-        """The stop in force, if a probe is due; ``InvitationsStopped`` (with the time to the
-        next probe) while it holds and no probe is due (checked before a row is claimed)."""
-        stop = await self.health.invitations_stopped()
-        if stop is not None and (wait := stop.next_probe_in(self.probe_interval, now)) > 0:
-            raise InvitationsStopped(stop.message, retry_after=wait, code=stop.code)
-        return stop
-
-    async def invite(
-        self, email: str, invitation: Invitation, *, now: datetime
-    ) -> InvitationResult:
-        """``POST /invitations`` unless the tenant is stopped; the probe when one is due."""
-        interval = self.probe_interval.total_seconds()
-        stop = probe = await self.ensure_open(now)
-        if stop is not None:  # the probe is due: one delivery of any instance claims it
-            probe = await self.health.record_stop(dataclasses.replace(stop, last_probe_at=now))
-            if probe is None:
-                raise InvitationsStopped(stop.message, retry_after=interval, code=stop.code)
-        try:
-            result = await self.directory.invite(email, invitation)
-        except InvitationsStopped as exc:
-            # The prober refreshes the stop it won; anyone else records it only if no other
-            # delivery did first: one recorded stop (one tenant_stop outcome) per probe.
-            recorded = await self.health.record_stop(
-                TenantStop(
-                    code=exc.code,
-                    message=exc.message,
-                    since=stop.since if stop is not None else now,
-                    last_probe_at=now,
-                    etag=probe.etag if probe is not None else None,
-                )
-            )
-            raise InvitationsStopped(
-                exc.message,
-                retry_after=interval,
-                code=exc.code,
-                status=exc.status,
-                request_id=exc.request_id,
-                recorded=recorded is not None,
-            ) from exc
-        except Paused:
-            if stop is not None and probe is not None:
-                # Nothing reached Graph (paced or throttled): the probe is still due, for the
-                # next delivery of any instance, not in a whole interval.
-                await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
-            raise
-        if stop is not None:
-            await self.health.clear_stop()
-            log.warning("invitations resume: the tenant-wide stop since %s is lifted", stop.since)
-        return result
 
 
 class Outbox(Protocol):

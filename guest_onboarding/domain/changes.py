@@ -1,11 +1,11 @@
-"""Typed changes of a ledger row, named by intent. No I/O.
+"""Typed changes of a ledger row, named by intent, and a whole new row. No I/O.
 
-Every write to a row is one of the classes below. A change's fields are
-:class:`~guest_onboarding.domain.ledger.LedgerEntry` field names; all of them are written
-(``None`` clears a field), and ``steps`` merges step by step. A :class:`Transition` changes the
-status and is kept in the row's ``history`` with its time (``at``). :func:`apply` is the
-reference meaning of a change: the in-memory fakes use it, and the Table adapter must agree with
-it (tests/integration/test_ledger_table.py checks every change).
+Every write to a row is one of the classes below, or a row :func:`new_row` builds. A change's
+fields are :class:`~guest_onboarding.domain.ledger.LedgerEntry` field names; all of them are
+written (``None`` clears a field), and ``steps`` merges step by step. A :class:`Transition`
+changes the status and is kept in the row's ``history`` with its time (``at``). :func:`apply` is
+the reference meaning of a change: the in-memory fakes use it, and the Table adapter must agree
+with it (tests/integration/test_ledger_table.py checks every change).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus, history_line
+from guest_onboarding.domain.invitation import Invitation, InvitationCommand
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,6 +221,40 @@ class SponsorsRecorded(Change):
             return None
         recorded = dataclasses.replace(row.invitation, sponsors=(*known, *new))
         return cls(invitation=recorded, sponsor_contact=row.sponsor_contact or contact)
+
+
+def history_line(status: GuestStatus, at: datetime) -> str:
+    """One history entry: ``"<status>@<ISO time>"``."""
+    return f"{status.value}@{at.isoformat()}"
+
+
+def new_row(
+    cmd: InvitationCommand,
+    *,
+    now: datetime,
+    sponsor_contact: str | None,
+    claim_token: str | None = None,
+    user_id: str | None = None,
+    reinvitations: int = 0,
+    replacing: LedgerEntry | None = None,
+) -> LedgerEntry:
+    """A guest's row for a new lifecycle: claimed (``claim_token``) right before an invitation,
+    or naming an existing user (``user_id``), who gets no email. A row it replaces keeps its
+    history (the ledger keeps every transition)."""
+    status = GuestStatus.EXISTING if user_id else GuestStatus.INVITING
+    return LedgerEntry(
+        email=cmd.email,
+        status=status,
+        user_id=user_id,
+        claim_token=None if user_id else claim_token,
+        claimed_at=None if user_id else now,
+        external_id=cmd.external_id,
+        invitation=cmd.invitation,
+        sponsor_contact=sponsor_contact,
+        created_at=now,
+        reinvitations=reinvitations,
+        history=(*(replacing.history if replacing else ()), history_line(status, now)),
+    )
 
 
 def changed_fields(change: Change) -> dict[str, object]:

@@ -1,6 +1,6 @@
 """The guest's ledger row, its statuses, the time rules of a claim, and what is kept of a row
-after the retention period. No I/O. Every write to a row is a typed change, named by intent
-(:mod:`.changes`), or a whole row built here (:func:`new_row`).
+after the retention period. No I/O. Every write to a row is a typed change, named by intent, or
+a whole new row (:mod:`.changes`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from guest_onboarding.domain.invitation import Invitation, InvitationCommand
+from guest_onboarding.domain.invitation import Invitation
 
 
 class GuestStatus(StrEnum):
@@ -96,40 +96,6 @@ class LedgerEntry:
     etag: str | None = None
 
 
-def history_line(status: GuestStatus, at: datetime) -> str:
-    """One history entry: ``"<status>@<ISO time>"``."""
-    return f"{status.value}@{at.isoformat()}"
-
-
-def new_row(
-    cmd: InvitationCommand,
-    *,
-    now: datetime,
-    sponsor_contact: str | None,
-    claim_token: str | None = None,
-    user_id: str | None = None,
-    reinvitations: int = 0,
-    replacing: LedgerEntry | None = None,
-) -> LedgerEntry:
-    """A guest's row for a new lifecycle: claimed (``claim_token``) right before an invitation,
-    or naming an existing user (``user_id``), who gets no email. A row it replaces keeps its
-    history (the ledger keeps every transition)."""
-    status = GuestStatus.EXISTING if user_id else GuestStatus.INVITING
-    return LedgerEntry(
-        email=cmd.email,
-        status=status,
-        user_id=user_id,
-        claim_token=None if user_id else claim_token,
-        claimed_at=None if user_id else now,
-        external_id=cmd.external_id,
-        invitation=cmd.invitation,
-        sponsor_contact=sponsor_contact,
-        created_at=now,
-        reinvitations=reinvitations,
-        history=(*(replacing.history if replacing else ()), history_line(status, now)),
-    )
-
-
 # -- claims: how long a delivery holds a guest, and how long a new user may stay unseen --------
 
 #: How long a claim keeps concurrent deliveries of the same guest waiting: longer than the worst
@@ -137,6 +103,15 @@ def new_row(
 CLAIM_LEASE = timedelta(seconds=120)
 #: While waiting for a possibly invited user to replicate, look again this often.
 REPLICATION_RECHECK_SECONDS = 15.0
+#: A deferred message is re-checked this soon (the claim holder usually finishes in a second).
+RECHECK_SECONDS = (1.0, 3.0)
+
+
+def recheck_delay(wait: float, *, at_most: float | None = None) -> float:
+    """When a deferred message comes back: after ``wait`` seconds, within ``RECHECK_SECONDS``
+    (or ``at_most``)."""
+    low, high = RECHECK_SECONDS
+    return min(max(wait, low), at_most or high)
 
 
 def claim_held_for(entry: LedgerEntry, *, token: str, now: datetime) -> float:
@@ -154,10 +129,10 @@ def replication_wait_left(since: datetime | None, *, now: datetime, wait: timede
     return max(0.0, (wait - (now - since)).total_seconds())
 
 
-def invited_at(entry: LedgerEntry) -> datetime | None:
-    """When the row's user was first invited (or the row made): the start of its replication
-    wait."""
-    return entry.first_sent_at or entry.created_at
+def invited_recently(entry: LedgerEntry, *, now: datetime, wait: timedelta) -> bool:
+    """The row's user was invited (or the row made) less than ``wait`` ago: a directory that
+    does not show them yet may not have replicated them, they are not gone."""
+    return replication_wait_left(entry.first_sent_at or entry.created_at, now=now, wait=wait) > 0
 
 
 #: Key prefix of retired rows: no address, a hash of it (Table keys may not hold ``#``).

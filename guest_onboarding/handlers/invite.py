@@ -1,48 +1,33 @@
 """invite_guest: one HR message. Invite only when no user has the address, exactly once whatever
-the queue redelivers, then queue one assignment step per group and app role not yet done.
-
-The ledger row decides; each state has its own branch, read top to bottom below:
-
-- **no row** (or refused, removed, deleted): look the address up; an existing user gets no
-  email, anyone else is claimed (right before ``POST /invitations``) and invited;
-- **onboarded**: the user must still exist (one missing moments after the invitation may not
-  have replicated: the message waits); then only missing steps are queued;
-- **expired**, **disabled**: a fresh invitation (a disabled guest is enabled first);
-- **claimed by another delivery** (its lease not run out): the message comes back in a moment;
-- **claimed by a crashed delivery**, or one whose ``POST /invitations`` ended in a 5xx or a
-  timeout: the address is looked up until the user shows up, for at most the replication wait;
-  then the guest is invited again (``reinvited``): no operator step (:func:`_recover_claim`).
-
-A lost race for the row defers the message, as a held claim does. Sponsors are resolved before
-anything is written or sent; every ``POST /invitations`` goes through ``ports.InvitationGate``.
+the queue redelivers, then queue one assignment step per group and app role not yet done. The
+ledger row decides, one branch per state (read :func:`invite_guest` top to bottom). Sponsors are
+resolved before anything is written or sent; every ``POST /invitations``, first invitations and
+reminders alike, goes through the :class:`InvitationGate`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from guest_onboarding import errors
+from guest_onboarding import errors, ports
 from guest_onboarding.domain import changes
 from guest_onboarding.domain import ledger as rows
-from guest_onboarding.domain.invitation import InvitationCommand
+from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.handlers.assign import queue_steps
-from guest_onboarding.ports import Directory, InvitationGate, Ledger, Outbox
+from guest_onboarding.ports import Directory, Ledger, Outbox
 
-#: A deferred message is re-checked this soon (the claim holder usually finishes in a second).
-RECHECK_SECONDS = (1.0, 3.0)
+_log = logging.getLogger("guest_onboarding")
 
 
 @dataclass(frozen=True, kw_only=True)
 class InviteOutcome:
-    """What ``invite_guest`` did, and for whom."""
-
     outcome: Outcome
-    user_id: str | None = None
     steps_queued: int = 0
 
 
@@ -59,9 +44,8 @@ async def invite_guest(
     replication_wait: timedelta,
     link_sponsors: bool = False,
 ) -> InviteOutcome:
-    """Make sure the guest exists (inviting only when no user has the address) and queue one
-    assignment step per group and app role not yet done. ``token`` identifies this delivery
-    (the queue message id, which a redelivery keeps); ``raw_body`` is re-queued on deferral."""
+    """The guest exists (invited only if no user has the address), their steps queued. ``token``
+    is the queue message id (a redelivery keeps it); ``raw_body`` is re-queued on deferral."""
     cmd, contact = await _resolve_sponsors(cmd, directory)
     run = _Run(
         cmd=cmd,
@@ -81,10 +65,8 @@ async def invite_guest(
         return await _onboard_afresh(run, None)
     if entry.status in rows.KEEPS_ITS_USER and entry.user_id:
         if await directory.get_user(entry.user_id) is None:
-            if rows.replication_wait_left(
-                rows.invited_at(entry), now=clock(), wait=replication_wait
-            ):
-                # Invited moments ago: the directory may not show the user yet. Not gone.
+            if rows.invited_recently(entry, now=clock(), wait=replication_wait):
+                # The directory may not show a user invited moments ago yet: not gone.
                 return await run.defer(at_most=rows.REPLICATION_RECHECK_SECONDS)
             return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
         await _record_new_sponsors(run, entry)
@@ -110,9 +92,8 @@ async def _onboard_afresh(run: _Run, entry: LedgerEntry | None) -> InviteOutcome
 
 
 async def _enable_and_invite(run: _Run, entry: LedgerEntry, user_id: str) -> InviteOutcome:
-    """A disabled guest comes back: sign-in allowed again, then a fresh invitation. If that does
-    not happen (refused, paused), they are disabled again and the row is the disabled one it
-    was: nobody is left enabled without an invitation (the sweep would never look again)."""
+    """A disabled guest comes back: enabled, then invited afresh. If the invitation does not
+    happen (refused, paused), they are disabled again and the row is what it was."""
     await run.gate.ensure_open(run.clock())  # a tenant-wide stop: wait, nothing to undo
     try:
         await run.directory.set_account_enabled(user_id, enabled=True)
@@ -131,32 +112,29 @@ async def _claim_and_invite(
 ) -> InviteOutcome:
     await run.gate.ensure_open(run.clock())  # a tenant-wide stop: wait before claiming
     count = entry.reinvitations + 1 if again and entry is not None else 0
-    if not await run.write(entry, claim=True, reinvitations=count):
+    if not await run.write(entry, reinvitations=count):
         return await run.defer()
     return await _send_invitation(run, Outcome.REINVITED if again else Outcome.INVITED)
 
 
 async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
-    """The claim's holder stopped: did its invitation go out?"""
+    """The claim's holder crashed, or its invitation ended in a 5xx or a timeout: look until the
+    user shows; after the whole replication wait, invite again (``reinvited``), no operator."""
     if entry.claimed_at is None:  # released: Graph did nothing
         return await _claim_and_invite(run, entry)
     user = await run.directory.find_user(run.cmd.email)
     if user is not None:  # it did, when the row was claimed
-        emailed = run.cmd.invitation.send_message
-        found = changes.Invited.sent(
-            user.id, sent_at=entry.claimed_at, emailed=emailed, at=run.clock()
-        )
+        sent_at, emailed = entry.claimed_at, run.cmd.invitation.send_message
+        found = changes.Invited.sent(user.id, sent_at=sent_at, emailed=emailed, at=run.clock())
         if not await run.ledger.update(run.cmd.email, found, etag=entry.etag):
             return await run.defer()
         return await run.fan_out(Outcome.INVITED, user.id, entry.steps)
     left = rows.replication_wait_left(entry.claimed_at, now=run.clock(), wait=run.replication_wait)
     if left:  # maybe sent and not replicated yet: look again rather than risk a second email
         return await run.defer(left, at_most=rows.REPLICATION_RECHECK_SECONDS)
-    # No user after the whole wait: the invitation most likely never went out (a crash before
-    # the call, a 5xx or a reset before Graph applied it), so invite again. An invitation for
-    # an address that already has a user creates no second user: Graph answers with that user
-    # and re-sends to it (docs/operations.md, "Invited again", cites Microsoft's docs). The
-    # worst case is a second email to the same guest, never a second user or a guest waiting.
+    # An invitation for an address that already has a user creates no second user: Graph
+    # answers with that user and re-sends to it (docs/operations.md, "Invited again", cites
+    # Microsoft's docs). The worst case is a second email, never a second user.
     return await _claim_and_invite(run, entry, again=True)
 
 
@@ -165,31 +143,26 @@ async def _send_invitation(run: _Run, outcome: Outcome) -> InviteOutcome:
     email, invitation = run.cmd.email, run.cmd.invitation
     try:
         result = await run.gate.invite(email, invitation, now=run.clock())
-    except errors.Paused:  # Graph did nothing: release the claim so the re-queued copy may take it
+    except errors.Paused:  # Graph did nothing: release the claim for the re-queued copy
         await run.ledger.update(email, changes.ClaimReleased())
         raise
     except errors.PermanentDirectoryError as exc:
         error = f"{exc.code}: {exc.message}"
         await run.ledger.update(email, changes.InvitationRefused(last_error=error, at=run.clock()))
         raise
-    except (
-        errors.TransientDirectoryError
-    ) as exc:  # after the request went out: it may have been applied
+    except errors.TransientDirectoryError as exc:  # after the request: it may have been applied
         error = f"{exc.code}: {exc.message}"
         await run.ledger.update(email, changes.InvitationOutcomeUnknown(last_error=error))
         raise
-    now = run.clock()
-    sent = changes.Invited.sent(
-        result.user_id, sent_at=now, emailed=invitation.send_message, at=now
-    )
+    now, emailed = run.clock(), invitation.send_message
+    sent = changes.Invited.sent(result.user_id, sent_at=now, emailed=emailed, at=now)
     await run.ledger.update(email, sent)
     return await run.fan_out(outcome, result.user_id, {})  # the claim's row has no steps yet
 
 
 @dataclass(frozen=True, kw_only=True)
 class _Run:
-    """One delivery of an HR message: what every branch above reads, and what they all do
-    alike (defer the message, write a new row, fan the steps out)."""
+    """One delivery: what every branch reads, and what they do alike."""
 
     cmd: InvitationCommand
     token: str
@@ -204,27 +177,19 @@ class _Run:
     sponsor_contact: str | None
 
     async def defer(self, wait: float = 0.0, *, at_most: float | None = None) -> InviteOutcome:
-        low, high = RECHECK_SECONDS
-        delay = min(max(wait, low), at_most or high)
+        delay = rows.recheck_delay(wait, at_most=at_most)
         await self.outbox.requeue_invitation(self.raw_body, delay_seconds=delay)
         return InviteOutcome(outcome=Outcome.DEFERRED)
 
     async def write(
-        self,
-        replacing: LedgerEntry | None,
-        *,
-        claim: bool = False,
-        user_id: str | None = None,
-        reinvitations: int = 0,
+        self, replacing: LedgerEntry | None, *, user_id: str | None = None, reinvitations: int = 0
     ) -> bool:
-        """A new row (``domain.ledger.new_row``): inserted, or replacing ``replacing`` if that
-        is unchanged since read."""
-        token = self.token if claim else None
-        new = rows.new_row(
+        """A new row, claimed or naming ``user_id``; it replaces ``replacing`` if unchanged."""
+        new = changes.new_row(
             self.cmd,
             now=self.clock(),
             sponsor_contact=self.sponsor_contact,
-            claim_token=token,
+            claim_token=None if user_id else self.token,
             user_id=user_id,
             reinvitations=reinvitations,
             replacing=replacing,
@@ -239,10 +204,11 @@ class _Run:
         """Queue the steps not done yet. A user who already existed gets their sponsors by steps
         (``ADD_SPONSORS_TO_EXISTING_USERS``); an invited guest got them with the invitation."""
         link = self.link_sponsors and outcome not in (Outcome.INVITED, Outcome.REINVITED)
+        ledger, outbox = self.ledger, self.outbox
         queued = await queue_steps(
-            self.cmd, user_id, done, link_sponsors=link, ledger=self.ledger, outbox=self.outbox
+            self.cmd, user_id, done, link_sponsors=link, ledger=ledger, outbox=outbox
         )
-        return InviteOutcome(outcome=outcome, user_id=user_id, steps_queued=queued)
+        return InviteOutcome(outcome=outcome, steps_queued=queued)
 
 
 async def _resolve_sponsors(
@@ -271,19 +237,63 @@ async def _resolve_sponsors(
 
 
 async def _record_new_sponsors(run: _Run, entry: LedgerEntry) -> None:
-    """Sponsors a later message names for a guest already onboarded are recorded on the row
-    (their steps are checked against it), etag-checked and re-read on a conflict: two messages
-    adding different sponsors at once both land."""
+    """New sponsors recorded on an onboarded guest's row (their steps are checked against it),
+    etag-checked and re-read on a conflict: two messages adding sponsors both land."""
     for _ in range(5):
-        change = changes.SponsorsRecorded.adding(
-            entry, run.cmd.invitation.sponsors, run.sponsor_contact
-        )
+        sponsors = run.cmd.invitation.sponsors
+        change = changes.SponsorsRecorded.adding(entry, sponsors, run.sponsor_contact)
         if change is None or await run.ledger.update(entry.email, change, etag=entry.etag):
             return
-        fresh = await run.ledger.get(entry.email)
-        if fresh is None:
+        if (fresh := await run.ledger.get(entry.email)) is None:
             return
         entry = fresh
-    raise errors.TransientDirectoryError(
-        "the guest's ledger row kept changing", code="LedgerContention"
-    )
+    raise errors.TransientDirectoryError("the ledger row kept changing", code="LedgerContention")
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationGate:
+    """The ``Directory``'s invitations behind the tenant's health record (built once, in
+    ``bootstrap.Runtime``). While Graph refuses invitations for the whole tenant, the stop is
+    recorded once for every instance, messages wait on their queue (nothing poisoned), one
+    delivery per probe interval tries for real, and the first success lifts the stop."""
+
+    directory: Directory
+    health: ports.TenantHealth
+    probe_interval: timedelta
+
+    async def ensure_open(self, now: datetime) -> ports.TenantStop | None:
+        """The stop if a probe is due; ``InvitationsStopped`` while it holds and none is due."""
+        stop = await self.health.invitations_stopped()
+        if stop is not None and (wait := stop.next_probe_in(self.probe_interval, now)) > 0:
+            raise errors.InvitationsStopped(stop.message, retry_after=wait, code=stop.code)
+        return stop
+
+    async def invite(
+        self, email: str, invitation: Invitation, *, now: datetime
+    ) -> ports.InvitationResult:
+        """``POST /invitations`` unless the tenant is stopped; the probe when one is due."""
+        interval = self.probe_interval.total_seconds()
+        stop = probe = await self.ensure_open(now)
+        if stop is not None:  # the probe is due: one delivery of any instance claims it
+            probe = await self.health.record_stop(dataclasses.replace(stop, last_probe_at=now))
+            if probe is None:
+                raise errors.InvitationsStopped(stop.message, retry_after=interval, code=stop.code)
+        try:
+            result = await self.directory.invite(email, invitation)
+        except errors.InvitationsStopped as exc:
+            # The prober refreshes the stop it won; anyone else records it only if no other
+            # delivery did first: one recorded stop (one tenant_stop outcome) per probe.
+            since, etag = (stop.since, probe.etag) if stop and probe else (now, None)
+            met = ports.TenantStop(
+                code=exc.code, message=exc.message, since=since, last_probe_at=now, etag=etag
+            )
+            exc.recorded, exc.retry_after = await self.health.record_stop(met) is not None, interval
+            raise
+        except errors.Paused:
+            if stop is not None and probe is not None:  # nothing reached Graph: still due
+                await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
+            raise
+        if stop is not None:
+            await self.health.clear_stop()
+            _log.warning("invitations resume: the tenant-wide stop since %s is lifted", stop.since)
+        return result

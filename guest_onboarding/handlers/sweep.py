@@ -34,8 +34,7 @@ from guest_onboarding.domain.ledger import (
     REMINDABLE,
     GuestStatus,
     LedgerEntry,
-    invited_at,
-    replication_wait_left,
+    invited_recently,
     retired_record,
 )
 from guest_onboarding.domain.policy import Policy
@@ -261,8 +260,7 @@ async def _no_longer_pending(run: _Sweep, row: LedgerEntry, user_id: str) -> Non
     """A tracked guest missing from the pending list has redeemed, or is gone."""
     user = await run.directory.get_user(user_id)
     if user is None:
-        wait = run.settings.replication_wait
-        if replication_wait_left(invited_at(row), now=run.now, wait=wait):
+        if invited_recently(row, now=run.now, wait=run.settings.replication_wait):
             return  # invited moments ago: not replicated yet, not gone
         if await run.ledger.update(row.email, Removed(at=run.now), etag=row.etag):
             run.summary.removed += 1

@@ -131,8 +131,8 @@ def test_the_first_invocation_configures_telemetry_and_indexing_does_not() -> No
         function_app.app.get_functions()
         indexed = "opentelemetry.sdk" in sys.modules
         from opentelemetry import trace
-        from guest_onboarding import bootstrap
-        bootstrap.runtime()  # what the first invocation does
+        from guest_onboarding import entrypoints
+        entrypoints.runtime()  # what the first invocation does
         print(indexed, type(trace.get_tracer_provider()).__name__)
         """
     )

@@ -153,7 +153,7 @@ async def test_the_trigger_passes_the_message_insertion_time(
     import azure.functions.queue as queue_binding
 
     import invite_fn as invite_blueprint
-    from guest_onboarding import bootstrap
+    from guest_onboarding import entrypoints
 
     app = func.FunctionApp()  # the blueprint, as function_app.py registers it
     app.register_functions(invite_blueprint.bp)
@@ -166,10 +166,10 @@ async def test_the_trigger_passes_the_message_insertion_time(
     )
     queue = {"messaging.destination.name": rt.settings.invitations_queue}
     before = otel.points()
-    bootstrap.set_runtime(rt)
+    entrypoints.set_runtime(rt)
     try:
         await invite_fn(message)
     finally:
-        bootstrap.set_runtime(None)
+        entrypoints.set_runtime(None)
     after = otel.points()
     assert delta(before, after, "guest_onboarding.queue.message_age", **queue) == (1, 9.0)

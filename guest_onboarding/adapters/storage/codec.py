@@ -17,9 +17,9 @@ from enum import Enum
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from guest_onboarding.domain.changes import Change, Transition, changed_fields
+from guest_onboarding.domain.changes import Change, Transition, changed_fields, history_line
 from guest_onboarding.domain.invitation import Invitation, is_step_key
-from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus, history_line
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 
 _INVITATION_FIELDS = tuple(f.name for f in dataclasses.fields(Invitation))
 
