@@ -132,9 +132,9 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
     left = rows.replication_wait_left(entry.claimed_at, now=run.clock(), wait=run.replication_wait)
     if left:  # maybe sent and not replicated yet: look again rather than risk a second email
         return await run.defer(left, at_most=rows.REPLICATION_RECHECK_SECONDS)
-    # An invitation for an address that already has a user creates no second user: Graph
-    # answers with that user and re-sends to it (docs/operations.md, "Invited again", cites
-    # Microsoft's docs). The worst case is a second email, never a second user.
+    # An address that already has a user gets no second one: Graph answers with that user and
+    # re-sends to it (Microsoft Entra B2B docs, customize-invitation-api "Determine if a user was
+    # already invited", add-users-administrator "Resend invitations"; docs/operations.md).
     return await _claim_and_invite(run, entry, again=True)
 
 
