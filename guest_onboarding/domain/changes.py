@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
@@ -257,7 +258,7 @@ def new_row(
     )
 
 
-def changed_fields(change: Change) -> dict[str, object]:
+def changed_fields(change: Change) -> dict[str, Any]:
     """The row fields ``change`` writes, by name (``steps`` as a mapping to merge; a
     transition's ``at`` goes to the history, not to a field)."""
     return {f.name: getattr(change, f.name) for f in dataclasses.fields(change) if f.name != "at"}
@@ -265,13 +266,9 @@ def changed_fields(change: Change) -> dict[str, object]:
 
 def apply(entry: LedgerEntry, change: Change) -> LedgerEntry:
     """``entry`` with ``change`` applied (a new object; ``entry`` is left as it was)."""
-    updated = dataclasses.replace(entry, steps=dict(entry.steps))
-    for name, value in changed_fields(change).items():
-        if name == "steps":
-            assert isinstance(value, Mapping)
-            updated.steps.update(value)
-        else:
-            setattr(updated, name, value)
+    fields = changed_fields(change)
+    steps: Mapping[str, StepStatus] = fields.pop("steps", {})
+    updated = dataclasses.replace(entry, steps={**entry.steps, **steps}, **fields)
     if isinstance(change, Transition):
         updated.history = (*entry.history, history_line(updated.status, change.at))
     return updated
