@@ -57,7 +57,7 @@ async def perform_assignment(
     queue could have written it. The target must be on the allow-lists, the user must be the one
     the ledger recorded for that address, and the step one that ``invite_fn`` queued for them
     (``InvalidMessage`` otherwise, before any Graph call). Graph errors propagate: the retry
-    policy decides what comes next, and the entrypoint records the step as failed when it gives
+    rules decide what comes next, and the entrypoint records the step as failed when they give
     up."""
     match step:
         case GroupMembership():
