@@ -57,10 +57,10 @@ def ingestion_sink() -> Iterator[str]:
 
 
 def _configure_telemetry(connection_string: str) -> str:
-    from guest_onboarding import telemetry
     from guest_onboarding.config import TelemetrySettings
+    from guest_onboarding.telemetry.setup import configure
 
-    return telemetry.configure(TelemetrySettings(connection_string=connection_string))
+    return configure(TelemetrySettings(connection_string=connection_string))
 
 
 def _flush_telemetry(*, shutdown: bool = False) -> None:

@@ -29,7 +29,8 @@ from typing import Any
 import httpx
 
 from graph_emulator.process import RunningEmulator, start_emulator
-from guest_onboarding.adapters.graph import GRAPH_SCOPE, GraphDirectory
+from guest_onboarding.adapters.graph import GRAPH_SCOPE, GraphClient, GraphDirectory
+from guest_onboarding.adapters.graph.pacer import GraphPacer, bucket_rules
 from guest_onboarding.domain.invitation import Invitation as InvitationContent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +100,15 @@ async def measure(emulator: RunningEmulator, args: argparse.Namespace) -> dict[s
     emulator.control.reset()
     emulator.control.set_limits(throttling=False)
     credential = DefaultAzureCredential()
-    ours = GraphDirectory.create(base_url=emulator.base_url, credential=credential)
+    # As the app sends every call: through the pacer (per process, at rates never reached here).
+    rules = bucket_rules(writes_per_second=1e6, reads_per_second=1e6, invitations_per_minute=6e7)
+    ours = GraphDirectory(
+        GraphClient.create(
+            base_url=emulator.base_url,
+            credential=credential,
+            pacer=GraphPacer(rules, store=None),
+        )
+    )
     client, typed_http = typed_client(credential, emulator.base_url)
     token = (await credential.get_token(GRAPH_SCOPE)).token
     raw = httpx.AsyncClient(

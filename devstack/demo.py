@@ -22,9 +22,9 @@ from devstack.seeds import SAMPLE_PORTAL_CSV_PATH
 from devstack.stack import LocalStack, local_stack
 from guest_console.bulk import read_rows
 from guest_console.poison import PoisonItem, read_poison
+from guest_console.storage import build_operator_queues
 from guest_console.submit import prepare
 from guest_console.validation import Rejected, judge
-from guest_onboarding.bootstrap import build_operator_queues
 from guest_onboarding.config import Settings
 from guest_onboarding.domain.addresses import normalize_address
 from guest_onboarding.domain.ledger import GuestStatus, StepStatus

@@ -5,7 +5,6 @@ the end-to-end tests, the benchmarks and the chaos run."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from devstack.azurite import DEV_PORTS, Azurite, AzuritePorts
 from devstack.provision import provision_storage
 from devstack.seeds import SAMPLE_TENANT_PATH
 from graph_emulator.process import RunningEmulator, start_emulator
+from guest_console.storage.ports import read_envelope
 from guest_onboarding.bootstrap import build_ledger
 from guest_onboarding.config import Settings
 from guest_onboarding.domain.ledger import LedgerEntry
@@ -167,15 +167,7 @@ class LocalStack:
                 break
             for message in fresh:
                 seen.add(message.id)
-                try:
-                    found.append(json.loads(message.content))
-                except json.JSONDecodeError:
-                    found.append(
-                        {
-                            "error": {"code": "HostPoisoned", "message": ""},
-                            "original": message.content,
-                        }
-                    )
+                found.append(read_envelope(message.content).envelope())
         return found
 
     def resolve_poison(
@@ -191,13 +183,14 @@ class LocalStack:
         # Every message is taken once (kept invisible while the scan goes on), so one that stays
         # is not seen again; those kept are made visible at the end.
         for message in poison.receive_messages(messages_per_page=32, visibility_timeout=60):
-            envelope = json.loads(message.content)
-            action = decide(envelope) if envelope["error"]["code"] == code else "keep"
+            rejection = read_envelope(message.content)
+            envelope = rejection.envelope()
+            action = decide(envelope) if rejection.code == code else "keep"
             if action == "keep":
                 kept.append(message)
                 continue
             if action == "replay":
-                self.queue(queue).send_message(envelope["original"])
+                self.queue(queue).send_message(rejection.original)
             poison.delete_message(message)
             done[action].append(envelope)
         for message in kept:

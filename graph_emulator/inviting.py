@@ -54,7 +54,10 @@ def invite_guest(
     """Invite (or re-invite) an address; returns the invitation, the user and the redeem URL.
 
     The tenant's invitation policy is checked first. An existing user with the address is
-    reused, so the same `invitedUser.id` comes back; a new guest is created pending
+    reused, so the same `invitedUser.id` comes back and no second user is made (Microsoft
+    Entra B2B docs: "B2B collaboration API and customization", "Determine if a user was already
+    invited"; "Resend invitations to guest users": the same user gets the email again, as
+    here when asked for); a new guest is created pending
     acceptance, with its sponsors, invisible to look-ups for ``lookup_lag_seconds``. An
     email is recorded only when asked for.
     """

@@ -25,9 +25,9 @@ from guest_console import status as status_view
 from guest_console import submit as submitting
 from guest_console.environment import describe_storage, load_settings
 from guest_console.errors import ConsoleError
-from guest_onboarding.bootstrap import build_ledger_reader, build_operator_queues
+from guest_console.storage import build_ledger_reader, build_operator_queues
+from guest_console.storage.ports import StorageError
 from guest_onboarding.config import Settings, SettingsError
-from guest_onboarding.errors import StorageError
 
 #: Wide enough for the tables when output is piped (CI logs), where rich would assume 80.
 PIPED_WIDTH = 132

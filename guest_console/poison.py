@@ -13,10 +13,10 @@ from rich.table import Table
 from rich.text import Text
 
 from guest_console.errors import ConsoleError
+from guest_console.storage.ports import OperatorQueues, PoisonMessage, Rejection, read_envelope
 from guest_onboarding.domain.addresses import mask_address
 from guest_onboarding.errors import InvalidMessage
-from guest_onboarding.ports import OperatorQueues, PoisonMessage
-from guest_onboarding.wire import Rejection, decode_body, load_object, read_envelope
+from guest_onboarding.wire import decode_body, load_object
 
 #: Anything shaped like an address (masking errs on the side of hiding).
 _ADDRESS = re.compile(r"[^\s@\"'<>(),;:\[\]{}\\]+@[^\s@\"'<>(),;:\[\]{}\\]+")

@@ -19,10 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from guest_console.errors import ConsoleError
+from guest_console.storage.ports import LedgerReader
 from guest_onboarding.domain.addresses import normalize_address
 from guest_onboarding.domain.invitation import APP_ROLE_STEP_PREFIX, GROUP_STEP_PREFIX
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
-from guest_onboarding.ports import LedgerReader
 
 #: Fields never shown: the optimistic-concurrency tag and the claim's lease token.
 HIDDEN_FIELDS = frozenset({"etag", "claim_token"})

@@ -11,9 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from guest_console.bulk import read_rows
+from guest_console.storage.ports import OperatorQueues
 from guest_console.validation import Accepted, Rejected, judge_all
 from guest_onboarding.domain.policy import Policy
-from guest_onboarding.ports import OperatorQueues
 
 #: Sends in flight at once: enough to hide a storage round trip (tens of ms in Azure) behind
 #: the others; the Storage SDK's CPU per send is the limit beyond that.

@@ -1,4 +1,5 @@
-"""The composition root: builds the real adapters from settings, once per process.
+"""The composition root: builds the real adapters from settings (``build_runtime``; the
+entrypoints call it once per process, at the first invocation).
 
 Tests build a :class:`Runtime` with fakes (or with real adapters pointed at Azurite and the
 Graph emulator) and pass it to the entrypoints instead.
@@ -6,20 +7,20 @@ Graph emulator) and pass it to the entrypoints instead.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guest_onboarding.config import Settings
+from guest_onboarding.handlers.invite import InvitationGate
 from guest_onboarding.ports import (
     Directory,
     Ledger,
-    LedgerReader,
-    OperatorQueues,
     Outbox,
     TenantHealth,
 )
@@ -32,13 +33,10 @@ DEFAULT_MAX_DEQUEUE_COUNT = 5
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(kw_only=True)
 class Runtime:
-    """Everything a handler needs, built once per process."""
+    """Everything a handler needs, built once per process: the adapters, and the invitation
+    gate that puts the directory's invitations behind the tenant's health record."""
 
     settings: Settings
     directory: Directory
@@ -46,7 +44,17 @@ class Runtime:
     outbox: Outbox
     health: TenantHealth
     max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT
-    clock: Callable[[], datetime] = field(default=_utc_now)
+    #: Aware UTC now (tests pass a settable clock).
+    clock: Callable[[], datetime] = field(default=functools.partial(datetime.now, UTC))
+    #: Built from the fields above (a runtime with other settings or adapters is a new one).
+    gate: InvitationGate = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.gate = InvitationGate(
+            directory=self.directory,
+            health=self.health,
+            probe_interval=timedelta(seconds=self.settings.tenant_stop_probe_seconds),
+        )
 
     async def aclose(self) -> None:
         """Close every adapter's connections (the end of a test, a benchmark or a tool; the
@@ -87,27 +95,10 @@ def build_ledger(settings: Settings) -> Ledger:
     return TableLedger.create(settings.storage, settings.guest_ledger_table)
 
 
-def build_ledger_reader(settings: Settings) -> LedgerReader:
-    """The ledger's read side for the operator console: Storage errors become
-    ``StorageError``s naming the table and the role that is missing."""
-    from guest_onboarding.adapters.storage.operator import CheckedLedgerReader
-
-    quiet_sdk_logging()
-    return CheckedLedgerReader.create(settings.storage, settings.guest_ledger_table)
-
-
-def build_operator_queues(settings: Settings) -> OperatorQueues:
-    """The queues as the operator console uses them (submit, poison, replay)."""
-    from guest_onboarding.adapters.storage.operator import QueueOperator
-
-    quiet_sdk_logging()
-    return QueueOperator.create(settings.storage)
-
-
 def build_graph_pacer(settings: Settings) -> GraphPacer:
     """Graph pacing at the configured rates, on the budget record every instance shares
     (``GRAPH_BUDGET_TABLE``), or per process when ``GRAPH_BUDGET_SHARED`` is false."""
-    from guest_onboarding.adapters.graph.pacer import GraphPacer, policies
+    from guest_onboarding.adapters.graph.pacer import GraphPacer, bucket_rules
     from guest_onboarding.adapters.storage.budget import TableBudgetStore
 
     store = (
@@ -115,7 +106,7 @@ def build_graph_pacer(settings: Settings) -> GraphPacer:
         if settings.graph_budget_shared
         else None
     )
-    buckets = policies(
+    buckets = bucket_rules(
         writes_per_second=settings.graph_writes_per_second,
         reads_per_second=settings.graph_reads_per_second,
         invitations_per_minute=settings.invitations_per_minute,
@@ -148,24 +139,3 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         health=TableTenantHealth.create(settings.storage, settings.guest_ledger_table),
         max_dequeue_count=max_dequeue_count(),
     )
-
-
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    """The process-wide runtime, built on first use (never at import: cold start stays cheap)."""
-    global _runtime
-    if _runtime is None:
-        # Telemetry too, here and not at import: indexing the app never loads the SDK.
-        from guest_onboarding.telemetry import configure
-
-        configure()
-        _runtime = build_runtime()
-    return _runtime
-
-
-def set_runtime(value: Runtime | None) -> None:
-    """Replace the process-wide runtime (tests; None rebuilds from settings on next use)."""
-    global _runtime
-    _runtime = value

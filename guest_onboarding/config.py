@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from guest_onboarding.domain.policy import Policy
-from guest_onboarding.domain.redirects import RedirectAllowList
 from guest_onboarding.domain.schedule import ExpiredGuestAction
 from guest_onboarding.setting_values import (
     SettingsError,
@@ -117,36 +116,35 @@ class TelemetrySettings:
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    graph_base_url: str = DEFAULT_GRAPH_BASE_URL
-    azure_client_id: str | None = None
-    invitations_queue: str = "guest-invitations"
-    assignments_queue: str = "guest-assignments"
-    policy: Policy = field(
-        default_factory=lambda: Policy(
-            default_redirect_url=DEFAULT_REDIRECT_URL,
-            allowed_redirects=RedirectAllowList.parse((DEFAULT_REDIRECT_URL,)),
-        )
-    )
-    resend_schedule: str = "0 0 8 * * *"
-    reminder_days: tuple[int, ...] = (3, 7, 14)
-    pending_expiry_days: int = 30
-    expired_guest_action: ExpiredGuestAction = ExpiredGuestAction.NONE
-    delete_grace_days: int = 30
-    max_deletions_per_run: int = 100
-    resend_untracked: bool = False
-    guest_ledger_table: str = "guestledger"
-    ledger_retention_days: int = 365
-    invite_replication_wait_seconds: int = 600
-    sponsor_cc_from_reminder: int = 2
-    add_sponsors_to_existing_users: bool = False
-    tenant_stop_probe_seconds: int = 600
+    """Every setting, typed. Built by :meth:`from_env` only: the defaults are
+    :data:`SETTING_DEFAULTS`, and nowhere else."""
+
+    graph_base_url: str
+    azure_client_id: str | None
+    invitations_queue: str
+    assignments_queue: str
+    #: The allow-lists (the one "policy" of the package).
+    policy: Policy
+    resend_schedule: str
+    reminder_days: tuple[int, ...]
+    pending_expiry_days: int
+    expired_guest_action: ExpiredGuestAction
+    delete_grace_days: int
+    max_deletions_per_run: int
+    resend_untracked: bool
+    guest_ledger_table: str
+    ledger_retention_days: int
+    invite_replication_wait_seconds: int
+    sponsor_cc_from_reminder: int
+    add_sponsors_to_existing_users: bool
+    tenant_stop_probe_seconds: int
     # The Graph budget every instance shares (README, "Scaling out").
-    graph_writes_per_second: float = 20.0
-    graph_reads_per_second: float = 100.0
-    invitations_per_minute: float = 1.0
-    graph_budget_table: str = "graphbudget"
-    graph_budget_shared: bool = True
-    storage: StorageSettings = field(default_factory=StorageSettings)
+    graph_writes_per_second: float
+    graph_reads_per_second: float
+    invitations_per_minute: float
+    graph_budget_table: str
+    graph_budget_shared: bool
+    storage: StorageSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -2,7 +2,6 @@
 
     OnboardingError
     ├── InvalidMessage              rejected input: poison at once, never retried, no Graph call
-    ├── NeedsOperator               poison at once: only a person can tell what is safe
     └── ServiceError                a service answered with an error or could not be reached
         │                           (code, message, status, request id)
         ├── DirectoryError          anything Graph said
@@ -26,10 +25,6 @@
             │   └── BudgetContention    a Graph budget row kept changing under etag checks
             └── PermanentStoreError     poison with Storage's error: 403 (a data role missing),
                                         404 (no such table or queue), 400 / 413 (refused)
-    StorageError                    the operator console's storage failures, saying what to do
-    ├── StorageAccessDenied         403: the identity lacks a data role (``role``) there
-    ├── StorageNotFound             the queue or table does not exist
-    └── StorageUnreachable          no answer, or no credential to sign in with
 
 Adapters translate vendor errors into these at their boundary (``raise Ours(...) from exc``);
 nothing else in the package sees an SDK exception.
@@ -44,16 +39,6 @@ class OnboardingError(Exception):
 
 class InvalidMessage(OnboardingError):
     """A queue message that can never succeed; ``code`` names the rule it broke."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class NeedsOperator(OnboardingError):
-    """Carrying on could do harm (a second invitation email) and waiting will not settle it;
-    ``code`` names the situation, ``message`` what the operator should check."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -125,7 +110,24 @@ class Throttled(Paused):
 class InvitationsStopped(Paused):
     """Graph refuses invitations for the whole tenant (invitations blocked for the directory,
     external collaboration settings): not the message's fault. Invitations pause, messages wait
-    ``retry_after`` seconds (the probe interval) and nothing is poisoned for it."""
+    ``retry_after`` seconds (the probe interval) and nothing is poisoned for it. ``recorded``:
+    this delivery recorded the stop (once per stop and probe interval, for every instance), so
+    its outcome is the one ``tenant_stop`` the alert counts."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        code: str = "",
+        status: int | None = None,
+        request_id: str | None = None,
+        recorded: bool = False,
+    ) -> None:
+        super().__init__(
+            message, retry_after=retry_after, code=code, status=status, request_id=request_id
+        )
+        self.recorded = recorded
 
 
 class NotYetReplicated(TransientDirectoryError):
@@ -181,24 +183,3 @@ class PermanentStoreError(StoreError):
     """Storage refuses the call as made: the identity lacks a data role (403), the table or queue
     does not exist (404), the request is refused (400, 413). Retrying will not help until the
     deployment is fixed; the message goes to poison with Storage's error, to replay then."""
-
-
-class StorageError(Exception):
-    """Storage refused the operator console or could not be reached; the message names the
-    queue or table, the account and what to do about it."""
-
-
-class StorageAccessDenied(StorageError):
-    """403: the identity lacks ``role`` on the queue or table (or its storage account)."""
-
-    def __init__(self, message: str, *, role: str) -> None:
-        super().__init__(message)
-        self.role = role
-
-
-class StorageNotFound(StorageError):
-    """The queue or table does not exist (the deployment creates them)."""
-
-
-class StorageUnreachable(StorageError):
-    """The account did not answer, or no credential could sign in."""

@@ -15,8 +15,15 @@ from guest_onboarding.domain.invitation import (
     group_step_key,
     sponsor_step_key,
 )
-from guest_onboarding.schema import MAX_EXTERNAL_ID, Address, Guid, Internal, rejection, utf16_units
-from guest_onboarding.wire import load_object
+from guest_onboarding.wire import (
+    MAX_EXTERNAL_ID,
+    Address,
+    Guid,
+    Internal,
+    load_object,
+    rejection,
+    utf16_units,
+)
 
 #: A reminder number beyond any schedule (the handler checks the configured one).
 MAX_REMINDER_NUMBER = 100

@@ -12,19 +12,18 @@ from pydantic import Field, ValidationError, field_validator
 
 from guest_onboarding.domain.addresses import check_address
 from guest_onboarding.domain.content import check_display_name, check_message_body
-from guest_onboarding.domain.invitation import AppRoleRef, Invitation, InvitationCommand
+from guest_onboarding.domain.invitation import AppRoleRef, Invitation, InvitationCommand, is_guid
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.internal_messages import ReminderEnvelope, ReminderRequest
-from guest_onboarding.schema import (
-    GUID_PATTERN,
+from guest_onboarding.wire import (
     MAX_EXTERNAL_ID,
     Guid,
     Strict,
+    load_object,
     rejection,
     utf16_units,
 )
-from guest_onboarding.wire import load_object
 
 MAX_DISPLAY_NAME = 256
 MAX_MESSAGE_BODY = 2000
@@ -139,7 +138,7 @@ def _sponsor_refs(refs: list[str]) -> tuple[str, ...]:
     five (``TooManySponsors``). Whether they exist and are members is Graph's to say."""
     unique: dict[str, None] = {}
     for ref in refs:
-        if re.match(GUID_PATTERN, ref):
+        if is_guid(ref):
             unique[ref.lower()] = None
         else:
             unique[check_address(ref, field_name="sponsors")] = None

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from guest_onboarding.domain.changes import Change
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
+
+#: Graph's words: a guest who has not redeemed, and a user of the tenant itself.
+PENDING_ACCEPTANCE = "PendingAcceptance"
+MEMBER = "Member"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -24,14 +28,23 @@ class DirectoryUser:
     account_enabled: bool | None = None
     external_user_state: str | None = None
     state_changed_at: datetime | None = None
-    created_at: datetime | None = None
+
+    @property
+    def is_member(self) -> bool:
+        """A user of the tenant itself (who may sponsor guests), not a guest."""
+        return self.user_type == MEMBER
+
+    @property
+    def has_redeemed(self) -> bool:
+        """An invited user who accepted (a state other than pending; none: never invited)."""
+        return bool(self.external_user_state) and self.external_user_state != PENDING_ACCEPTANCE
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class InvitationResult:
+    """What ``POST /invitations`` answered that the handlers use: the invited user."""
+
     user_id: str
-    redeem_url: str | None = None
-    status: str | None = None
 
 
 class Directory(Protocol):
@@ -135,6 +148,10 @@ class TenantStop:
     last_probe_at: datetime
     etag: str | None = None
 
+    def next_probe_in(self, interval: timedelta, now: datetime) -> float:
+        """Seconds until one delivery may try an invitation again (0 or less: now)."""
+        return (self.last_probe_at + interval - now).total_seconds()
+
 
 class TenantHealth(Protocol):
     """One shared record of whether the tenant accepts invitations, read by every instance."""
@@ -178,64 +195,3 @@ class Outbox(Protocol):
     ) -> None:
         """Move a message to ``<queue>-poison`` with the reason envelope."""
         ...
-
-
-# -- the operator console's side ---------------------------------------------------------------
-
-
-class LedgerReader(Protocol):
-    """The ledger's read side (the console's ``status`` and ``report``); a ``Ledger`` is one.
-    Raises ``errors.StorageError``s."""
-
-    async def get(self, email: str) -> LedgerEntry | None: ...
-
-    def entries(
-        self, *, statuses: frozenset[GuestStatus] | None = None
-    ) -> AsyncIterator[LedgerEntry]: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PoisonMessage:
-    """One message on ``<queue>-poison``, as stored (``content`` is the envelope)."""
-
-    id: str
-    queue: str  # the work queue it came from (the poison queue is ``<queue>-poison``)
-    content: str
-    inserted_at: datetime | None = None
-    dequeue_count: int = 0
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ReplayOutcome:
-    replayed: tuple[str, ...]  # ids sent back to the work queue and deleted from poison
-    not_found: tuple[str, ...]  # ids not on the poison queue (replayed already, or leased)
-
-
-class OperatorQueues(Protocol):
-    """The queues as an operator uses them: submit HR messages, read and replay poison.
-    Raises ``errors.StorageError``s naming the queue and the missing role."""
-
-    async def send_many(
-        self,
-        queue: str,
-        bodies: Sequence[str],
-        *,
-        concurrency: int,
-        on_sent: Callable[[int], None] | None = None,
-    ) -> None:
-        """Send every body to ``queue``, ``concurrency`` at a time; ``on_sent(n)`` reports
-        progress. On a failure the rest are not sent and the error is raised."""
-        ...
-
-    async def poison(self, queue: str) -> list[PoisonMessage]:
-        """Every message on ``<queue>-poison``, oldest first, left on the queue."""
-        ...
-
-    async def replay(self, queue: str, ids: Collection[str]) -> ReplayOutcome:
-        """Send each chosen poison message's original, unchanged, to ``queue`` and delete it
-        from ``<queue>-poison``: replaying an id twice finds nothing the second time."""
-        ...
-
-    async def close(self) -> None: ...

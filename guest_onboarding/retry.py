@@ -1,7 +1,6 @@
-"""The retry policy, for both queues: what happens to a message whose handler raised.
+"""The retry rules, for both queues: what happens to a message whose handler raised.
 
-- rejected input, permanent Graph refusals and what needs an operator: poison now, with the
-  reason;
+- rejected input and permanent Graph refusals: poison now, with the reason;
 - throttled (429), or invitations stopped for the whole tenant: back on the queue after
   Retry-After (the probe interval); never counted as a failure, never poisoned;
 - transient Graph failures: back-off (a fresh copy, ``attempt`` + 1) where the message carries
@@ -26,7 +25,6 @@ from enum import StrEnum
 
 from guest_onboarding.errors import (
     InvalidMessage,
-    NeedsOperator,
     Paused,
     PermanentDirectoryError,
     PermanentStoreError,
@@ -59,7 +57,7 @@ def backoff_seconds(attempt: int) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RetryPolicy:
+class RetryRules:
     """``max_attempts`` applies to messages that carry their attempt count; ``None`` means the
     queue's redelivery handles transient failures too."""
 
@@ -69,9 +67,7 @@ class RetryPolicy:
     def decide(self, exc: BaseException, *, attempt: int, dequeue_count: int) -> Decision:
         """What to do with a message that failed with ``exc`` on its ``attempt`` (0-based,
         carried by the message) and ``dequeue_count`` (this copy's deliveries)."""
-        if isinstance(
-            exc, InvalidMessage | NeedsOperator | PermanentDirectoryError | PermanentStoreError
-        ):
+        if isinstance(exc, InvalidMessage | PermanentDirectoryError | PermanentStoreError):
             return Decision(action=Action.POISON)
         if isinstance(exc, TransientStoreError):
             if dequeue_count + 1 < self.max_dequeue_count:

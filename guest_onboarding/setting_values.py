@@ -5,11 +5,10 @@ calls these."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable
 
 from guest_onboarding.domain.addresses import DomainError, canonical_domain, check_address
-from guest_onboarding.domain.invitation import AppRoleRef
+from guest_onboarding.domain.invitation import AppRoleRef, is_guid
 from guest_onboarding.domain.policy import AccessProfile
 from guest_onboarding.domain.redirects import RedirectAllowList, RedirectError, parse_url
 from guest_onboarding.domain.schedule import ExpiredGuestAction
@@ -48,12 +47,9 @@ def parse_redirects(value: str, *, default: str) -> RedirectAllowList:
     return allowed
 
 
-GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
 def parse_guids(name: str, values: Iterable[str]) -> frozenset[str]:
     lowered = frozenset(v.lower() for v in values)
-    bad = sorted(v for v in lowered if not GUID.match(v))
+    bad = sorted(v for v in lowered if not is_guid(v))
     if bad:
         raise SettingsError(f"{name} must hold object ids (GUIDs), got {bad[0]!r}")
     return lowered
@@ -140,7 +136,7 @@ def _sponsor_ref(value: object) -> bool:
     """An object id, or a user principal name that is a valid address."""
     if not isinstance(value, str):
         return False
-    if GUID.match(value.lower()):
+    if is_guid(value):
         return True
     try:
         check_address(value, field_name="sponsors")

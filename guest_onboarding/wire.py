@@ -1,5 +1,7 @@
-"""The queue wire format: message text as received (plain UTF-8 or base64), JSON objects, and
-the poison envelope every rejected or failed message is moved with."""
+"""The queue wire format: message text as received (plain UTF-8 or base64), JSON objects, the
+poison envelope every rejected or failed message is moved with, and what every message schema
+shares (strict models, GUIDs, lengths counted as Graph counts them, canonical addresses, one
+translation of a validation error into a rejection code)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,13 @@ import base64
 import binascii
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
+
+from guest_onboarding.domain.addresses import check_address
+from guest_onboarding.domain.invitation import GUID_PATTERN
 from guest_onboarding.errors import InvalidMessage
 
 
@@ -81,36 +87,57 @@ def rejection_envelope(
             return envelope
 
 
-#: The code of a poison message that carries no envelope (moved by the host itself after its
-#: last delivery, without a reason).
-NO_ENVELOPE_CODE = "HostPoisoned"
+# -- what every message schema shares ---------------------------------------------------------
+
+MAX_EXTERNAL_ID = 128
+
+Guid = Annotated[str, Field(pattern=GUID_PATTERN)]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Rejection:
-    """A poison message read back: the ``error`` object and the original text."""
+def utf16_units(limit: int) -> AfterValidator:
+    """At most ``limit`` UTF-16 code units, as Graph counts (an emoji is two)."""
 
-    code: str
-    message: str
-    details: dict[str, str]
-    original: str
+    def check(value: str) -> str:
+        units = len(value.encode("utf-16-le")) // 2
+        if units > limit:
+            raise PydanticCustomError(
+                "string_too_long",
+                "at most {limit} UTF-16 code units, got {units}",
+                {"limit": limit, "units": units},
+            )
+        return value
+
+    return AfterValidator(check)
 
 
-def read_envelope(text: str) -> Rejection:
-    """The poison body ``rejection_envelope`` wrote, read back; a body that is not one (the
-    host moved the message without a reason) is its own original, code ``HostPoisoned``."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None
-    error = data.get("error") if isinstance(data, dict) else None
-    original = data.get("original") if isinstance(data, dict) else None
-    if not isinstance(error, dict) or not isinstance(original, str) or "code" not in error:
-        return Rejection(code=NO_ENVELOPE_CODE, message="", details={}, original=text)
-    details = {str(k): str(v) for k, v in error.items() if k not in {"code", "message"}}
-    return Rejection(
-        code=str(error["code"]),
-        message=str(error.get("message", "")),
-        details=details,
-        original=original,
-    )
+def _canonical_address(value: str) -> str:
+    return check_address(value)
+
+
+#: An address this app wrote itself (steps, reminders): re-checked, canonical.
+Address = Annotated[str, Field(max_length=320), AfterValidator(_canonical_address)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Internal(Strict):
+    """A message this app writes itself: exact JSON types (no ``"1"`` for ``1``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
+
+
+def rejection(exc: ValidationError) -> InvalidMessage:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "message"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return InvalidMessage("UnknownField", f"unknown field '{where}' (check its spelling)")
+    if kind in {"missing", "union_tag_not_found"}:
+        return InvalidMessage("MissingField", f"required field '{where}' is missing")
+    if kind in {"string_too_long", "too_long"}:
+        return InvalidMessage("FieldTooLong", f"'{where}' is too long: {first['msg']}")
+    if "TooManyCcRecipients" in str(first.get("msg", "")):
+        return InvalidMessage("TooManyCcRecipients", "ccRecipient takes one address only")
+    return InvalidMessage("InvalidField", f"'{where}': {first['msg']}")

@@ -68,7 +68,6 @@ class FakeDirectory:
             account_enabled=True,
             external_user_state=state,
             state_changed_at=since,
-            created_at=since,
         )
         self.users[user.id] = user
         return user
@@ -126,7 +125,7 @@ class FakeDirectory:
                 self.sponsors[user.id] = set(invitation.sponsors)
         if invitation.send_message:
             self.emails.append(SentEmail(email, invitation))
-        return InvitationResult(user_id=user.id, status="PendingAcceptance")
+        return InvitationResult(user_id=user.id)
 
     async def add_group_member(self, *, group_id: str, user_id: str) -> None:
         self._maybe_fail("add_group_member")

@@ -162,3 +162,54 @@ def test_no_app_module_is_over_300_lines() -> None:
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     }
     assert long == {}
+
+
+#: The function folders: what the host loads (``function_app.py`` registers their blueprints).
+FUNCTION_FOLDERS = ("invite_fn", "assign_fn", "resend_timer_fn")
+
+
+def modules_not_run(package: str, entry_points: Iterable[str]) -> list[str]:
+    """The modules of ``package`` that nothing reached from ``entry_points`` imports, at any
+    depth (imports inside functions count: the app imports lazily); packages are left out,
+    since importing any module of one runs its ``__init__``."""
+    graph = grimp.build_graph(
+        package, *entry_points, cache_dir=None, exclude_type_checking_imports=True
+    )
+    reached: set[str] = set()
+    pending = list(entry_points)
+    while pending:
+        module = pending.pop()
+        if module in reached:
+            continue
+        reached.add(module)
+        pending.extend(graph.find_modules_directly_imported_by(module))
+    leaves = {m for m in graph.modules if not graph.find_children(m) and m.startswith(package)}
+    return sorted(leaves - reached)
+
+
+def test_what_ships_is_what_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every module of the deployed package is imported by the functions: nothing only the
+    console or the tests use ships with the app (issue 22)."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT))
+    assert modules_not_run("guest_onboarding", FUNCTION_FOLDERS) == []
+
+
+def test_the_shipping_check_finds_a_module_nothing_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutation: a module only a console would import is caught."""
+    app = tmp_path / "shipped"
+    (app / "sub").mkdir(parents=True)
+    for path, text in {
+        "shipped/__init__.py": "",
+        "shipped/sub/__init__.py": "",
+        "shipped/sub/used.py": "",
+        "shipped/console_only.py": "",
+        "trigger_fn/__init__.py": "def run():\n    from shipped.sub import used\n",
+    }.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("shipped", "shipped.sub", "trigger_fn"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert modules_not_run("shipped", ["trigger_fn"]) == ["shipped.console_only"]

@@ -1,9 +1,12 @@
 """The domain: plain values and rules, no I/O, no vendor SDK.
 
 - :mod:`.invitation`: what an invitation says (one value object, carried unchanged from the HR
-  message to the ledger row and the Graph request), the validated command, step keys;
-- :mod:`.ledger`: the guest's ledger row, its statuses and the typed changes written to it;
+  message to the ledger row and the Graph request), the validated command, step keys, object ids;
+- :mod:`.ledger`: the guest's ledger row, its statuses, the claim lease and the replication wait;
+- :mod:`.changes`: every write to a row, a typed change named by intent, or a new row;
+- :mod:`.schedule`: when a reminder is due, when a guest expires, and what happens then;
 - :mod:`.policy`: the allow-lists a message is checked against;
-- :mod:`.schedule`: when a reminder is due and when a guest expires;
-- :mod:`.addresses`: the one canonical form of an address, and masking for logs.
+- :mod:`.redirects`: redirect URLs matched as URLs;
+- :mod:`.addresses`: the one canonical form of an address, and masking for logs;
+- :mod:`.outcomes`: what a delivery did, for the handlers, the log lines and telemetry.
 """

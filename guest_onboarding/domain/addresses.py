@@ -12,6 +12,7 @@ settings at start-up stays cheap.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -114,6 +115,15 @@ def domain_of(address: str) -> str:
 def domain_matches(domain: str, entries: frozenset[str]) -> bool:
     """True when ``domain`` is an entry or a subdomain of one (both canonical)."""
     return any(domain == e or domain.endswith("." + e) for e in entries)
+
+
+def pseudonym(value: str | None) -> str | None:
+    """A stable stand-in for an identifier in logs (an address, HR's external id: personal
+    data): the same value always gives the same 12 hex digits, which correlate lines without
+    revealing it."""
+    if value is None:
+        return None
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
 
 
 def mask_address(address: str) -> str:

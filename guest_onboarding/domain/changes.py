@@ -1,11 +1,11 @@
-"""Typed changes of a ledger row, named by intent. No I/O.
+"""Typed changes of a ledger row, named by intent, and a whole new row. No I/O.
 
-Every write to a row is one of the classes below. A change's fields are
-:class:`~guest_onboarding.domain.ledger.LedgerEntry` field names; all of them are written
-(``None`` clears a field), and ``steps`` merges step by step. A :class:`Transition` changes the
-status and is kept in the row's ``history`` with its time (``at``). :func:`apply` is the
-reference meaning of a change: the in-memory fakes use it, and the Table adapter must agree with
-it (tests/integration/test_ledger_table.py checks every change).
+Every write to a row is one of the classes below, or a row :func:`new_row` builds. A change's
+fields are :class:`~guest_onboarding.domain.ledger.LedgerEntry` field names; all of them are
+written (``None`` clears a field), and ``steps`` merges step by step. A :class:`Transition`
+changes the status and is kept in the row's ``history`` with its time (``at``). :func:`apply` is
+the reference meaning of a change: the in-memory fakes use it, and the Table adapter must agree
+with it (tests/integration/test_ledger_table.py checks every change).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 
 
@@ -51,6 +52,19 @@ class Invited(Transition):
     status: GuestStatus = field(default=GuestStatus.INVITED, init=False)
     claim_token: None = field(default=None, init=False)
 
+    @classmethod
+    def sent(cls, user_id: str, *, sent_at: datetime, emailed: bool, at: datetime) -> Invited:
+        """The invitation that went out at ``sent_at``, by email or not
+        (``sendInvitationMessage``)."""
+        last = sent_at if emailed else None
+        return cls(
+            user_id=user_id,
+            first_sent_at=sent_at,
+            last_sent_at=last,
+            send_count=int(emailed),
+            at=at,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class InvitationRefused(Transition):
@@ -69,17 +83,6 @@ class InvitationOutcomeUnknown(Change):
 
     last_error: str
     claim_token: None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class InvitationUnconfirmed(Transition):
-    """An invitation may have gone out, but the guest never showed up in the directory: an
-    operator decides (replaying the message invites afresh)."""
-
-    last_error: str
-    status: GuestStatus = field(default=GuestStatus.FAILED, init=False)
-    claim_token: None = field(default=None, init=False)
-    claimed_at: None = field(default=None, init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +169,38 @@ class Adopted(Transition):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ComebackUndone(Transition):
+    """A disabled guest came back, but their fresh invitation did not happen (refused, or
+    paused): they are disabled again, and the row is the disabled one it was before the claim
+    replaced it (:meth:`of`), so the sweep keeps treating them as it did."""
+
+    user_id: str | None
+    external_id: str | None
+    invitation: Invitation | None
+    sponsor_contact: str | None
+    first_sent_at: datetime | None
+    last_sent_at: datetime | None
+    send_count: int
+    reminders_scheduled: int
+    reminders_sent: int
+    expired_at: datetime | None
+    disabled_at: datetime | None
+    created_at: datetime | None
+    last_error: str | None
+    reinvitations: int
+    steps: Mapping[str, StepStatus]
+    status: GuestStatus = field(default=GuestStatus.DISABLED, init=False)
+    claim_token: None = field(default=None, init=False)
+    claimed_at: None = field(default=None, init=False)
+
+    @classmethod
+    def of(cls, disabled: LedgerEntry, *, at: datetime) -> ComebackUndone:
+        """The change back to ``disabled``, the row as it was read before the claim."""
+        kept = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "at"}
+        return cls(at=at, **{name: getattr(disabled, name) for name in kept})
+
+
+@dataclass(frozen=True, kw_only=True)
 class SponsorsRecorded(Change):
     """A later HR message names more sponsors for a guest already onboarded: the row's
     invitation records them (and the escalation contact)."""
@@ -173,13 +208,57 @@ class SponsorsRecorded(Change):
     invitation: Invitation
     sponsor_contact: str | None
 
+    @classmethod
+    def adding(
+        cls, row: LedgerEntry, sponsors: tuple[str, ...], contact: str | None
+    ) -> SponsorsRecorded | None:
+        """The change that adds the ``sponsors`` the row does not record yet (None if there is
+        none to add); the first contact recorded stays."""
+        if row.invitation is None:
+            return None
+        known = row.invitation.sponsors
+        new = tuple(s for s in sponsors if s not in known)
+        if not new:
+            return None
+        recorded = dataclasses.replace(row.invitation, sponsors=(*known, *new))
+        return cls(invitation=recorded, sponsor_contact=row.sponsor_contact or contact)
+
 
 def history_line(status: GuestStatus, at: datetime) -> str:
     """One history entry: ``"<status>@<ISO time>"``."""
     return f"{status.value}@{at.isoformat()}"
 
 
-def changed_fields(change: Change) -> dict[str, object]:
+def new_row(
+    cmd: InvitationCommand,
+    *,
+    now: datetime,
+    sponsor_contact: str | None,
+    claim_token: str | None = None,
+    user_id: str | None = None,
+    reinvitations: int = 0,
+    replacing: LedgerEntry | None = None,
+) -> LedgerEntry:
+    """A guest's row for a new lifecycle: claimed (``claim_token``) right before an invitation,
+    or naming an existing user (``user_id``), who gets no email. A row it replaces keeps its
+    history (the ledger keeps every transition)."""
+    status = GuestStatus.EXISTING if user_id else GuestStatus.INVITING
+    return LedgerEntry(
+        email=cmd.email,
+        status=status,
+        user_id=user_id,
+        claim_token=None if user_id else claim_token,
+        claimed_at=None if user_id else now,
+        external_id=cmd.external_id,
+        invitation=cmd.invitation,
+        sponsor_contact=sponsor_contact,
+        created_at=now,
+        reinvitations=reinvitations,
+        history=(*(replacing.history if replacing else ()), history_line(status, now)),
+    )
+
+
+def changed_fields(change: Change) -> dict[str, Any]:
     """The row fields ``change`` writes, by name (``steps`` as a mapping to merge; a
     transition's ``at`` goes to the history, not to a field)."""
     return {f.name: getattr(change, f.name) for f in dataclasses.fields(change) if f.name != "at"}
@@ -187,12 +266,9 @@ def changed_fields(change: Change) -> dict[str, object]:
 
 def apply(entry: LedgerEntry, change: Change) -> LedgerEntry:
     """``entry`` with ``change`` applied (a new object; ``entry`` is left as it was)."""
-    updated = dataclasses.replace(entry, steps=dict(entry.steps))
-    if isinstance(change, StepsRecorded):
-        updated.steps.update(change.steps)
-        return updated
-    for name, value in changed_fields(change).items():
-        setattr(updated, name, value)
+    fields = changed_fields(change)
+    steps: Mapping[str, StepStatus] = fields.pop("steps", {})
+    updated = dataclasses.replace(entry, steps={**entry.steps, **steps}, **fields)
     if isinstance(change, Transition):
         updated.history = (*entry.history, history_line(updated.status, change.at))
     return updated

@@ -8,7 +8,18 @@ the schema and to the adapter's mapping (docs/extending.md).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+#: An object id (a GUID) as Graph writes it, in any case: the one check of an id, for the
+#: message schemas, the settings and the Graph adapter alike.
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_GUID = re.compile(GUID_PATTERN)
+
+
+def is_guid(value: str) -> bool:
+    """True when ``value`` is an object id (hyphenated, 36 characters, any case)."""
+    return _GUID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

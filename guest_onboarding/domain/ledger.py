@@ -1,5 +1,6 @@
-"""The guest's ledger row, its statuses, and what is kept of it after the retention period.
-No I/O. Every write to a row is a typed change, named by intent (:mod:`.changes`).
+"""The guest's ledger row, its statuses, the time rules of a claim, and what is kept of a row
+after the retention period. No I/O. Every write to a row is a typed change, named by intent, or
+a whole new row (:mod:`.changes`).
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from guest_onboarding.domain.invitation import Invitation
@@ -34,6 +35,11 @@ TRACKED = REMINDABLE | {GuestStatus.EXPIRED, GuestStatus.DISABLED, GuestStatus.E
 #: ``LEDGER_RETENTION_DAYS``.
 FINISHED = frozenset(
     {GuestStatus.REDEEMED, GuestStatus.DELETED, GuestStatus.REMOVED, GuestStatus.FAILED}
+)
+#: Rows that keep naming their user while the user exists (an expired or disabled row is
+#: brought back by a fresh invitation instead).
+KEEPS_ITS_USER = frozenset(
+    {GuestStatus.INVITED, GuestStatus.EXISTING, GuestStatus.UNTRACKED, GuestStatus.REDEEMED}
 )
 #: Statuses in which the row names a user this system has onboarded (or found).
 ONBOARDED = frozenset(
@@ -83,9 +89,50 @@ class LedgerEntry:
     updated_at: datetime | None = None
     last_error: str | None = None
     steps: dict[str, StepStatus] = field(default_factory=dict)
+    #: Invitations sent again because an earlier one's guest never appeared in the directory.
+    reinvitations: int = 0
     #: Every change of status, oldest first: ``"<status>@<ISO time>"``.
     history: tuple[str, ...] = ()
     etag: str | None = None
+
+
+# -- claims: how long a delivery holds a guest, and how long a new user may stay unseen --------
+
+#: How long a claim keeps concurrent deliveries of the same guest waiting: longer than the worst
+#: case of a token fetch, the Graph client's timeout (30 s) and the ledger writes around them.
+CLAIM_LEASE = timedelta(seconds=120)
+#: While waiting for a possibly invited user to replicate, look again this often.
+REPLICATION_RECHECK_SECONDS = 15.0
+#: A deferred message is re-checked this soon (the claim holder usually finishes in a second).
+RECHECK_SECONDS = (1.0, 3.0)
+
+
+def recheck_delay(wait: float, *, at_most: float | None = None) -> float:
+    """When a deferred message comes back: after ``wait`` seconds, within ``RECHECK_SECONDS``
+    (or ``at_most``)."""
+    low, high = RECHECK_SECONDS
+    return min(max(wait, low), at_most or high)
+
+
+def claim_held_for(entry: LedgerEntry, *, token: str, now: datetime) -> float:
+    """Seconds another delivery's claim still holds the row (0 if it is ours or ran out)."""
+    if entry.claim_token in (None, token) or entry.claimed_at is None:
+        return 0.0
+    return max(0.0, (entry.claimed_at + CLAIM_LEASE - now).total_seconds())
+
+
+def replication_wait_left(since: datetime | None, *, now: datetime, wait: timedelta) -> float:
+    """Seconds a user invited at ``since`` may still be invisible to the directory's look-ups
+    (0 once ``wait``, ``INVITE_REPLICATION_WAIT_SECONDS``, has passed, or with no time)."""
+    if since is None:
+        return 0.0
+    return max(0.0, (wait - (now - since)).total_seconds())
+
+
+def invited_recently(entry: LedgerEntry, *, now: datetime, wait: timedelta) -> bool:
+    """The row's user was invited (or the row made) less than ``wait`` ago: a directory that
+    does not show them yet may not have replicated them, they are not gone."""
+    return replication_wait_left(entry.first_sent_at or entry.created_at, now=now, wait=wait) > 0
 
 
 #: Key prefix of retired rows: no address, a hash of it (Table keys may not hold ``#``).

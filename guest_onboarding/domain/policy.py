@@ -6,11 +6,12 @@ checks HR messages with it, and the assignment handler re-checks every step it r
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from guest_onboarding.domain.addresses import domain_matches, domain_of
-from guest_onboarding.domain.invitation import AppRoleRef
+from guest_onboarding.domain.invitation import AppRoleRef, Invitation
 from guest_onboarding.domain.redirects import RedirectAllowList, RedirectError, parse_url
 from guest_onboarding.errors import InvalidMessage
 
@@ -103,6 +104,28 @@ class Policy:
                 "AppRoleNotAllowed",
                 f"app role {role.app_role_id} on {role.resource_id} is not on the allow-list",
             )
+
+    def as_allowed_now(self, invitation: Invitation, email: str) -> Invitation:
+        """A stored invitation (a reminder re-sends it) as today's allow-lists allow it: a guest
+        whose domain is blocked now gets nothing (``InvalidMessage``), a cc no longer allowed is
+        dropped, a redirect no longer allowed gives way to the default one."""
+        self.check_guest_domain(email)
+        cc = invitation.cc_recipient
+        if cc is not None and not self.allows_cc(cc):
+            cc = None
+        try:
+            redirect = self.check_redirect(invitation.redirect_url)
+        except InvalidMessage:
+            redirect = self.default_redirect_url
+        return dataclasses.replace(invitation, cc_recipient=cc, redirect_url=redirect)
+
+    def allows_cc(self, email: str) -> bool:
+        """``check_cc`` as a yes or no."""
+        try:
+            self.check_cc(email)
+        except InvalidMessage:
+            return False
+        return True
 
     def check_redirect(self, url: str) -> str:
         """``url`` rebuilt from its parsed parts if an allowed prefix covers it, else

@@ -1,9 +1,16 @@
-"""When a pending guest is due a reminder, and when they expire."""
+"""When a pending guest is due a reminder, when they expire, and what happens to them then."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+from guest_onboarding.domain.changes import Change, Deleted, Disabled, Expired
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
+
+#: A reminder that could not be sent in this long after expiry (refused, paused) does not hold
+#: the guest's expiry back any longer.
+UNSENT_REMINDER_GRACE_DAYS = 7
 
 
 def days_since(start: datetime, now: datetime) -> float:
@@ -33,6 +40,33 @@ def is_expired(*, first_sent_at: datetime, pending_expiry_days: int, now: dateti
     return pending_expiry_days > 0 and days_since(first_sent_at, now) >= pending_expiry_days
 
 
+def expires_now(
+    row: LedgerEntry,
+    *,
+    reminder_days: tuple[int, ...],
+    pending_expiry_days: int,
+    sends_email: bool,
+    now: datetime,
+) -> bool:
+    """A pending guest expires once pending ``pending_expiry_days`` and their whole reminder
+    schedule was sent: after an outage the last reminder is scheduled first, and the guest
+    expires at a later sweep; during a tenant-wide stop reminders wait, and so does expiry,
+    unless a reminder scheduled long ago never could be sent (``UNSENT_REMINDER_GRACE_DAYS``).
+    """
+    first = row.first_sent_at
+    if first is None or not is_expired(
+        first_sent_at=first, pending_expiry_days=pending_expiry_days, now=now
+    ):
+        return False
+    wanted = len(reminder_days)
+    if not sends_email or row.reminders_sent >= wanted:
+        return True
+    overdue = pending_expiry_days + UNSENT_REMINDER_GRACE_DAYS
+    return row.reminders_scheduled >= wanted and is_expired(
+        first_sent_at=first, pending_expiry_days=overdue, now=now
+    )
+
+
 class ExpiredGuestAction(StrEnum):
     """What happens to a guest whose invitation expired (``EXPIRED_GUEST_ACTION``)."""
 
@@ -42,21 +76,42 @@ class ExpiredGuestAction(StrEnum):
     DELETE = "delete"  # deleted at once (restorable for 30 days in the directory)
 
 
+class Removal(StrEnum):
+    """What the sweep does to an expired guest's account now."""
+
+    DISABLE = "disable"
+    DELETE = "delete"
+
+    def decided(self, now: datetime) -> Change:
+        """The ledger's record of the decision, written before Graph is called."""
+        if self == Removal.DISABLE:
+            return Disabled(disabled_at=now, at=now)
+        return Deleted(deleted_at=now, at=now)
+
+
 def removal_due(
+    row: LedgerEntry,
     *,
     action: ExpiredGuestAction,
-    disabled_at: datetime | None,
     delete_grace_days: int,
     now: datetime,
-) -> str | None:
-    """For an expired (or disabled) guest: ``"disable"``, ``"delete"`` or None (nothing now).
-    A disabled guest is deleted only under ``disable-then-delete`` and after the grace period."""
+) -> Removal | None:
+    """For an expired (or disabled) guest: what to do to their account now, if anything. A
+    disabled guest is deleted only under ``disable-then-delete`` and after the grace period."""
+    disabled_at = row.disabled_at if row.status == GuestStatus.DISABLED else None
     if disabled_at is None:
         if action in (ExpiredGuestAction.DISABLE, ExpiredGuestAction.DISABLE_THEN_DELETE):
-            return "disable"
-        return "delete" if action == ExpiredGuestAction.DELETE else None
+            return Removal.DISABLE
+        return Removal.DELETE if action == ExpiredGuestAction.DELETE else None
     if action == ExpiredGuestAction.DISABLE_THEN_DELETE and days_since(disabled_at, now) >= (
         delete_grace_days
     ):
-        return "delete"
+        return Removal.DELETE
     return None
+
+
+def removal_undone(row: LedgerEntry, now: datetime) -> Change:
+    """The transition back to where ``row`` was, when Graph failed to do what was decided."""
+    if row.status == GuestStatus.DISABLED and row.disabled_at is not None:
+        return Disabled(disabled_at=row.disabled_at, at=now)
+    return Expired(expired_at=row.expired_at or now, at=now)

@@ -1,12 +1,16 @@
-"""perform_assignment: one fan-out step, a group membership or an app role. "Already there" is
-success; a step the ledger records as done never reaches Graph again."""
+"""The assignment steps: ``queue_steps``, the fan-out an invitation ends with (one step per
+group, app role and sponsor link, recorded in the ledger before it is queued), and
+``perform_assignment``, one step carried out. "Already there" is success; a step the ledger
+records as done never reaches Graph again."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from collections.abc import Mapping
 
 from guest_onboarding.domain.changes import StepsRecorded
+from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.ledger import ONBOARDED, StepStatus
+from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import AlreadyDone, InvalidMessage
 from guest_onboarding.internal_messages import (
@@ -14,13 +18,31 @@ from guest_onboarding.internal_messages import (
     AssignmentStep,
     GroupMembership,
     SponsorLink,
+    assignment_steps,
 )
-from guest_onboarding.ports import Directory, Ledger
+from guest_onboarding.ports import Directory, Ledger, Outbox
 
 
-class AssignResult(StrEnum):
-    DONE = "done"
-    ALREADY_DONE = "already_done"
+async def queue_steps(
+    cmd: InvitationCommand,
+    user_id: str,
+    done: Mapping[str, StepStatus],
+    *,
+    link_sponsors: bool,
+    ledger: Ledger,
+    outbox: Outbox,
+) -> int:
+    """Queue every step of ``cmd`` for ``user_id`` not ``done`` yet (and, ``link_sponsors``,
+    one per sponsor); the new ones are recorded as queued first, since ``perform_assignment``
+    acts only on steps the ledger records. The number queued."""
+    steps = assignment_steps(cmd, user_id, link_sponsors=link_sponsors)
+    steps = [s for s in steps if done.get(s.key) != StepStatus.DONE]
+    new = {s.key: StepStatus.QUEUED for s in steps if s.key not in done}
+    if new:
+        await ledger.update(cmd.email, StepsRecorded(steps=new))
+    for step in steps:
+        await outbox.queue_assignment(step)
+    return len(steps)
 
 
 async def perform_assignment(
@@ -30,12 +52,12 @@ async def perform_assignment(
     link_sponsors: bool,
     directory: Directory,
     ledger: Ledger,
-) -> AssignResult:
+) -> Outcome:
     """Carry out one step, after checking it again: anyone who can write to the assignments
     queue could have written it. The target must be on the allow-lists, the user must be the one
     the ledger recorded for that address, and the step one that ``invite_fn`` queued for them
     (``InvalidMessage`` otherwise, before any Graph call). Graph errors propagate: the retry
-    policy decides what comes next, and the entrypoint records the step as failed when it gives
+    rules decide what comes next, and the entrypoint records the step as failed when they give
     up."""
     match step:
         case GroupMembership():
@@ -59,12 +81,12 @@ async def perform_assignment(
     ):
         raise InvalidMessage("UnknownStep", "the ledger records no such sponsor for the guest")
     if entry.steps[step.key] == StepStatus.DONE:
-        return AssignResult.ALREADY_DONE
+        return Outcome.ALREADY_DONE
     try:
         await _call(step, directory)
-        result = AssignResult.DONE
+        result = Outcome.DONE
     except AlreadyDone:
-        result = AssignResult.ALREADY_DONE
+        result = Outcome.ALREADY_DONE
     await ledger.update(step.email, StepsRecorded(steps={step.key: StepStatus.DONE}))
     return result
 

@@ -1,61 +1,34 @@
 """invite_guest: one HR message. Invite only when no user has the address, exactly once whatever
-the queue redelivers, then queue one assignment step per group and app role not yet done.
-
-The ledger row decides; each state has its own branch:
-
-- **no row** (or refused, removed, deleted, unconfirmed): look the address up; an existing
-  user gets no email, anyone else is claimed (right before ``POST /invitations``) and invited;
-- **onboarded**: the user is checked to still exist (a user missing moments after the
-  invitation may not have replicated: the message waits); then only missing steps are queued;
-- **expired**, **disabled**: a fresh invitation (a disabled guest is enabled first);
-- **claimed by another delivery** (its lease not run out): the message comes back in a moment;
-- **claimed by a crashed delivery**, or one whose ``POST /invitations`` ended in a 5xx or a
-  timeout: the invitation may have gone out and may not be visible yet, so the address is looked
-  up until the user shows up, for at most the replication wait, then an operator decides
-  (``InvitationUnconfirmed``): never a second invitation.
-
-A lost race for the row defers the message, as a held claim does. Sponsors are resolved before
-anything is written or sent; every ``POST /invitations`` goes through the invitation gate.
+the queue redelivers, then queue one assignment step per group and app role not yet done. The
+ledger row decides, one branch per state (read :func:`invite_guest` top to bottom). Sponsors are
+resolved before anything is written or sent; every ``POST /invitations``, first invitations and
+reminders alike, goes through the :class:`InvitationGate`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from guest_onboarding.domain.changes import (
-    ClaimReleased,
-    InvitationOutcomeUnknown,
-    InvitationRefused,
-    InvitationUnconfirmed,
-    Invited,
-    history_line,
-)
-from guest_onboarding.domain.invitation import InvitationCommand
+from guest_onboarding import errors, ports
+from guest_onboarding.domain import changes
+from guest_onboarding.domain import ledger as rows
+from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
-from guest_onboarding.errors import (
-    NeedsOperator,
-    NotFound,
-    Paused,
-    PermanentDirectoryError,
-    TransientDirectoryError,
-)
-from guest_onboarding.handlers.gate import InvitationGate
-from guest_onboarding.handlers.invite_run import InviteOutcome, InviteResult, InviteRun
-from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
+from guest_onboarding.domain.outcomes import Outcome
+from guest_onboarding.handlers.assign import queue_steps
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
-#: How long a claim keeps concurrent deliveries of the same guest waiting: longer than the worst
-#: case of a token fetch, the Graph client's timeout (30 s) and the ledger writes around them.
-CLAIM_LEASE = timedelta(seconds=120)
-#: While waiting for a possibly invited user to replicate, look again this often.
-REPLICATION_RECHECK_SECONDS = 15.0
-#: Rows that keep naming their user while the user exists (an expired or disabled row is
-#: brought back by a fresh invitation instead).
-_KEEPS_ITS_USER = frozenset(
-    {GuestStatus.INVITED, GuestStatus.EXISTING, GuestStatus.UNTRACKED, GuestStatus.REDEEMED}
-)
+_log = logging.getLogger("guest_onboarding")
+
+
+@dataclass(frozen=True, kw_only=True)
+class InviteOutcome:
+    outcome: Outcome
+    steps_queued: int = 0
 
 
 async def invite_guest(
@@ -64,159 +37,263 @@ async def invite_guest(
     token: str,
     raw_body: str,
     directory: Directory,
+    gate: InvitationGate,
     ledger: Ledger,
     outbox: Outbox,
     clock: Callable[[], datetime],
     replication_wait: timedelta,
-    gate: InvitationGate,
     link_sponsors: bool = False,
 ) -> InviteOutcome:
-    """Make sure the guest exists (inviting only when no user has the address) and queue one
-    assignment step per group and app role not yet done. ``token`` identifies this delivery
-    (the queue message id, which a redelivery keeps); ``raw_body`` is re-queued on deferral."""
-    cmd, contact = await resolve_sponsors(cmd, directory)
-    run = InviteRun(
+    """The guest exists (invited only if no user has the address), their steps queued. ``token``
+    is the queue message id (a redelivery keeps it); ``raw_body`` is re-queued on deferral."""
+    cmd, contact = await _resolve_sponsors(cmd, directory)
+    run = _Run(
         cmd=cmd,
         token=token,
         raw_body=raw_body,
         directory=directory,
+        gate=gate,
         ledger=ledger,
         outbox=outbox,
         clock=clock,
         replication_wait=replication_wait,
-        gate=gate,
         link_sponsors=link_sponsors,
         sponsor_contact=contact,
     )
     entry = await ledger.get(cmd.email)
     if entry is None:
         return await _onboard_afresh(run, None)
-    if entry.status in _KEEPS_ITS_USER and entry.user_id:
+    if entry.status in rows.KEEPS_ITS_USER and entry.user_id:
         if await directory.get_user(entry.user_id) is None:
-            since = entry.first_sent_at or entry.created_at
-            if since is not None and clock() - since < replication_wait:
-                # Invited moments ago: the directory may not show the user yet. Not gone.
-                return await run.defer(at_most=REPLICATION_RECHECK_SECONDS)
+            if rows.invited_recently(entry, now=clock(), wait=replication_wait):
+                # The directory may not show a user invited moments ago yet: not gone.
+                return await run.defer(at_most=rows.REPLICATION_RECHECK_SECONDS)
             return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
-        await record_new_sponsors(run.ledger, entry, run.cmd.invitation, run.sponsor_contact)
-        return await run.fan_out(InviteResult.ALREADY_ONBOARDED, entry.user_id, entry.steps)
+        await _record_new_sponsors(run, entry)
+        return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, entry.steps)
     if entry.status == GuestStatus.EXPIRED:
         return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.DISABLED and entry.user_id:
         return await _enable_and_invite(run, entry, entry.user_id)
     if entry.status == GuestStatus.INVITING:
-        lease_left = _lease_left(entry, token=token, now=clock())
-        if lease_left > 0:
-            return await run.defer(lease_left)
-        return await _recover_claim(run, entry)
+        held = rows.claim_held_for(entry, token=token, now=clock())
+        return await (run.defer(held) if held else _recover_claim(run, entry))
     return await _onboard_afresh(run, entry)
 
 
-def _lease_left(entry: LedgerEntry, *, token: str, now: datetime) -> float:
-    """Seconds another delivery's claim still holds the row (0 if it is ours or ran out)."""
-    if entry.claim_token in (None, token) or entry.claimed_at is None:
-        return 0.0
-    return max(0.0, (entry.claimed_at + CLAIM_LEASE - now).total_seconds())
-
-
-async def _onboard_afresh(run: InviteRun, entry: LedgerEntry | None) -> InviteOutcome:
+async def _onboard_afresh(run: _Run, entry: LedgerEntry | None) -> InviteOutcome:
     """Look the address up: an existing user gets no email, anyone else an invitation."""
     user = await run.directory.find_user(run.cmd.email)
     if user is None:
         return await _claim_and_invite(run, entry)
-    if not await run.write(run.fresh_row(user_id=user.id), entry):
+    if not await run.write(entry, user_id=user.id):
         return await run.defer()  # a concurrent delivery wrote the row first
-    return await run.fan_out(InviteResult.EXISTING, user.id, {})
+    return await run.fan_out(Outcome.EXISTING, user.id, {})
 
 
-async def _enable_and_invite(run: InviteRun, entry: LedgerEntry, user_id: str) -> InviteOutcome:
-    """A disabled guest comes back: sign-in allowed again, then a fresh invitation. If that
-    invitation does not happen (refused, paused), they are disabled again and the row restored,
-    so nobody is left enabled without an invitation (the sweep would never look again)."""
+async def _enable_and_invite(run: _Run, entry: LedgerEntry, user_id: str) -> InviteOutcome:
+    """A disabled guest comes back: enabled, then invited afresh. If the invitation does not
+    happen (refused, paused), they are disabled again and the row is what it was."""
     await run.gate.ensure_open(run.clock())  # a tenant-wide stop: wait, nothing to undo
     try:
         await run.directory.set_account_enabled(user_id, enabled=True)
-    except NotFound:
+    except errors.NotFound:
         return await _onboard_afresh(run, entry)
     try:
         return await _claim_and_invite(run, entry)
-    except (Paused, PermanentDirectoryError):
+    except (errors.Paused, errors.PermanentDirectoryError):
         await run.directory.set_account_enabled(user_id, enabled=False)
-        current = await run.ledger.get(run.cmd.email)
-        if current is not None and current.etag is not None:
-            line = history_line(GuestStatus.DISABLED, run.clock())
-            restored = dataclasses.replace(entry, history=(*current.history, line))
-            await run.ledger.take_over(restored, etag=current.etag)
+        await run.ledger.update(run.cmd.email, changes.ComebackUndone.of(entry, at=run.clock()))
         raise
 
 
-async def _claim_and_invite(run: InviteRun, entry: LedgerEntry | None) -> InviteOutcome:
+async def _claim_and_invite(
+    run: _Run, entry: LedgerEntry | None, *, again: bool = False
+) -> InviteOutcome:
     await run.gate.ensure_open(run.clock())  # a tenant-wide stop: wait before claiming
-    if not await run.write(run.fresh_row(), entry):
+    count = entry.reinvitations + 1 if again and entry is not None else 0
+    if not await run.write(entry, reinvitations=count):
         return await run.defer()
-    return await _send_invitation(run)
+    return await _send_invitation(run, Outcome.REINVITED if again else Outcome.INVITED)
 
 
-async def _recover_claim(run: InviteRun, entry: LedgerEntry) -> InviteOutcome:
-    """The claim's holder stopped: did its invitation go out?"""
+async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
+    """The claim's holder crashed, or its invitation ended in a 5xx or a timeout: look until the
+    user shows; after the whole replication wait, invite again (``reinvited``), no operator."""
     if entry.claimed_at is None:  # released: Graph did nothing
         return await _claim_and_invite(run, entry)
     user = await run.directory.find_user(run.cmd.email)
     if user is not None:  # it did, when the row was claimed
-        sent = entry.claimed_at if run.cmd.invitation.send_message else None
-        recovered = Invited(
-            user_id=user.id,
-            first_sent_at=entry.claimed_at,
-            last_sent_at=sent,
-            send_count=1 if sent else 0,
-            at=run.clock(),
-        )
-        if not await run.ledger.update(run.cmd.email, recovered, etag=entry.etag):
+        sent_at, emailed = entry.claimed_at, run.cmd.invitation.send_message
+        found = changes.Invited.sent(user.id, sent_at=sent_at, emailed=emailed, at=run.clock())
+        if not await run.ledger.update(run.cmd.email, found, etag=entry.etag):
             return await run.defer()
-        return await run.fan_out(InviteResult.INVITED, user.id, entry.steps)
-    waited = run.clock() - entry.claimed_at
-    if waited < run.replication_wait:
-        # Maybe sent and not replicated yet: look again later rather than risk a second email.
-        left = (run.replication_wait - waited).total_seconds()
-        return await run.defer(left, at_most=REPLICATION_RECHECK_SECONDS)
-    reason = (
-        f"an invitation may have been sent at {entry.claimed_at:%Y-%m-%d %H:%M:%S}Z, but no user "
-        f"has the address after {run.replication_wait.total_seconds():.0f} s; check the guest's "
-        "mailbox or the audit log, then replay this message to invite afresh"
-    )
-    await run.ledger.update(run.cmd.email, InvitationUnconfirmed(last_error=reason, at=run.clock()))
-    raise NeedsOperator("InvitationUnconfirmed", reason)
+        return await run.fan_out(Outcome.INVITED, user.id, entry.steps)
+    left = rows.replication_wait_left(entry.claimed_at, now=run.clock(), wait=run.replication_wait)
+    if left:  # maybe sent and not replicated yet: look again rather than risk a second email
+        return await run.defer(left, at_most=rows.REPLICATION_RECHECK_SECONDS)
+    # An address that already has a user gets no second one: Graph answers with that user and
+    # re-sends to it (Microsoft Entra B2B docs, customize-invitation-api "Determine if a user was
+    # already invited", add-users-administrator "Resend invitations"; docs/operations.md).
+    return await _claim_and_invite(run, entry, again=True)
 
 
-async def _send_invitation(run: InviteRun) -> InviteOutcome:
+async def _send_invitation(run: _Run, outcome: Outcome) -> InviteOutcome:
     """POST /invitations under a claim this delivery holds, then record it and fan out."""
     email, invitation = run.cmd.email, run.cmd.invitation
     try:
         result = await run.gate.invite(email, invitation, now=run.clock())
-    except Paused:
-        # Graph did nothing: release the claim so the re-queued copy may take it.
-        await run.ledger.update(email, ClaimReleased())
+    except errors.Paused:  # Graph did nothing: release the claim for the re-queued copy
+        await run.ledger.update(email, changes.ClaimReleased())
         raise
-    except PermanentDirectoryError as exc:
-        refused = InvitationRefused(last_error=f"{exc.code}: {exc.message}", at=run.clock())
-        await run.ledger.update(email, refused)
-        raise
-    except TransientDirectoryError as exc:
-        # A 5xx or a timeout after the request went out: it may have been applied.
+    except errors.PermanentDirectoryError as exc:
         error = f"{exc.code}: {exc.message}"
-        await run.ledger.update(email, InvitationOutcomeUnknown(last_error=error))
+        await run.ledger.update(email, changes.InvitationRefused(last_error=error, at=run.clock()))
         raise
-    now = run.clock()
-    sent = now if invitation.send_message else None
-    await run.ledger.update(
-        email,
-        Invited(
-            user_id=result.user_id,
-            first_sent_at=now,
-            last_sent_at=sent,
-            send_count=1 if sent else 0,
-            at=now,
-        ),
-    )
-    # The claim replaced the whole row, so no step has a status yet.
-    return await run.fan_out(InviteResult.INVITED, result.user_id, {})
+    except errors.TransientDirectoryError as exc:  # after the request: it may have been applied
+        error = f"{exc.code}: {exc.message}"
+        await run.ledger.update(email, changes.InvitationOutcomeUnknown(last_error=error))
+        raise
+    now, emailed = run.clock(), invitation.send_message
+    sent = changes.Invited.sent(result.user_id, sent_at=now, emailed=emailed, at=now)
+    await run.ledger.update(email, sent)
+    return await run.fan_out(outcome, result.user_id, {})  # the claim's row has no steps yet
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Run:
+    """One delivery: what every branch reads, and what they do alike."""
+
+    cmd: InvitationCommand
+    token: str
+    raw_body: str
+    directory: Directory
+    gate: InvitationGate
+    ledger: Ledger
+    outbox: Outbox
+    clock: Callable[[], datetime]
+    replication_wait: timedelta
+    link_sponsors: bool
+    sponsor_contact: str | None
+
+    async def defer(self, wait: float = 0.0, *, at_most: float | None = None) -> InviteOutcome:
+        delay = rows.recheck_delay(wait, at_most=at_most)
+        await self.outbox.requeue_invitation(self.raw_body, delay_seconds=delay)
+        return InviteOutcome(outcome=Outcome.DEFERRED)
+
+    async def write(
+        self, replacing: LedgerEntry | None, *, user_id: str | None = None, reinvitations: int = 0
+    ) -> bool:
+        """A new row, claimed or naming ``user_id``; it replaces ``replacing`` if unchanged."""
+        new = changes.new_row(
+            self.cmd,
+            now=self.clock(),
+            sponsor_contact=self.sponsor_contact,
+            claim_token=None if user_id else self.token,
+            user_id=user_id,
+            reinvitations=reinvitations,
+            replacing=replacing,
+        )
+        if replacing is None:
+            return await self.ledger.claim(new)
+        return replacing.etag is not None and await self.ledger.take_over(new, etag=replacing.etag)
+
+    async def fan_out(
+        self, outcome: Outcome, user_id: str, done: Mapping[str, rows.StepStatus]
+    ) -> InviteOutcome:
+        """Queue the steps not done yet. A user who already existed gets their sponsors by steps
+        (``ADD_SPONSORS_TO_EXISTING_USERS``); an invited guest got them with the invitation."""
+        link = self.link_sponsors and outcome not in (Outcome.INVITED, Outcome.REINVITED)
+        ledger, outbox = self.ledger, self.outbox
+        queued = await queue_steps(
+            self.cmd, user_id, done, link_sponsors=link, ledger=ledger, outbox=outbox
+        )
+        return InviteOutcome(outcome=outcome, steps_queued=queued)
+
+
+async def _resolve_sponsors(
+    cmd: InvitationCommand, directory: Directory
+) -> tuple[InvitationCommand, str | None]:
+    """``cmd`` naming its sponsors by object id, and the first one's address (the escalation
+    contact); ``UnknownSponsor`` / ``SponsorNotMember`` unless each is a member of the tenant."""
+    ids: list[str] = []
+    contact: str | None = None
+    for ref in cmd.sponsor_refs:
+        user = await directory.resolve_user(ref)
+        if user is None:
+            raise errors.InvalidMessage(
+                "UnknownSponsor", f"sponsor {ref} is not a user of the tenant"
+            )
+        if not user.is_member:
+            kind = user.user_type or "non-member"
+            raise errors.InvalidMessage("SponsorNotMember", f"sponsor {ref} is a {kind}")
+        if user.id.lower() not in ids:
+            ids.append(user.id.lower())
+        contact = contact or (user.mail or user.user_principal_name or "").lower() or None
+    if not ids:
+        return cmd, None
+    invitation = dataclasses.replace(cmd.invitation, sponsors=tuple(ids))
+    return dataclasses.replace(cmd, invitation=invitation), contact
+
+
+async def _record_new_sponsors(run: _Run, entry: LedgerEntry) -> None:
+    """New sponsors recorded on an onboarded guest's row (their steps are checked against it),
+    etag-checked and re-read on a conflict: two messages adding sponsors both land."""
+    for _ in range(5):
+        sponsors = run.cmd.invitation.sponsors
+        change = changes.SponsorsRecorded.adding(entry, sponsors, run.sponsor_contact)
+        if change is None or await run.ledger.update(entry.email, change, etag=entry.etag):
+            return
+        if (fresh := await run.ledger.get(entry.email)) is None:
+            return
+        entry = fresh
+    raise errors.LedgerContention("the guest's ledger row kept changing")
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationGate:
+    """The ``Directory``'s invitations behind the tenant's health record (built once, in
+    ``bootstrap.Runtime``). While Graph refuses invitations for the whole tenant, the stop is
+    recorded once for every instance, messages wait on their queue (nothing poisoned), one
+    delivery per probe interval tries for real, and the first success lifts the stop."""
+
+    directory: Directory
+    health: ports.TenantHealth
+    probe_interval: timedelta
+
+    async def ensure_open(self, now: datetime) -> ports.TenantStop | None:
+        """The stop if a probe is due; ``InvitationsStopped`` while it holds and none is due."""
+        stop = await self.health.invitations_stopped()
+        if stop is not None and (wait := stop.next_probe_in(self.probe_interval, now)) > 0:
+            raise errors.InvitationsStopped(stop.message, retry_after=wait, code=stop.code)
+        return stop
+
+    async def invite(
+        self, email: str, invitation: Invitation, *, now: datetime
+    ) -> ports.InvitationResult:
+        """``POST /invitations`` unless the tenant is stopped; the probe when one is due."""
+        interval = self.probe_interval.total_seconds()
+        stop = probe = await self.ensure_open(now)
+        if stop is not None:  # the probe is due: one delivery of any instance claims it
+            probe = await self.health.record_stop(dataclasses.replace(stop, last_probe_at=now))
+            if probe is None:
+                raise errors.InvitationsStopped(stop.message, retry_after=interval, code=stop.code)
+        try:
+            result = await self.directory.invite(email, invitation)
+        except errors.InvitationsStopped as exc:
+            # The prober refreshes the stop it won; anyone else records it only if no other
+            # delivery did first: one recorded stop (one tenant_stop outcome) per probe.
+            since, etag = (stop.since, probe.etag) if stop and probe else (now, None)
+            met = ports.TenantStop(
+                code=exc.code, message=exc.message, since=since, last_probe_at=now, etag=etag
+            )
+            exc.recorded, exc.retry_after = await self.health.record_stop(met) is not None, interval
+            raise
+        except errors.Paused:
+            if stop is not None and probe is not None:  # nothing reached Graph: still due
+                await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
+            raise
+        if stop is not None:
+            await self.health.clear_stop()
+            _log.warning("invitations resume: the tenant-wide stop since %s is lifted", stop.since)
+        return result

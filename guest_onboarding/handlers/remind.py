@@ -12,44 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from enum import StrEnum
 
+from guest_onboarding.domain import content
 from guest_onboarding.domain.changes import ReminderClaimed, ReminderReleased, ReminderSent
-from guest_onboarding.domain.content import as_allowed_now
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import REMINDABLE
+from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage, Paused
-from guest_onboarding.handlers.gate import InvitationGate
+from guest_onboarding.handlers.invite import InvitationGate
 from guest_onboarding.internal_messages import ReminderRequest
 from guest_onboarding.ports import Ledger
-
-
-def current_policy(invitation: Invitation, email: str, policy: Policy) -> Invitation:
-    """The stored invitation as today's allow-lists allow it: a guest whose domain is blocked
-    now gets nothing (``InvalidMessage``), a cc no longer allowed is dropped, a redirect no
-    longer allowed gives way to the default one, a display name or message body that today's
-    content rules refuse is left out (``domain.content``)."""
-    policy.check_guest_domain(email)
-    cc = invitation.cc_recipient
-    if cc is not None:
-        try:
-            policy.check_cc(cc)
-        except InvalidMessage:
-            cc = None
-    try:
-        redirect = policy.check_redirect(invitation.redirect_url)
-    except InvalidMessage:
-        redirect = policy.default_redirect_url
-    invitation = as_allowed_now(invitation, policy)
-    return dataclasses.replace(invitation, cc_recipient=cc, redirect_url=redirect)
-
-
-class ReminderResult(StrEnum):
-    SENT = "sent"
-    ALREADY_SENT = "already_sent"
-    NOT_SCHEDULED = "not_scheduled"
-    SKIPPED = "skipped"
 
 
 async def send_reminder(
@@ -61,7 +34,7 @@ async def send_reminder(
     gate: InvitationGate,
     ledger: Ledger,
     now: datetime,
-) -> ReminderResult:
+) -> Outcome:
     """Re-send the invitation for reminder ``number`` with the guest's original content, if the
     sweep scheduled it and nobody sent it yet. From reminder ``sponsor_cc_from`` on (0: never)
     the first sponsor is copied, so the person who wanted the guest can chase them (Graph takes
@@ -74,28 +47,28 @@ async def send_reminder(
         )
     entry = await ledger.get(reminder.email)
     if entry is None or entry.status not in REMINDABLE:
-        return ReminderResult.SKIPPED
+        return Outcome.SKIPPED
     invitation = entry.invitation or Invitation(redirect_url=policy.default_redirect_url)
     if not invitation.send_message:
-        return ReminderResult.SKIPPED  # the guest asked for no email: no reminders either
+        return Outcome.SKIPPED  # the guest asked for no email: no reminders either
     try:
-        invitation = current_policy(invitation, reminder.email, policy)
+        invitation = policy.as_allowed_now(invitation, reminder.email)
+        # A display name or body that today's content rules refuse is left out.
+        invitation = content.as_allowed_now(invitation, policy)
     except InvalidMessage:
-        return ReminderResult.SKIPPED  # the guest's domain is blocked (or no longer allowed) now
+        return Outcome.SKIPPED  # the guest's domain is blocked (or no longer allowed) now
     if entry.reminders_sent >= reminder.number:
-        return ReminderResult.ALREADY_SENT
+        return Outcome.ALREADY_SENT
     if reminder.number != entry.reminders_scheduled:
-        return ReminderResult.NOT_SCHEDULED
+        return Outcome.NOT_SCHEDULED
     claimed = ReminderClaimed(reminders_sent=reminder.number)
     if not await ledger.update(reminder.email, claimed, etag=entry.etag):
-        return ReminderResult.ALREADY_SENT  # a concurrent delivery claimed it
+        return Outcome.ALREADY_SENT  # a concurrent delivery claimed it
     cc = invitation.cc_recipient
-    if sponsor_cc_from and reminder.number >= sponsor_cc_from and entry.sponsor_contact:
-        try:  # the redeem link goes to the cc: the sponsor's address meets the cc rules too
-            policy.check_cc(entry.sponsor_contact)
-            cc = entry.sponsor_contact
-        except InvalidMessage:
-            pass
+    sponsor = entry.sponsor_contact
+    if sponsor_cc_from and reminder.number >= sponsor_cc_from and sponsor:
+        # the redeem link goes to the cc: the sponsor's address meets the cc rules too
+        cc = sponsor if policy.allows_cc(sponsor) else cc
     resend = dataclasses.replace(invitation, send_message=True, cc_recipient=cc)
     try:
         await gate.invite(reminder.email, resend, now=now)
@@ -106,4 +79,4 @@ async def send_reminder(
     await ledger.update(
         reminder.email, ReminderSent(send_count=entry.send_count + 1, last_sent_at=now)
     )
-    return ReminderResult.SENT
+    return Outcome.SENT

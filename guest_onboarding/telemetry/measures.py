@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
 
+from guest_onboarding.domain.outcomes import Outcome, Result
 from guest_onboarding.telemetry.names import (
-    ERROR_RETRIES,
     ERROR_TYPE,
     EXTERNAL_REF,
     GRAPH_RETRY_AFTER,
@@ -35,7 +35,6 @@ from guest_onboarding.telemetry.names import (
     TARGET,
     TIME_TO_REDEEM,
     TIME_TO_REDEEM_ATTRIBUTE,
-    result_of,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +42,10 @@ if TYPE_CHECKING:
 
 _meter = metrics.get_meter(SCOPE)
 _invitations = _meter.create_counter(
-    INVITATIONS, unit="{invitation}", description="Invitations sent to new guests"
+    INVITATIONS,
+    unit="{invitation}",
+    description="Invitations sent to new guests, by outcome (invited; reinvited: an earlier "
+    "invitation's guest never appeared, so the guest was invited again)",
 )
 _reminders = _meter.create_counter(
     REMINDERS, unit="{reminder}", description="Reminder invitations re-sent, by reminder number"
@@ -98,37 +100,46 @@ def error_code(value: object) -> str | None:
     return str(value) if _CODE.match(str(value)) else UNEXPECTED
 
 
-def record_outcome(step: str, outcome: str, fields: Mapping[str, Any]) -> None:
+def record_outcome(step: str, outcome: Outcome, fields: Mapping[str, Any]) -> None:
     """A delivery ended with ``outcome``: annotate its span and count it. ``fields`` are the
     step's log-line fields (``guest`` masked, ``external_ref`` hashed, ``kind``, ``target``,
     ``reminder``, ``error``); nothing else is recorded, and an ``error`` that is not a code (an
-    exception's message) is recorded as :data:`UNEXPECTED`."""
+    exception's message) is recorded as :data:`UNEXPECTED`.
+
+    Dimensions of ``guest_onboarding.steps`` (docs/operations.md; the alerts filter on them):
+    ``guest_onboarding.step``, ``guest_onboarding.outcome``, ``guest_onboarding.result``,
+    ``guest_onboarding.step.kind`` for assignment steps, and ``error.type`` where the outcome
+    carries an error code (failures, ``tenant_stop``)."""
     span = trace.get_current_span()
-    result = result_of(outcome)
+    result = outcome.result
     code = error_code(fields.get("error"))
     fields = {**fields, "error": code}
     if span.is_recording():
         span.update_name(step)
         span.set_attribute(STEP, step)
-        span.set_attribute(OUTCOME, outcome)
-        span.set_attribute(RESULT, result)
+        span.set_attribute(OUTCOME, outcome.value)
+        span.set_attribute(RESULT, result.value)
         for name, attribute in _SPAN_FIELDS.items():
             value = fields.get(name)
             if isinstance(value, str | int):
                 span.set_attribute(attribute, value)
-        if result == "failed" or outcome in ERROR_RETRIES:
-            span.set_status(Status(StatusCode.ERROR, code or outcome))
-    dimensions: dict[str, AttributeValue] = {STEP: step, OUTCOME: outcome, RESULT: result}
+        if outcome.is_error:
+            span.set_status(Status(StatusCode.ERROR, code or outcome.value))
+    dimensions: dict[str, AttributeValue] = {
+        STEP: step,
+        OUTCOME: outcome.value,
+        RESULT: result.value,
+    }
     if isinstance(fields.get("kind"), str):
         dimensions[STEP_KIND] = fields["kind"]
-    if result == "failed":
+    if outcome.carries_error_code:
         dimensions[ERROR_TYPE] = code or UNEXPECTED
     _steps.add(1, dimensions)
-    if result == "failed" and outcome != "tenant_stop":
+    if result == Result.FAILED:
         _poisoned.add(1, {STEP: step, ERROR_TYPE: code or UNEXPECTED})
-    if step == "invite" and outcome == "invited":
-        _invitations.add(1)
-    elif step == "reminder" and outcome == "sent":
+    if outcome in (Outcome.INVITED, Outcome.REINVITED):
+        _invitations.add(1, {OUTCOME: outcome.value})
+    elif outcome == Outcome.SENT:
         _reminders.add(1, {REMINDER_NUMBER: int(fields.get("reminder") or 0)})
 
 
@@ -149,12 +160,12 @@ def record_sweep(
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attribute(STEP, "sweep")
-        span.set_attribute(OUTCOME, "finished")
+        span.set_attribute(OUTCOME, Outcome.FINISHED.value)
         for name, value in counts.items():
             span.set_attribute(f"guest_onboarding.sweep.{name}", value)
         if counts.get("errors"):
             span.set_status(Status(StatusCode.ERROR, "some guests failed"))
-    _steps.add(1, {STEP: "sweep", OUTCOME: "finished", RESULT: "done"})
+    _steps.add(1, {STEP: "sweep", OUTCOME: Outcome.FINISHED.value, RESULT: Result.DONE.value})
     if counts.get("redeemed"):
         _redemptions.add(counts["redeemed"])
     for guest, guest_ref, seconds in redemptions:

@@ -1,5 +1,6 @@
-"""The names the app's telemetry uses (span and metric attributes, metrics, events) and how a
-delivery's outcome reads as a result; the alerts and docs/operations.md query these names."""
+"""The names the app's telemetry uses (span and metric attributes, metrics, events); the alerts
+and docs/operations.md query these names. Their values (outcomes and results) are
+:mod:`guest_onboarding.domain.outcomes`."""
 
 from __future__ import annotations
 
@@ -46,24 +47,3 @@ RETRY_AFTER_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 #: The sweep span's event for each guest found redeemed (a row of `traces` in Application Insights).
 REDEEMED_EVENT = "guest_onboarding.redeemed"
 TIME_TO_REDEEM_ATTRIBUTE = "guest_onboarding.time_to_redeem_seconds"
-
-#: Outcomes that end a delivery without doing its work, for good.
-FAILED_OUTCOMES = frozenset({"rejected", "poisoned", "tenant_stop"})
-#: Outcomes that put the message (or a copy) back for later.
-RETRIED_OUTCOMES = frozenset({"throttled", "retrying", "retry", "deferred"})
-#: Retries after an error (a 5xx, a timeout): the attempt failed. Throttling and deferral are
-#: the designed flow, not errors.
-ERROR_RETRIES = frozenset({"retrying", "retry"})
-#: Outcomes where nothing was due.
-SKIPPED_OUTCOMES = frozenset({"skipped", "not_scheduled"})
-
-
-def result_of(outcome: str) -> str:
-    """``done``, ``failed``, ``retried`` or ``skipped`` for a delivery ``outcome``."""
-    if outcome in FAILED_OUTCOMES:
-        return "failed"
-    if outcome in RETRIED_OUTCOMES:
-        return "retried"
-    if outcome in SKIPPED_OUTCOMES:
-        return "skipped"
-    return "done"

@@ -12,12 +12,11 @@ from PIL import Image
 
 from guest_console.poison import PoisonItem
 from guest_console.report.figures import ReminderStage, compute
+from guest_console.storage.ports import PoisonMessage, read_envelope
 from guest_onboarding.adapters.storage import TableLedger
 from guest_onboarding.config import StorageSettings
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
-from guest_onboarding.ports import PoisonMessage
-from guest_onboarding.wire import read_envelope
 from tests.console.browser import visit
 from tests.console.conftest import Operated
 

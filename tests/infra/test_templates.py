@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from guest_onboarding import telemetry
+from guest_onboarding.telemetry import names as telemetry
 from infra.checks.azd_params import (
     BASE_ENVIRONMENT,
     ensure_parameters,

@@ -20,8 +20,8 @@ from azure.data.tables import TableServiceClient
 
 from devstack.seeds import GROUP_PROJECT_X as GROUP
 from guest_onboarding.adapters.graph import GraphClient, GraphDirectory
-from guest_onboarding.adapters.graph.pacer import CallKind, GraphPacer, policies
-from guest_onboarding.adapters.graph.pacing import BucketPolicy, claim
+from guest_onboarding.adapters.graph.pacer import CallKind, GraphPacer, bucket_rules
+from guest_onboarding.adapters.graph.pacing import BucketRules, claim
 from guest_onboarding.adapters.storage.budget import TableBudgetStore
 from guest_onboarding.config import StorageSettings
 from guest_onboarding.errors import Throttled
@@ -64,14 +64,14 @@ async def budget_table(azurite: AzuriteEndpoint) -> AsyncIterator[BudgetTable]:
 def pacer(store: TableBudgetStore | None, *, max_wait: float = 30.0) -> GraphPacer:
     """Pacing as the app configures it; ``max_wait`` is how long a call may wait (a pause
     longer than that sends the message back to its queue)."""
-    buckets = policies(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
+    buckets = bucket_rules(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
     return GraphPacer(buckets, store=store, max_wait=max_wait)
 
 
 async def test_instances_racing_on_the_row_never_hand_out_a_slot_twice(
     budget_table: BudgetTable,
 ) -> None:
-    policy = BucketPolicy(name="writes", rate=20.0, horizon=60.0, batch=3)
+    policy = BucketRules(name="writes", rate=20.0, horizon=60.0, batch=3)
     stores = [budget_table() for _ in range(4)]
     now = time.time()
 
@@ -180,7 +180,7 @@ async def test_a_claim_that_gets_nothing_leaves_the_row_untouched(
 ) -> None:
     """Instances asking while the schedule is booked only read: they never race each other's
     writes (the row's etag stays as it was)."""
-    policy = BucketPolicy(name="writes", rate=20.0, horizon=0.5, batch=20)
+    policy = BucketRules(name="writes", rate=20.0, horizon=0.5, batch=20)
     store = budget_table()
     now = time.time() + 60  # a fixed moment: the horizon fills and stays full
 

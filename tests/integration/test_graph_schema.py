@@ -30,6 +30,7 @@ from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.ports import Directory
 from infra.checks import graph_permissions
 from infra.checks.graph_permissions import GRAPH_CALLS, NOT_YET
+from tests.support import graph_directory
 
 from ..fixtures.graph_emulator import GraphEmulator
 from ..infra.conftest import REPO_ROOT
@@ -154,15 +155,15 @@ async def run(
     )
     send = graph_client_module.GraphClient.send
 
-    async def recording_send(self: Any, request: Any) -> Any:
-        response = await send(self, request)
+    async def recording_send(self: Any, request: Any, **options: Any) -> Any:
+        response = await send(self, request, **options)
         recording.answers.append(
             (request.http_method.value, str(request.url), response.status_code, response.content)
         )
         return response
 
     monkeypatch.setattr(graph_client_module.GraphClient, "send", recording_send)
-    directory = GraphDirectory.create(base_url=graph_identity_env.base_url)
+    directory = graph_directory(graph_identity_env.base_url)
     yield directory, recording
     await directory.aclose()
 

@@ -17,12 +17,12 @@ from guest_onboarding.domain.changes import (
     Adopted,
     Change,
     ClaimReleased,
+    ComebackUndone,
     Deleted,
     Disabled,
     Expired,
     InvitationOutcomeUnknown,
     InvitationRefused,
-    InvitationUnconfirmed,
     Invited,
     Redeemed,
     ReminderClaimed,
@@ -84,7 +84,6 @@ CHANGES: list[Change] = [
     ReminderClaimed(reminders_sent=2),
     ReminderReleased(reminders_sent=1),
     ReminderSent(send_count=3, last_sent_at=T0 + timedelta(days=7)),
-    InvitationUnconfirmed(last_error="InvitationUnconfirmed: check the mailbox", at=T1),
     InvitationOutcomeUnknown(last_error="ServiceUnavailable: 503"),
     Redeemed(
         redeemed_at=T0 + timedelta(days=8),
@@ -105,6 +104,24 @@ CHANGES: list[Change] = [
     SponsorsRecorded(
         invitation=Invitation(redirect_url="https://myapps.example", sponsors=("s1", "s2")),
         sponsor_contact="pm@contoso.example",
+    ),
+    ComebackUndone.of(
+        LedgerEntry(
+            email="ada@fabrikam.example",
+            status=GuestStatus.DISABLED,
+            user_id="u4",
+            invitation=Invitation(redirect_url="https://myapps.example", display_name="Ada"),
+            first_sent_at=T0,
+            send_count=4,
+            reminders_scheduled=3,
+            reminders_sent=3,
+            expired_at=T0 + timedelta(days=30),
+            disabled_at=T0 + timedelta(days=30),
+            created_at=T0,
+            steps={"g_1": StepStatus.DONE},
+            reinvitations=1,
+        ),
+        at=T1,
     ),
 ]
 

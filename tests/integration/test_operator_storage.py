@@ -23,9 +23,9 @@ from azure.storage.queue import (
     generate_account_sas,
 )
 
-from guest_onboarding.adapters.storage.operator import CheckedLedgerReader, QueueOperator
+from guest_console.storage.adapters import CheckedLedgerReader, QueueOperator
+from guest_console.storage.ports import StorageAccessDenied, StorageNotFound, StorageUnreachable
 from guest_onboarding.config import StorageSettings
-from guest_onboarding.errors import StorageAccessDenied, StorageNotFound, StorageUnreachable
 from local_functions_host.storage import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
 from tests.fixtures.azurite import AzuriteEndpoint
 

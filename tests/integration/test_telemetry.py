@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind
 from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
 from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.entrypoints import run_reminder_sweep
-from guest_onboarding.telemetry import KIOTA_SCOPES
+from guest_onboarding.telemetry.setup import KIOTA_SCOPES
 from tests.integration.stack import Stack
 from tests.telemetry.support import Collected, by_name, delta, everything_exported, recording, total
 

@@ -72,16 +72,18 @@ async def test_a_crash_after_the_invitation_with_look_up_lag_sends_no_second_ema
     assert tenant.directory.calls.count("invite") == 1
 
 
-async def test_after_the_replication_wait_an_operator_decides(tenant: Tenant) -> None:
+async def test_after_the_replication_wait_the_guest_is_invited_again(tenant: Tenant) -> None:
+    """No operator step: a guest who never appeared is invited again, once, under a claim."""
     tenant.directory.fail_next["invite"] = [ServiceUnavailable("timeout", status=504)]
     try:
         await tenant.invite(ADA, "m1")
     except ServiceUnavailable:
         pass
     tenant.clock.now += timedelta(seconds=tenant.rt.settings.invite_replication_wait_seconds + 1)
-    assert await tenant.invite(ADA, "m1") == "poisoned"
-    assert tenant.poison_codes("guest-invitations") == ["InvitationUnconfirmed"]
-    assert tenant.directory.calls.count("invite") == 1
+    assert await tenant.invite(ADA, "m1") == "reinvited"
+    assert tenant.poison_codes("guest-invitations") == []
+    assert tenant.directory.calls.count("invite") == 2
+    assert tenant.directory.emails_to("ada@fabrikam.example") == 1  # the 504 came first
 
 
 async def test_the_same_message_again_during_replication_lag_sends_no_second_email(

@@ -28,7 +28,7 @@ from azure.data.tables import TableServiceClient
 
 from guest_onboarding.adapters.graph import GraphClient, GraphDirectory
 from guest_onboarding.adapters.graph.budget_record import MemoryBudgetStore
-from guest_onboarding.adapters.graph.pacer import GraphPacer, policies
+from guest_onboarding.adapters.graph.pacer import GraphPacer, bucket_rules
 from guest_onboarding.adapters.storage.budget import TableBudgetStore
 from guest_onboarding.config import StorageSettings
 from guest_onboarding.domain.invitation import Invitation
@@ -78,7 +78,7 @@ class Tenant:
 
 def instance(tenant: Tenant, store: Any, invitations_per_minute: float) -> GraphDirectory:
     """One instance of the app: its own Graph client and pacer, on the shared record."""
-    buckets = policies(
+    buckets = bucket_rules(
         writes_per_second=20, reads_per_second=100, invitations_per_minute=invitations_per_minute
     )
     pacer = GraphPacer(buckets, store=store, clock=tenant.clock.time, sleep=tenant.clock.sleep)

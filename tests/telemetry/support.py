@@ -17,7 +17,7 @@ from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricR
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from guest_onboarding import telemetry
+from guest_onboarding.telemetry.setup import build_providers, instrument_sdks
 
 #: (metric name, sorted attribute items) -> a counter's value, or a histogram's (count, sum).
 Points = dict[tuple[str, tuple[tuple[str, Any], ...]], Any]
@@ -82,12 +82,12 @@ def _pipeline() -> tuple[Collected, _Switch]:
     redacting processor first, as in production)."""
     if not _collected:
         exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
-        tracer_provider, meter_provider = telemetry.build_providers(exporter, reader, batch=False)
+        tracer_provider, meter_provider = build_providers(exporter, reader, batch=False)
         switch = _Switch(tracer_provider)
         trace.set_tracer_provider(switch)
         metrics.set_meter_provider(meter_provider)
         assert trace.get_tracer_provider() is switch, "another provider was set first"
-        telemetry.instrument_sdks(tracer_provider)
+        instrument_sdks(tracer_provider)
         _collected.append((Collected(exporter, reader), switch))
     return _collected[0]
 

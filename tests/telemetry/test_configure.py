@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from guest_onboarding import telemetry
 from guest_onboarding.config import TelemetrySettings
+from guest_onboarding.telemetry.names import INVITATIONS
+from guest_onboarding.telemetry.setup import exporters_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +27,7 @@ CHILD = textwrap.dedent(
     import logging
     from opentelemetry import metrics, trace
     from guest_onboarding import telemetry
+    from guest_onboarding.domain.outcomes import Outcome
 
     print(telemetry.configure())
     print(telemetry.configure())  # once per process
@@ -35,7 +37,7 @@ CHILD = textwrap.dedent(
             call.set_attribute("http.request.method", "GET")
             call.set_attribute("url.full", "https://g/v1.0/users?$filter=mail eq 'ada@x.example'")
         logging.getLogger("guest_onboarding").warning("a log line, not exported by the app")
-        telemetry.record_outcome("invite", "invited", {"guest": "a***@x.example"})
+        telemetry.record_outcome("invite", Outcome.INVITED, {"guest": "a***@x.example"})
     trace.get_tracer_provider().force_flush()
     metrics.get_meter_provider().force_flush()
     from azure.core.settings import settings
@@ -102,7 +104,7 @@ def test_application_insights_gets_redacted_spans_and_metrics_and_no_logs(
     everything = "\n".join(bodies)
     assert "ada@x.example" not in everything and "ada%40x.example" not in everything
     assert "$filter={redacted}" in everything
-    assert telemetry.INVITATIONS in everything and "a***@x.example" in everything
+    assert INVITATIONS in everything and "a***@x.example" in everything
 
 
 def _items(body: str) -> list[dict[str, object]]:
@@ -114,12 +116,10 @@ def _items(body: str) -> list[dict[str, object]]:
 
 
 def test_without_a_destination_nothing_is_configured() -> None:
-    assert telemetry.exporters_for(TelemetrySettings()) is None
-    console = telemetry.exporters_for(TelemetrySettings(console=True))
+    assert exporters_for(TelemetrySettings()) is None
+    console = exporters_for(TelemetrySettings(console=True))
     assert console is not None and type(console[0]).__name__ == "ConsoleSpanExporter"
-    otlp = telemetry.exporters_for(
-        TelemetrySettings(console=True, otlp_endpoint="http://127.0.0.1:4318")
-    )
+    otlp = exporters_for(TelemetrySettings(console=True, otlp_endpoint="http://127.0.0.1:4318"))
     assert otlp is not None and type(otlp[0]).__name__ == "OTLPSpanExporter"
 
 
@@ -131,8 +131,8 @@ def test_the_first_invocation_configures_telemetry_and_indexing_does_not() -> No
         function_app.app.get_functions()
         indexed = "opentelemetry.sdk" in sys.modules
         from opentelemetry import trace
-        from guest_onboarding import bootstrap
-        bootstrap.runtime()  # what the first invocation does
+        from guest_onboarding import entrypoints
+        entrypoints.runtime()  # what the first invocation does
         print(indexed, type(trace.get_tracer_provider()).__name__)
         """
     )

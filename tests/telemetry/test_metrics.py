@@ -153,7 +153,7 @@ async def test_the_trigger_passes_the_message_insertion_time(
     import azure.functions.queue as queue_binding
 
     import invite_fn as invite_blueprint
-    from guest_onboarding import bootstrap
+    from guest_onboarding import entrypoints
 
     app = func.FunctionApp()  # the blueprint, as function_app.py registers it
     app.register_functions(invite_blueprint.bp)
@@ -166,10 +166,66 @@ async def test_the_trigger_passes_the_message_insertion_time(
     )
     queue = {"messaging.destination.name": rt.settings.invitations_queue}
     before = otel.points()
-    bootstrap.set_runtime(rt)
+    entrypoints.set_runtime(rt)
     try:
         await invite_fn(message)
     finally:
-        bootstrap.set_runtime(None)
+        entrypoints.set_runtime(None)
     after = otel.points()
     assert delta(before, after, "guest_onboarding.queue.message_age", **queue) == (1, 9.0)
+
+
+async def test_a_tenant_wide_stop_is_one_tenant_stop_outcome_with_graph_code(
+    rt: Runtime, otel: Collected
+) -> None:
+    """What the tenant-stop alert counts (infra/app/alerts.bicep: ``guest_onboarding.steps``
+    with outcome ``tenant_stop``, Graph's code as ``error.type``): the delivery that recorded
+    the stop, once; the others held by it are throttled, and nothing is poisoned."""
+    from guest_onboarding.errors import InvitationsStopped
+
+    assert isinstance(rt.directory, FakeDirectory)
+    stop = InvitationsStopped("Invitations are blocked", retry_after=0, code="Forbidden")
+    rt.directory.fail_next["invite"] = [stop]
+    before = otel.points()
+    outcomes = [
+        await handle_invitation_message(
+            body=json.dumps({**HR_MESSAGE, "email": f"g{i}@fabrikam.example"}),
+            message_id=f"m-{i}",
+            rt=rt,
+        )
+        for i in range(3)
+    ]
+    after = otel.points()
+
+    assert outcomes == ["tenant_stop", "throttled", "throttled"]
+    stopped = {STEP: "invite", OUTCOME: "tenant_stop", RESULT: "retried", "error.type": "Forbidden"}
+    assert delta(before, after, "guest_onboarding.steps", **stopped) == 1
+    held = {STEP: "invite", OUTCOME: "throttled", RESULT: "retried"}
+    assert delta(before, after, "guest_onboarding.steps", **held) == 2
+    assert total(before, after, "guest_onboarding.poisoned") == 0
+
+
+async def test_an_invitation_sent_again_is_counted_apart(
+    rt: Runtime, clock: Clock, otel: Collected
+) -> None:
+    """A guest who never appeared after an unknown outcome is invited again: counted as
+    ``reinvited`` on the invitations metric, beside the first invitations."""
+    from guest_onboarding.errors import ServiceUnavailable
+
+    assert isinstance(rt.directory, FakeDirectory)
+    rt.directory.fail_next["invite"] = [ServiceUnavailable("timeout", status=504)]
+    body = json.dumps(HR_MESSAGE)
+    before = otel.points()
+    try:
+        await handle_invitation_message(body=body, message_id="m-1", rt=rt)
+    except ServiceUnavailable:
+        pass  # the queue redelivers it
+    clock.now += timedelta(seconds=rt.settings.invite_replication_wait_seconds + 1)
+    assert await handle_invitation_message(body=body, message_id="m-1", rt=rt) == "reinvited"
+    after = otel.points()
+
+    reinvited = {OUTCOME: "reinvited"}
+    assert delta(before, after, "guest_onboarding.invitations", **reinvited) == 1
+    assert total(before, after, "guest_onboarding.invitations") == 1
+    steps = {STEP: "invite", OUTCOME: "reinvited", RESULT: "done"}
+    assert delta(before, after, "guest_onboarding.steps", **steps) == 1

@@ -9,7 +9,8 @@ import pytest
 from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.internal_messages import parse_assignment_message
-from guest_onboarding.telemetry import message_traceparent, redact_url
+from guest_onboarding.telemetry.redaction import redact_url
+from guest_onboarding.telemetry.spans import message_traceparent
 from tests.telemetry.support import Collected
 
 USER = "21707701-8457-4ae7-a03d-89625f79a1b6"

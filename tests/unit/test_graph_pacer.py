@@ -27,7 +27,7 @@ from guest_onboarding.adapters.graph.budget_record import (
     SharedRecord,
 )
 from guest_onboarding.adapters.graph.line_bucket import COME_BACK_EARLY_SECONDS
-from guest_onboarding.adapters.graph.pacer import CallKind, GraphPacer, call_kind, policies
+from guest_onboarding.adapters.graph.pacer import CallKind, GraphPacer, bucket_rules, call_kind
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.errors import Throttled
 
@@ -77,7 +77,7 @@ def pacer(
     invitations_per_minute: float = 1.0,
     **options: Any,
 ) -> GraphPacer:
-    buckets = policies(
+    buckets = bucket_rules(
         writes_per_second=writes,
         reads_per_second=reads,
         invitations_per_minute=invitations_per_minute,
@@ -111,7 +111,7 @@ def paced_directory(
 ) -> GraphDirectory:
     """The real GraphDirectory and GraphClient on a mock transport, paced in memory (20 writes
     and 100 reads a second, 1 invitation a minute)."""
-    buckets = policies(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
+    buckets = bucket_rules(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)
     return GraphDirectory(
         GraphClient.create(
             base_url="http://127.0.0.1:9/v1.0",

@@ -10,10 +10,10 @@ import random
 import pytest
 
 from guest_onboarding.adapters.graph.line import LINE_CAPACITY, place_key, take_turns
-from guest_onboarding.adapters.graph.pacing import BucketPolicy, Schedule, claim, throttled
+from guest_onboarding.adapters.graph.pacing import BucketRules, Schedule, claim, throttled
 
-WRITES = BucketPolicy(name="writes", rate=20.0, horizon=0.5, batch=5)
-INVITATIONS = BucketPolicy(
+WRITES = BucketRules(name="writes", rate=20.0, horizon=0.5, batch=5)
+INVITATIONS = BucketRules(
     name="invitations", rate=2 / 60, horizon=2.0, batch=1, adaptive=False, ticketed=True
 )
 
@@ -24,15 +24,15 @@ class SharedRecord:
     def __init__(self) -> None:
         self.record: dict[str, float] | None = None
 
-    def claim(self, policy: BucketPolicy, now: float, want: int) -> tuple[float, ...]:
+    def claim(self, policy: BucketRules, now: float, want: int) -> tuple[float, ...]:
         state, grant = claim(self.record, policy, now, want)
         self.record = state.to_record()
         return grant.slots
 
-    def throttled(self, policy: BucketPolicy, now: float, retry_after: float) -> None:
+    def throttled(self, policy: BucketRules, now: float, retry_after: float) -> None:
         self.record = throttled(self.record, policy, now, retry_after).to_record()
 
-    def rate(self, policy: BucketPolicy, now: float) -> float:
+    def rate(self, policy: BucketRules, now: float) -> float:
         return claim(self.record, policy, now, 1)[1].rate
 
 
@@ -98,7 +98,7 @@ def test_the_rate_never_drops_below_a_twentieth_of_the_setting() -> None:
 def test_an_instance_configured_lower_paces_at_its_own_rate_at_once() -> None:
     shared = SharedRecord()
     shared.claim(WRITES, 0.0, want=1)
-    slower = BucketPolicy(name="writes", rate=5.0, horizon=0.5, batch=5)
+    slower = BucketRules(name="writes", rate=5.0, horizon=0.5, batch=5)
     got = shared.claim(slower, 1.0, want=3)
     assert [round(b - a, 6) for a, b in itertools.pairwise(got)] == [0.2, 0.2]
 

@@ -1,4 +1,4 @@
-"""The invitation gate (handlers/gate.py): a probe that never reached Graph stays due."""
+"""The invitation gate (handlers/invite.py): a probe that never reached Graph stays due."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.errors import InvitationsStopped, Throttled
-from guest_onboarding.handlers.gate import InvitationGate
+from guest_onboarding.handlers.invite import InvitationGate
 from guest_onboarding.ports import InvitationResult, TenantStop
 from tests.fakes import FakeTenantHealth
 

@@ -10,10 +10,10 @@ from guest_onboarding.adapters.graph.line import (
     place_key,
     take_turns,
 )
-from guest_onboarding.adapters.graph.pacing import BucketPolicy
+from guest_onboarding.adapters.graph.pacing import BucketRules
 
 #: One a minute, slots within 5 s.
-LINE = BucketPolicy(
+LINE = BucketRules(
     name="invitations", rate=1 / 60, horizon=5.0, batch=1, adaptive=False, ticketed=True
 )
 

@@ -8,13 +8,16 @@ import json
 from datetime import timedelta
 from typing import cast
 
+import pytest
+
 from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
 from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.domain.changes import Change, Invited
+from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.invitation import app_role_step_key as role_step
 from guest_onboarding.domain.invitation import group_step_key as group_step
-from guest_onboarding.domain.ledger import GuestStatus
+from guest_onboarding.domain.ledger import CLAIM_LEASE, GuestStatus
 from guest_onboarding.entrypoints import (
     MAX_ASSIGNMENT_ATTEMPTS,
     handle_assignment_message,
@@ -27,7 +30,7 @@ from guest_onboarding.errors import (
     ServiceUnavailable,
     Throttled,
 )
-from guest_onboarding.handlers.invite import CLAIM_LEASE
+from guest_onboarding.ports import InvitationResult
 from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox
 from tests.support import Clock
 
@@ -157,11 +160,12 @@ async def test_crash_after_invitation_then_redelivery_sends_no_second_email(
     assert row is not None and row.status == GuestStatus.INVITED and row.send_count == 1
 
 
-async def test_ambiguous_failure_waits_for_replication_then_asks_an_operator(
+async def test_ambiguous_failure_waits_for_replication_then_invites_again(
     rt: Runtime, clock: Clock
 ) -> None:
     """A 504 after POST /invitations may or may not have sent the email: nobody invites again
-    while the user might still show up; after the replication wait an operator decides."""
+    while the user might still show up; after the replication wait the guest is invited again
+    (no operator step), and the row counts it."""
     directory, ledger, outbox = parts(rt)
     directory.fail_next["invite"] = [ServiceUnavailable("timeout", status=504)]
     try:
@@ -171,16 +175,39 @@ async def test_ambiguous_failure_waits_for_replication_then_asks_an_operator(
     assert await deliver_invite(rt, ADA, message_id="m2") == "deferred"  # claim still fresh
     clock.now = clock.now + CLAIM_LEASE
     assert await deliver_invite(rt, ADA, message_id="m2") == "deferred"  # waiting to replicate
+    assert directory.calls.count("invite") == 1
     clock.now = clock.now + timedelta(seconds=rt.settings.invite_replication_wait_seconds)
-    assert await deliver_invite(rt, ADA, message_id="m2") == "poisoned"
-    [poisoned] = outbox.poison["guest-invitations-poison"]
-    assert poisoned["error"]["code"] == "InvitationUnconfirmed"
-    assert directory.calls.count("invite") == 1 and directory.emails == []
+    assert await deliver_invite(rt, ADA, message_id="m2") == "reinvited"
+    assert outbox.poison == {}
+    assert directory.calls.count("invite") == 2
+    assert directory.emails_to("ada@fabrikam.example") == 1  # the 504 came before Graph sent
     row = await ledger.get("ada@fabrikam.example")
-    assert row is not None and row.status == GuestStatus.FAILED
-    # the operator checked: no email went out; replaying the message invites afresh
-    assert await deliver_invite(rt, ADA, message_id="m3") == "invited"
-    assert directory.emails_to("ada@fabrikam.example") == 1
+    assert row is not None and row.status == GuestStatus.INVITED and row.reinvitations == 1
+    assert len(outbox.assignments) == 3  # onboarded as any new guest is
+
+
+async def test_an_invitation_never_seen_is_sent_again_to_the_same_user_never_a_second(
+    rt: Runtime, clock: Clock
+) -> None:
+    """The worst case of inviting again: Graph did create the user and send the email, but the
+    directory's look-ups never showed the user within the wait. The second invitation goes to
+    that same user (Graph answers with the existing user): a second email, never a second user."""
+    directory, ledger, _ = parts(rt)
+
+    async def invited_then_lost(email: str, invitation: Invitation) -> InvitationResult:
+        result = await FakeDirectory.invite(directory, email, invitation)
+        directory.lagging.add(result.user_id)  # look-ups never see it
+        raise ServiceUnavailable("connection reset after the write", status=None)
+
+    directory.invite = invited_then_lost  # type: ignore[method-assign]
+    with pytest.raises(ServiceUnavailable):
+        await deliver_invite(rt, ADA, message_id="m1")
+    del directory.invite  # Graph answers again
+    clock.now += timedelta(seconds=rt.settings.invite_replication_wait_seconds + 1)
+    assert await deliver_invite(rt, ADA, message_id="m1") == "reinvited"
+    assert len(directory.users) == 1 and directory.emails_to("ada@fabrikam.example") == 2
+    row = await ledger.get("ada@fabrikam.example")
+    assert row is not None and row.user_id in directory.users and row.reinvitations == 1
 
 
 async def test_crashed_invitation_found_after_replication_lag_is_not_sent_again(

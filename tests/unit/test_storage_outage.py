@@ -23,7 +23,7 @@ from guest_onboarding.errors import (
     StoreUnavailable,
 )
 from guest_onboarding.ports import InvitationResult
-from guest_onboarding.retry import STORE_RETRY_SECONDS, Action, RetryPolicy
+from guest_onboarding.retry import STORE_RETRY_SECONDS, Action, RetryRules
 from tests.fakes import FakeDirectory, FakeLedger, FakeOutbox
 
 ADA = {"email": "ada@fabrikam.example", "accessProfiles": ["fabrikam-project-x"]}
@@ -59,8 +59,8 @@ async def invite(rt: Runtime, body: object, message_id: str = "m1", count: int =
 @pytest.mark.parametrize("exc", TRANSIENT, ids=lambda e: e.code)
 def test_a_transient_storage_error_is_never_poisoned_on_either_queue(exc: StoreError) -> None:
     for policy in (
-        RetryPolicy(max_dequeue_count=5),
-        RetryPolicy(max_dequeue_count=5, max_attempts=8),
+        RetryRules(max_dequeue_count=5),
+        RetryRules(max_dequeue_count=5, max_attempts=8),
     ):
         for attempt in range(20):
             for dequeue_count in range(1, 12):
@@ -72,7 +72,7 @@ def test_a_transient_storage_error_is_never_poisoned_on_either_queue(exc: StoreE
 def test_redelivered_while_deliveries_remain_then_put_back_a_minute_later_uncounted(
     exc: StoreError,
 ) -> None:
-    policy = RetryPolicy(max_dequeue_count=5, max_attempts=8)
+    policy = RetryRules(max_dequeue_count=5, max_attempts=8)
     decisions = [policy.decide(exc, attempt=7, dequeue_count=n) for n in range(1, 6)]
     assert [d.action for d in decisions] == [Action.REDELIVER] * 3 + [Action.REQUEUE] * 2
     for put_back in decisions[3:]:
@@ -83,8 +83,8 @@ def test_redelivered_while_deliveries_remain_then_put_back_a_minute_later_uncoun
 def test_a_permanent_storage_error_is_poisoned_at_once() -> None:
     refused = PermanentStoreError("refused", code="AuthorizationPermissionMismatch", status=403)
     for policy in (
-        RetryPolicy(max_dequeue_count=5),
-        RetryPolicy(max_dequeue_count=5, max_attempts=8),
+        RetryRules(max_dequeue_count=5),
+        RetryRules(max_dequeue_count=5, max_attempts=8),
     ):
         assert policy.decide(refused, attempt=0, dequeue_count=1).action == Action.POISON
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from guest_onboarding.wire import read_envelope, rejection_envelope
+from guest_console.storage.ports import read_envelope
+from guest_onboarding.wire import rejection_envelope
 
 
 def test_an_envelope_reads_back_as_written() -> None:

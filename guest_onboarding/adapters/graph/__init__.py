@@ -13,7 +13,7 @@ measures this.
 Because the native handler bypasses the SDK's ``ODataError`` path, this module maps every status,
 Graph error body and transport failure into ``guest_onboarding.errors`` itself.
 
-msgraph, kiota and azure.identity are imported only inside :meth:`GraphDirectory.create` and the
+msgraph, kiota and azure.identity are imported only inside :meth:`GraphClient.create` and the
 call paths: importing the SDK pulls hundreds of modules, and this module must stay cheap to import
 (the composition root creates one ``GraphDirectory`` per process and reuses it).
 """

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import inspect
 import json
-import time
 from typing import TYPE_CHECKING, Any, cast
 
 from guest_onboarding.adapters.graph.pacer import GraphPacer, call_kind
 from guest_onboarding.adapters.graph.pipeline import middleware, validated_host
 from guest_onboarding.adapters.graph.responses import raise_transport_error, retry_after_seconds
-from guest_onboarding.errors import DirectoryError, ServiceUnavailable, Throttled
+from guest_onboarding.errors import DirectoryError, ServiceUnavailable
 from guest_onboarding.telemetry import record_graph_throttled
 
 if TYPE_CHECKING:
@@ -29,17 +28,15 @@ class GraphClient:
         client: Any,
         http_client: httpx.AsyncClient,
         credential: Any,
-        pacer: GraphPacer | None = None,
+        pacer: GraphPacer,
     ) -> None:
         # Private: `create` builds the SDK objects; tests and the composition root call `create`.
         self._client = client
         self._http_client = http_client
         self._credential = credential
-        # Paces calls against the budget every instance shares (None: unpaced, as in tests).
+        # Paces calls against the budget every instance shares; after a 429 it holds back the
+        # calls of that bucket, in every instance, until Retry-After has passed.
         self._pacer = pacer
-        # Graph throttles per app and tenant, and calling while throttled only prolongs it:
-        # after a 429, this process holds every call back until Retry-After has passed.
-        self._throttled_until = 0.0
         from kiota_abstractions.base_request_configuration import RequestConfiguration
         from kiota_abstractions.method import Method
         from kiota_abstractions.native_response_handler import NativeResponseHandler
@@ -58,12 +55,12 @@ class GraphClient:
         cls,
         *,
         base_url: str,
+        pacer: GraphPacer,
         client_id: str | None = None,
         credential: object | None = None,
         timeout_seconds: float = 30.0,
         http_client: httpx.AsyncClient | None = None,
         transient_retries: int = 2,
-        pacer: GraphPacer | None = None,
     ) -> GraphClient:
         """Build the SDK client once (the caller caches the result for the process).
 
@@ -106,8 +103,7 @@ class GraphClient:
     async def aclose(self) -> None:
         """Close the HTTP connections and the credential (end of process or of a test)."""
         await self._http_client.aclose()
-        if self._pacer is not None:
-            await self._pacer.aclose()
+        await self._pacer.aclose()
         close = getattr(self._credential, "close", None)
         if close is not None:
             result = close()
@@ -145,11 +141,8 @@ class GraphClient:
         shared Graph budget, which may raise :class:`Throttled` before anything is sent.
         ``turn`` names an invitation's place in the invitation line (the guest's address)."""
         kind = call_kind(request.http_method.value, request.url_template or "")
-        if self._pacer is not None:
-            # Waits out a short pause after a 429 (this instance's or another's) like a slot.
-            await self._pacer.before(kind, turn=turn)
-        else:
-            self._raise_if_held_back()
+        # Waits out a short pause after a 429 (this instance's or another's) like a slot.
+        await self._pacer.before(kind, turn=turn)
         adapter = self._client.request_adapter
         # Expand the URI template once: the auth provider and the adapter read `request.url`
         # three times per call, and each expansion costs about 0.05 ms of CPU.
@@ -170,20 +163,6 @@ class GraphClient:
         if response.status_code == 429:
             retry_after = retry_after_seconds(response)
             record_graph_throttled(retry_after)
-            if self._pacer is not None:
-                # The bucket of this call pauses, for every instance (others go on).
-                await self._pacer.throttled(kind, retry_after)
-            else:
-                until = time.monotonic() + retry_after
-                self._throttled_until = max(self._throttled_until, until)
+            # The bucket of this call pauses, for every instance (others go on).
+            await self._pacer.throttled(kind, retry_after)
         return response
-
-    def _raise_if_held_back(self) -> None:
-        held_back = self._throttled_until - time.monotonic()
-        if held_back > 0:
-            raise Throttled(
-                "held back: Graph throttled this app moments ago",
-                retry_after=held_back,
-                code="TooManyRequests",
-                status=429,
-            )

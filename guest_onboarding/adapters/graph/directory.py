@@ -46,7 +46,7 @@ _PAGE_SIZE = 999
 
 
 class GraphDirectory:
-    """The ``Directory`` port on Microsoft Graph. Build it with :meth:`create`."""
+    """The ``Directory`` port on Microsoft Graph, on a :class:`GraphClient`."""
 
     def __init__(self, graph: GraphClient) -> None:
         self._graph = graph
@@ -54,29 +54,6 @@ class GraphDirectory:
         self._config = graph.config
         self._json_post = graph.json_post
         self._send = graph.send
-
-    @classmethod
-    def create(
-        cls,
-        *,
-        base_url: str,
-        client_id: str | None = None,
-        credential: object | None = None,
-        timeout_seconds: float = 30.0,
-        http_client: httpx.AsyncClient | None = None,
-        transient_retries: int = 2,
-    ) -> GraphDirectory:
-        """A directory on a new :class:`GraphClient` (see :meth:`GraphClient.create`)."""
-        return cls(
-            GraphClient.create(
-                base_url=base_url,
-                client_id=client_id,
-                credential=credential,
-                timeout_seconds=timeout_seconds,
-                http_client=http_client,
-                transient_retries=transient_retries,
-            )
-        )
 
     async def aclose(self) -> None:
         """Close the HTTP connections and the credential (end of process or of a test)."""
@@ -187,9 +164,7 @@ class GraphDirectory:
                 status=response.status_code,
                 request_id=request_id(response, None),
             )
-        return InvitationResult(
-            user_id=str(user_id), redeem_url=data.get("inviteRedeemUrl"), status=data.get("status")
-        )
+        return InvitationResult(user_id=str(user_id))
 
     async def add_group_member(self, *, group_id: str, user_id: str) -> None:
         """Add the user to the group; ``AlreadyDone`` if it is a member already,

@@ -33,7 +33,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from guest_onboarding.adapters.graph.pacing import BucketPolicy, Schedule
+from guest_onboarding.adapters.graph.pacing import BucketRules, Schedule
 
 #: Record keys of places: this prefix and the place's key.
 PLACE_PREFIX = "p_"
@@ -74,9 +74,9 @@ class Line:
 
     @classmethod
     def from_record(
-        cls, record: Mapping[str, float] | None, policy: BucketPolicy, now: float
+        cls, record: Mapping[str, float] | None, rules: BucketRules, now: float
     ) -> Line:
-        schedule = replace(Schedule.from_record(record, policy, now), rate=policy.rate)
+        schedule = replace(Schedule.from_record(record, rules, now), rate=rules.rate)
         last_sent = _finite((record or {}).get(LAST_SENT))
         places = {
             name[len(PLACE_PREFIX) :]: at
@@ -84,7 +84,7 @@ class Line:
             if name.startswith(PLACE_PREFIX) and (at := _finite(value)) is not None
         }
         if last_sent is None:  # nothing sent yet: not in the way of a send now
-            last_sent = now - 1.0 / policy.rate
+            last_sent = now - 1.0 / rules.rate
         return cls(schedule=schedule, last_sent=last_sent, places=places)
 
     def to_record(self) -> dict[str, float]:
@@ -104,13 +104,13 @@ def _finite(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def keep_seconds(policy: BucketPolicy) -> float:
+def keep_seconds(rules: BucketRules) -> float:
     """How long after its time a place is kept for its holder."""
-    return max(KEEP_LATE_SECONDS, 2.0 / policy.rate)
+    return max(KEEP_LATE_SECONDS, 2.0 / rules.rate)
 
 
 def take_turns(
-    record: Mapping[str, float] | None, policy: BucketPolicy, now: float, keys: Sequence[str]
+    record: Mapping[str, float] | None, rules: BucketRules, now: float, keys: Sequence[str]
 ) -> tuple[dict[str, float], dict[str, Turn]]:
     """The turn of each of ``keys`` (in the order they asked), and the record after them.
 
@@ -118,16 +118,16 @@ def take_turns(
     gets that slot and leaves the line; a key with a place further off is told its place; a
     key without a place gets the next free slot if it is within the horizon, else a place at
     it, else (the line full) a time to ask again."""
-    line = Line.from_record(record, policy, now)
-    keep = keep_seconds(policy)
+    line = Line.from_record(record, rules, now)
+    keep = keep_seconds(rules)
     places = {key: at for key, at in line.places.items() if at + keep >= now}
     schedule, last_sent = line.schedule, line.last_sent
     turns: dict[str, Turn] = {}
     if schedule.paused_until > now:
         turns = {key: Turn(paused_until=schedule.paused_until) for key in keys}
     else:
-        interval = 1.0 / policy.rate
-        reach = now + policy.horizon + 1e-9  # (a slot exactly on the horizon stays in reach)
+        interval = 1.0 / rules.rate
+        reach = now + rules.horizon + 1e-9  # (a slot exactly on the horizon stays in reach)
         for key in dict.fromkeys(keys):
             earliest = max(now, last_sent + interval)
             place = places.get(key)

@@ -13,7 +13,7 @@ from guest_onboarding.adapters.graph.budget_record import (
     SharedRecord,
 )
 from guest_onboarding.adapters.graph.line import Turn, take_turns
-from guest_onboarding.adapters.graph.pacing import BucketPolicy, paused_error
+from guest_onboarding.adapters.graph.pacing import BucketRules, paused_error
 from guest_onboarding.errors import Throttled
 
 #: An invitation with a place comes back this long before the place's time: the queue returns
@@ -38,13 +38,13 @@ class LineBucket:
 
     def __init__(
         self,
-        policy: BucketPolicy,
+        rules: BucketRules,
         record: SharedRecord,
         *,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
     ) -> None:
-        self.policy = policy
+        self.rules = rules
         self._record = record
         self._clock = clock
         self._sleep = sleep
@@ -63,15 +63,15 @@ class LineBucket:
                 code="InvitationsPaced",
             )
         if turn.paused_until > now:
-            raise paused_error(self.policy, turn.paused_until - now)
+            raise paused_error(self.rules, turn.paused_until - now)
         if turn.slot is not None:
             if turn.slot > now:
                 await self._sleep(turn.slot - now)
             return
         if turn.place is not None:
             back = max(1.0, turn.place - COME_BACK_EARLY_SECONDS - now)
-            raise _in_line(self.policy, back, turn.place - now)
-        raise _line_full(self.policy, max(1.0, (turn.retry_at or now) - now))
+            raise _in_line(self.rules, back, turn.place - now)
+        raise _line_full(self.rules, max(1.0, (turn.retry_at or now) - now))
 
     async def _turn(self, key: str) -> Turn | None:
         """This key's turn (None for a key asking twice at once: the first ask has it)."""
@@ -99,25 +99,25 @@ class LineBucket:
                 asking.answer.set_result(turns)
 
     async def _change(self, keys: list[str]) -> dict[str, Turn]:
-        policy = self.policy
+        rules = self.rules
 
         def change(record: Record | None) -> tuple[dict[str, float], dict[str, Turn]]:
-            return take_turns(record, policy, self._clock(), keys)
+            return take_turns(record, rules, self._clock(), keys)
 
-        turns = await self._record.update(policy.name, change)
-        if policy.shared_only and self._record.degraded:
+        turns = await self._record.update(rules.name, change)
+        if rules.shared_only and self._record.degraded:
             # Per process, N instances would send N times the pace, and Entra answers a burst
             # of invitations with a block only Microsoft support lifts: wait for the record.
             raise Throttled(
-                f"Graph {policy.name} wait for the shared Graph budget, which is unavailable",
+                f"Graph {rules.name} wait for the shared Graph budget, which is unavailable",
                 retry_after=RETRY_SHARED_SECONDS,
                 code="GraphBudgetUnavailable",
             )
         return turns
 
 
-def _in_line(policy: BucketPolicy, retry_after: float, turn_in: float) -> Throttled:
-    per_minute = policy.rate * 60
+def _in_line(rules: BucketRules, retry_after: float, turn_in: float) -> Throttled:
+    per_minute = rules.rate * 60
     return Throttled(
         f"invitations are paced at {per_minute:g} per minute (INVITATIONS_PER_MINUTE); "
         f"this one has its place in line, its turn comes in {turn_in:.0f} s",
@@ -126,9 +126,9 @@ def _in_line(policy: BucketPolicy, retry_after: float, turn_in: float) -> Thrott
     )
 
 
-def _line_full(policy: BucketPolicy, retry_after: float) -> Throttled:
+def _line_full(rules: BucketRules, retry_after: float) -> Throttled:
     return Throttled(
-        f"the line of Graph {policy.name} is full; asking again in {retry_after:.0f} s",
+        f"the line of Graph {rules.name} is full; asking again in {retry_after:.0f} s",
         retry_after=retry_after,
         code="InvitationsPaced",
     )

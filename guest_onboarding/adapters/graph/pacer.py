@@ -6,7 +6,7 @@ reminders alike, which take a write slot too). A bucket claims slots from the sh
 (``budget_record``) for the calls waiting in this process (one claim at a time, for all of them)
 and sleeps each call until its slot; a pause after a 429, whichever instance met it, is waited
 out the same way. A caller that would wait longer than ``max_wait`` gets :class:`Throttled`
-instead: the retry policy puts the message back on its queue, as a 429 would, and no Graph call
+instead: the retry rules put the message back on its queue, as a 429 would, and no Graph call
 is spent. Invitations never wait for long: one whose slot is further off than the horizon gets
 a place in line (:mod:`.line`), kept in the shared record under the invitation's key, and its
 message comes back shortly before the place's time.
@@ -33,7 +33,7 @@ from guest_onboarding.adapters.graph.budget_record import (
 from guest_onboarding.adapters.graph.line import place_key
 from guest_onboarding.adapters.graph.line_bucket import LineBucket
 from guest_onboarding.adapters.graph.pacing import (
-    BucketPolicy,
+    BucketRules,
     Grant,
     claim,
     paused_error,
@@ -73,19 +73,19 @@ def call_kind(method: str, url: str) -> CallKind:
     return CallKind.WRITE
 
 
-def policies(
+def bucket_rules(
     *, writes_per_second: float, reads_per_second: float, invitations_per_minute: float
-) -> dict[CallKind, BucketPolicy]:
+) -> dict[CallKind, BucketRules]:
     """The three buckets at the configured rates."""
 
-    def paced(kind: CallKind, rate: float) -> BucketPolicy:
+    def paced(kind: CallKind, rate: float) -> BucketRules:
         batch = max(1, round(rate * BATCH_SECONDS))
-        return BucketPolicy(name=kind.value, rate=rate, horizon=HORIZON_SECONDS, batch=batch)
+        return BucketRules(name=kind.value, rate=rate, horizon=HORIZON_SECONDS, batch=batch)
 
     return {
         CallKind.WRITE: paced(CallKind.WRITE, writes_per_second),
         CallKind.READ: paced(CallKind.READ, reads_per_second),
-        CallKind.INVITATION: BucketPolicy(
+        CallKind.INVITATION: BucketRules(
             name=CallKind.INVITATION.value,
             rate=invitations_per_minute / 60.0,
             horizon=INVITATION_HORIZON_SECONDS,
@@ -103,14 +103,14 @@ class _Bucket:
 
     def __init__(
         self,
-        policy: BucketPolicy,
+        rules: BucketRules,
         record: SharedRecord,
         *,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
         max_wait: float,
     ) -> None:
-        self.policy = policy
+        self.rules = rules
         self._record = record
         self._clock = clock
         self._sleep = sleep
@@ -128,7 +128,7 @@ class _Bucket:
             now = self._clock()
             if self.paused_until > now:
                 if self.paused_until >= deadline:
-                    raise paused_error(self.policy, self.paused_until - now)
+                    raise paused_error(self.rules, self.paused_until - now)
                 # Wait the pause out (spread over a moment: everyone wakes up at its end).
                 await self._sleep(self.paused_until - now + random.uniform(0, 0.2))
                 continue
@@ -145,9 +145,9 @@ class _Bucket:
             if grant.slots or grant.paused_until > now:
                 continue  # take a slot (or meet the pause) at the top
             # Booked up to the horizon (the claim already waited for room, for everyone).
-            if now >= deadline or grant.next_free - self.policy.horizon >= deadline:
+            if now >= deadline or grant.next_free - self.rules.horizon >= deadline:
                 raise Throttled(
-                    f"Graph {self.policy.name} are booked beyond {self._max_wait:.0f} s",
+                    f"Graph {self.rules.name} are booked beyond {self._max_wait:.0f} s",
                     retry_after=max(1.0, grant.next_free - now),
                     code="GraphBudgetFull",
                 )
@@ -174,8 +174,8 @@ class _Bucket:
                 # Booked up to the horizon: ask again, for every caller here, once about a
                 # batch fits (a moment of our own: the other instances wait for room too), and
                 # before the schedule would run idle.
-                fits = grant.next_free - self.policy.horizon
-                batch = min(grant.next_free, fits + self.policy.batch / grant.rate)
+                fits = grant.next_free - self.rules.horizon
+                batch = min(grant.next_free, fits + self.rules.batch / grant.rate)
                 wake = random.uniform(fits + (batch - fits) / 2, batch)
                 if wake - now <= self._max_wait:
                     await self._sleep(max(0.01, wake - now))
@@ -184,18 +184,18 @@ class _Bucket:
             self._claiming = None
 
     async def _claim_now(self, want: int) -> Grant:
-        policy = self.policy
+        rules = self.rules
 
         def change(record: Record | None) -> tuple[dict[str, float], Grant]:
-            state, grant = claim(record, policy, self._clock(), want)
+            state, grant = claim(record, rules, self._clock(), want)
             return state.to_record(), grant
 
-        grant = await self._record.update(policy.name, change, own_rate=self._own_rate())
-        if policy.shared_only and self._record.degraded:
+        grant = await self._record.update(rules.name, change, own_rate=self._own_rate())
+        if rules.shared_only and self._record.degraded:
             # Per process, N instances would send N times the pace, and Entra answers a burst
             # of invitations with a block only Microsoft support lifts: wait for the record.
             raise Throttled(
-                f"Graph {policy.name} wait for the shared Graph budget, which is unavailable",
+                f"Graph {rules.name} wait for the shared Graph budget, which is unavailable",
                 retry_after=RETRY_SHARED_SECONDS,
                 code="GraphBudgetUnavailable",
             )
@@ -204,15 +204,15 @@ class _Bucket:
         return grant
 
     async def report_throttled(self, retry_after: float) -> None:
-        policy = self.policy
+        rules = self.rules
         now = self._clock()
         self.paused_until = max(self.paused_until, now + retry_after)
         self._slots.clear()  # slots from before the pause
 
         def change(record: Record | None) -> tuple[dict[str, float], None]:
-            return throttled(record, policy, self._clock(), retry_after).to_record(), None
+            return throttled(record, rules, self._clock(), retry_after).to_record(), None
 
-        await self._record.update(policy.name, change, own_rate=self._own_rate())
+        await self._record.update(rules.name, change, own_rate=self._own_rate())
 
     def _note_taken(self, slot: float) -> None:
         self._taken.append(slot)
@@ -232,7 +232,7 @@ class GraphPacer:
 
     def __init__(
         self,
-        buckets: Mapping[CallKind, BucketPolicy],
+        buckets: Mapping[CallKind, BucketRules],
         *,
         store: BudgetStore | None,
         clock: Callable[[], float] = time.time,
@@ -242,14 +242,14 @@ class GraphPacer:
     ) -> None:
         self._record = SharedRecord(store, clock, store_timeout)
         self._buckets = {
-            kind: _Bucket(policy, self._record, clock=clock, sleep=sleep, max_wait=max_wait)
-            for kind, policy in buckets.items()
-            if not policy.ticketed
+            kind: _Bucket(rules, self._record, clock=clock, sleep=sleep, max_wait=max_wait)
+            for kind, rules in buckets.items()
+            if not rules.ticketed
         }
         self._lines = {
-            kind: LineBucket(policy, self._record, clock=clock, sleep=sleep)
-            for kind, policy in buckets.items()
-            if policy.ticketed
+            kind: LineBucket(rules, self._record, clock=clock, sleep=sleep)
+            for kind, rules in buckets.items()
+            if rules.ticketed
         }
 
     @property

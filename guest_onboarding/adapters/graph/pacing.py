@@ -44,7 +44,7 @@ MIN_RATE_FRACTION = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
-class BucketPolicy:
+class BucketRules:
     """How one bucket is paced: ``rate`` calls per second at most, claims reaching at most
     ``horizon`` seconds ahead and taking at most ``batch`` slots."""
 
@@ -74,22 +74,22 @@ class Schedule:
     increased_at: float = 0.0
 
     @classmethod
-    def fresh(cls, policy: BucketPolicy, now: float) -> Schedule:
-        return cls(next_slot=now, rate=policy.rate, increased_at=now)
+    def fresh(cls, rules: BucketRules, now: float) -> Schedule:
+        return cls(next_slot=now, rate=rules.rate, increased_at=now)
 
     @classmethod
     def from_record(
-        cls, record: Mapping[str, float] | None, policy: BucketPolicy, now: float
+        cls, record: Mapping[str, float] | None, rules: BucketRules, now: float
     ) -> Schedule:
         """The schedule a stored record holds (fresh when there is none or it is unreadable)."""
         if not record:
-            return cls.fresh(policy, now)
+            return cls.fresh(rules, now)
         try:
             values = {name: float(record[name]) for name in _FIELDS}
         except (KeyError, TypeError, ValueError):
-            return cls.fresh(policy, now)
+            return cls.fresh(rules, now)
         if not all(math.isfinite(v) for v in values.values()) or values["rate"] <= 0:
-            return cls.fresh(policy, now)
+            return cls.fresh(rules, now)
         return cls(**values)
 
     def to_record(self) -> dict[str, float]:
@@ -110,64 +110,64 @@ class Grant:
     rate: float = 0.0
 
 
-def _learned(state: Schedule, policy: BucketPolicy, now: float) -> Schedule:
+def _learned(state: Schedule, rules: BucketRules, now: float) -> Schedule:
     """The rate after the creep since the last change, capped at the configured rate (an
     instance configured lower than the record says wins at once)."""
-    rate = min(state.rate, policy.rate)
-    if not policy.adaptive:
-        return replace(state, rate=policy.rate)
-    if now > state.increased_at and rate < policy.rate:
-        grown = rate + policy.rate * INCREASE_PER_SECOND * (now - state.increased_at)
-        return replace(state, rate=min(policy.rate, grown), increased_at=now)
+    rate = min(state.rate, rules.rate)
+    if not rules.adaptive:
+        return replace(state, rate=rules.rate)
+    if now > state.increased_at and rate < rules.rate:
+        grown = rate + rules.rate * INCREASE_PER_SECOND * (now - state.increased_at)
+        return replace(state, rate=min(rules.rate, grown), increased_at=now)
     return replace(state, rate=rate)
 
 
 def claim(
-    record: Mapping[str, float] | None, policy: BucketPolicy, now: float, want: int
+    record: Mapping[str, float] | None, rules: BucketRules, now: float, want: int
 ) -> tuple[Schedule, Grant]:
-    """Take up to ``want`` slots (at most ``policy.batch``) from the schedule, none of them
-    more than ``policy.horizon`` seconds ahead of ``now``. A claim that gets nothing (paused, or
+    """Take up to ``want`` slots (at most ``rules.batch``) from the schedule, none of them
+    more than ``rules.horizon`` seconds ahead of ``now``. A claim that gets nothing (paused, or
     booked up to the horizon) returns the schedule as it was: the store need not write it, and
     instances asking while the schedule is full do not race each other's writes."""
-    stored = Schedule.from_record(record, policy, now)
-    state = _learned(stored, policy, now)
+    stored = Schedule.from_record(record, rules, now)
+    state = _learned(stored, rules, now)
     if state.paused_until > now:
         return stored, Grant(paused_until=state.paused_until, rate=state.rate)
     interval = 1.0 / state.rate
     start = max(state.next_slot, now)
-    if start > now + policy.horizon:
+    if start > now + rules.horizon:
         return stored, Grant(next_free=start, rate=state.rate)
     # (the small addend keeps a slot that falls exactly on the horizon despite rounding)
-    reachable = 1 + math.floor((now + policy.horizon - start) / interval + 1e-9)
-    count = max(1, min(want, policy.batch, reachable))
+    reachable = 1 + math.floor((now + rules.horizon - start) / interval + 1e-9)
+    count = max(1, min(want, rules.batch, reachable))
     slots = tuple(start + i * interval for i in range(count))
     state = replace(state, next_slot=start + count * interval)
     return state, Grant(slots=slots, next_free=state.next_slot, rate=state.rate)
 
 
 def throttled(
-    record: Mapping[str, float] | None, policy: BucketPolicy, now: float, retry_after: float
+    record: Mapping[str, float] | None, rules: BucketRules, now: float, retry_after: float
 ) -> Schedule:
     """Graph answered 429 with ``retry_after``: pause the bucket for everyone until then, and
     lower the rate once per throttling event (the 429s of calls already under way belong to the
     same event)."""
-    state = _learned(Schedule.from_record(record, policy, now), policy, now)
+    state = _learned(Schedule.from_record(record, rules, now), rules, now)
     until = now + max(0.0, retry_after)
     state = replace(
         state,
         paused_until=max(state.paused_until, until),
         next_slot=max(state.next_slot, until),
     )
-    if policy.adaptive and now >= state.decreased_at + max(1.0, retry_after):
-        rate = max(policy.min_rate, state.rate * DECREASE_FACTOR)
+    if rules.adaptive and now >= state.decreased_at + max(1.0, retry_after):
+        rate = max(rules.min_rate, state.rate * DECREASE_FACTOR)
         state = replace(state, rate=rate, decreased_at=now, increased_at=state.paused_until)
     return state
 
 
-def paused_error(policy: BucketPolicy, left: float) -> Throttled:
+def paused_error(rules: BucketRules, left: float) -> Throttled:
     """What a caller gets while the bucket is paused (after a 429) longer than it may wait."""
     return Throttled(
-        f"held back: Graph throttled this app's {policy.name} moments ago",
+        f"held back: Graph throttled this app's {rules.name} moments ago",
         retry_after=left,
         code="TooManyRequests",
         status=429,

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.domain.invitation import Invitation, is_guid
 from guest_onboarding.errors import InvalidRequest
 from guest_onboarding.ports import DirectoryUser
 
@@ -18,21 +17,8 @@ GRAPH_DIRECTORY_OBJECTS = "https://graph.microsoft.com/v1.0/directoryObjects/"
 GRAPH_USERS = "https://graph.microsoft.com/v1.0/users/"
 SPONSOR_FIELDS = ("id", "mail", "userPrincipalName", "userType", "accountEnabled")
 
-USER_FIELDS = (
-    "id",
-    "mail",
-    "userType",
-    "externalUserState",
-    "externalUserStateChangeDateTime",
-    "createdDateTime",
-)
-PENDING_FIELDS = (
-    "id",
-    "mail",
-    "externalUserState",
-    "externalUserStateChangeDateTime",
-    "createdDateTime",
-)
+USER_FIELDS = ("id", "mail", "userType", "externalUserState", "externalUserStateChangeDateTime")
+PENDING_FIELDS = ("id", "mail", "externalUserState", "externalUserStateChangeDateTime")
 
 
 def invitation_body(email: str, invitation: Invitation) -> dict[str, Any]:
@@ -65,11 +51,10 @@ def message_info(invitation: Invitation) -> dict[str, Any] | None:
 
 
 def guid(field: str, value: str) -> str:
-    """``value`` as a canonical GUID string; Graph would refuse anything else with a 400."""
-    try:
-        return str(UUID(value))
-    except ValueError:
-        raise InvalidRequest(f"{field} must be a GUID, got {value!r}", code="InvalidGuid") from None
+    """``value``, an object id, in lower case; Graph would refuse anything else with a 400."""
+    if not is_guid(value):
+        raise InvalidRequest(f"{field} must be a GUID, got {value!r}", code="InvalidGuid")
+    return value.lower()
 
 
 def directory_user(raw: dict[str, Any]) -> DirectoryUser:
@@ -81,7 +66,6 @@ def directory_user(raw: dict[str, Any]) -> DirectoryUser:
         account_enabled=raw.get("accountEnabled"),
         external_user_state=raw.get("externalUserState"),
         state_changed_at=parse_datetime(raw.get("externalUserStateChangeDateTime")),
-        created_at=parse_datetime(raw.get("createdDateTime")),
     )
 
 

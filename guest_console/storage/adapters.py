@@ -1,6 +1,7 @@
-"""The operator console's side of storage: HR messages sent in bulk, poison read and replayed,
-the ledger read, every Storage SDK error turned into a ``StorageError`` that names the queue or
-table, the account, and the data role an identity needs there."""
+"""The console's storage adapters: HR messages sent in bulk, poison read and replayed, the ledger
+read (through the app's own ``TableLedger``), every Storage SDK error turned into a
+``StorageError`` that names the queue or table, the account, and the data role an identity needs
+there. The only console module that imports the Storage SDKs."""
 
 from __future__ import annotations
 
@@ -19,19 +20,19 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
-from guest_onboarding.adapters.storage.clients import service_client
-from guest_onboarding.adapters.storage.ledger import TableLedger
-from guest_onboarding.config import StorageSettings
-from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
-from guest_onboarding.errors import (
+from guest_console.storage.ports import (
+    PoisonMessage,
+    ReplayOutcome,
     StorageAccessDenied,
     StorageError,
     StorageNotFound,
     StorageUnreachable,
-    StoreError,
+    read_envelope,
 )
-from guest_onboarding.ports import PoisonMessage, ReplayOutcome
-from guest_onboarding.wire import read_envelope
+from guest_onboarding.adapters.storage.clients import service_client
+from guest_onboarding.adapters.storage.ledger import TableLedger
+from guest_onboarding.config import StorageSettings
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 
 #: The built-in data roles each operation needs (docs: "Operating it").
 QUEUE_SENDER = "Storage Queue Data Message Sender"
@@ -222,11 +223,16 @@ class CheckedLedgerReader:
         service = service_client(TableServiceClient, storage, storage.table_service_uri, "table")
         return cls(service.get_table_client(table), service)
 
-    def _error(self, exc: AzureError | StoreError) -> StorageError:
-        # The ledger's own errors carry the SDK's: the console words them its way.
-        cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+    def _error(self, exc: Exception) -> Exception:
+        """``exc`` as the operator reads it, when the Storage SDK's error is behind it (raised
+        as is, or translated by the app's ledger adapter, ``raise ... from``)."""
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, AzureError):
+            cause = cause.__cause__
+        if cause is None:
+            return exc
         return storage_error(
-            cause if isinstance(cause, AzureError) else exc,
+            cause,
             doing="read",
             kind="table",
             name=self._table,
@@ -242,7 +248,7 @@ class CheckedLedgerReader:
                 # table tells them apart (and raises for a missing table).
                 async for _ in self._client.list_entities(results_per_page=1, select=["RowKey"]):
                     break
-        except (AzureError, StoreError) as exc:
+        except Exception as exc:
             raise self._error(exc) from exc
         return entry
 
@@ -252,7 +258,7 @@ class CheckedLedgerReader:
         try:
             async for entry in self._ledger.entries(statuses=statuses):
                 yield entry
-        except (AzureError, StoreError) as exc:
+        except Exception as exc:
             raise self._error(exc) from exc
 
     async def close(self) -> None:
