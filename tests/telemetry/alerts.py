@@ -33,7 +33,8 @@ _models_py3.py``: ``ScheduledQueryRuleResource``, ``Condition``, ``Dimension``,
 - ``operator``/``threshold``: each point of each series is compared with the threshold; a series
   fires when at least ``minFailingPeriodsToAlert`` of its ``numberOfEvaluationPeriods`` points do
   ("The number of violations to trigger an alert"). A period with no rows has no point: it never
-  violates.
+  violates. A rule with ``enabled: false`` ("The flag which indicates whether this scheduled
+  query rule is enabled") fires nothing.
 """
 
 from __future__ import annotations
@@ -79,10 +80,11 @@ class Dimension:
 
 @dataclass(frozen=True)
 class AlertRule:
-    """One criterion of a scheduled query rule, with the rule's window."""
+    """A scheduled query rule: its one criterion, its window, and whether it runs at all."""
 
     resource: str  # the Bicep symbolic name
     display_name: str
+    enabled: bool
     query: str
     time_aggregation: str
     metric_measure_column: str | None
@@ -96,10 +98,11 @@ class AlertRule:
 
 
 def alert_rules(overrides: Mapping[str, Any] | None = None) -> dict[str, AlertRule]:
-    """Every ``scheduledQueryRules`` criterion of infra/app/alerts.bicep, as infra/main.bicep
-    deploys it with its defaults and ``overrides``, by the rule's Bicep name (a rule with several
-    criteria would be ``name[i]``). The evaluated properties are read through the API version's
-    published model (azure-mgmt-monitor), so a misnamed field or a malformed duration fails."""
+    """Every ``scheduledQueryRules`` rule of infra/app/alerts.bicep, as infra/main.bicep deploys
+    it with its defaults and ``overrides``, by its Bicep name. The evaluated properties are read
+    through the API version's published model (azure-mgmt-monitor), so a misnamed field or a
+    malformed duration fails. A rule with several criteria (``allOf``: it fires when all of them
+    do) is refused: none is written, and this module does not combine criteria."""
     alerts: Template = main_template(REPO_ROOT, overrides).module(ALERTS_MODULE)
     rules: dict[str, AlertRule] = {}
     for name, resource in alerts.resources.items():
@@ -110,14 +113,14 @@ def alert_rules(overrides: Mapping[str, Any] | None = None) -> dict[str, AlertRu
         if model.window_size is None or model.evaluation_frequency is None:
             raise ValueError(f"{name}: a log alert needs windowSize and evaluationFrequency")
         conditions = model.criteria.all_of if model.criteria else None
-        if not conditions:
-            raise ValueError(f"{name}: no criteria")
-        for i, condition in enumerate(conditions):
-            key = name if len(conditions) == 1 else f"{name}[{i}]"
+        if not conditions or len(conditions) != 1:
+            raise ValueError(f"{name}: one criterion expected, found {len(conditions or [])}")
+        for condition in conditions:
             failing = condition.failing_periods
-            rules[key] = AlertRule(
+            rules[name] = AlertRule(
                 resource=name,
                 display_name=str(model.display_name),
+                enabled=model.enabled is True,  # "Value should be true or false": no default
                 query=_text(condition.query, f"{name}: query"),
                 time_aggregation=str(condition.time_aggregation),
                 metric_measure_column=condition.metric_measure_column,
@@ -136,7 +139,7 @@ def alert_rules(overrides: Mapping[str, Any] | None = None) -> dict[str, AlertRu
 
 
 #: The rule's fields this module reads (the rest, scopes and actions, are deployment values).
-_READ = ("displayName", "windowSize", "evaluationFrequency", "criteria")
+_READ = ("displayName", "enabled", "windowSize", "evaluationFrequency", "criteria")
 
 
 def _rule_model(api_version: str, properties: Mapping[str, Any]) -> Any:
@@ -284,7 +287,7 @@ def evaluate(
     for series, periods in grouped.items():
         points[series] = [float(aggregate(p)) if p else None for p in periods]
         violations = sum(1 for p in points[series] if p is not None and compare(p, rule.threshold))
-        if violations >= rule.min_failing_periods:
+        if rule.enabled and violations >= rule.min_failing_periods:
             firing.append(series)
     return Evaluation(rule, result.rows, points, sorted(firing))
 

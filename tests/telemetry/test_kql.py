@@ -171,6 +171,7 @@ def test_log_lines_are_traces_with_their_severity_and_errors_with_exceptions_are
 RULE = AlertRule(
     resource="rule",
     display_name="rule",
+    enabled=True,
     query="T | project timestamp, s, m",
     time_aggregation="Total",
     metric_measure_column="m",
@@ -221,6 +222,12 @@ def test_a_series_fires_when_enough_of_its_periods_violate() -> None:
     assert evaluate(two_of_three, once, at=T).points == {(): [None, None, 1.0]}
     assert not evaluate(two_of_three, once, at=T).fires
     assert evaluate(two_of_three, twice, at=T).fires
+
+
+def test_a_disabled_rule_fires_nothing() -> None:
+    data = rows((timedelta(minutes=1), "a", 1.0))
+    assert evaluate(RULE, data, at=T).fires
+    assert not evaluate(dataclasses.replace(RULE, enabled=False), data, at=T).fires
 
 
 def test_a_query_without_its_measure_or_time_column_is_refused() -> None:
