@@ -563,6 +563,8 @@ def app_permissions(table: PermissionTable | None = None) -> frozenset[str]:
 
 
 def _hook_permissions(hook: Path) -> set[str] | None:
+    if not hook.is_file():
+        return None
     for node in ast.parse(hook.read_text()).body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "APP_PERMISSIONS" for t in node.targets
