@@ -143,6 +143,15 @@ def invited_recently(entry: LedgerEntry, *, now: datetime, wait: timedelta) -> b
 MAX_REINVITATIONS = 1
 
 
+def reinvitations_after(entry: LedgerEntry | None, *, again: bool) -> int:
+    """The ``reinvitations`` of a row claimed to invite: the row's own (one more when inviting
+    again) while the claim is taken again in the same onboarding (after a throttled invitation
+    released it, as after a lost answer); 0 for a new row or a guest onboarded afresh."""
+    if entry is None or entry.status is not GuestStatus.INVITING:
+        return 0
+    return entry.reinvitations + (1 if again else 0)
+
+
 def reinvitation_limit(entry: LedgerEntry) -> OperatorNeeded | None:
     """Why the guest of ``entry`` may not be invited again (``MAX_REINVITATIONS`` reached, the
     last invitation's outcome unknown too, no user after its wait), or None if they may."""

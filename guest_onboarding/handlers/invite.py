@@ -111,7 +111,7 @@ async def _claim_and_invite(
     run: _Run, entry: LedgerEntry | None, *, again: bool = False
 ) -> InviteOutcome:
     await run.gate.ensure_open(run.clock())  # a tenant-wide stop: wait before claiming
-    count = entry.reinvitations + 1 if again and entry is not None else 0
+    count = rows.reinvitations_after(entry, again=again)
     if not await run.write(entry, reinvitations=count):
         return await run.defer()
     return await _send_invitation(run, Outcome.REINVITED if again else Outcome.INVITED)

@@ -248,6 +248,31 @@ async def test_after_one_reinvitation_the_message_goes_to_poison_for_an_operator
     assert directory.calls.count("invite") == 2
 
 
+async def test_a_throttled_reinvitation_does_not_reset_the_count(rt: Runtime, clock: Clock) -> None:
+    """The re-invitation meets a 429 (the claim is released, Graph did nothing), then a 504 when
+    the copy claims again: that was still the one re-invitation, so the next wait ends in
+    poison, not in a third ``POST /invitations``."""
+    directory, ledger, outbox = parts(rt)
+    wait = timedelta(seconds=rt.settings.invite_replication_wait_seconds + 1)
+    directory.fail_next["invite"] = [
+        ServiceUnavailable("Gateway Timeout", status=504),
+        Throttled("slow down", retry_after=1.0),
+        ServiceUnavailable("Gateway Timeout", status=504),
+    ]
+    with pytest.raises(ServiceUnavailable):
+        await deliver_invite(rt, ADA, message_id="m1")
+    clock.now += wait
+    assert await deliver_invite(rt, ADA, message_id="m2") == "throttled"  # back on its queue
+    with pytest.raises(ServiceUnavailable):
+        await deliver_invite(rt, ADA, message_id="m3")
+    row = await ledger.get("ada@fabrikam.example")
+    assert row is not None and row.reinvitations == 1
+    clock.now += wait
+    assert await deliver_invite(rt, ADA, message_id="m4") == "poisoned"
+    assert directory.calls.count("invite") == 3  # the 429 one did nothing
+    assert outbox.poison["guest-invitations-poison"][0]["error"]["code"] == "ReinvitationLimit"
+
+
 async def test_crashed_invitation_found_after_replication_lag_is_not_sent_again(
     rt: Runtime, clock: Clock
 ) -> None:
