@@ -7,7 +7,11 @@ sends them again, so they are held to the rules of a link a guest may follow:
   no control character (``Cc``: NUL, ESC, TAB, CR, LF, DEL, C1), no format character (``Cf``:
   bidi embeddings, overrides, isolates and marks, zero-width space, joiners, word joiner, BOM,
   soft hyphen), no line or paragraph separator (``Zl``, ``Zp``), no surrogate, private-use or
-  unassigned code point (``Cs``, ``Co``, ``Cn``, as the runtime's Unicode version knows them).
+  unassigned code point (``Cs``, ``Co``, ``Cn``, as the runtime's Unicode version knows them);
+  and no character Unicode says to render as invisible whatever its category
+  (``Default_Ignorable_Code_Point``, DerivedCoreProperties.txt, read through ``regex``'s
+  ``\\p{...}``): the combining grapheme joiner, the Hangul fillers, the Khmer inherent vowels,
+  variation selectors.
   ``customizedMessageBody`` keeps its line breaks: LF, and CR followed by LF; a lone CR is
   refused. Rejection code ``UnsafeCharacter``.
 - **Links**: every link a reader could follow (:mod:`guest_onboarding.domain.links`: schemes,
@@ -29,6 +33,8 @@ import dataclasses
 import json
 import unicodedata
 from enum import StrEnum
+
+import regex
 
 from guest_onboarding.domain.addresses import check_address
 from guest_onboarding.domain.invitation import Invitation
@@ -57,12 +63,18 @@ _REFUSED_CATEGORIES = {
 }
 
 
+#: Characters Unicode says to render as completely invisible, whatever their category.
+_DEFAULT_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+
+
 def unsafe_characters(text: str, *, line_breaks: bool = False) -> list[tuple[int, str, str]]:
     """Each refused character of ``text``: its position, the character and its kind. With
     ``line_breaks``, LF and CR LF pass."""
     found = []
     for index, character in enumerate(text):
         kind = _REFUSED_CATEGORIES.get(unicodedata.category(character))
+        if kind is None and _DEFAULT_IGNORABLE.match(character):
+            kind = "invisible: default-ignorable"
         if kind is None:
             continue
         if line_breaks and (

@@ -19,15 +19,20 @@ CLI: ``az account get-access-token --resource-type ms-graph``):
    404 right after the identity was created is the replication delay behind "Not a valid
    reference update" (microsoftgraph/msgraph-bicep-types#193);
 4. which of the permissions the identity holds (``GET /servicePrincipals/{id}/appRoleAssignments``),
-   and which it holds beyond them (reported, never revoked).
+   and which it holds beyond them (reported, never revoked);
+5. that every permission asked for is one the app's Graph calls need (``APP_PERMISSIONS``): the
+   list comes from places others may write (a resource group's deployments, the azd
+   environment), so a permission outside it (``RoleManagement.ReadWrite.Directory``) is refused,
+   named, and never granted, whatever the source says.
 
 With ``--grant`` (a Privileged Role Administrator, once: the CI workflow deploys with
-``GRANT_GRAPH_PERMISSIONS=false``), each missing permission is granted with
+``GRANT_GRAPH_PERMISSIONS=false``), each missing permission of ``APP_PERMISSIONS`` is granted with
 ``POST /servicePrincipals/{graph}/appRoleAssignedTo`` and the assignments are read again.
 "Already exists" counts as granted; a reference Graph does not know yet is retried until
 ``--wait`` seconds have passed (default 300).
 
-Exit codes: 0 every permission granted; 1 some missing (or a grant refused); 2 the check could
+Exit codes: 0 every permission granted; 1 some missing (or a grant refused, or a permission
+asked for that the app does not need); 2 the check could
 not run (no inputs, no ``az``, Graph refused to read). azd runs it as the ``postprovision`` hook
 with ``--hook``: then 2 becomes 0 with a warning (a pipeline without Graph rights cannot read
 the grants, which says nothing about them), and 1 stops ``azd up`` before the code is deployed.
@@ -59,6 +64,21 @@ LIST_DEPLOYMENT = "graph-permission-list"
 GRANT_COMMAND = "python -m infra.hooks.graph_grants --grant"
 
 OK, MISSING, UNAVAILABLE = 0, 1, 2
+
+#: Every Microsoft Graph permission the app's calls need, whatever its switches: the
+#: least-privileged permissions of the calls the app makes (infra/checks/graph_permissions.py
+#: ``GRAPH_CALLS``, its source of truth; that check fails while this list differs from it). Kept
+#: here as a copy because azd runs this hook with the machine's python3 and no project packages.
+APP_PERMISSIONS = (
+    "AppRoleAssignment.ReadWrite.All",
+    "Application.Read.All",
+    "GroupMember.ReadWrite.All",
+    "User.DeleteRestore.All",
+    "User.EnableDisableAccount.All",
+    "User.Invite.All",
+    "User.Read.All",
+    "User.ReadWrite.All",
+)
 
 #: Runs ``az`` with these arguments and returns its JSON output (raises CheckUnavailable).
 AzRunner = Callable[[Sequence[str]], Any]
@@ -181,6 +201,11 @@ class Target:
     permissions: tuple[str, ...]
     source: str
 
+    @property
+    def refused(self) -> list[str]:
+        """What the source asks for that no Graph call of the app needs: never granted."""
+        return [p for p in self.permissions if p not in APP_PERMISSIONS]
+
 
 def _permissions(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
@@ -260,7 +285,11 @@ class State:
     others: set[str]
 
     def missing(self, target: Target) -> list[str]:
-        return [p for p in target.permissions if p not in self.granted and p in self.role_ids]
+        return [
+            p
+            for p in target.permissions
+            if p not in self.granted and p in self.role_ids and p in APP_PERMISSIONS
+        ]
 
 
 def read_state(graph: Graph, target: Target) -> State:
@@ -337,6 +366,8 @@ def _report(target: Target, state: State, out: Callable[[str], None]) -> None:
         mark = "granted" if permission in state.granted else "MISSING"
         if permission in state.unknown:
             mark = "UNKNOWN: no such app role on Microsoft Graph"
+        elif permission not in APP_PERMISSIONS:
+            mark = "REFUSED: no Graph call of the app needs it"
         out(f"  {permission}: {mark}")
     if state.others:
         out(f"  also held, not asked for (never revoked here): {', '.join(sorted(state.others))}")
@@ -397,6 +428,17 @@ def run(
                 )
             return MISSING
     _report(target, state, out)
+    if target.refused:
+        out(
+            f"graph grants: REFUSED {', '.join(target.refused)}: asked for by {target.source}, "
+            "but no Microsoft Graph call of the app needs them (infra/checks/graph_permissions.py "
+            "GRAPH_CALLS); never granted by this command."
+        )
+        out(
+            "  Find out who put them there (the deployments' history, main.bicep, the azd "
+            "environment); if one is already held, an administrator removes it by hand."
+        )
+        return MISSING
     missing = state.missing(target)
     if not missing:
         out(f"graph grants: all {len(target.permissions)} Microsoft Graph permissions are granted")

@@ -227,6 +227,19 @@ def test_unknown_permission_and_extra_grants_are_reported(
     assert granted(graph_identity_env) == ["Directory.Read.All"]  # nothing granted on a typo
 
 
+def test_a_permission_no_call_of_the_app_needs_is_refused_and_named(
+    graph_identity_env: GraphEmulator, graph_api: Graph
+) -> None:
+    load(graph_identity_env, seed(caller=ADMIN))
+    code, text = call(
+        graph_api, command("--grant", permissions=["User.Invite.All", "Directory.Read.All"])
+    )
+    assert code == MISSING
+    assert "Directory.Read.All: REFUSED" in text
+    assert "graph grants: REFUSED Directory.Read.All: asked for by the command line" in text
+    assert granted(graph_identity_env) == ["User.Invite.All"]  # what the app needs, and only it
+
+
 def test_a_caller_who_may_not_read_graph_cannot_check(
     graph_identity_env: GraphEmulator, graph_api: Graph
 ) -> None:

@@ -90,6 +90,10 @@ PHISHING = [
     "mailto:boss@evil.example",
     "Reply to boss@evil.example",
     "user[at]evil[.]example",
+    # where linkify-it ends a scheme-less link early, a browser given the whole word does not
+    "myapps.microsoft.com)@evil.example/login",
+    "//myapps.microsoft.com@@evil.example/x",
+    "projectx.fabrikam.example\\@evil.example",
 ]
 #: Bodies that stay allowed.
 FINE_BODIES = [
@@ -100,6 +104,8 @@ FINE_BODIES = [
     "Questions? Write to pm@contoso.example.",
     "Bienvenue \u00e0 Z\u00fcrich, \u4f60\u597d, \u0645\u0631\u062d\u0628\u0627 \U0001f44b",
     "Meet at 10.30 (room 4), e.g. with J.R.R. Tolkien.",
+    "Sign in (https://myapps.microsoft.com/) today, or at projectx.fabrikam.example/welcome.",
+    "\uc548\ub155\ud558\uc138\uc694, Ada! \u3053\u3093\u306b\u3061\u306f\u3002",
 ]
 
 
