@@ -129,6 +129,25 @@ def test_a_message_body_refuses_them_too_but_line_breaks(character: str) -> None
     assert refused_code(customizedMessageBody=f"Hello{character}there") == "UnsafeCharacter"
 
 
+#: Emoji written with the invisible characters Unicode's emoji sequences use (a variation
+#: selector asking for colour, a skin tone, zero-width joiners between pictographs).
+EMOJI = ["We \u2764\ufe0f it", "Our dev \U0001f469\u200d\U0001f4bb", "\U0001f44d\U0001f3fd\ufe0f"]
+#: The same characters where they hide something (after a letter or a digit, a joiner with no
+#: pictograph after it): IDNA drops them from a host name.
+HIDING = ["evil\ufe0f.example", "1\ufe0f92.168.0.1", "A\u200dda", "\U0001f469\u200d Ada"]
+
+
+@pytest.mark.parametrize("text", EMOJI)
+def test_an_emoji_keeps_its_variation_selector_and_joiner(text: str) -> None:
+    command = parse(customizedMessageBody=text, displayName=text)
+    assert command.invitation.message_body == text  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text", HIDING)
+def test_those_characters_outside_an_emoji_are_refused(text: str) -> None:
+    assert refused_code(displayName=text) == "UnsafeCharacter"
+
+
 @pytest.mark.parametrize("body", PHISHING)
 def test_a_link_outside_the_allowed_prefixes_is_refused_in_the_body(body: str) -> None:
     assert refused_code(customizedMessageBody=f"Welcome! {body} Thanks.") == "LinkNotAllowed"
