@@ -137,10 +137,21 @@ def invited_recently(entry: LedgerEntry, *, now: datetime, wait: timedelta) -> b
 
 
 #: How many times one guest is invited again after an invitation whose outcome was unknown
-#: (a 5xx, a timeout, a crash) left no user in the directory for the whole replication wait.
-#: Each may be a second email if Graph did create the user and look-ups still miss it, so one,
-#: then the message goes to poison (``ReinvitationLimit``) for an operator.
-MAX_REINVITATIONS = 1
+#: (a 500, 502 or 504, a reset, a timeout, a crash) left no user in the directory for the whole
+#: replication wait. Each may be one more email if Graph did create the user and look-ups still
+#: miss it, so two (one unknown outcome in a row is routine under faults, three are not), then
+#: the message goes to poison (``ReinvitationLimit``) for an operator.
+MAX_REINVITATIONS = 2
+
+#: Graph's answers to ``POST /invitations`` that say it did nothing: 429 (throttled) and 503
+#: ("The service is temporarily unavailable ... You may repeat the request after a delay",
+#: Graph's error-response reference). The claim is released; the invitation is not "unknown".
+REFUSED_UNAPPLIED_STATUSES = frozenset({429, 503})
+
+
+def refused_unapplied(status: int | None) -> bool:
+    """Graph's answer says the request was refused before it did anything."""
+    return status in REFUSED_UNAPPLIED_STATUSES
 
 
 def reinvitations_after(entry: LedgerEntry | None, *, again: bool) -> int:

@@ -144,16 +144,16 @@ async def _send_invitation(run: _Run, outcome: Outcome) -> InviteOutcome:
     email, invitation = run.cmd.email, run.cmd.invitation
     try:
         result = await run.gate.invite(email, invitation, now=run.clock())
-    except errors.Paused:  # Graph did nothing: release the claim for the re-queued copy
-        await run.ledger.update(email, changes.ClaimReleased())
-        raise
     except errors.PermanentDirectoryError as exc:
         error = f"{exc.code}: {exc.message}"
         await run.ledger.update(email, changes.InvitationRefused(last_error=error, at=run.clock()))
         raise
-    except errors.TransientDirectoryError as exc:  # after the request: it may have been applied
-        error = f"{exc.code}: {exc.message}"
-        await run.ledger.update(email, changes.InvitationOutcomeUnknown(last_error=error))
+    except errors.TransientDirectoryError as exc:
+        if isinstance(exc, errors.Paused) or rows.refused_unapplied(exc.status):
+            await run.ledger.update(email, changes.ClaimReleased())  # Graph did nothing
+        else:  # after the request: it may have been applied
+            error = f"{exc.code}: {exc.message}"
+            await run.ledger.update(email, changes.InvitationOutcomeUnknown(last_error=error))
         raise
     now, emailed = run.clock(), invitation.send_message
     sent = changes.Invited.sent(result.user_id, sent_at=now, emailed=emailed, at=now)

@@ -113,4 +113,6 @@ async def test_review_a_guest_never_gets_an_email_per_replication_wait(tenant: T
     await run_invitations_queue(tenant, body, for_how_long=timedelta(hours=6))
 
     emails = directory.emails_to(ADA)
-    assert emails <= 2, f"{emails} invitation emails to one guest in 6 hours"
+    # The first invitation and at most two more (one unknown outcome in a row is routine under
+    # faults; operations.md "Invited again").
+    assert emails <= 3, f"{emails} invitation emails to one guest in 6 hours"
