@@ -136,18 +136,38 @@ def load_equivalents(path: Path = EQUIVALENT_FILE) -> dict[tuple[str, str, str],
     }
 
 
-def run_mutmut(max_children: int, log: Path, *, keep: bool, only: list[str]) -> float:
+def unchecked(only: list[str]) -> list[str]:
+    """The mutants of the last run (matching ``only``) that have no result yet."""
+    names = []
+    for meta in sorted(MUTANTS_DIR.glob("guest_onboarding/**/*.py.meta")):
+        codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        names += [
+            name
+            for name, code in codes.items()
+            if code is None and (not only or any(fnmatch.fnmatch(name, p) for p in only))
+        ]
+    return names
+
+
+def run_mutmut(
+    max_children: int, log: Path, *, keep: bool, only: list[str], test_timeout: int
+) -> float:
     """Run mutmut from a clean ``mutants/`` (unless ``keep``), on the mutants whose names match
     ``only`` (globs, e.g. ``guest_onboarding.domain.*``; every mutant when empty); its wall time
-    in seconds."""
+    in seconds. A mutant that makes a test wait forever (an event never set) uses no CPU, so
+    mutmut's CPU-time limit never fires: pytest-timeout fails that test after ``test_timeout``
+    seconds (PYTEST_TIMEOUT, over the 300 s of pyproject.toml; the slowest fast-tier test takes
+    about 30 s), which counts as a kill."""
     if not keep and MUTANTS_DIR.exists():
         shutil.rmtree(MUTANTS_DIR)
     mutmut = Path(sys.executable).parent / "mutmut"
+    env = {**os.environ, "PYTEST_TIMEOUT": str(test_timeout)}
     started = time.monotonic()
-    with log.open("w", encoding="utf-8") as out:
+    with log.open("a" if keep else "w", encoding="utf-8") as out:
         done = subprocess.run(
             [str(mutmut), "run", "--max-children", str(max_children), *only],
             cwd=REPO_ROOT,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
@@ -277,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--keep", action="store_true", help="reuse mutants/ (mutmut's cache)")
     parser.add_argument("--report-only", action="store_true", help="report the last run")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --keep: run only the mutants the last (interrupted) run left unchecked",
+    )
+    parser.add_argument("--test-timeout", type=int, default=90, metavar="SECONDS")
     parser.add_argument("--min-kill-rate", type=float, default=0.90)
     parser.add_argument(
         "--only",
@@ -288,10 +314,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "mutation.log"
+    names = unchecked(args.only) if args.resume else args.only
     seconds = (
         None
-        if args.report_only
-        else run_mutmut(args.max_children, log, keep=args.keep, only=args.only)
+        if args.report_only or (args.resume and not names)
+        else run_mutmut(
+            args.max_children,
+            log,
+            keep=args.keep or args.resume,
+            only=names,
+            test_timeout=args.test_timeout,
+        )
     )
     equivalents = load_equivalents()
     counts, survivors = collect(equivalents, args.only)

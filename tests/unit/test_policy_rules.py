@@ -1,0 +1,149 @@
+"""Rules of ``guest_onboarding.domain`` that ``make mutation`` found no test for (see
+bench-results/mutation.md): ids compared whatever their case, what an operator is told about a
+refused cc or redirect prefix, what a reminder keeps of a stored invitation, the sponsor contact
+a later message records, and what the ledger records of an invitation sent without email."""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+import pytest
+
+from guest_onboarding.bootstrap import Runtime
+from guest_onboarding.config import Settings
+from guest_onboarding.domain.changes import SponsorsRecorded
+from guest_onboarding.domain.content import as_allowed_now, check_display_name
+from guest_onboarding.domain.invitation import AppRoleRef, Invitation
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
+from guest_onboarding.entrypoints import handle_invitation_message
+from guest_onboarding.errors import InvalidMessage
+from guest_onboarding.setting_values import SettingsError
+from tests.fakes import FakeLedger
+from tests.support import SETTINGS_ENV, T0
+
+GROUP = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
+RESOURCE = "0b2f3a4c-1d2e-4f50-8a9b-0c1d2e3f4a5b"
+ROLE = "11111111-2222-3333-4444-555555555555"
+DEFAULT_REDIRECT = "https://myapps.microsoft.com"
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env({**SETTINGS_ENV, **env})
+
+
+# -- ids in either case ----------------------------------------------------------------------
+
+
+def test_a_group_allowed_in_capitals_is_allowed_as_asked_in_lower_case_and_back() -> None:
+    upper = settings(ALLOWED_GROUP_IDS=GROUP.upper()).policy
+    upper.check_group(GROUP)
+    lower = settings(ALLOWED_GROUP_IDS=GROUP).policy
+    lower.check_group(GROUP.upper())
+
+
+def test_a_profile_group_or_role_in_capitals_is_allowed_as_asked_in_lower_case() -> None:
+    profile = {"p": {"groups": [GROUP.upper()], "appRoles": []}}
+    policy = settings(ACCESS_PROFILES=json.dumps(profile)).policy
+    policy.check_group(GROUP)
+    role = AppRoleRef(resource_id=RESOURCE, app_role_id=ROLE)
+    allowed = settings(ALLOWED_APP_ROLES=f"{RESOURCE.upper()}:{ROLE.upper()}").policy
+    allowed.check_app_role(role)
+
+
+def test_an_unlisted_group_is_refused() -> None:
+    with pytest.raises(InvalidMessage) as refused:
+        settings().policy.check_group(GROUP)
+    assert refused.value.code == "GroupNotAllowed"
+
+
+# -- what the operator is told --------------------------------------------------------------
+
+
+def test_a_cc_refused_because_none_is_allowed_says_so() -> None:
+    with pytest.raises(InvalidMessage) as refused:
+        settings(ALLOWED_CC_DOMAINS="").policy.check_cc("grace@contoso.example")
+    assert refused.value.code == "CcNotAllowed"
+    assert "ccRecipient is refused: ALLOWED_CC_DOMAINS is empty" in str(refused.value)
+
+
+def test_a_cc_outside_the_allowed_domains_names_its_domain() -> None:
+    with pytest.raises(InvalidMessage) as refused:
+        settings().policy.check_cc("mallory@evil.example")
+    assert refused.value.code == "CcNotAllowed"
+    assert "evil.example is not in ALLOWED_CC_DOMAINS" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("http://portal.fabrikam.example", "https"),
+        ("https://portal.fabrikam.example/?next=1", "query or fragment"),
+    ],
+)
+def test_a_bad_redirect_prefix_is_named_in_the_error(entry: str, why: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        settings(ALLOWED_REDIRECT_PREFIXES=entry)
+    assert repr(entry) in str(refused.value) and why in str(refused.value)
+
+
+def test_an_unsafe_display_name_is_refused_naming_the_field() -> None:
+    with pytest.raises(InvalidMessage) as refused:
+        check_display_name("Ada\u202eLovelace", settings().policy)
+    assert refused.value.code == "UnsafeCharacter" and "displayName" in str(refused.value)
+    with pytest.raises(InvalidMessage) as linked:
+        check_display_name("Ada, see https://evil.example/login", settings().policy)
+    assert linked.value.code == "LinkNotAllowed" and "displayName" in str(linked.value)
+
+
+# -- what a reminder keeps of the stored invitation ------------------------------------------
+
+
+def test_a_reminder_keeps_a_display_name_whose_link_is_still_allowed() -> None:
+    name = "Ada (https://projectx.fabrikam.example/team)"
+    stored = Invitation(redirect_url=DEFAULT_REDIRECT, display_name=name)
+    assert as_allowed_now(stored, settings().policy).display_name == name
+    refused = Invitation(redirect_url=DEFAULT_REDIRECT, display_name="Ada https://evil.example")
+    assert as_allowed_now(refused, settings().policy).display_name is None
+
+
+def test_a_reminder_for_a_redirect_no_longer_allowed_goes_to_the_default() -> None:
+    stored = Invitation(redirect_url="https://projectx.fabrikam.example/app")
+    policy = settings(ALLOWED_REDIRECT_PREFIXES=DEFAULT_REDIRECT).policy
+    now = policy.as_allowed_now(stored, "ada@fabrikam.example")
+    assert now.redirect_url == DEFAULT_REDIRECT
+
+
+# -- what the ledger records -----------------------------------------------------------------
+
+
+def onboarded(sponsor_contact: str | None) -> LedgerEntry:
+    return LedgerEntry(
+        email="ada@fabrikam.example",
+        status=GuestStatus.INVITED,
+        invitation=Invitation(redirect_url=DEFAULT_REDIRECT, sponsors=("sponsor-1",)),
+        sponsor_contact=sponsor_contact,
+    )
+
+
+def test_sponsors_added_later_record_a_contact_only_where_there_was_none() -> None:
+    first = SponsorsRecorded.adding(onboarded(None), ("sponsor-2",), "grace@contoso.example")
+    assert first is not None and first.sponsor_contact == "grace@contoso.example"
+    kept = SponsorsRecorded.adding(
+        onboarded("alan@contoso.example"), ("sponsor-2",), "grace@contoso.example"
+    )
+    assert kept is not None and kept.sponsor_contact == "alan@contoso.example"
+    assert kept.invitation.sponsors == ("sponsor-1", "sponsor-2")
+
+
+@pytest.mark.parametrize(("emailed", "sends"), [(True, 1), (False, 0)])
+async def test_the_row_records_an_email_only_when_one_went_out(
+    rt: Runtime, emailed: bool, sends: int
+) -> None:
+    body = {"email": "ada@fabrikam.example", "sendInvitationMessage": emailed}
+    assert await handle_invitation_message(body=json.dumps(body), message_id="m", rt=rt) == (
+        "invited"
+    )
+    row = cast(FakeLedger, rt.ledger).rows["ada@fabrikam.example"]
+    assert (row.first_sent_at, row.send_count) == (T0, sends)
+    assert row.last_sent_at == (T0 if emailed else None)
