@@ -37,11 +37,6 @@ from bench.common import REPO_ROOT, RESULTS_DIR
 
 EQUIVALENT_FILE = REPO_ROOT / "tests" / "mutation" / "equivalent.toml"
 MUTANTS_DIR = REPO_ROOT / "mutants"
-#: mutmut's exit codes (mutmut.stats.status_by_exit_code, mutmut 3.8.1), by what they mean here.
-KILLED_CODES = frozenset({1, 3})
-TIMEOUT_CODES = frozenset({24, -24, 36, 152, 255})
-SURVIVED_CODES = frozenset({0})
-NO_TESTS_CODES = frozenset({5, 33})
 UNEXPLAINED = "**none: kill it with a test, or write down why it is equivalent**"
 
 
@@ -65,15 +60,10 @@ class Survivor:
 
 
 def status_of(code: int | None) -> str:
-    if code in KILLED_CODES:
-        return "killed"
-    if code in TIMEOUT_CODES:
-        return "timeout"
-    if code in SURVIVED_CODES:
-        return "survived"
-    if code in NO_TESTS_CODES:
-        return "no tests"
-    return "not checked" if code is None else f"exit {code}"
+    """mutmut's own name for a mutant's exit code (``mutmut.stats.status_by_exit_code``):
+    killed, timeout (also a kill), survived, no tests, not checked, segfault, suspicious..."""
+    stats: Any = importlib.import_module("mutmut.stats")
+    return str(stats.status_by_exit_code[code])
 
 
 def function_of(mutant: str) -> tuple[str, str]:
