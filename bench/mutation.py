@@ -126,15 +126,17 @@ def load_equivalents(path: Path = EQUIVALENT_FILE) -> dict[tuple[str, str, str],
     }
 
 
-def unchecked(only: list[str]) -> list[str]:
-    """The mutants of the last run (matching ``only``) that have no result yet."""
+def unchecked(only: list[str], *, survivors: bool = False) -> list[str]:
+    """The mutants of the last run (matching ``only``) that have no result yet, and with
+    ``survivors`` those no test killed either (after tests were added for them)."""
     names = []
     for meta in sorted(MUTANTS_DIR.glob("guest_onboarding/**/*.py.meta")):
         codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
         names += [
             name
             for name, code in codes.items()
-            if code is None and (not only or any(fnmatch.fnmatch(name, p) for p in only))
+            if (code is None or (survivors and status_of(code) not in ("killed", "timeout")))
+            and (not only or any(fnmatch.fnmatch(name, p) for p in only))
         ]
     return names
 
@@ -292,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --keep: run only the mutants the last (interrupted) run left unchecked",
     )
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="with --keep: run again the mutants the last run left unkilled or unchecked",
+    )
     parser.add_argument("--test-timeout", type=int, default=90, metavar="SECONDS")
     parser.add_argument("--min-kill-rate", type=float, default=0.90)
     parser.add_argument(
@@ -304,14 +311,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "mutation.log"
-    names = unchecked(args.only) if args.resume else args.only
+    again = args.resume or args.survivors
+    names = unchecked(args.only, survivors=args.survivors) if again else args.only
     seconds = (
         None
-        if args.report_only or (args.resume and not names)
+        if args.report_only or (again and not names)
         else run_mutmut(
             args.max_children,
             log,
-            keep=args.keep or args.resume,
+            keep=args.keep or again,
             only=names,
             test_timeout=args.test_timeout,
         )

@@ -12,7 +12,7 @@ import pytest
 
 from guest_onboarding.config import Settings
 from guest_onboarding.domain.addresses import mask_address, pseudonym
-from guest_onboarding.domain.content import check_message_body
+from guest_onboarding.domain.content import check_display_name, check_message_body
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage
 from tests.support import SETTINGS_ENV
@@ -94,3 +94,23 @@ def test_logs_name_a_guest_by_a_masked_address_and_a_documented_reference() -> N
     expected = hashlib.sha256(b"ada@fabrikam.example").hexdigest()[:12]
     assert pseudonym("ada@fabrikam.example") == expected
     assert pseudonym(None) is None
+
+
+ZW = "\u200b"  # ZERO WIDTH SPACE
+
+
+def test_refused_characters_are_listed_three_at_most_with_the_rest_counted() -> None:
+    with pytest.raises(InvalidMessage) as seven:
+        check_message_body("a" + "b".join([ZW] * 7), POLICY)
+    assert str(seven.value) == (
+        "UnsafeCharacter: customizedMessageBody holds characters it may not: "
+        "U+200B (format: bidi or zero-width) at 1, U+200B (format: bidi or zero-width) at 3, "
+        "U+200B (format: bidi or zero-width) at 5 and 4 more (line breaks are LF or CR LF)"
+    )
+    with pytest.raises(InvalidMessage) as three:
+        check_display_name(f"a{ZW}b{ZW}c{ZW}", POLICY)
+    assert str(three.value) == (
+        "UnsafeCharacter: displayName holds characters it may not: "
+        "U+200B (format: bidi or zero-width) at 1, U+200B (format: bidi or zero-width) at 3, "
+        "U+200B (format: bidi or zero-width) at 5"
+    )
