@@ -114,3 +114,9 @@ def test_refused_characters_are_listed_three_at_most_with_the_rest_counted() -> 
         "U+200B (format: bidi or zero-width) at 1, U+200B (format: bidi or zero-width) at 3, "
         "U+200B (format: bidi or zero-width) at 5"
     )
+
+
+def test_a_refused_character_after_a_line_break_is_found() -> None:
+    with pytest.raises(InvalidMessage) as refused:
+        check_message_body("Hello\nthere\r\nAda\u202e", POLICY)
+    assert "U+202E" in str(refused.value)

@@ -19,12 +19,12 @@ from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.entrypoints import handle_invitation_message
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.setting_values import SettingsError
-from tests.fakes import FakeLedger
+from tests.fakes import FakeDirectory, FakeLedger
 from tests.support import SETTINGS_ENV, T0
 
 GROUP = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
 RESOURCE = "0b2f3a4c-1d2e-4f50-8a9b-0c1d2e3f4a5b"
-ROLE = "11111111-2222-3333-4444-555555555555"
+ROLE = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 DEFAULT_REDIRECT = "https://myapps.microsoft.com"
 
 
@@ -64,7 +64,7 @@ def test_a_cc_refused_because_none_is_allowed_says_so() -> None:
     with pytest.raises(InvalidMessage) as refused:
         settings(ALLOWED_CC_DOMAINS="").policy.check_cc("grace@contoso.example")
     assert refused.value.code == "CcNotAllowed"
-    assert "ccRecipient is refused: ALLOWED_CC_DOMAINS is empty" in str(refused.value)
+    assert str(refused.value).endswith(": ccRecipient is refused: ALLOWED_CC_DOMAINS is empty")
 
 
 def test_a_cc_outside_the_allowed_domains_names_its_domain() -> None:
@@ -147,3 +147,22 @@ async def test_the_row_records_an_email_only_when_one_went_out(
     row = cast(FakeLedger, rt.ledger).rows["ada@fabrikam.example"]
     assert (row.first_sent_at, row.send_count) == (T0, sends)
     assert row.last_sent_at == (T0 if emailed else None)
+
+
+async def test_a_new_guests_row_records_hr_s_id_the_sponsor_and_when_it_began(
+    rt: Runtime,
+) -> None:
+    directory = cast(FakeDirectory, rt.directory)
+    directory.add_user("grace@contoso.example", user_type="Member", upn="grace@contoso.example")
+    body = {
+        "email": "ada@fabrikam.example",
+        "externalId": "hr-4711",
+        "sponsors": ["grace@contoso.example"],
+    }
+    assert await handle_invitation_message(body=json.dumps(body), message_id="m", rt=rt) == (
+        "invited"
+    )
+    row = cast(FakeLedger, rt.ledger).rows["ada@fabrikam.example"]
+    assert (row.external_id, row.sponsor_contact) == ("hr-4711", "grace@contoso.example")
+    assert row.created_at == T0
+    assert row.history == (f"inviting@{T0.isoformat()}", f"invited@{T0.isoformat()}")

@@ -106,6 +106,8 @@ def test_a_failed_removal_of_an_expired_guest_keeps_its_expiry_date() -> None:
     undone = removal_undone(row(GuestStatus.EXPIRED, expired_at=SEVEN_DAYS_AGO), NOW)
     assert isinstance(undone, Expired)
     assert (undone.expired_at, undone.at) == (SEVEN_DAYS_AGO, NOW)
+    once_disabled = row(GuestStatus.EXPIRED, disabled_at=LONG_AGO, expired_at=SEVEN_DAYS_AGO)
+    assert isinstance(removal_undone(once_disabled, NOW), Expired)
     undated = removal_undone(row(GuestStatus.EXPIRED), NOW)
     assert isinstance(undated, Expired)
     assert (undated.expired_at, undated.at) == (NOW, NOW)

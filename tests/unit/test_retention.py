@@ -21,7 +21,7 @@ GROUP = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
 PERSONAL = ("ada@", "'ada'", "fabrikam", "grace", "contoso", "user-ada", "hr-4711")
 
 
-def finished_row(created_at: object) -> LedgerEntry:
+def finished_row(created_at: object, *, error: bool = True) -> LedgerEntry:
     return LedgerEntry(
         email=ADA,
         status=GuestStatus.FAILED,
@@ -34,7 +34,7 @@ def finished_row(created_at: object) -> LedgerEntry:
         sponsor_contact="grace@contoso.example",
         created_at=created_at,  # type: ignore[arg-type]
         updated_at=T0,
-        last_error="Refused: ada@fabrikam.example is not allowed",
+        last_error="Refused: Graph said: ada@fabrikam.example is not allowed" if error else None,
         steps={group_step_key(GROUP): StepStatus.DONE},
         etag="W/0",
     )
@@ -71,7 +71,8 @@ async def test_a_row_without_a_creation_time_is_keyed_by_epoch_zero(
     rt: Runtime, clock: Clock
 ) -> None:
     ledger = cast(FakeLedger, rt.ledger)
-    ledger.rows[ADA] = finished_row(created_at=None)
+    ledger.rows[ADA] = finished_row(created_at=None, error=False)
     [record] = await sweep_a_year_later(rt, clock)
     digest = hashlib.sha256(b"ada@fabrikam.example").hexdigest()
     assert record.email == f"retired-{digest}-0"
+    assert record.last_error is None
