@@ -7,6 +7,7 @@ non-transitional, as browsers map them: ``ß`` stays ``ß``, so ``faß`` is not 
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import pytest
 
@@ -120,3 +121,18 @@ def test_a_refused_character_after_a_line_break_is_found() -> None:
     with pytest.raises(InvalidMessage) as refused:
         check_message_body("Hello\nthere\r\nAda\u202e", POLICY)
     assert "U+202E" in str(refused.value)
+
+
+def test_reading_a_text_for_links_logs_none_of_it_even_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ioc-fanger logs the text it fangs at DEBUG; a display name or a message body is personal
+    data, and the app's own lines must still come through."""
+    secret = "Ada Lovelace, see hxxps://projectx[.]fabrikam[.]example/ada"
+    caplog.set_level(logging.DEBUG)
+    check_message_body(secret, POLICY)
+    logging.getLogger("guest_onboarding").info("after the check")
+    assert not any("Lovelace" in record.getMessage() for record in caplog.records)
+    assert [r.getMessage() for r in caplog.records if r.name == "guest_onboarding"] == [
+        "after the check"
+    ]

@@ -166,3 +166,22 @@ async def test_a_new_guests_row_records_hr_s_id_the_sponsor_and_when_it_began(
     assert (row.external_id, row.sponsor_contact) == ("hr-4711", "grace@contoso.example")
     assert row.created_at == T0
     assert row.history == (f"inviting@{T0.isoformat()}", f"invited@{T0.isoformat()}")
+
+
+async def test_a_guest_who_comes_back_keeps_the_history_of_the_earlier_lifecycle(
+    rt: Runtime,
+) -> None:
+    ledger = cast(FakeLedger, rt.ledger)
+    earlier = ("invited@2026-01-01T00:00:00+00:00", "expired@2026-02-01T00:00:00+00:00")
+    ledger.rows["ada@fabrikam.example"] = LedgerEntry(
+        email="ada@fabrikam.example",
+        status=GuestStatus.EXPIRED,
+        invitation=Invitation(redirect_url=DEFAULT_REDIRECT),
+        history=earlier,
+        etag="W/0",
+    )
+    body = json.dumps({"email": "ada@fabrikam.example"})
+    assert await handle_invitation_message(body=body, message_id="m", rt=rt) == "invited"
+    row = ledger.rows["ada@fabrikam.example"]
+    assert row.history[:2] == earlier
+    assert row.history[2:] == (f"inviting@{T0.isoformat()}", f"invited@{T0.isoformat()}")
