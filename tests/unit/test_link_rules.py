@@ -136,3 +136,11 @@ def test_reading_a_text_for_links_logs_none_of_it_even_at_debug(
     assert [r.getMessage() for r in caplog.records if r.name == "guest_onboarding"] == [
         "after the check"
     ]
+
+
+def test_a_refused_link_is_shown_as_a_browser_reads_its_fullwidth_characters() -> None:
+    """UTS-46 without the STD3 rules maps FULLWIDTH COLON (U+FF1A) to ``:`` as a browser's
+    URL bar does: the operator sees the link that would have been opened."""
+    with pytest.raises(InvalidMessage) as refused:
+        check_message_body("see https\uff1a//evil.example/x", POLICY)
+    assert 'links to "https://evil.example/x", and' in str(refused.value)
