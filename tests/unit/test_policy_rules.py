@@ -12,6 +12,7 @@ import pytest
 
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings
+from guest_onboarding.domain.addresses import check_address
 from guest_onboarding.domain.changes import SponsorsRecorded
 from guest_onboarding.domain.content import as_allowed_now, check_display_name
 from guest_onboarding.domain.invitation import AppRoleRef, Invitation
@@ -185,3 +186,26 @@ async def test_a_guest_who_comes_back_keeps_the_history_of_the_earlier_lifecycle
     row = ledger.rows["ada@fabrikam.example"]
     assert row.history[:2] == earlier
     assert row.history[2:] == (f"inviting@{T0.isoformat()}", f"invited@{T0.isoformat()}")
+
+
+def test_a_guest_domain_off_the_list_is_named() -> None:
+    policy = settings(ALLOWED_EMAIL_DOMAINS="fabrikam.example").policy
+    with pytest.raises(InvalidMessage) as refused:
+        policy.check_guest_domain("ada@evil.example")
+    assert str(refused.value) == "DomainNotAllowed: the domain evil.example is not allowed"
+
+
+def test_a_character_graph_refuses_is_named_as_graphs_rule() -> None:
+    """``!`` is printable ASCII (no UnsafeCharacter) and on Graph's list of characters it
+    refuses in addresses: the code tells the sender which rule they broke."""
+    with pytest.raises(InvalidMessage) as refused:
+        check_address("a!b@fabrikam.example")
+    assert refused.value.code == "ForbiddenCharacter"
+
+
+def test_a_broken_internationalised_domain_in_the_settings_is_named() -> None:
+    with pytest.raises(SettingsError) as refused:
+        settings(ALLOWED_EMAIL_DOMAINS="xn--a.example")
+    assert str(refused.value).startswith(
+        "ALLOWED_EMAIL_DOMAINS: 'xn--a.example' is not a valid internationalised domain: "
+    )
