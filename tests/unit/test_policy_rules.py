@@ -209,3 +209,36 @@ def test_a_broken_internationalised_domain_in_the_settings_is_named() -> None:
     assert str(refused.value).startswith(
         "ALLOWED_EMAIL_DOMAINS: 'xn--a.example' is not a valid internationalised domain: "
     )
+
+
+@pytest.mark.parametrize("address", ["a~b@fabrikam.example", "a!b@fabrikam.example"])
+def test_graphs_forbidden_characters_at_the_ends_of_printable_ascii_are_graphs_rule(
+    address: str,
+) -> None:
+    with pytest.raises(InvalidMessage) as refused:
+        check_address(address)
+    assert refused.value.code == "ForbiddenCharacter"
+
+
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        (
+            "a\u200bb\u200ec@fabrikam.example",
+            "UnsafeCharacter: email has characters a mailbox name may not hold: U+200B U+200E",
+        ),
+        (
+            "a!b#c@fabrikam.example",
+            "ForbiddenCharacter: email contains ! #, which Graph refuses in addresses",
+        ),
+        ("a@b@fabrikam.example", "InvalidEmail: email is not a valid email address"),
+        (".ada@fabrikam.example", "InvalidEmail: email is not a valid email address"),
+        ("ada.@fabrikam.example", "InvalidEmail: email is not a valid email address"),
+        ("a..da@fabrikam.example", "InvalidEmail: email is not a valid email address"),
+        ("a" * 65 + "@fabrikam.example", "InvalidEmail: email is not a valid email address"),
+    ],
+)
+def test_a_refused_address_is_told_apart_by_what_is_wrong(address: str, says: str) -> None:
+    with pytest.raises(InvalidMessage) as refused:
+        check_address(address)
+    assert str(refused.value) == says
