@@ -129,8 +129,14 @@ def test_reading_a_text_for_links_logs_none_of_it_even_at_debug(
     """ioc-fanger logs the text it fangs at DEBUG; a display name or a message body is personal
     data, and the app's own lines must still come through."""
     secret = "Ada Lovelace, see hxxps://projectx[.]fabrikam[.]example/ada"
+    fanger = logging.getLogger("ioc_fanger")
+    level = fanger.level
+    fanger.setLevel(logging.NOTSET)  # as in a process where no text was read yet
     caplog.set_level(logging.DEBUG)
-    check_message_body(secret, POLICY)
+    try:
+        check_message_body(secret, POLICY)
+    finally:
+        fanger.setLevel(level)
     logging.getLogger("guest_onboarding").info("after the check")
     assert not any("Lovelace" in record.getMessage() for record in caplog.records)
     assert [r.getMessage() for r in caplog.records if r.name == "guest_onboarding"] == [
