@@ -242,3 +242,42 @@ def test_a_refused_address_is_told_apart_by_what_is_wrong(address: str, says: st
     with pytest.raises(InvalidMessage) as refused:
         check_address(address)
     assert str(refused.value) == says
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://evil.example/", "redirectUrl is not under an allowed prefix"),
+        (
+            "https://myapps.microsoft.com/a;b",
+            "redirectUrl: the URL's path may not hold ';' (servers read path parameters)",
+        ),
+        (
+            "https://myapps.microsoft.com/a%7Fb",
+            "redirectUrl: the URL's path may hold printable ASCII only, raw or encoded",
+        ),
+        (
+            "https://myapps.microsoft.com/a%2Fb",
+            "redirectUrl: the URL's path may not hold an encoded '/', '\\', ';' or '%' "
+            "(%2f, %5c, %3b, %25)",
+        ),
+    ],
+)
+def test_a_refused_redirect_says_which_rule(url: str, says: str) -> None:
+    with pytest.raises(InvalidMessage) as refused:
+        settings().policy.check_redirect(url)
+    assert str(refused.value) == f"RedirectNotAllowed: {says}"
+
+
+def test_a_redirect_on_a_port_of_its_own_keeps_it() -> None:
+    prefix = "https://projectx.fabrikam.example:8443"
+    policy = settings(INVITE_REDIRECT_URL=prefix, ALLOWED_REDIRECT_PREFIXES=prefix).policy
+    assert policy.check_redirect(f"{prefix}/app") == f"{prefix}/app"
+
+
+def test_a_local_part_of_64_characters_is_an_address_and_no_domain_is_not() -> None:
+    longest = "a" * 64 + "@fabrikam.example"
+    assert check_address(longest) == longest
+    with pytest.raises(InvalidMessage) as refused:
+        check_address("ada@localhost")
+    assert str(refused.value) == "InvalidEmail: email has no valid domain"
