@@ -261,6 +261,26 @@ def test_a_refused_address_is_told_apart_by_what_is_wrong(address: str, says: st
             "redirectUrl: the URL's path may not hold an encoded '/', '\\', ';' or '%' "
             "(%2f, %5c, %3b, %25)",
         ),
+        (
+            "https://myapps.microsoft.com/./x",
+            "redirectUrl: the URL's path may not hold '.' or '..' segments",
+        ),
+        (
+            "https://myapps.microsoft.com/a b",
+            "redirectUrl: the URL holds whitespace, control, bidi or zero-width characters, "
+            "or backslashes",
+        ),
+        (
+            "https://myapps.microsoft.com\\@evil.example/",
+            "redirectUrl: the URL holds whitespace, control, bidi or zero-width characters, "
+            "or backslashes",
+        ),
+        ("http://myapps.microsoft.com/", "redirectUrl: the URL must use https"),
+        (
+            "https://user@myapps.microsoft.com/",
+            "redirectUrl: the URL may not carry user information",
+        ),
+        ("https://[::1/", "redirectUrl: the URL cannot be parsed: Invalid IPv6 URL"),
     ],
 )
 def test_a_refused_redirect_says_which_rule(url: str, says: str) -> None:
