@@ -99,8 +99,9 @@ class LedgerEntry:
 
 # -- claims: how long a delivery holds a guest, and how long a new user may stay unseen --------
 
-#: How long a claim keeps concurrent deliveries of the same guest waiting: longer than the worst
-#: case of a token fetch, the Graph client's timeout (30 s) and the ledger writes around them.
+#: How long a claim keeps concurrent deliveries of the same guest waiting: longer than the slowest
+#: invitation the Graph adapter allows (the pacer's waits, a token fetch given up after 20 s,
+#: Graph's answer after 30 s: 95 s; tests/unit/test_claim_lease.py reads them where they are set).
 CLAIM_LEASE = timedelta(seconds=120)
 #: While waiting for a possibly invited user to replicate, look again this often.
 REPLICATION_RECHECK_SECONDS = 15.0

@@ -28,9 +28,10 @@ async def test_a_delivery_during_a_slow_invitation_waits(tenant: Tenant) -> None
 
     tenant.directory.invite = slow_invite  # type: ignore[method-assign]
     first = asyncio.create_task(tenant.invite(ADA, "m1"))
-    await started.wait()
+    await asyncio.wait_for(started.wait(), 5)
     tenant.clock.now += timedelta(seconds=45)
-    assert await tenant.invite(ADA, "m2") == "deferred"
+    # bounded: a second delivery that invites too would wait on ``release`` for ever
+    assert await asyncio.wait_for(tenant.invite(ADA, "m2"), 5) == "deferred"
     release.set()
     assert await first == "invited"
     assert tenant.directory.emails_to("ada@fabrikam.example") == 1
