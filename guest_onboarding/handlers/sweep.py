@@ -230,6 +230,8 @@ async def _remove_if_due(run: _Sweep, row: LedgerEntry) -> None:
         row,
         action=settings.expired_guest_action,
         delete_grace_days=settings.delete_grace_days,
+        reminder_days=settings.reminder_days,
+        pending_expiry_days=settings.pending_expiry_days,
         now=run.now,
     )
     if removal is None or row.user_id is None:

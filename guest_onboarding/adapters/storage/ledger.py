@@ -37,6 +37,7 @@ SWEEP_COLUMNS = (
     "status",
     "user_id",
     "first_sent_at",
+    "last_sent_at",
     "reminders_scheduled",
     "reminders_sent",
     "disabled_at",
