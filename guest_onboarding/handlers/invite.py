@@ -20,6 +20,7 @@ from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.handlers.assign import queue_steps
+from guest_onboarding.handlers.followup import record_new_sponsors
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
 _log = logging.getLogger("guest_onboarding")
@@ -69,7 +70,7 @@ async def invite_guest(
                 # The directory may not show a user invited moments ago yet: not gone.
                 return await run.defer(at_most=rows.REPLICATION_RECHECK_SECONDS)
             return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
-        await _record_new_sponsors(run, entry)
+        await record_new_sponsors(entry, cmd, contact, ledger=ledger)
         return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, entry.steps)
     if entry.status == GuestStatus.EXPIRED:
         return await _claim_and_invite(run, entry)
@@ -236,26 +237,16 @@ async def _resolve_sponsors(
     return dataclasses.replace(cmd, invitation=invitation), contact
 
 
-async def _record_new_sponsors(run: _Run, entry: LedgerEntry) -> None:
-    """New sponsors recorded on an onboarded guest's row (their steps are checked against it),
-    etag-checked and re-read on a conflict: two messages adding sponsors both land."""
-    for _ in range(5):
-        sponsors = run.cmd.invitation.sponsors
-        change = changes.SponsorsRecorded.adding(entry, sponsors, run.sponsor_contact)
-        if change is None or await run.ledger.update(entry.email, change, etag=entry.etag):
-            return
-        if (fresh := await run.ledger.get(entry.email)) is None:
-            return
-        entry = fresh
-    raise errors.LedgerContention("the guest's ledger row kept changing")
-
-
 @dataclass(frozen=True, kw_only=True)
 class InvitationGate:
     """The ``Directory``'s invitations behind the tenant's health record (built once, in
-    ``bootstrap.Runtime``). While Graph refuses invitations for the whole tenant, the stop is
-    recorded once for every instance, messages wait on their queue (nothing poisoned), one
-    delivery per probe interval tries for real, and the first success lifts the stop."""
+    ``bootstrap.Runtime``). While Graph refuses invitations for the whole tenant (its exact
+    wording: ``adapters/graph/responses.py``), the stop is recorded once for every instance,
+    messages wait on their queue (nothing poisoned), and one delivery per probe interval tries
+    for real. Any verdict Graph gives that probe other than the tenant-wide refusal lifts the
+    stop, a refusal of the probe's own message too (a 400 for its domain, a 404, a 403 about one
+    partner): that message goes its own way. No verdict (a 429, a 5xx, no answer): the probe
+    stays due for the next delivery."""
 
     directory: Directory
     health: ports.TenantHealth
@@ -289,11 +280,17 @@ class InvitationGate:
             )
             exc.recorded, exc.retry_after = await self.health.record_stop(met) is not None, interval
             raise
-        except errors.Paused:
-            if stop is not None and probe is not None:  # nothing reached Graph: still due
-                await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
+        except errors.DirectoryError as exc:
+            if stop is not None and probe is not None:
+                if isinstance(exc, errors.TransientDirectoryError):  # no verdict: still due
+                    await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
+                else:  # a verdict on this message alone: Graph judges invitations again
+                    await self._lift(stop)
             raise
         if stop is not None:
-            await self.health.clear_stop()
-            _log.warning("invitations resume: the tenant-wide stop since %s is lifted", stop.since)
+            await self._lift(stop)
         return result
+
+    async def _lift(self, stop: ports.TenantStop) -> None:
+        await self.health.clear_stop()
+        _log.warning("invitations resume: the tenant-wide stop since %s is lifted", stop.since)
