@@ -50,8 +50,9 @@ class InvitationResult:
 class Directory(Protocol):
     """Microsoft Graph, as much of it as onboarding needs. Raises ``errors.DirectoryError``s."""
 
-    async def find_user(self, email: str) -> DirectoryUser | None:
-        """The user whose mail, UPN, other mails or proxy addresses hold ``email``, if any."""
+    async def find_users(self, email: str) -> tuple[DirectoryUser, ...]:
+        """The users whose mail, UPN, other mails or proxy addresses hold ``email``: none, one,
+        or (at least) two, enough to tell that the address names nobody in particular."""
         ...
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:

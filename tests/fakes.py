@@ -72,17 +72,15 @@ class FakeDirectory:
         self.users[user.id] = user
         return user
 
-    async def find_user(self, email: str) -> DirectoryUser | None:
+    async def find_users(self, email: str) -> tuple[DirectoryUser, ...]:
         await asyncio.sleep(0)  # yield, so concurrent deliveries really interleave
-        self._maybe_fail("find_user")
-        return next(
-            (
-                u
-                for u in self.users.values()
-                if (u.mail or "").lower() == email and u.id not in self.lagging
-            ),
-            None,
-        )
+        self._maybe_fail("find_users")
+        return tuple(
+            u
+            for u in self.users.values()
+            if email in {(u.mail or "").lower(), (u.user_principal_name or "").lower()}
+            and u.id not in self.lagging
+        )[:2]
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:
         self._maybe_fail("get_user")

@@ -19,9 +19,10 @@ from guest_onboarding.domain import ledger as rows
 from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.outcomes import Outcome
+from guest_onboarding.domain.policy import check_guest, onboardable
 from guest_onboarding.handlers.assign import queue_steps
-from guest_onboarding.handlers.followup import record_new_sponsors
-from guest_onboarding.ports import Directory, Ledger, Outbox
+from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
+from guest_onboarding.ports import Directory, DirectoryUser, Ledger, Outbox
 
 _log = logging.getLogger("guest_onboarding")
 
@@ -44,10 +45,13 @@ async def invite_guest(
     clock: Callable[[], datetime],
     replication_wait: timedelta,
     link_sponsors: bool = False,
+    allow_members: bool = False,
 ) -> InviteOutcome:
     """The guest exists (invited only if no user has the address), their steps queued. ``token``
-    is the queue message id (a redelivery keeps it); ``raw_body`` is re-queued on deferral."""
-    cmd, contact = await _resolve_sponsors(cmd, directory)
+    is the queue message id (a redelivery keeps it); ``raw_body`` is re-queued on deferral. A
+    member of the tenant (unless ``allow_members``), or an address several users hold, is
+    refused (``MemberNotGuest``, ``AmbiguousAddress``): nothing is granted."""
+    cmd, contact = await resolve_sponsors(cmd, directory) if cmd.sponsor_refs else (cmd, None)
     run = _Run(
         cmd=cmd,
         token=token,
@@ -59,17 +63,20 @@ async def invite_guest(
         clock=clock,
         replication_wait=replication_wait,
         link_sponsors=link_sponsors,
+        allow_members=allow_members,
         sponsor_contact=contact,
     )
     entry = await ledger.get(cmd.email)
     if entry is None:
         return await _onboard_afresh(run, None)
     if entry.status in rows.KEEPS_ITS_USER and entry.user_id:
-        if await directory.get_user(entry.user_id) is None:
+        user = await directory.get_user(entry.user_id)
+        if user is None:
             if rows.invited_recently(entry, now=clock(), wait=replication_wait):
                 # The directory may not show a user invited moments ago yet: not gone.
                 return await run.defer(at_most=rows.REPLICATION_RECHECK_SECONDS)
             return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
+        check_guest(user, allow_members=allow_members)  # (rows from before members were refused)
         await record_new_sponsors(entry, cmd, contact, ledger=ledger)
         return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, entry.steps)
     if entry.status == GuestStatus.EXPIRED:
@@ -84,7 +91,7 @@ async def invite_guest(
 
 async def _onboard_afresh(run: _Run, entry: LedgerEntry | None) -> InviteOutcome:
     """Look the address up: an existing user gets no email, anyone else an invitation."""
-    user = await run.directory.find_user(run.cmd.email)
+    user = await run.existing_user()
     if user is None:
         return await _claim_and_invite(run, entry)
     if not await run.write(entry, user_id=user.id):
@@ -123,7 +130,7 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
     user shows; after the whole replication wait, invite again (``reinvited``), no operator."""
     if entry.claimed_at is None:  # released: Graph did nothing
         return await _claim_and_invite(run, entry)
-    user = await run.directory.find_user(run.cmd.email)
+    user = await run.existing_user()
     if user is not None:  # it did, when the row was claimed
         sent_at, emailed = entry.claimed_at, run.cmd.invitation.send_message
         found = changes.Invited.sent(user.id, sent_at=sent_at, emailed=emailed, at=run.clock())
@@ -175,7 +182,13 @@ class _Run:
     clock: Callable[[], datetime]
     replication_wait: timedelta
     link_sponsors: bool
+    allow_members: bool
     sponsor_contact: str | None
+
+    async def existing_user(self) -> DirectoryUser | None:
+        """The one user the directory holds under the address, if any (``policy.onboardable``)."""
+        matches = await self.directory.find_users(self.cmd.email)
+        return onboardable(matches, allow_members=self.allow_members)
 
     async def defer(self, wait: float = 0.0, *, at_most: float | None = None) -> InviteOutcome:
         delay = rows.recheck_delay(wait, at_most=at_most)
@@ -210,31 +223,6 @@ class _Run:
             self.cmd, user_id, done, link_sponsors=link, ledger=ledger, outbox=outbox
         )
         return InviteOutcome(outcome=outcome, steps_queued=queued)
-
-
-async def _resolve_sponsors(
-    cmd: InvitationCommand, directory: Directory
-) -> tuple[InvitationCommand, str | None]:
-    """``cmd`` naming its sponsors by object id, and the first one's address (the escalation
-    contact); ``UnknownSponsor`` / ``SponsorNotMember`` unless each is a member of the tenant."""
-    ids: list[str] = []
-    contact: str | None = None
-    for ref in cmd.sponsor_refs:
-        user = await directory.resolve_user(ref)
-        if user is None:
-            raise errors.InvalidMessage(
-                "UnknownSponsor", f"sponsor {ref} is not a user of the tenant"
-            )
-        if not user.is_member:
-            kind = user.user_type or "non-member"
-            raise errors.InvalidMessage("SponsorNotMember", f"sponsor {ref} is a {kind}")
-        if user.id.lower() not in ids:
-            ids.append(user.id.lower())
-        contact = contact or (user.mail or user.user_principal_name or "").lower() or None
-    if not ids:
-        return cmd, None
-    invitation = dataclasses.replace(cmd.invitation, sponsors=tuple(ids))
-    return dataclasses.replace(cmd, invitation=invitation), contact
 
 
 @dataclass(frozen=True, kw_only=True)

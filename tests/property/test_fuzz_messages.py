@@ -430,7 +430,7 @@ def test_any_body_is_rejected_by_design_or_is_a_valid_command(body: bytes | str)
     if isinstance(parsed, InvitationCommand):
         assert_satisfies_every_rule(parsed)
         assert outcome == "invited"
-        assert directory.calls == ["find_user", "invite"]
+        assert directory.calls == ["find_users", "invite"]
         requested = {s.groupId for s, _ in outbox.assignments if s.kind == "group"}
         assert requested == set(parsed.groups)
     else:

@@ -176,7 +176,7 @@ async def test_an_exception_message_never_becomes_an_attribute(
 
     assert isinstance(rt.directory, FakeDirectory)
     failure = ServiceUnavailable(f"upstream refused {HR_MESSAGE['email']}", status=503)
-    rt.directory.fail_next["find_user"] = [failure]
+    rt.directory.fail_next["find_users"] = [failure]
     with pytest.raises(ServiceUnavailable):  # back to the queue for a redelivery
         await handle_invitation_message(body=json.dumps(HR_MESSAGE), message_id="m-1", rt=rt)
 
