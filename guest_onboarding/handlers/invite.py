@@ -21,6 +21,7 @@ from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import check_guest, onboardable
 from guest_onboarding.handlers.assign import queue_steps
+from guest_onboarding.handlers.email_owed import email_if_owed
 from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
 from guest_onboarding.ports import Directory, DirectoryUser, Ledger, Outbox
 
@@ -77,8 +78,14 @@ async def invite_guest(
                 return await run.defer(at_most=rows.REPLICATION_RECHECK_SECONDS)
             return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
         check_guest(user, allow_members=allow_members)  # (rows from before members were refused)
+        emailed = await email_if_owed(
+            entry, user, cmd, contact, token=token, gate=gate, ledger=ledger, clock=clock
+        )
+        if emailed is False:
+            return await run.defer()  # another delivery is sending it, or changed the row
         await record_new_sponsors(entry, cmd, contact, ledger=ledger)
-        return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, entry.steps)
+        outcome = Outcome.EMAILED if emailed else Outcome.ALREADY_ONBOARDED
+        return await run.fan_out(outcome, entry.user_id, entry.steps)
     if entry.status == GuestStatus.EXPIRED:
         return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.DISABLED and entry.user_id:
@@ -131,11 +138,14 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
     if entry.claimed_at is None:  # released: Graph did nothing
         return await _claim_and_invite(run, entry)
     user = await run.existing_user()
-    if user is not None:  # it did, when the row was claimed
-        sent_at, emailed = entry.claimed_at, run.cmd.invitation.send_message
+    if user is not None:  # it did, when the row was claimed, saying what the claim's row says
+        claimed = entry.invitation or run.cmd.invitation
+        sent_at, emailed = entry.claimed_at, claimed.send_message
         found = changes.Invited.sent(user.id, sent_at=sent_at, emailed=emailed, at=run.clock())
         if not await run.ledger.update(run.cmd.email, found, etag=entry.etag):
             return await run.defer()
+        if run.cmd.invitation.send_message and not emailed:
+            return await run.defer()  # this message asks for the email: back as a follow-up
         return await run.fan_out(Outcome.INVITED, user.id, entry.steps)
     left = rows.replication_wait_left(entry.claimed_at, now=run.clock(), wait=run.replication_wait)
     if left:  # maybe sent and not replicated yet: look again rather than risk a second email

@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from guest_onboarding.domain import changes, schedule
 from guest_onboarding.domain.addresses import mask_address, normalize_address
 from guest_onboarding.domain.changes import Adopted, Expired, Redeemed, ReminderScheduled, Removed
-from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import (
     REMINDABLE,
     GuestStatus,
@@ -161,10 +160,9 @@ async def _adopt(run: _Sweep, email: str, user_id: str, row: LedgerEntry | None)
     except InvalidMessage:
         run.summary.not_adopted += 1
         return
-    # an existing user's row keeps what its HR message said (redirect, sponsors)
     kept = row.invitation if row is not None else None
-    invitation = kept or Invitation(redirect_url=run.settings.policy.default_redirect_url)
-    adopted = Adopted(user_id=user_id, first_sent_at=run.now, invitation=invitation, at=run.now)
+    default = run.settings.policy.default_redirect_url
+    adopted = Adopted.tracking(user_id, kept, default_redirect_url=default, now=run.now)
     if row is None:
         fresh = LedgerEntry(email=email, status=GuestStatus.UNTRACKED, created_at=run.now)
         done = await run.ledger.claim(changes.apply(fresh, adopted))
