@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from guest_onboarding.domain.invitation import Invitation, InvitationCommand
+from guest_onboarding.domain.invitation import Invitation, InvitationCommand, sponsors_joined
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 
 
@@ -225,14 +225,15 @@ class SponsorsRecorded(Change):
         cls, row: LedgerEntry, sponsors: tuple[str, ...], contact: str | None
     ) -> SponsorsRecorded | None:
         """The change that adds the ``sponsors`` the row does not record yet (None if there is
-        none to add); the first contact recorded stays."""
+        none to add); the first contact recorded stays. ``TooManySponsors`` if the guest would
+        have more than Graph's five (:func:`.invitation.sponsors_joined`)."""
         if row.invitation is None:
             return None
         known = row.invitation.sponsors
-        new = tuple(s for s in sponsors if s not in known)
-        if not new:
+        joined = sponsors_joined(known, sponsors)  # TooManySponsors beyond Graph's five
+        if joined == known:
             return None
-        recorded = dataclasses.replace(row.invitation, sponsors=(*known, *new))
+        recorded = dataclasses.replace(row.invitation, sponsors=joined)
         return cls(invitation=recorded, sponsor_contact=row.sponsor_contact or contact)
 
 

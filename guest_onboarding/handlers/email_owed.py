@@ -22,7 +22,7 @@ from typing import Protocol
 from guest_onboarding import errors
 from guest_onboarding.domain import email_wins
 from guest_onboarding.domain import ledger as rows
-from guest_onboarding.domain.invitation import Invitation, InvitationCommand
+from guest_onboarding.domain.invitation import Invitation, InvitationCommand, sponsors_joined
 from guest_onboarding.domain.ledger import LedgerEntry
 from guest_onboarding.ports import PENDING_ACCEPTANCE, DirectoryUser, InvitationResult, Ledger
 
@@ -55,7 +55,7 @@ async def email_if_owed(
     if rows.claim_held_for(entry, token=token, now=clock()):
         return False
     kept = entry.invitation
-    sponsors = (*kept.sponsors, *(s for s in cmd.invitation.sponsors if s not in kept.sponsors))
+    sponsors = sponsors_joined(kept.sponsors, cmd.invitation.sponsors)  # at most Graph's five
     emailing = dataclasses.replace(cmd.invitation, send_message=True, sponsors=sponsors)
     contact = entry.sponsor_contact or contact
     claim = email_wins.EmailClaimed(

@@ -29,11 +29,14 @@ async def test_review_messages_cannot_give_a_guest_more_sponsors_than_graph_allo
     for upn in members:
         tenant.directory.add_user(upn, user_type="Member", upn=upn)
 
+    outcomes = []
     for batch in range(3):  # three messages, five new sponsors each
         sponsors = members[batch * 5 : batch * 5 + 5]
-        outcome = await tenant.invite({"email": ADA, "sponsors": sponsors}, f"m{batch}")
-        assert outcome in {"existing", "already_onboarded"}
+        outcomes.append(await tenant.invite({"email": ADA, "sponsors": sponsors}, f"m{batch}"))
         await tenant.drain_assignments()
+    # the first is taken; the others would give the guest ten sponsors: refused with a reason
+    assert outcomes == ["existing", "rejected", "rejected"]
+    assert tenant.poison_codes("guest-invitations") == ["TooManySponsors"] * 2
 
     row = await tenant.ledger.get(ADA)
     assert row is not None and row.invitation is not None
