@@ -35,7 +35,7 @@ from guest_onboarding.internal_messages import (
 from guest_onboarding.messages import parse_invitation_queue_message
 from guest_onboarding.retry import Action, RetryRules
 from guest_onboarding.telemetry import delivery_span
-from guest_onboarding.wire import as_received
+from guest_onboarding.wire import as_received, check_kept_whole
 
 log = logging.getLogger("guest_onboarding")
 T = TypeVar("T")
@@ -244,8 +244,10 @@ class _Delivery:
         return outcome
 
     async def parse(self, parse: Callable[[], T]) -> T | Outcome:
-        """The parsed message, or (rejected) the poisoning's outcome."""
+        """The parsed message, or (rejected) the poisoning's outcome. A message too large to
+        keep whole for replay is refused before anything reads it (``MessageTooLarge``)."""
         try:
+            check_kept_whole(self.text)
             return parse()
         except InvalidMessage as exc:
             return await self.poison(exc)
