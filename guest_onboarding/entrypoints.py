@@ -22,7 +22,14 @@ from guest_onboarding import telemetry
 from guest_onboarding.bootstrap import Runtime, build_runtime, sweep_settings
 from guest_onboarding.domain.addresses import mask_address, pseudonym
 from guest_onboarding.domain.outcomes import Outcome
-from guest_onboarding.errors import InvalidMessage, InvitationsStopped, Paused, ServiceError
+from guest_onboarding.errors import (
+    InvalidMessage,
+    InvitationsStopped,
+    Paused,
+    ServiceError,
+    logged_error,
+    without_text,
+)
 from guest_onboarding.handlers.assign import perform_assignment, record_step_failed
 from guest_onboarding.handlers.invite import invite_guest
 from guest_onboarding.handlers.remind import send_reminder
@@ -287,5 +294,5 @@ class _Delivery:
             else:
                 outcome = Outcome.RETRYING  # a back-off, or a Storage outage
             return self.done(outcome, retry_after=decision.delay, error=_reason(exc)["code"])
-        self.done(Outcome.RETRY, error=str(exc), delivery=self.dequeue_count)
-        raise exc
+        self.done(Outcome.RETRY, **logged_error(exc), delivery=self.dequeue_count)
+        raise without_text(exc) from None

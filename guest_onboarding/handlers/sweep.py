@@ -21,6 +21,7 @@ never stops the sweep.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from guest_onboarding.domain.ledger import (
 )
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.domain.schedule import ExpiredGuestAction, Removal
-from guest_onboarding.errors import InvalidMessage, NotFound
+from guest_onboarding.errors import InvalidMessage, NotFound, logged_error
 from guest_onboarding.internal_messages import ReminderRequest
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
@@ -146,9 +147,10 @@ class _Sweep:
         """Run one guest's step; a failure is counted and logged, and the sweep goes on."""
         try:
             await step
-        except Exception:
+        except Exception as exc:  # its code, type and request id: never its text
             self.summary.errors += 1
-            log.exception("sweep: %s failed", mask_address(what) if "@" in what else what)
+            who = mask_address(what) if "@" in what else what
+            log.error("sweep: %s failed: %s", who, json.dumps(logged_error(exc)))
 
 
 async def _adopt(run: _Sweep, email: str, user_id: str, row: LedgerEntry | None) -> None:
