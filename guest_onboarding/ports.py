@@ -118,9 +118,14 @@ class Ledger(Protocol):
         the etag (``SWEEP_COLUMNS``); every other field has its default."""
         ...
 
-    def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
-        """Rows in a finished status (``domain.ledger.FINISHED``) last written before
-        ``updated_before`` and not retired yet, whole."""
+    def stale_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
+        """Rows in any status last written before ``updated_before`` and not retired yet,
+        whole (``LEDGER_RETENTION_DAYS``)."""
+        ...
+
+    async def last_retired(self, email: str) -> GuestStatus | None:
+        """The status of ``email``'s latest retired record (``domain.ledger.retired_prefix``),
+        if retention retired a row of theirs."""
         ...
 
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:

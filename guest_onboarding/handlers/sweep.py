@@ -286,12 +286,13 @@ async def _no_longer_pending(run: _Sweep, row: LedgerEntry, user_id: str) -> Non
 
 
 async def _forget_finished_guests(run: _Sweep) -> None:
-    """The ledger keeps personal data no longer than it needs to: rows in a finished status
-    (redeemed, deleted, removed, refused) untouched for ``LEDGER_RETENTION_DAYS`` are replaced
-    by a record without personal fields, keyed by a hash of the address
-    (``domain.ledger.retired_record``): reports still count them."""
+    """The ledger keeps personal data no longer than it needs to: rows in any status (existing,
+    expired, disabled, refused, redeemed...) not written for ``LEDGER_RETENTION_DAYS`` are
+    replaced by a record without personal fields, keyed by a hash of the address
+    (``domain.ledger.retired_record``): reports still count them, and a person who comes back
+    is onboarded afresh (``domain.ledger.returning_row``)."""
     cutoff = run.now - timedelta(days=run.settings.retention_days)
-    async for entry in run.ledger.finished_entries(updated_before=cutoff):
+    async for entry in run.ledger.stale_entries(updated_before=cutoff):
         if run.summary.retired >= MAX_RETIRED_PER_RUN:
             break
         if await run.ledger.retire(entry, retired_record(entry)):
