@@ -22,8 +22,9 @@ from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import check_guest, onboardable
 from guest_onboarding.handlers.assign import queue_steps
 from guest_onboarding.handlers.email_owed import email_if_owed
+from guest_onboarding.handlers.returning import comeback_row
 from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
-from guest_onboarding.ports import PENDING_ACCEPTANCE, Directory, DirectoryUser, Ledger, Outbox
+from guest_onboarding.ports import Directory, DirectoryUser, Ledger, Outbox
 
 _log = logging.getLogger("guest_onboarding")
 
@@ -67,7 +68,9 @@ async def invite_guest(
         allow_members=allow_members,
         sponsor_contact=contact,
     )
-    entry = await ledger.get(cmd.email) or await _returning(run)
+    entry = await ledger.get(cmd.email) or await comeback_row(
+        cmd.email, ledger=ledger, find=run.existing_user, clock=clock
+    )
     if entry is None:
         return await _onboard_afresh(run, None)
     if entry.status in rows.KEEPS_ITS_USER and entry.user_id:
@@ -94,20 +97,6 @@ async def invite_guest(
         held = rows.claim_held_for(entry, token=token, now=clock())
         return await (run.defer(held) if held else _recover_claim(run, entry))
     return await _onboard_afresh(run, entry)
-
-
-async def _returning(run: _Run) -> LedgerEntry | None:
-    """The row of a person whose row retention retired, if they come back as a pending guest
-    the retired row would have invited again (``domain.ledger.returning_row``)."""
-    retired = await run.ledger.last_retired(run.cmd.email)
-    user = await run.existing_user() if retired in rows.COMES_BACK else None
-    pending = user is not None and user.external_user_state == PENDING_ACCEPTANCE
-    enabled = user is None or user.account_enabled is not False
-    user_id, now = (user.id if user else None), run.clock()
-    row = rows.returning_row(
-        run.cmd.email, retired, user_id=user_id, pending=pending, enabled=enabled, now=now
-    )
-    return await run.ledger.get(run.cmd.email) if row and await run.ledger.claim(row) else None
 
 
 async def _onboard_afresh(run: _Run, entry: LedgerEntry | None) -> InviteOutcome:
