@@ -21,7 +21,7 @@ from typing import Any
 
 from guest_onboarding.domain.changes import Change, apply
 from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.domain.ledger import FINISHED, TRACKED, GuestStatus, LedgerEntry
+from guest_onboarding.domain.ledger import TRACKED, GuestStatus, LedgerEntry, retired_prefix
 from guest_onboarding.errors import AlreadyDone, DirectoryError, NotFound, StoreError
 from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
 from guest_onboarding.ports import DirectoryUser, InvitationResult, TenantStop
@@ -158,17 +158,15 @@ class FakeDirectory:
         self.users[user.id] = user
         return user
 
-    async def find_user(self, email: str) -> DirectoryUser | None:
+    async def find_users(self, email: str) -> tuple[DirectoryUser, ...]:
         await asyncio.sleep(0)  # yield, so concurrent deliveries really interleave
-        self._maybe_fail("find_user")
-        return next(
-            (
-                u
-                for u in self.users.values()
-                if (u.mail or "").lower() == email and u.id not in self.lagging
-            ),
-            None,
-        )
+        self._maybe_fail("find_users")
+        return tuple(
+            u
+            for u in self.users.values()
+            if email in {(u.mail or "").lower(), (u.user_principal_name or "").lower()}
+            and u.id not in self.lagging
+        )[:2]
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:
         self._maybe_fail("get_user")
@@ -316,12 +314,20 @@ class FakeLedger:
                 await _at(self.hooks, "tracked_entries", entry.email)
                 yield read
 
-    async def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
+    async def stale_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
         self._reachable()
         for entry in list(self.rows.values()):
             old = entry.updated_at is not None and entry.updated_at < updated_before
-            if entry.status in FINISHED and old and "@" in entry.email:
+            if old and "@" in entry.email:
                 yield copy.deepcopy(entry)
+
+    async def last_retired(self, email: str) -> GuestStatus | None:
+        self._reachable()
+        prefix = retired_prefix(email)
+        mine = [
+            (int(k[len(prefix) :]), e.status) for k, e in self.rows.items() if k.startswith(prefix)
+        ]
+        return max(mine)[1] if mine else None
 
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
         self._reachable()
