@@ -86,7 +86,7 @@ async def test_a_token_fetch_that_never_ends_is_given_up_as_no_token() -> None:
         token_timeout_seconds=0.05,
     )
     with pytest.raises(errors.ServiceUnavailable) as caught:
-        await asyncio.wait_for(graph.find_user(ADA), 10)
+        await asyncio.wait_for(graph.find_users(ADA), 10)
     await graph.aclose()
     assert caught.value.code == "TokenUnavailable"
     assert requests == []  # nothing went to Graph without a token

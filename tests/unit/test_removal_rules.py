@@ -45,7 +45,15 @@ def row(
 
 
 def due(entry: LedgerEntry, action: ExpiredGuestAction) -> Removal | None:
-    return removal_due(entry, action=action, delete_grace_days=GRACE_DAYS, now=NOW)
+    # No first invitation on these rows: the schedule's own bound (earliest_removal) is not theirs.
+    return removal_due(
+        entry,
+        action=action,
+        delete_grace_days=GRACE_DAYS,
+        reminder_days=(3, 7),
+        pending_expiry_days=30,
+        now=NOW,
+    )
 
 
 def test_zero_expiry_days_never_expire_however_old_the_invitation() -> None:
