@@ -110,9 +110,10 @@ def rejection_envelope(
 
     It always fits on a queue. The reason is cut to 1,000 characters (and further if it must,
     to keep the original whole). An original :func:`kept_whole` is always kept exactly as
-    received; one too big, or not UTF-8 text, is never cut or mended into something else: ``original`` is ``null``, its
-    SHA-256 and length are beside the reason (``originalSha256``, ``originalLength``,
-    ``originalKept: "false"``) and its start is under ``originalHead`` for a person to read
+    received; one too big, or not UTF-8 text, is never cut or mended into something else:
+    ``original`` is ``null``, its SHA-256 and length are beside the reason (``originalSha256``,
+    ``originalLength``, ``originalKept: "false"``) and its start is under ``originalHead`` for
+    a person to read
     (``poison replay`` refuses such a message)."""
     limit = MAX_REASON_CHARACTERS
     error: dict[str, str] = {"code": code, "message": message}

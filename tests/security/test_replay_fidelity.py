@@ -14,7 +14,6 @@ import json
 import pytest
 
 from guest_onboarding.entrypoints import handle_invitation_message
-
 from guest_onboarding.wire import MAX_ENVELOPE_BYTES
 from tests.console.conftest import Operated, operated, table_rows
 from tests.security.conftest import Tenant
