@@ -123,9 +123,10 @@ class Ledger(Protocol):
         whole (``LEDGER_RETENTION_DAYS``)."""
         ...
 
-    async def last_retired(self, email: str) -> GuestStatus | None:
-        """The status of ``email``'s latest retired record (``domain.ledger.retired_prefix``),
-        if retention retired a row of theirs."""
+    async def last_retired(self, email: str) -> LedgerEntry | None:
+        """``email``'s latest retired record (``domain.ledger.retired_prefix``; its status and
+        the hash of its account, ``domain.ledger.retired_account``), if retention retired a
+        row of theirs."""
         ...
 
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:

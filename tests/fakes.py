@@ -321,13 +321,11 @@ class FakeLedger:
             if old and "@" in entry.email:
                 yield copy.deepcopy(entry)
 
-    async def last_retired(self, email: str) -> GuestStatus | None:
+    async def last_retired(self, email: str) -> LedgerEntry | None:
         self._reachable()
         prefix = retired_prefix(email)
-        mine = [
-            (int(k[len(prefix) :]), e.status) for k, e in self.rows.items() if k.startswith(prefix)
-        ]
-        return max(mine)[1] if mine else None
+        mine = [(int(k[len(prefix) :]), e) for k, e in self.rows.items() if k.startswith(prefix)]
+        return max(mine, key=lambda pair: pair[0])[1] if mine else None
 
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
         self._reachable()
