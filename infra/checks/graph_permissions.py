@@ -105,6 +105,9 @@ SPONSORS_FOR_EXISTING = Feature(
 )
 #: A call the app does not make yet (phase B): a row ready to switch on.
 NOT_YET = Feature(None, "not called yet", lambda d: False)
+#: A call the operator console makes with the operator's own identity (``plan``): never granted
+#: to the app, listed so the emulator and the operator know what it needs.
+CONSOLE = Feature(None, "the operator console, with the operator's identity", lambda d: False)
 
 #: main.bicep's feature parameters and the values the check tries (every combination).
 FEATURE_PARAMETERS: dict[str, tuple[Any, ...]] = {
@@ -325,6 +328,26 @@ GET_GROUP = GraphCall(
     ),
 )
 
+LIST_GROUPS = GraphCall(
+    "GET",
+    "/groups",
+    "the console's `plan`: list the tenant's dynamic groups "
+    "(`$filter=groupTypes/any(c:c eq 'DynamicMembership')`) and their rules",
+    CONSOLE,
+    least=frozenset({"GroupMember.Read.All"}),
+    source=Source(
+        DOCS + "group-list?view=graph-rest-1.0",
+        "List groups: application, least privileged GroupMember.Read.All; higher "
+        "Directory.Read.All, Directory.ReadWrite.All, Group.Read.All, Group.ReadWrite.All "
+        "(Microsoft's table marks both Group.ReadBasic.All and Group-NestingSupport.ReadWrite.All "
+        "least for the path: the first by its description reads basic properties only, the "
+        "second writes disableNesting)",
+    ),
+    higher=frozenset(
+        {"Directory.Read.All", "Directory.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All"}
+    ),
+)
+
 GRAPH_CALLS: tuple[GraphCall, ...] = (
     INVITE,
     FIND_USERS,
@@ -342,7 +365,14 @@ GRAPH_CALLS: tuple[GraphCall, ...] = (
     UPDATE_PROFILE,
     SET_LEAVE_DATE,
     GET_GROUP,
+    LIST_GROUPS,
 )
+
+
+def made_by_app(call: GraphCall) -> bool:
+    """The function app makes (or will make, once switched on) this call: not the console."""
+    return call.feature is not CONSOLE
+
 
 #: What the tables say beside a permission (risks, and why a permission is needed at all).
 PERMISSION_NOTES: dict[str, str] = {
@@ -565,7 +595,7 @@ def permission_rows() -> list[tuple[str, Feature, list[GraphCall]]]:
     order a reader meets them: always first, then by switch."""
     rows: dict[str, tuple[Feature, list[GraphCall]]] = {}
     for call in GRAPH_CALLS:
-        if call.feature is NOT_YET or call.covered_by is not None:
+        if call.feature in (NOT_YET, CONSOLE) or call.covered_by is not None:
             continue
         for permission in sorted(least_privileged(call)):
             if permission in rows:
@@ -615,6 +645,18 @@ def deployment_table() -> str:
     ]
     for call in GRAPH_CALLS:
         if call.feature is NOT_YET:
+            least = " and ".join(f"`{p}`" for p in sorted(least_privileged(call)))
+            lines.append(f"| `{call.key}` | {call.does} | {least} | {_source(call)} |")
+    lines += [
+        "",
+        "Calls the operator console makes with the operator's own identity (`az login`, "
+        "`DefaultAzureCredential`), never granted to the app:",
+        "",
+        "| Call | For | Least privileged | Source |",
+        "| --- | --- | --- | --- |",
+    ]
+    for call in GRAPH_CALLS:
+        if call.feature is CONSOLE:
             least = " and ".join(f"`{p}`" for p in sorted(least_privileged(call)))
             lines.append(f"| `{call.key}` | {call.does} | {least} | {_source(call)} |")
     return "\n".join(lines)

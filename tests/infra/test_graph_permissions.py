@@ -53,6 +53,7 @@ EXPECTED_LEAST = {
         "User.Read.All",
     },
     "GET /groups/{id}": {"GroupMember.Read.All"},
+    "GET /groups": {"GroupMember.Read.All"},  # the console's plan; the page, not the table
 }
 
 
