@@ -23,6 +23,7 @@ from guest_onboarding.setting_values import (
     parse_expiry_days,
     parse_guids,
     parse_int,
+    parse_profile_fields,
     parse_rate,
     parse_redirects,
     parse_reminder_days,
@@ -72,6 +73,7 @@ SETTING_DEFAULTS: dict[str, str] = {
     "INVITATIONS_PER_MINUTE": "1",
     "GRAPH_BUDGET_TABLE": "graphbudget",
     "GRAPH_BUDGET_SHARED": "true",
+    "GUEST_PROFILE_FIELDS": "",
 }
 
 #: The storage connection: a connection string, or identity-based ``AzureWebJobsStorage__*``.
@@ -175,6 +177,7 @@ class Settings:
                     "ALLOWED_GROUP_IDS", parse_csv(get("ALLOWED_GROUP_IDS"))
                 ),
                 allowed_app_roles=parse_app_roles(get("ALLOWED_APP_ROLES")),
+                profile_fields=parse_profile_fields(get("GUEST_PROFILE_FIELDS")),
             ),
             resend_schedule=get("RESEND_SCHEDULE"),
             reminder_days=reminder_days,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -89,6 +89,11 @@ class Directory(Protocol):
 
     async def add_sponsor(self, *, user_id: str, sponsor_id: str) -> None:
         """Make ``sponsor_id`` a sponsor of the user; ``AlreadyDone`` if it is one."""
+        ...
+
+    async def update_profile(self, *, user_id: str, values: Mapping[str, str | None]) -> None:
+        """Set the user's profile attributes (Graph names; None clears one). Setting what is
+        already set is no change; ``NotYetReplicated`` while a new user is not visible yet."""
         ...
 
 

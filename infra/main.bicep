@@ -157,6 +157,9 @@ param sponsorCcFromReminder int = 2
 @description('ADD_SPONSORS_TO_EXISTING_USERS: add sponsors to users who already existed; grants Graph User.ReadWrite.All, far broader than every other grant. Off by default.')
 param addSponsorsToExistingUsers bool = false
 
+@description('GUEST_PROFILE_FIELDS: profile attributes HR messages may set on guests (comma-separated Graph names: companyName, department, jobTitle, employeeType, employeeId, officeLocation, usageLocation, city, country). Any field grants Graph User.ReadWrite.All (PATCH /users/{id}), far broader than every other grant. Empty by default: no profile is written.')
+param guestProfileFields string = ''
+
 @description('TENANT_STOP_PROBE_SECONDS: while Graph refuses invitations for the whole tenant, one invitation is tried this often.')
 @minValue(1)
 param tenantStopProbeSeconds int = 600
@@ -248,12 +251,14 @@ var codeAppSettings = {
   INVITATIONS_PER_MINUTE: string(invitationsPerMinute)
   GRAPH_BUDGET_TABLE: graphBudgetTableName
   GRAPH_BUDGET_SHARED: string(graphBudgetShared)
+  GUEST_PROFILE_FIELDS: guestProfileFields
 }
 
 // The Graph grants follow exactly what the settings above make the app do.
 // (Parenthesised: the offline checks' Bicep parser does not know operator precedence.)
 var disablesExpiredGuests = (expiredGuestAction == 'disable') || (expiredGuestAction == 'disable-then-delete')
 var deletesExpiredGuests = deleteExpiredGuests || ((expiredGuestAction == 'delete') || (expiredGuestAction == 'disable-then-delete'))
+var writesGuestProfiles = !empty(guestProfileFields)
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -397,6 +402,7 @@ module graphPermissionList 'app/graph-permissions.bicep' = {
     grantDeletePermission: deletesExpiredGuests
     grantDisablePermission: disablesExpiredGuests
     grantSponsorWrite: addSponsorsToExistingUsers
+    grantProfileWrite: writesGuestProfiles
   }
 }
 
@@ -416,6 +422,7 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
     grantDeletePermission: deletesExpiredGuests
     grantDisablePermission: disablesExpiredGuests
     grantSponsorWrite: addSponsorsToExistingUsers
+    grantProfileWrite: writesGuestProfiles
   }
   dependsOn: [
     api

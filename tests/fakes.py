@@ -7,7 +7,7 @@ import copy
 import dataclasses
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +37,8 @@ class FakeDirectory:
     members: dict[str, set[str]] = field(default_factory=dict)
     assignments: set[tuple[str, str, str]] = field(default_factory=set)
     sponsors: dict[str, set[str]] = field(default_factory=dict)
+    #: Profile attributes written on users (Graph names; a cleared one is absent).
+    profiles: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Users the look-ups cannot see yet (replication lag after an invitation).
     lagging: set[str] = field(default_factory=set)
     emails: list[SentEmail] = field(default_factory=list)
@@ -114,6 +116,18 @@ class FakeDirectory:
         if sponsor_id in self.sponsors.setdefault(user_id, set()):
             raise AlreadyDone("already a sponsor", code="Request_BadRequest", status=400)
         self.sponsors[user_id].add(sponsor_id)
+
+    async def update_profile(self, *, user_id: str, values: Mapping[str, str | None]) -> None:
+        await asyncio.sleep(0)
+        self._maybe_fail("update_profile")
+        if user_id not in self.users:
+            raise NotFound("no such user", status=404)
+        profile = self.profiles.setdefault(user_id, {})
+        for name, value in values.items():
+            if value is None:
+                profile.pop(name, None)
+            else:
+                profile[name] = value
 
     async def invite(self, email: str, invitation: Invitation) -> InvitationResult:
         await asyncio.sleep(0)

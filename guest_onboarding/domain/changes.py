@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from guest_onboarding.domain.invitation import Invitation, InvitationCommand
+from guest_onboarding.domain.invitation import PROFILE_STEP_KEY, Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
+from guest_onboarding.domain.profile import profile_after
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +225,24 @@ class SponsorsRecorded(Change):
         return cls(invitation=recorded, sponsor_contact=row.sponsor_contact or contact)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProfileRecorded(Change):
+    """HR's latest profile for a guest already onboarded, recorded with its step queued again
+    (the step writes what the row records, whichever message queued it)."""
+
+    profile: Mapping[str, str | None]
+    steps: Mapping[str, StepStatus]
+
+    @classmethod
+    def stating(cls, row: LedgerEntry, stated: Mapping[str, str | None]) -> ProfileRecorded | None:
+        """The change HR's ``stated`` profile makes to ``row`` (``domain.profile.profile_after``),
+        or None when the row records that profile already."""
+        profile = profile_after(row.profile, stated)
+        if profile == row.profile:
+            return None
+        return cls(profile=profile, steps={PROFILE_STEP_KEY: StepStatus.QUEUED})
+
+
 def history_line(status: GuestStatus, at: datetime) -> str:
     """One history entry: ``"<status>@<ISO time>"``."""
     return f"{status.value}@{at.isoformat()}"
@@ -241,8 +260,11 @@ def new_row(
 ) -> LedgerEntry:
     """A guest's row for a new lifecycle: claimed (``claim_token``) right before an invitation,
     or naming an existing user (``user_id``), who gets no email. A row it replaces keeps its
-    history (the ledger keeps every transition)."""
+    history (the ledger keeps every transition) and the profile it recorded, as HR's latest
+    profile replaces it (``domain.profile.profile_after``)."""
     status = GuestStatus.EXISTING if user_id else GuestStatus.INVITING
+    before = replacing.profile if replacing else None
+    profile = before if cmd.profile is None else profile_after(before, cmd.profile)
     return LedgerEntry(
         email=cmd.email,
         status=status,
@@ -252,6 +274,7 @@ def new_row(
         external_id=cmd.external_id,
         invitation=cmd.invitation,
         sponsor_contact=sponsor_contact,
+        profile=profile,
         created_at=now,
         reinvitations=reinvitations,
         history=(*(replacing.history if replacing else ()), history_line(status, now)),

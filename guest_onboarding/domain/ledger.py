@@ -89,6 +89,9 @@ class LedgerEntry:
     updated_at: datetime | None = None
     last_error: str | None = None
     steps: dict[str, StepStatus] = field(default_factory=dict)
+    #: The profile HR's latest message stated (``domain.profile``: Graph names, None clears),
+    #: which the profile step writes on the user; None when no message carried one.
+    profile: dict[str, str | None] | None = None
     #: Invitations sent again because an earlier one's guest never appeared in the directory.
     reinvitations: int = 0
     #: Every change of status, oldest first: ``"<status>@<ISO time>"``.
@@ -153,6 +156,7 @@ def retired_record(entry: LedgerEntry) -> LedgerEntry:
         user_id=None,
         external_id=None,
         invitation=None,
+        profile=None,
         claim_token=None,
         last_error=entry.last_error.partition(":")[0] if entry.last_error else None,
         steps=dict(entry.steps),

@@ -40,6 +40,9 @@ class Policy:
     access_profiles: Mapping[str, AccessProfile] = field(default_factory=dict)
     allowed_group_ids: frozenset[str] = frozenset()
     allowed_app_roles: frozenset[str] = frozenset()
+    #: The profile attributes this deployment writes (``GUEST_PROFILE_FIELDS``, Graph's names;
+    #: ``domain.profile.ProfileField``): an HR message naming another is refused.
+    profile_fields: frozenset[str] = frozenset()
     #: Derived once: every group and app role key a message may ask for.
     group_allow_list: frozenset[str] = field(init=False)
     app_role_allow_list: frozenset[str] = field(init=False)

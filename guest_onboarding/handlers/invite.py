@@ -19,7 +19,7 @@ from guest_onboarding.domain import ledger as rows
 from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.outcomes import Outcome
-from guest_onboarding.handlers.assign import queue_steps
+from guest_onboarding.handlers.assign import queue_steps, record_profile
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
 _log = logging.getLogger("guest_onboarding")
@@ -69,8 +69,9 @@ async def invite_guest(
                 # The directory may not show a user invited moments ago yet: not gone.
                 return await run.defer(at_most=rows.REPLICATION_RECHECK_SECONDS)
             return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
+        steps = await record_profile(run.cmd, entry, ledger=run.ledger)
         await _record_new_sponsors(run, entry)
-        return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, entry.steps)
+        return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, steps)
     if entry.status == GuestStatus.EXPIRED:
         return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.DISABLED and entry.user_id:

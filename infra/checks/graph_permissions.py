@@ -103,6 +103,11 @@ SPONSORS_FOR_EXISTING = Feature(
     "`ADD_SPONSORS_TO_EXISTING_USERS=true`",
     lambda d: bool(d.settings and d.settings.add_sponsors_to_existing_users),
 )
+PROFILE_WRITES = Feature(
+    "grantProfileWrite",
+    "`GUEST_PROFILE_FIELDS` names a field",
+    lambda d: bool(d.settings and d.settings.policy.profile_fields),
+)
 #: A call the app does not make yet (phase B): a row ready to switch on.
 NOT_YET = Feature(None, "not called yet", lambda d: False)
 #: A call the operator console makes with the operator's own identity (``plan``): never granted
@@ -115,6 +120,7 @@ FEATURE_PARAMETERS: dict[str, tuple[Any, ...]] = {
     "deleteExpiredGuests": (False, True),
     "expiredGuestAction": ("none", "disable", "disable-then-delete", "delete"),
     "addSponsorsToExistingUsers": (False, True),
+    "guestProfileFields": ("", "companyName,department"),
 }
 
 
@@ -293,8 +299,9 @@ REMOVE_APP_ROLE = GraphCall(
 UPDATE_PROFILE = GraphCall(
     "PATCH",
     "/users/{id}",
-    "update a guest's profile fields (displayName, jobTitle, department, companyName...)",
-    NOT_YET,
+    "write the profile HR states for a guest (the fields of `GUEST_PROFILE_FIELDS`: "
+    "companyName, department, jobTitle...), the profile step",
+    PROFILE_WRITES,
     writes=("profile fields",),
 )
 SET_LEAVE_DATE = GraphCall(
@@ -387,7 +394,17 @@ PERMISSION_NOTES: dict[str, str] = {
         "service principal (403 without it)."
     ),
     "User.EnableDisableAccount.All": "Together with `User.Read.All` (granted always).",
-    "User.ReadWrite.All": "Far broader than every other grant: off unless you need it.",
+    "User.ReadWrite.All": (
+        "**Risk:** far broader than every other grant. Its holder can create users, read and "
+        "update the profile of every user who holds no administrator role, members included "
+        "(names, job titles, departments, company, usage location, mail-related and sign-in "
+        "properties), delete and restore them, invite guests and revoke sessions "
+        "(Microsoft's table lists it for `POST /users`, `PATCH` and `DELETE /users/{id}`, "
+        "`POST /invitations`); a stolen token of the app could rename employees or change what "
+        "dynamic groups see of them, and so who is in those groups. Microsoft's table names "
+        "no narrower application permission for these properties (only for `accountEnabled`, "
+        "phones, `otherMails`, passwords and identities). Off unless you need it."
+    ),
     "User.Read.All": (
         "`User.ReadBasic.All`, which Microsoft's table marks least for these paths, does not "
         "read `userType`, `externalUserState` and the other properties the app selects."
@@ -590,32 +607,42 @@ def _source(call: GraphCall) -> str:
     return "Microsoft's table"
 
 
-def permission_rows() -> list[tuple[str, Feature, list[GraphCall]]]:
-    """(permission, the feature that grants it, the calls it is least privileged for), in the
-    order a reader meets them: always first, then by switch."""
-    rows: dict[str, tuple[Feature, list[GraphCall]]] = {}
+def permission_rows() -> list[tuple[str, tuple[Feature, ...], list[GraphCall]]]:
+    """(permission, the features that grant it, the calls it is least privileged for), in the
+    order a reader meets them: always first, then by switch. A permission needed always is
+    granted always, whatever else also needs it."""
+    rows: dict[str, tuple[tuple[Feature, ...], list[GraphCall]]] = {}
     for call in GRAPH_CALLS:
         if call.feature in (NOT_YET, CONSOLE) or call.covered_by is not None:
             continue
         for permission in sorted(least_privileged(call)):
-            if permission in rows:
-                feature, calls = rows[permission]
-                if feature.switch is not None and call.feature.switch is None:
-                    feature = call.feature  # needed always by another call: granted always
-                rows[permission] = (feature, [*calls, call])
-            else:
-                rows[permission] = (call.feature, [call])
+            features, calls = rows.get(permission, ((), []))
+            if call.feature.switch is None:
+                features = (call.feature,)
+            elif call.feature not in features and not any(f.switch is None for f in features):
+                features = (*features, call.feature)
+            rows[permission] = (features, [*calls, call])
     order = [
         None,
         "grantAppRoleAssignment",
         "grantDeletePermission",
         "grantDisablePermission",
         "grantSponsorWrite",
+        "grantProfileWrite",
+        "grantGroupRead",
     ]
     return sorted(
         ((p, f, c) for p, (f, c) in rows.items()),
-        key=lambda row: (order.index(row[1].switch) if row[1].switch in order else 99,),
+        key=lambda row: (order.index(row[1][0].switch) if row[1][0].switch in order else 99,),
     )
+
+
+def _granted(features: tuple[Feature, ...], *, short: bool = False) -> str:
+    if any(f.switch is None for f in features):
+        return "always"
+    if short:
+        return " or ".join(f.turned_on_by for f in features)
+    return " or ".join(f"when `{f.switch}` ({f.turned_on_by})" for f in features)
 
 
 def deployment_table() -> str:
@@ -625,15 +652,11 @@ def deployment_table() -> str:
         "| Permission | Granted | Least privileged for | Notes |",
         "| --- | --- | --- | --- |",
     ]
-    for permission, feature, calls in permission_rows():
-        granted = (
-            "always"
-            if feature.switch is None
-            else (f"when `{feature.switch}` ({feature.turned_on_by})")
-        )
+    for permission, features, calls in permission_rows():
         uses = "; ".join(f"`{c.method} {c.path}` ({_source(c)}): {c.does}" for c in calls)
         lines.append(
-            f"| `{permission}` | {granted} | {uses} | {PERMISSION_NOTES.get(permission, '')} |"
+            f"| `{permission}` | {_granted(features)} | {uses} | "
+            f"{PERMISSION_NOTES.get(permission, '')} |"
         )
     lines += [
         "",
@@ -665,9 +688,8 @@ def deployment_table() -> str:
 def readme_table() -> str:
     """README.md's short table: each permission and when it is granted."""
     lines = ["| Graph permission | Granted |", "| --- | --- |"]
-    for permission, feature, _ in permission_rows():
-        granted = "always" if feature.switch is None else feature.turned_on_by
-        lines.append(f"| `{permission}` | {granted} |")
+    for permission, features, _ in permission_rows():
+        lines.append(f"| `{permission}` | {_granted(features, short=True)} |")
     return "\n".join(lines)
 
 

@@ -45,6 +45,7 @@ EVERY_SWITCH_ON = {
     "deleteExpiredGuests": False,
     "expiredGuestAction": "disable-then-delete",
     "addSponsorsToExistingUsers": True,
+    "guestProfileFields": "companyName,department",
 }
 #: Top-level keys of a collection answer the adapter may read.
 COLLECTION_KEYS = {"value", "@odata.nextLink", "@odata.count", "@odata.context"}
@@ -206,6 +207,10 @@ async def drive_every_call(directory: GraphDirectory, recording: Recording) -> N
         await directory.assign_app_role(user_id=zoe, resource_id=UNKNOWN, app_role_id=READER_ROLE)
     called("add_sponsor")
     await directory.add_sponsor(user_id=ALAN, sponsor_id=GRACE)
+    called("update_profile")
+    await directory.update_profile(user_id=zoe, values={"companyName": "Fabrikam", "city": None})
+    with pytest.raises(errors.NotYetReplicated):  # a user Graph cannot see: retried
+        await directory.update_profile(user_id=UNKNOWN, values={"companyName": "Fabrikam"})
     called("set_account_enabled")
     await directory.set_account_enabled(zoe, enabled=False)
     called("delete_user")

@@ -24,6 +24,7 @@ from guest_onboarding.domain.changes import (
     InvitationOutcomeUnknown,
     InvitationRefused,
     Invited,
+    ProfileRecorded,
     Redeemed,
     ReminderClaimed,
     ReminderReleased,
@@ -104,6 +105,10 @@ CHANGES: list[Change] = [
     SponsorsRecorded(
         invitation=Invitation(redirect_url="https://myapps.example", sponsors=("s1", "s2")),
         sponsor_contact="pm@contoso.example",
+    ),
+    ProfileRecorded(
+        profile={"companyName": "Fabrikäm", "department": None},
+        steps={"p_profile": StepStatus.QUEUED},
     ),
     ComebackUndone.of(
         LedgerEntry(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from guest_onboarding.adapters.graph.client import GraphClient
@@ -215,6 +215,17 @@ class GraphDirectory:
         item = self._client.users.by_user_id(user_id)
         body = {"accountEnabled": enabled}
         raise_for_status(await self._send(self._json_post(item, body, patch=True)))
+
+    async def update_profile(self, *, user_id: str, values: Mapping[str, str | None]) -> None:
+        """PATCH the profile attributes (Graph names; null clears one). A 404 is a user the
+        ledger recorded that Graph cannot see: right after the invitation, one that has not
+        replicated yet (``NotYetReplicated``, retried; a user really gone fails every retry)."""
+        item = self._client.users.by_user_id(guid("userId", user_id))
+        response = await self._send(self._json_post(item, dict(values), patch=True))
+        if response.status_code == 404:
+            code, message, request_id = graph_error(response)
+            raise NotYetReplicated(message, code=code, status=404, request_id=request_id)
+        raise_for_status(response)
 
     async def add_sponsor(self, *, user_id: str, sponsor_id: str) -> None:
         """POST ``/users/{id}/sponsors/$ref``; ``AlreadyDone`` if it is a sponsor already."""
