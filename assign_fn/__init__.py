@@ -1,4 +1,5 @@
-"""assign_fn: one assignment step (a group membership or an app role) from the assignments queue."""
+"""assign_fn: one assignment step (a group membership, an app role or a sponsor link) from the
+assignments queue."""
 
 import azure.functions as func
 

@@ -116,9 +116,10 @@ class Ledger(Protocol):
         ...
 
     def tracked_entries(self) -> AsyncIterator[LedgerEntry]:
-        """Every row the reminder sweep must consider (not redeemed, removed or deleted), with
-        the fields it reads: email, status, user_id, first_sent_at, reminders_scheduled, the
-        invitation's ``send_message``, etag."""
+        """Every row in a status the sweep reads (``domain.ledger.TRACKED``), possibly partial:
+        the Table adapter reads only email, status, user_id, first_sent_at, reminders_scheduled,
+        reminders_sent, disabled_at, the invitation's ``redirect_url`` and ``send_message``, and
+        the etag (``SWEEP_COLUMNS``); every other field has its default."""
         ...
 
     def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:

@@ -249,9 +249,12 @@ class QueueListener:
             if outcome.succeeded:
                 await self._queue.delete_message(lease.message_id, lease.pop_receipt)
             elif (message.dequeue_count or 0) >= self._options.max_dequeue_count:
+                # The Storage extension's own words (QueueProcessor.CopyMessageToPoisonQueueAsync,
+                # Azure/azure-sdk-for-net sdk/storage/Microsoft.Azure.WebJobs.Extensions.Storage.
+                # Common/src/Shared/Queues/QueueProcessor.cs): the poisoned-messages alert of
+                # infra/app/alerts.bicep finds this line in `traces`.
                 logger.warning(
-                    "Message %s has reached MaxDequeueCount of %d. Moving message to queue '%s'.",
-                    message.id,
+                    "Message has reached MaxDequeueCount of %d. Moving message to queue '%s'.",
                     self._options.max_dequeue_count,
                     self.poison_queue_name,
                 )

@@ -7,6 +7,8 @@
 - :mod:`.schedule`: when a reminder is due, when a guest expires, and what happens then;
 - :mod:`.policy`: the allow-lists a message is checked against;
 - :mod:`.redirects`: redirect URLs matched as URLs;
+- :mod:`.content`: what a display name and an invitation's message may say;
+- :mod:`.links`: every link a reader could follow in a text (for :mod:`.content`);
 - :mod:`.addresses`: the one canonical form of an address, and masking for logs;
 - :mod:`.outcomes`: what a delivery did, for the handlers, the log lines and telemetry.
 """

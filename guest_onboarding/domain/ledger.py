@@ -21,7 +21,7 @@ class GuestStatus(StrEnum):
     UNTRACKED = "untracked"  # a pending guest this system did not invite (RESEND_UNTRACKED)
     REDEEMED = "redeemed"
     EXPIRED = "expired"
-    DISABLED = "disabled"  # expired and signed-in blocked (EXPIRED_GUEST_ACTION), deletable later
+    DISABLED = "disabled"  # expired and sign-in blocked (EXPIRED_GUEST_ACTION), deletable later
     DELETED = "deleted"  # expired and deleted from the directory
     REMOVED = "removed"  # gone from the directory
     FAILED = "failed"  # Graph refused the invitation

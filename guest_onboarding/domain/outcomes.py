@@ -40,7 +40,7 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # another delivery holds the guest, or the directory lags
     THROTTLED = "throttled"  # Graph asked to wait (429, pacing, a tenant-wide stop in force)
     TENANT_STOP = "tenant_stop"  # this delivery met a tenant-wide stop and recorded it (alert)
-    RETRYING = "retrying"  # a transient error: a copy comes back after a back-off
+    RETRYING = "retrying"  # a transient error: a copy comes back later (back-off, Storage outage)
     RETRY = "retry"  # a transient error: the queue delivers this message again
     # ended without its work
     REJECTED = "rejected"  # invalid input

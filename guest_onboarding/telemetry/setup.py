@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
@@ -140,11 +141,16 @@ def _configure_azure_monitor(settings: TelemetrySettings) -> None:
 
 
 def build_providers(
-    span_exporter: Any, metric_reader: Any, *, batch: bool = True
+    span_exporter: Any,
+    metric_reader: Any,
+    *,
+    batch: bool = True,
+    more_metric_readers: Sequence[Any] = (),
 ) -> tuple[TracerProvider, MeterProvider]:
     """A tracer provider that redacts, then exports to ``span_exporter`` (in batches, or each
-    span as it ends), and a meter provider read by ``metric_reader``, both with this app's
-    resource and views. Tests use it with the SDK's in-memory exporter and reader."""
+    span as it ends), and a meter provider read by ``metric_reader`` (and ``more_metric_readers``),
+    both with this app's resource and views. Tests use it with the SDK's in-memory exporter and
+    readers (one of them with the Azure Monitor exporter's temporality, for the alert tests)."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -155,7 +161,9 @@ def build_providers(
     tracer_provider.add_span_processor(redacting_span_processor())
     exporting = BatchSpanProcessor if batch else SimpleSpanProcessor
     tracer_provider.add_span_processor(exporting(span_exporter))
-    meter_provider = MeterProvider(metric_readers=[metric_reader], resource=resource, views=views())
+    meter_provider = MeterProvider(
+        metric_readers=[metric_reader, *more_metric_readers], resource=resource, views=views()
+    )
     return tracer_provider, meter_provider
 
 

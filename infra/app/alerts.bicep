@@ -3,11 +3,14 @@
 //   the Functions host moving a message to <queue>-poison after maxDequeueCount (a host log line);
 // - a tenant-wide Graph refusal: the app's `guest_onboarding.steps` metric with outcome
 //   "tenant_stop" (invitations blocked for the tenant, say); the Graph error code is a dimension.
-// The app exports its metrics through OpenTelemetry (guest_onboarding/telemetry.py): in
+// The app exports its metrics through OpenTelemetry (guest_onboarding/telemetry/): in
 // workspace-based Application Insights each export is a row of `customMetrics` (`name`,
 // `valueSum`, the attributes in `customDimensions`). Metrics are counted where the outcome is
 // known, are never sampled, and do not depend on the shape of a log line; `appMetrics` is the
 // only place that knows their dimension names (docs/operations.md has the other queries).
+// `has` looks for whole terms (runs of letters and digits): "poison" is a term of the queue
+// name `guest-invitations-poison`. Each rule is tested by producing its condition through the
+// app and evaluating this query over what was emitted (tests/telemetry/test_alerts.py).
 param location string = resourceGroup().location
 param tags object = {}
 param applicationInsightsId string
@@ -20,7 +23,7 @@ param alertEmail string = ''
 param evaluationFrequency string = 'PT5M'
 
 var appMetrics = 'customMetrics | extend step = tostring(customDimensions["guest_onboarding.step"]), outcome = tostring(customDimensions["guest_onboarding.outcome"]), code = tostring(customDimensions["error.type"])'
-var hostPoisoned = 'traces | where message has "MaxDequeueCount" and message has "-poison" | extend step = "host", code = "MaxDequeueCount", messages = 1.0'
+var hostPoisoned = 'traces | where message has "MaxDequeueCount" and message has "poison" | extend step = "host", code = "MaxDequeueCount", messages = 1.0'
 var poisonedQuery = 'union (${appMetrics} | where name == "guest_onboarding.poisoned" | extend messages = valueSum), (${hostPoisoned}) | project timestamp, step, code, messages'
 var tenantStopQuery = '${appMetrics} | where name == "guest_onboarding.steps" and outcome == "tenant_stop" | project timestamp, step, code, messages = valueSum'
 

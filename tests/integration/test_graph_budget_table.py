@@ -71,12 +71,12 @@ def pacer(store: TableBudgetStore | None, *, max_wait: float = 30.0) -> GraphPac
 async def test_instances_racing_on_the_row_never_hand_out_a_slot_twice(
     budget_table: BudgetTable,
 ) -> None:
-    policy = BucketRules(name="writes", rate=20.0, horizon=60.0, batch=3)
+    rules = BucketRules(name="writes", rate=20.0, horizon=60.0, batch=3)
     stores = [budget_table() for _ in range(4)]
     now = time.time()
 
     def take(record: dict[str, float] | None) -> tuple[dict[str, float], tuple[float, ...]]:
-        state, grant = claim(record, policy, now, 3)
+        state, grant = claim(record, rules, now, 3)
         return state.to_record(), grant.slots
 
     grants = await asyncio.gather(*(s.update("writes", take) for s in stores for _ in range(10)))
@@ -180,12 +180,12 @@ async def test_a_claim_that_gets_nothing_leaves_the_row_untouched(
 ) -> None:
     """Instances asking while the schedule is booked only read: they never race each other's
     writes (the row's etag stays as it was)."""
-    policy = BucketRules(name="writes", rate=20.0, horizon=0.5, batch=20)
+    rules = BucketRules(name="writes", rate=20.0, horizon=0.5, batch=20)
     store = budget_table()
     now = time.time() + 60  # a fixed moment: the horizon fills and stays full
 
     def take(record: dict[str, float] | None) -> tuple[dict[str, float], int]:
-        state, grant = claim(record, policy, now, 20)
+        state, grant = claim(record, rules, now, 20)
         return state.to_record(), len(grant.slots)
 
     assert await store.update("writes", take) == 11  # the horizon: now .. now + 0.5 s

@@ -1,6 +1,6 @@
 """One email per invitation under slowness, lag and crashes: a claim outlives the slowest
 invitation call, is taken right before ``POST /invitations``, and a redelivery that cannot see the
-user yet waits for replication (bounded, then an operator) instead of inviting again."""
+user yet waits for replication (bounded, then invited again, once) instead of inviting at once."""
 
 from __future__ import annotations
 

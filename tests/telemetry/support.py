@@ -12,6 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from azure.monitor.opentelemetry.exporter.export.metrics._exporter import (
+    APPLICATION_INSIGHTS_METRIC_TEMPORALITIES as APPLICATION_INSIGHTS_TEMPORALITIES,
+)
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
@@ -27,6 +30,10 @@ Points = dict[tuple[str, tuple[tuple[str, Any], ...]], Any]
 class Collected:
     spans: InMemorySpanExporter
     reader: InMemoryMetricReader
+    #: A second reader with the Azure Monitor exporter's temporality (deltas: each reading is
+    #: what changed since the one before), as the distro's periodic reader asks for; read by
+    #: tests/telemetry/alerts.py only.
+    exported: InMemoryMetricReader
 
     def finished(self) -> list[ReadableSpan]:
         return list(self.spans.get_finished_spans())
@@ -82,13 +89,16 @@ def _pipeline() -> tuple[Collected, _Switch]:
     redacting processor first, as in production)."""
     if not _collected:
         exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
-        tracer_provider, meter_provider = build_providers(exporter, reader, batch=False)
+        exported = InMemoryMetricReader(preferred_temporality=APPLICATION_INSIGHTS_TEMPORALITIES)
+        tracer_provider, meter_provider = build_providers(
+            exporter, reader, batch=False, more_metric_readers=[exported]
+        )
         switch = _Switch(tracer_provider)
         trace.set_tracer_provider(switch)
         metrics.set_meter_provider(meter_provider)
         assert trace.get_tracer_provider() is switch, "another provider was set first"
         instrument_sdks(tracer_provider)
-        _collected.append((Collected(exporter, reader), switch))
+        _collected.append((Collected(exporter, reader, exported), switch))
     return _collected[0]
 
 

@@ -24,16 +24,16 @@ class SharedRecord:
     def __init__(self) -> None:
         self.record: dict[str, float] | None = None
 
-    def claim(self, policy: BucketRules, now: float, want: int) -> tuple[float, ...]:
-        state, grant = claim(self.record, policy, now, want)
+    def claim(self, rules: BucketRules, now: float, want: int) -> tuple[float, ...]:
+        state, grant = claim(self.record, rules, now, want)
         self.record = state.to_record()
         return grant.slots
 
-    def throttled(self, policy: BucketRules, now: float, retry_after: float) -> None:
-        self.record = throttled(self.record, policy, now, retry_after).to_record()
+    def throttled(self, rules: BucketRules, now: float, retry_after: float) -> None:
+        self.record = throttled(self.record, rules, now, retry_after).to_record()
 
-    def rate(self, policy: BucketRules, now: float) -> float:
-        return claim(self.record, policy, now, 1)[1].rate
+    def rate(self, rules: BucketRules, now: float) -> float:
+        return claim(self.record, rules, now, 1)[1].rate
 
 
 def test_instances_claiming_at_random_never_get_a_slot_twice_nor_exceed_the_rate() -> None:

@@ -1,4 +1,5 @@
-"""Azure Storage adapters: the guest ledger on Tables and the outbox on Queues.
+"""Azure Storage adapters: the guest ledger, the tenant's health row and the Graph budget on
+Tables, and the outbox on Queues.
 
 The only place that imports ``azure.data.tables`` and ``azure.storage.queue``. The app never
 creates queues or tables: the deployment (Bicep) creates them, and its identity may only read and

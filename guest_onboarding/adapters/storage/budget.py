@@ -37,7 +37,7 @@ BUDGET_PARTITION = "graph"
 MAX_ATTEMPTS = 20
 #: After a write on this instance's last view of the row lost a race, read first this long.
 RACE_MEMORY = 5.0
-#: Seconds; the pacer's own deadline (pacer.STORE_TIMEOUT_SECONDS) is the outer bound.
+#: Seconds; the pacer's own deadline (budget_record.STORE_TIMEOUT_SECONDS) is the outer bound.
 _CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 2, "read_timeout": 2, "retry_total": 1}
 
 
