@@ -74,6 +74,7 @@ SETTING_DEFAULTS: dict[str, str] = {
     "GRAPH_BUDGET_TABLE": "graphbudget",
     "GRAPH_BUDGET_SHARED": "true",
     "GUEST_PROFILE_FIELDS": "",
+    "DETECT_DYNAMIC_GROUPS": "true",
 }
 
 #: The storage connection: a connection string, or identity-based ``AzureWebJobsStorage__*``.
@@ -139,6 +140,9 @@ class Settings:
     invite_replication_wait_seconds: int
     sponsor_cc_from_reminder: int
     add_sponsors_to_existing_users: bool
+    #: Read the allow-listed groups at the first delivery and refuse the dynamic ones
+    #: (``handlers.groups``; GroupMember.Read.All).
+    detect_dynamic_groups: bool
     tenant_stop_probe_seconds: int
     # The Graph budget every instance shares (README, "Scaling out").
     graph_writes_per_second: float
@@ -201,6 +205,7 @@ class Settings:
             add_sponsors_to_existing_users=parse_bool(
                 "ADD_SPONSORS_TO_EXISTING_USERS", get("ADD_SPONSORS_TO_EXISTING_USERS")
             ),
+            detect_dynamic_groups=parse_bool("DETECT_DYNAMIC_GROUPS", get("DETECT_DYNAMIC_GROUPS")),
             tenant_stop_probe_seconds=parse_int(
                 "TENANT_STOP_PROBE_SECONDS", get("TENANT_STOP_PROBE_SECONDS"), minimum=1
             ),

@@ -160,6 +160,9 @@ param addSponsorsToExistingUsers bool = false
 @description('GUEST_PROFILE_FIELDS: profile attributes HR messages may set on guests (comma-separated Graph names: companyName, department, jobTitle, employeeType, employeeId, officeLocation, usageLocation, city, country). Any field grants Graph User.ReadWrite.All (PATCH /users/{id}), far broader than every other grant. Empty by default: no profile is written.')
 param guestProfileFields string = ''
 
+@description('DETECT_DYNAMIC_GROUPS: read the groups of ACCESS_PROFILES and ALLOWED_GROUP_IDS once per process and refuse messages naming a dynamic group (DynamicGroupNotAssignable) instead of meeting Graph\'s 403 for each guest; grants Graph GroupMember.Read.All (read only). On by default.')
+param detectDynamicGroups bool = true
+
 @description('TENANT_STOP_PROBE_SECONDS: while Graph refuses invitations for the whole tenant, one invitation is tried this often.')
 @minValue(1)
 param tenantStopProbeSeconds int = 600
@@ -252,6 +255,7 @@ var codeAppSettings = {
   GRAPH_BUDGET_TABLE: graphBudgetTableName
   GRAPH_BUDGET_SHARED: string(graphBudgetShared)
   GUEST_PROFILE_FIELDS: guestProfileFields
+  DETECT_DYNAMIC_GROUPS: string(detectDynamicGroups)
 }
 
 // The Graph grants follow exactly what the settings above make the app do.
@@ -403,6 +407,7 @@ module graphPermissionList 'app/graph-permissions.bicep' = {
     grantDisablePermission: disablesExpiredGuests
     grantSponsorWrite: addSponsorsToExistingUsers
     grantProfileWrite: writesGuestProfiles
+    grantGroupRead: detectDynamicGroups
   }
 }
 
@@ -423,6 +428,7 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
     grantDisablePermission: disablesExpiredGuests
     grantSponsorWrite: addSponsorsToExistingUsers
     grantProfileWrite: writesGuestProfiles
+    grantGroupRead: detectDynamicGroups
   }
   dependsOn: [
     api

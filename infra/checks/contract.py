@@ -145,6 +145,7 @@ GRAPH_SWITCHES: dict[str, str] = {
     "deleteExpiredGuests": "grantDeletePermission",
     "appRoleAssignmentsEnabled": "grantAppRoleAssignment",
     "addSponsorsToExistingUsers": "grantSponsorWrite",
+    "detectDynamicGroups": "grantGroupRead",
 }
 
 

@@ -108,6 +108,11 @@ PROFILE_WRITES = Feature(
     "`GUEST_PROFILE_FIELDS` names a field",
     lambda d: bool(d.settings and d.settings.policy.profile_fields),
 )
+GROUP_READS = Feature(
+    "grantGroupRead",
+    "`DETECT_DYNAMIC_GROUPS=true`, default on",
+    lambda d: bool(d.settings and d.settings.detect_dynamic_groups),
+)
 #: A call the app does not make yet (phase B): a row ready to switch on.
 NOT_YET = Feature(None, "not called yet", lambda d: False)
 #: A call the operator console makes with the operator's own identity (``plan``): never granted
@@ -121,6 +126,7 @@ FEATURE_PARAMETERS: dict[str, tuple[Any, ...]] = {
     "expiredGuestAction": ("none", "disable", "disable-then-delete", "delete"),
     "addSponsorsToExistingUsers": (False, True),
     "guestProfileFields": ("", "companyName,department"),
+    "detectDynamicGroups": (True, False),
 }
 
 
@@ -320,8 +326,9 @@ SET_LEAVE_DATE = GraphCall(
 GET_GROUP = GraphCall(
     "GET",
     "/groups/{id}",
-    "read a group's `groupTypes` and `membershipRule` (dynamic group detection)",
-    NOT_YET,
+    "read the allow-listed groups' `groupTypes` and `membershipRule`, once per process, to refuse "
+    "the dynamic ones by name (handlers/groups.py)",
+    GROUP_READS,
     least=frozenset({"GroupMember.Read.All"}),
     source=Source(
         DOCS + "group-get?view=graph-rest-1.0",
@@ -404,6 +411,12 @@ PERMISSION_NOTES: dict[str, str] = {
         "dynamic groups see of them, and so who is in those groups. Microsoft's table names "
         "no narrower application permission for these properties (only for `accountEnabled`, "
         "phones, `otherMails`, passwords and identities). Off unless you need it."
+    ),
+    "GroupMember.Read.All": (
+        "Read only. Its holder can read every group's properties (names, rules, settings) and "
+        "members, owners included, and every user's group memberships, in the whole tenant; "
+        "it changes nothing. Without it (`DETECT_DYNAMIC_GROUPS=false`) a dynamic group on an "
+        "allow-list fails at Graph with 403 for each guest instead of being named once."
     ),
     "User.Read.All": (
         "`User.ReadBasic.All`, which Microsoft's table marks least for these paths, does not "

@@ -18,6 +18,7 @@ GRAPH_WHEN = {
     "grantDisablePermission": ["User.EnableDisableAccount.All"],
     "grantSponsorWrite": ["User.ReadWrite.All"],
     "grantProfileWrite": ["User.ReadWrite.All"],
+    "grantGroupRead": ["GroupMember.Read.All"],
 }
 
 
@@ -93,7 +94,8 @@ def test_graph_permissions_in_bicep_match_the_list() -> None:
 
 def test_a_default_deployment_grants_no_app_role_assignment_and_no_deletion() -> None:
     granted = contract.deployed_graph_permissions(REPO_ROOT)
-    assert granted == GRAPH_ALWAYS
+    # DETECT_DYNAMIC_GROUPS is on by default: a read-only group permission beside the rest.
+    assert granted == [*GRAPH_ALWAYS, "GroupMember.Read.All"]
     assert "User.ReadWrite.All" not in contract.deployed_graph_permissions(
         REPO_ROOT, {"deleteExpiredGuests": True, "appRoleAssignmentsEnabled": True}
     )
@@ -102,11 +104,11 @@ def test_a_default_deployment_grants_no_app_role_assignment_and_no_deletion() ->
 def test_profile_fields_grant_user_readwrite_once_and_set_the_setting() -> None:
     profiles = {"guestProfileFields": "companyName,jobTitle"}
     assert contract.deployed_graph_permissions(REPO_ROOT, profiles) == (
-        [*GRAPH_ALWAYS, "User.ReadWrite.All"]
+        [*GRAPH_ALWAYS, "User.ReadWrite.All", "GroupMember.Read.All"]
     )
     both = {**profiles, "addSponsorsToExistingUsers": True}
     assert contract.deployed_graph_permissions(REPO_ROOT, both) == (
-        [*GRAPH_ALWAYS, "User.ReadWrite.All"]
+        [*GRAPH_ALWAYS, "User.ReadWrite.All", "GroupMember.Read.All"]
     )
     settings = contract.deployed_app_settings(REPO_ROOT, profiles)
     assert settings["GUEST_PROFILE_FIELDS"] == "companyName,jobTitle"
@@ -116,7 +118,7 @@ def test_profile_fields_grant_user_readwrite_once_and_set_the_setting() -> None:
 def test_deletion_grants_user_deleterestore_and_sets_the_setting() -> None:
     deleting = {"deleteExpiredGuests": True}
     assert contract.deployed_graph_permissions(REPO_ROOT, deleting) == (
-        [*GRAPH_ALWAYS, "User.DeleteRestore.All"]
+        [*GRAPH_ALWAYS, "User.DeleteRestore.All", "GroupMember.Read.All"]
     )
     off = contract.deployed_app_settings(REPO_ROOT, {"deleteExpiredGuests": False})
     on = contract.deployed_app_settings(REPO_ROOT, deleting)
@@ -125,7 +127,7 @@ def test_deletion_grants_user_deleterestore_and_sets_the_setting() -> None:
 
 def test_app_roles_parameter_grants_app_role_assignment() -> None:
     granted = contract.deployed_graph_permissions(REPO_ROOT, {"appRoleAssignmentsEnabled": True})
-    assert granted == GRAPH_ALWAYS + GRAPH_WHEN["grantAppRoleAssignment"]
+    assert granted == [*GRAPH_ALWAYS, *GRAPH_WHEN["grantAppRoleAssignment"], "GroupMember.Read.All"]
 
 
 def test_graph_permissions_in_the_deployment_doc_match_the_list() -> None:

@@ -230,6 +230,7 @@ def test_the_sample_tenant_holds_exactly_what_a_deployment_with_app_roles_grants
             "expiredGuestAction": "none",
             "addSponsorsToExistingUsers": False,
             "guestProfileFields": "",
+            "detectDynamicGroups": True,
         }:
             assert sorted(sample_tenant()["identity"]["permissions"]) == sorted(deployment.granted)
             return

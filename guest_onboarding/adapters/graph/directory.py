@@ -11,9 +11,11 @@ from guest_onboarding.adapters.graph.client import GraphClient
 from guest_onboarding.adapters.graph.payloads import (
     GRAPH_DIRECTORY_OBJECTS,
     GRAPH_USERS,
+    GROUP_FIELDS,
     PENDING_FIELDS,
     SPONSOR_FIELDS,
     USER_FIELDS,
+    directory_group,
     directory_user,
     guid,
     invitation_body,
@@ -34,7 +36,7 @@ from guest_onboarding.errors import (
     ServiceUnavailable,
     Throttled,
 )
-from guest_onboarding.ports import DirectoryUser, InvitationResult
+from guest_onboarding.ports import DirectoryGroup, DirectoryUser, InvitationResult
 
 if TYPE_CHECKING:
     import httpx
@@ -93,6 +95,23 @@ class GraphDirectory:
             return None
         raise_for_status(response)
         return directory_user(json_object(response))
+
+    async def get_group(self, group_id: str) -> DirectoryGroup | None:
+        """``GET /groups/{id}`` (``groupTypes``, ``membershipRule``), or None for no such group.
+        Needs a group read permission (GroupMember.Read.All): ``Refused`` without one."""
+        from msgraph.generated.groups.item.group_item_request_builder import (
+            GroupItemRequestBuilder,
+        )
+
+        query = GroupItemRequestBuilder.GroupItemRequestBuilderGetQueryParameters(
+            select=list(GROUP_FIELDS)
+        )
+        item = self._client.groups.by_group_id(guid("groupId", group_id))
+        response = await self._send(item.to_get_request_information(self._config(query)))
+        if response.status_code == 404:
+            return None
+        raise_for_status(response)
+        return directory_group(json_object(response))
 
     async def pending_guests(self) -> AsyncIterator[DirectoryUser]:
         """Every guest in PendingAcceptance, streamed one page (up to 999) at a time.
