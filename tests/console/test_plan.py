@@ -8,12 +8,24 @@ import dataclasses
 import json
 from pathlib import Path
 
-from devstack.seeds import GROUP_PARTNERS, GROUP_PROJECT_X, sample_tenant
+from devstack.demo import DEMO_SETTINGS
+from devstack.seeds import (
+    FABRIKAM_GUESTS,
+    GROUP_PARTNERS,
+    GROUP_PROJECT_X,
+    PROFILED_GUEST,
+    SAMPLE_MESSAGES_PATH,
+    SAMPLE_PORTAL_CSV_PATH,
+    SAMPLE_PROFILES_PATH,
+    sample_tenant,
+)
+from devstack.stack import EXAMPLE_SETTINGS
 from guest_console.bulk import read_rows
 from guest_console.plan import plan_rows, read_rules
 from guest_console.validation import judge_all
 from guest_onboarding.config import Settings
 from guest_onboarding.ports import DirectoryGroup
+from local_functions_host.settings import load_local_settings
 from tests.console.conftest import Operated, table_rows
 from tests.console.test_bulk import PORTAL_HEADER
 from tests.support import SETTINGS_ENV
@@ -135,3 +147,25 @@ async def test_status_shows_the_profile_hr_stated(operated: Operated, tmp_path: 
     assert step_line.endswith("done")  # the profile step, written
     as_json = await operated.console("status", "ada@fabrikam.example", "--json")
     assert json.loads(as_json.stdout)[0]["profile"] == {"companyName": "Fabrikam"}
+
+
+async def test_plan_over_the_demos_files_prints_the_expected_groups(
+    operated: Operated, tmp_path: Path
+) -> None:
+    """What ``make demo`` runs before submitting (its settings: the example's, with
+    ``GUEST_PROFILE_FIELDS``): only Ivan, sent with a profile and no group, lands in the
+    sample tenant's dynamic group; Kim lands in Partners through ``groups`` only."""
+    values = {
+        **load_local_settings(EXAMPLE_SETTINGS),
+        **DEMO_SETTINGS,
+        "GRAPH_BASE_URL": operated.values["GRAPH_BASE_URL"],
+    }
+    operated.settings_path.write_text(json.dumps({"Values": values}), encoding="utf-8")
+    files = (SAMPLE_MESSAGES_PATH, SAMPLE_PORTAL_CSV_PATH, SAMPLE_PROFILES_PATH)
+    result = await operated.console("plan", *map(str, files))
+    assert result.exit_code == 1  # the samples' rows rejected on purpose
+    cells = {row[1]: row for row in table_rows(result.stdout) if "@" in row[1]}
+    by_rule = {email: row[2] for email, row in cells.items() if row[2] != "-"}
+    assert by_rule == {PROFILED_GUEST: FABRIKAM_GUESTS}
+    assert cells["kim@northwind.example"][3] == GROUP_PARTNERS
+    assert len(cells) >= 8  # every accepted row of the three files is planned
