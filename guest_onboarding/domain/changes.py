@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from guest_onboarding.domain.invitation import PROFILE_STEP_KEY, Invitation, InvitationCommand
+from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 from guest_onboarding.domain.profile import profile_after
 
@@ -235,24 +235,6 @@ class SponsorsRecorded(Change):
             return None
         recorded = dataclasses.replace(row.invitation, sponsors=(*known, *new))
         return cls(invitation=recorded, sponsor_contact=row.sponsor_contact or contact)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ProfileRecorded(Change):
-    """HR's latest profile for a guest already onboarded, recorded with its step queued again
-    (the step writes what the row records, whichever message queued it)."""
-
-    profile: Mapping[str, str | None]
-    steps: Mapping[str, StepStatus]
-
-    @classmethod
-    def stating(cls, row: LedgerEntry, stated: Mapping[str, str | None]) -> ProfileRecorded | None:
-        """The change HR's ``stated`` profile makes to ``row`` (``domain.profile.profile_after``),
-        or None when the row records that profile already."""
-        profile = profile_after(row.profile, stated)
-        if profile == row.profile:
-            return None
-        return cls(profile=profile, steps={PROFILE_STEP_KEY: StepStatus.QUEUED})
 
 
 def history_line(status: GuestStatus, at: datetime) -> str:

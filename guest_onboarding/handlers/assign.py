@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from guest_onboarding.domain.changes import ProfileRecorded, StepsRecorded
+from guest_onboarding.domain.changes import StepsRecorded
 from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.ledger import ONBOARDED, LedgerEntry, StepStatus
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.domain.profile import writable_now
+from guest_onboarding.domain.profile_changes import ProfileRecorded
 from guest_onboarding.errors import AlreadyDone, InvalidMessage, LedgerContention
 from guest_onboarding.internal_messages import (
     AppRoleAssignment,

@@ -136,8 +136,7 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
         if not await run.ledger.update(run.cmd.email, gave_up, etag=entry.etag):
             return await run.defer()
         raise limit
-    # Graph answers an address that has a user with that user: no second one (operations.md).
-    return await _claim_and_invite(run, entry, again=True)
+    return await _claim_and_invite(run, entry, again=True)  # Graph returns a user, never a second
 
 
 async def _send_invitation(run: _Run, outcome: Outcome) -> InviteOutcome:

@@ -25,7 +25,6 @@ from guest_onboarding.domain.changes import (
     InvitationRefused,
     InvitationUnconfirmed,
     Invited,
-    ProfileRecorded,
     Redeemed,
     ReminderClaimed,
     ReminderReleased,
@@ -39,6 +38,7 @@ from guest_onboarding.domain.changes import (
 )
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
+from guest_onboarding.domain.profile_changes import ProfileRecorded
 from tests.fixtures.azurite import AzuriteEndpoint
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

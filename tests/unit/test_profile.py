@@ -14,10 +14,11 @@ import pytest
 
 from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings, SettingsError
-from guest_onboarding.domain.changes import Change, ProfileRecorded, StepsRecorded
+from guest_onboarding.domain.changes import Change, StepsRecorded
 from guest_onboarding.domain.invitation import PROFILE_STEP_KEY
 from guest_onboarding.domain.ledger import StepStatus
 from guest_onboarding.domain.profile import profile_after
+from guest_onboarding.domain.profile_changes import ProfileRecorded
 from guest_onboarding.entrypoints import handle_assignment_message, handle_invitation_message
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.internal_messages import ProfileUpdate
