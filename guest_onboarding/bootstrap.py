@@ -21,6 +21,7 @@ from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.handlers.groups import DynamicGroupCheck
 from guest_onboarding.handlers.invite import InvitationGate
+from guest_onboarding.handlers.sweep import SweepSettings
 from guest_onboarding.internal_messages import AssignmentStep, GroupMembership
 from guest_onboarding.ports import (
     Directory,
@@ -93,6 +94,21 @@ class Runtime:
             close = getattr(part, "aclose", None) or getattr(part, "close", None)
             if close is not None:
                 await close()
+
+
+def sweep_settings(s: Settings) -> SweepSettings:
+    """What the sweep decides with, from the settings."""
+    return SweepSettings(
+        reminder_days=s.reminder_days,
+        pending_expiry_days=s.pending_expiry_days,
+        expired_guest_action=s.expired_guest_action,
+        delete_grace_days=s.delete_grace_days,
+        max_removals_per_run=s.max_deletions_per_run,
+        resend_untracked=s.resend_untracked,
+        retention_days=s.ledger_retention_days,
+        replication_wait=timedelta(seconds=s.invite_replication_wait_seconds),
+        policy=s.policy,
+    )
 
 
 def max_dequeue_count(host_json: Path = HOST_JSON) -> int:

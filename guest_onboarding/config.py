@@ -67,6 +67,7 @@ SETTING_DEFAULTS: dict[str, str] = {
     "DELETE_GRACE_DAYS": "30",
     "SPONSOR_CC_FROM_REMINDER": "2",
     "ADD_SPONSORS_TO_EXISTING_USERS": "false",
+    "ALLOW_MEMBERS": "false",
     "TENANT_STOP_PROBE_SECONDS": "600",
     "GRAPH_WRITES_PER_SECOND": "20",
     "GRAPH_READS_PER_SECOND": "100",
@@ -143,6 +144,8 @@ class Settings:
     #: Read the allow-listed groups at the first delivery and refuse the dynamic ones
     #: (``handlers.groups``; GroupMember.Read.All).
     detect_dynamic_groups: bool
+    #: HR messages may onboard members of the tenant too (default: guests only).
+    allow_members: bool
     tenant_stop_probe_seconds: int
     # The Graph budget every instance shares (README, "Scaling out").
     graph_writes_per_second: float
@@ -206,6 +209,7 @@ class Settings:
                 "ADD_SPONSORS_TO_EXISTING_USERS", get("ADD_SPONSORS_TO_EXISTING_USERS")
             ),
             detect_dynamic_groups=parse_bool("DETECT_DYNAMIC_GROUPS", get("DETECT_DYNAMIC_GROUPS")),
+            allow_members=parse_bool("ALLOW_MEMBERS", get("ALLOW_MEMBERS")),
             tenant_stop_probe_seconds=parse_int(
                 "TENANT_STOP_PROBE_SECONDS", get("TENANT_STOP_PROBE_SECONDS"), minimum=1
             ),

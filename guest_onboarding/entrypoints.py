@@ -19,14 +19,21 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from guest_onboarding import telemetry
-from guest_onboarding.bootstrap import Runtime, build_runtime
+from guest_onboarding.bootstrap import Runtime, build_runtime, sweep_settings
 from guest_onboarding.domain.addresses import mask_address, pseudonym
 from guest_onboarding.domain.outcomes import Outcome
-from guest_onboarding.errors import InvalidMessage, InvitationsStopped, Paused, ServiceError
+from guest_onboarding.errors import (
+    InvalidMessage,
+    InvitationsStopped,
+    Paused,
+    ServiceError,
+    logged_error,
+    without_text,
+)
 from guest_onboarding.handlers.assign import perform_assignment, record_step_failed
 from guest_onboarding.handlers.invite import invite_guest
 from guest_onboarding.handlers.remind import send_reminder
-from guest_onboarding.handlers.sweep import SweepSettings, SweepSummary, sweep_reminders
+from guest_onboarding.handlers.sweep import SweepSummary, sweep_reminders
 from guest_onboarding.internal_messages import (
     ReminderRequest,
     next_attempt,
@@ -35,7 +42,7 @@ from guest_onboarding.internal_messages import (
 from guest_onboarding.messages import parse_invitation_queue_message
 from guest_onboarding.retry import Action, RetryRules
 from guest_onboarding.telemetry import delivery_span
-from guest_onboarding.wire import as_received
+from guest_onboarding.wire import as_received, check_kept_whole
 
 log = logging.getLogger("guest_onboarding")
 T = TypeVar("T")
@@ -115,6 +122,7 @@ async def handle_invitation_message(
                 clock=rt.clock,
                 replication_wait=timedelta(seconds=settings.invite_replication_wait_seconds),
                 link_sponsors=settings.add_sponsors_to_existing_users,
+                allow_members=settings.allow_members,
             )
             return delivery.done(invited.outcome, steps_queued=invited.steps_queued)
         except Exception as exc:
@@ -175,22 +183,10 @@ async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = Non
     """resend_timer_fn's work: one sweep, in one span (the reminders' parent). A late (past-due)
     or repeated firing is safe: the ledger records each scheduled reminder before it is queued."""
     rt = rt or runtime()
-    s = rt.settings
-    settings = SweepSettings(
-        reminder_days=s.reminder_days,
-        pending_expiry_days=s.pending_expiry_days,
-        expired_guest_action=s.expired_guest_action,
-        delete_grace_days=s.delete_grace_days,
-        max_removals_per_run=s.max_deletions_per_run,
-        resend_untracked=s.resend_untracked,
-        retention_days=s.ledger_retention_days,
-        replication_wait=timedelta(seconds=s.invite_replication_wait_seconds),
-        policy=s.policy,
-    )
     with telemetry.step_span("sweep"):
         rt = _traced(rt)
         summary = await sweep_reminders(
-            settings=settings,
+            settings=sweep_settings(rt.settings),
             directory=rt.directory,
             ledger=rt.ledger,
             outbox=rt.outbox,
@@ -255,8 +251,10 @@ class _Delivery:
         return outcome
 
     async def parse(self, parse: Callable[[], T]) -> T | Outcome:
-        """The parsed message, or (rejected) the poisoning's outcome."""
+        """The parsed message, or (rejected) the poisoning's outcome. A message too large to
+        keep whole for replay is refused before anything reads it (``MessageTooLarge``)."""
         try:
+            check_kept_whole(self.text)
             return parse()
         except InvalidMessage as exc:
             return await self.poison(exc)
@@ -296,5 +294,5 @@ class _Delivery:
             else:
                 outcome = Outcome.RETRYING  # a back-off, or a Storage outage
             return self.done(outcome, retry_after=decision.delay, error=_reason(exc)["code"])
-        self.done(Outcome.RETRY, error=str(exc), delivery=self.dequeue_count)
-        raise exc
+        self.done(Outcome.RETRY, **logged_error(exc), delivery=self.dequeue_count)
+        raise without_text(exc) from None

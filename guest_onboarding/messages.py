@@ -12,7 +12,13 @@ from pydantic import Field, ValidationError, field_validator
 
 from guest_onboarding.domain.addresses import check_address
 from guest_onboarding.domain.content import check_display_name, check_message_body
-from guest_onboarding.domain.invitation import AppRoleRef, Invitation, InvitationCommand, is_guid
+from guest_onboarding.domain.invitation import (
+    MOST_SPONSORS,
+    AppRoleRef,
+    Invitation,
+    InvitationCommand,
+    is_guid,
+)
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.domain.profile import ProfileField, check_profile
 from guest_onboarding.errors import InvalidMessage
@@ -30,7 +36,7 @@ MAX_DISPLAY_NAME = 256
 MAX_MESSAGE_BODY = 2000
 MAX_ITEMS = 50
 #: Graph takes at most five sponsors per guest.
-MAX_SPONSORS = 5
+MAX_SPONSORS = MOST_SPONSORS
 _LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,2}$"
 #: A sponsor: an object id, or a user principal name (an address-shaped name; checked by
 #: ``check_address`` in ``to_command``).

@@ -162,6 +162,8 @@ param guestProfileFields string = ''
 
 @description('DETECT_DYNAMIC_GROUPS: read the groups of ACCESS_PROFILES and ALLOWED_GROUP_IDS once per process and refuse messages naming a dynamic group (DynamicGroupNotAssignable) instead of meeting Graph\'s 403 for each guest; grants Graph GroupMember.Read.All (read only). On by default.')
 param detectDynamicGroups bool = true
+@description('ALLOW_MEMBERS: HR messages may also onboard members of the tenant (groups, app roles, sponsors on employees). Off by default: a member is refused with MemberNotGuest.')
+param allowMembers bool = false
 
 @description('TENANT_STOP_PROBE_SECONDS: while Graph refuses invitations for the whole tenant, one invitation is tried this often.')
 @minValue(1)
@@ -248,6 +250,7 @@ var codeAppSettings = {
   DELETE_GRACE_DAYS: string(deleteGraceDays)
   SPONSOR_CC_FROM_REMINDER: string(sponsorCcFromReminder)
   ADD_SPONSORS_TO_EXISTING_USERS: string(addSponsorsToExistingUsers)
+  ALLOW_MEMBERS: string(allowMembers)
   TENANT_STOP_PROBE_SECONDS: string(tenantStopProbeSeconds)
   GRAPH_WRITES_PER_SECOND: string(graphWritesPerSecond)
   GRAPH_READS_PER_SECOND: string(graphReadsPerSecond)

@@ -1,7 +1,7 @@
 """Typed changes of a ledger row, named by intent, and a whole new row. No I/O.
 
-Every write to a row is one of the classes below, or a row :func:`new_row` builds. A change's
-fields are :class:`~guest_onboarding.domain.ledger.LedgerEntry` field names; all of them are
+Every write to a row is one of the classes below (or of :mod:`.email_wins`), or a row
+:func:`new_row` builds. A change's fields are ``LedgerEntry`` field names; all of them are
 written (``None`` clears a field), and ``steps`` merges step by step. A :class:`Transition`
 changes the status and is kept in the row's ``history`` with its time (``at``). :func:`apply` is
 the reference meaning of a change: the in-memory fakes use it, and the Table adapter must agree
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from guest_onboarding.domain.invitation import Invitation, InvitationCommand
+from guest_onboarding.domain.invitation import Invitation, InvitationCommand, sponsors_joined
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 from guest_onboarding.domain.profile import profile_after
 
@@ -180,6 +180,18 @@ class Adopted(Transition):
     invitation: Invitation
     status: GuestStatus = field(default=GuestStatus.UNTRACKED, init=False)
 
+    @classmethod
+    def tracking(
+        cls, user_id: str, kept: Invitation | None, *, default_redirect_url: str, now: datetime
+    ) -> Adopted:
+        """Adoption now, the schedule counting from it. An existing user's row keeps what its
+        HR message said (redirect, sponsors, content), but never its ``sendInvitationMessage:
+        false``: that message found the guest invited by someone else and sent nothing, so it
+        cannot switch off the reminders ``RESEND_UNTRACKED`` owes before any removal."""
+        invitation = kept or Invitation(redirect_url=default_redirect_url)
+        reminded = dataclasses.replace(invitation, send_message=True)
+        return cls(user_id=user_id, first_sent_at=now, invitation=reminded, at=now)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ComebackUndone(Transition):
@@ -226,14 +238,15 @@ class SponsorsRecorded(Change):
         cls, row: LedgerEntry, sponsors: tuple[str, ...], contact: str | None
     ) -> SponsorsRecorded | None:
         """The change that adds the ``sponsors`` the row does not record yet (None if there is
-        none to add); the first contact recorded stays."""
+        none to add); the first contact recorded stays. ``TooManySponsors`` if the guest would
+        have more than Graph's five (:func:`.invitation.sponsors_joined`)."""
         if row.invitation is None:
             return None
         known = row.invitation.sponsors
-        new = tuple(s for s in sponsors if s not in known)
-        if not new:
+        joined = sponsors_joined(known, sponsors)  # TooManySponsors beyond Graph's five
+        if joined == known:
             return None
-        recorded = dataclasses.replace(row.invitation, sponsors=(*known, *new))
+        recorded = dataclasses.replace(row.invitation, sponsors=joined)
         return cls(invitation=recorded, sponsor_contact=row.sponsor_contact or contact)
 
 

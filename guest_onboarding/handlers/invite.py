@@ -19,8 +19,12 @@ from guest_onboarding.domain import ledger as rows
 from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.outcomes import Outcome
+from guest_onboarding.domain.policy import check_guest, onboardable
 from guest_onboarding.handlers.assign import queue_steps, record_profile
-from guest_onboarding.ports import Directory, Ledger, Outbox
+from guest_onboarding.handlers.email_owed import email_if_owed
+from guest_onboarding.handlers.returning import comeback_row
+from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
+from guest_onboarding.ports import Directory, DirectoryUser, Ledger, Outbox
 
 _log = logging.getLogger("guest_onboarding")
 
@@ -43,10 +47,13 @@ async def invite_guest(
     clock: Callable[[], datetime],
     replication_wait: timedelta,
     link_sponsors: bool = False,
+    allow_members: bool = False,
 ) -> InviteOutcome:
     """The guest exists (invited only if no user has the address), their steps queued. ``token``
-    is the queue message id (a redelivery keeps it); ``raw_body`` is re-queued on deferral."""
-    cmd, contact = await _resolve_sponsors(cmd, directory)
+    is the queue message id (a redelivery keeps it); ``raw_body`` is re-queued on deferral. A
+    member of the tenant (unless ``allow_members``), or an address several users hold, is
+    refused (``MemberNotGuest``, ``AmbiguousAddress``): nothing is granted."""
+    cmd, contact = await resolve_sponsors(cmd, directory) if cmd.sponsor_refs else (cmd, None)
     run = _Run(
         cmd=cmd,
         token=token,
@@ -58,20 +65,31 @@ async def invite_guest(
         clock=clock,
         replication_wait=replication_wait,
         link_sponsors=link_sponsors,
+        allow_members=allow_members,
         sponsor_contact=contact,
     )
-    entry = await ledger.get(cmd.email)
+    entry = await ledger.get(cmd.email) or await comeback_row(
+        cmd.email, ledger=ledger, find=run.existing_user, clock=clock
+    )
     if entry is None:
         return await _onboard_afresh(run, None)
     if entry.status in rows.KEEPS_ITS_USER and entry.user_id:
-        if await directory.get_user(entry.user_id) is None:
+        user = await directory.get_user(entry.user_id)
+        if user is None:
             if rows.invited_recently(entry, now=clock(), wait=replication_wait):
                 # The directory may not show a user invited moments ago yet: not gone.
                 return await run.defer(at_most=rows.REPLICATION_RECHECK_SECONDS)
             return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
-        steps = await record_profile(run.cmd, entry, ledger=run.ledger)
-        await _record_new_sponsors(run, entry)
-        return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, steps)
+        check_guest(user, allow_members=allow_members)  # (rows from before members were refused)
+        emailed = await email_if_owed(
+            entry, user, cmd, contact, token=token, gate=gate, ledger=ledger, clock=clock
+        )
+        if emailed is False:
+            return await run.defer()  # another delivery is sending it, or changed the row
+        steps = await record_profile(cmd, entry, ledger=ledger)
+        await record_new_sponsors(entry, cmd, contact, ledger=ledger)
+        outcome = Outcome.EMAILED if emailed else Outcome.ALREADY_ONBOARDED
+        return await run.fan_out(outcome, entry.user_id, steps)
     if entry.status == GuestStatus.EXPIRED:
         return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.DISABLED and entry.user_id:
@@ -84,7 +102,7 @@ async def invite_guest(
 
 async def _onboard_afresh(run: _Run, entry: LedgerEntry | None) -> InviteOutcome:
     """Look the address up: an existing user gets no email, anyone else an invitation."""
-    user = await run.directory.find_user(run.cmd.email)
+    user = await run.existing_user()
     if user is None:
         return await _claim_and_invite(run, entry)
     if not await run.write(entry, user_id=user.id):
@@ -122,11 +140,14 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
     """A crashed claim or an unknown outcome (5xx): wait for the user, then invite again, once."""
     if entry.claimed_at is None:  # released: Graph did nothing
         return await _claim_and_invite(run, entry)
-    if (user := await run.directory.find_user(run.cmd.email)) is not None:  # it did, when claimed
-        sent_at, emailed = entry.claimed_at, run.cmd.invitation.send_message
+    if (user := await run.existing_user()) is not None:  # it did, when claimed, as its row says
+        claimed = entry.invitation or run.cmd.invitation
+        sent_at, emailed = entry.claimed_at, claimed.send_message
         found = changes.Invited.sent(user.id, sent_at=sent_at, emailed=emailed, at=run.clock())
         if not await run.ledger.update(run.cmd.email, found, etag=entry.etag):
             return await run.defer()
+        if run.cmd.invitation.send_message and not emailed:
+            return await run.defer()  # this message asks for the email: back as a follow-up
         return await run.fan_out(Outcome.INVITED, user.id, entry.steps)
     left = rows.replication_wait_left(entry.claimed_at, now=run.clock(), wait=run.replication_wait)
     if left:  # maybe sent and not replicated yet: look again rather than risk a second email
@@ -175,7 +196,13 @@ class _Run:
     clock: Callable[[], datetime]
     replication_wait: timedelta
     link_sponsors: bool
+    allow_members: bool
     sponsor_contact: str | None
+
+    async def existing_user(self) -> DirectoryUser | None:
+        """The one user the directory holds under the address, if any (``policy.onboardable``)."""
+        matches = await self.directory.find_users(self.cmd.email)
+        return onboardable(matches, allow_members=self.allow_members)
 
     async def defer(self, wait: float = 0.0, *, at_most: float | None = None) -> InviteOutcome:
         delay = rows.recheck_delay(wait, at_most=at_most)
@@ -212,51 +239,16 @@ class _Run:
         return InviteOutcome(outcome=outcome, steps_queued=queued)
 
 
-async def _resolve_sponsors(
-    cmd: InvitationCommand, directory: Directory
-) -> tuple[InvitationCommand, str | None]:
-    """``cmd`` naming its sponsors by object id, and the first one's address (the escalation
-    contact); ``UnknownSponsor`` / ``SponsorNotMember`` unless each is a member of the tenant."""
-    ids: list[str] = []
-    contact: str | None = None
-    for ref in cmd.sponsor_refs:
-        user = await directory.resolve_user(ref)
-        if user is None:
-            raise errors.InvalidMessage(
-                "UnknownSponsor", f"sponsor {ref} is not a user of the tenant"
-            )
-        if not user.is_member:
-            kind = user.user_type or "non-member"
-            raise errors.InvalidMessage("SponsorNotMember", f"sponsor {ref} is a {kind}")
-        if user.id.lower() not in ids:
-            ids.append(user.id.lower())
-        contact = contact or (user.mail or user.user_principal_name or "").lower() or None
-    if not ids:
-        return cmd, None
-    invitation = dataclasses.replace(cmd.invitation, sponsors=tuple(ids))
-    return dataclasses.replace(cmd, invitation=invitation), contact
-
-
-async def _record_new_sponsors(run: _Run, entry: LedgerEntry) -> None:
-    """New sponsors recorded on an onboarded guest's row (their steps are checked against it),
-    etag-checked and re-read on a conflict: two messages adding sponsors both land."""
-    for _ in range(5):
-        sponsors = run.cmd.invitation.sponsors
-        change = changes.SponsorsRecorded.adding(entry, sponsors, run.sponsor_contact)
-        if change is None or await run.ledger.update(entry.email, change, etag=entry.etag):
-            return
-        if (fresh := await run.ledger.get(entry.email)) is None:
-            return
-        entry = fresh
-    raise errors.LedgerContention("the guest's ledger row kept changing")
-
-
 @dataclass(frozen=True, kw_only=True)
 class InvitationGate:
     """The ``Directory``'s invitations behind the tenant's health record (built once, in
-    ``bootstrap.Runtime``). While Graph refuses invitations for the whole tenant, the stop is
-    recorded once for every instance, messages wait on their queue (nothing poisoned), one
-    delivery per probe interval tries for real, and the first success lifts the stop."""
+    ``bootstrap.Runtime``). While Graph refuses invitations for the whole tenant (its exact
+    wording: ``adapters/graph/responses.py``), the stop is recorded once for every instance,
+    messages wait on their queue (nothing poisoned), and one delivery per probe interval tries
+    for real. Any verdict Graph gives that probe other than the tenant-wide refusal lifts the
+    stop, a refusal of the probe's own message too (a 400 for its domain, a 404, a 403 about one
+    partner): that message goes its own way. No verdict (a 429, a 5xx, no answer): the probe
+    stays due for the next delivery."""
 
     directory: Directory
     health: ports.TenantHealth
@@ -290,11 +282,17 @@ class InvitationGate:
             )
             exc.recorded, exc.retry_after = await self.health.record_stop(met) is not None, interval
             raise
-        except errors.Paused:
-            if stop is not None and probe is not None:  # nothing reached Graph: still due
-                await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
+        except errors.DirectoryError as exc:
+            if stop is not None and probe is not None:
+                if isinstance(exc, errors.TransientDirectoryError):  # no verdict: still due
+                    await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
+                else:  # a verdict on this message alone: Graph judges invitations again
+                    await self._lift(stop)
             raise
         if stop is not None:
-            await self.health.clear_stop()
-            _log.warning("invitations resume: the tenant-wide stop since %s is lifted", stop.since)
+            await self._lift(stop)
         return result
+
+    async def _lift(self, stop: ports.TenantStop) -> None:
+        await self.health.clear_stop()
+        _log.warning("invitations resume: the tenant-wide stop since %s is lifted", stop.since)

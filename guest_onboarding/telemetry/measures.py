@@ -137,7 +137,7 @@ def record_outcome(step: str, outcome: Outcome, fields: Mapping[str, Any]) -> No
     _steps.add(1, dimensions)
     if result == Result.FAILED:
         _poisoned.add(1, {STEP: step, ERROR_TYPE: code or UNEXPECTED})
-    if outcome in (Outcome.INVITED, Outcome.REINVITED):
+    if outcome in (Outcome.INVITED, Outcome.REINVITED, Outcome.EMAILED):
         _invitations.add(1, {OUTCOME: outcome.value})
     elif outcome == Outcome.SENT:
         _reminders.add(1, {REMINDER_NUMBER: int(fields.get("reminder") or 0)})

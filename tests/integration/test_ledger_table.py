@@ -36,6 +36,7 @@ from guest_onboarding.domain.changes import (
     Transition,
     apply,
 )
+from guest_onboarding.domain.email_wins import EmailClaimed, EmailReleased, EmailSent
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 from guest_onboarding.domain.profile_changes import ProfileRecorded
@@ -112,6 +113,17 @@ CHANGES: list[Change] = [
         profile={"companyName": "Fabrikäm", "department": None},
         steps={"p_profile": StepStatus.QUEUED},
     ),
+    EmailClaimed(
+        invitation=Invitation(redirect_url="https://myapps.example", message_body="Hi"),
+        sponsor_contact="pm@contoso.example",
+        claim_token="m2",
+        claimed_at=T1,
+    ),
+    EmailReleased(
+        invitation=Invitation(redirect_url="https://myapps.example", send_message=False),
+        sponsor_contact=None,
+    ),
+    EmailSent(first_sent_at=T1, last_sent_at=T1),
     ComebackUndone.of(
         LedgerEntry(
             email="ada@fabrikam.example",
