@@ -147,11 +147,11 @@ def next_attempt(step: AssignmentStep) -> AssignmentStep:
 
 
 def assignment_steps(
-    cmd: InvitationCommand, user_id: str, *, link_sponsors: bool = False
+    cmd: InvitationCommand, user_id: str, *, link_sponsors: bool = False, profile: bool = False
 ) -> list[AssignmentStep]:
     """One step per group and per app role the command asks for, one for the profile when it
-    states one, and (``link_sponsors``, for a user who already existed) one per resolved
-    sponsor."""
+    states one and ``profile`` (a guest this app invited: ``domain.ledger.created_here``), and
+    (``link_sponsors``, for a user who already existed) one per resolved sponsor."""
     steps: list[AssignmentStep] = [
         GroupMembership(email=cmd.email, userId=user_id, groupId=g, externalId=cmd.external_id)
         for g in cmd.groups
@@ -166,7 +166,7 @@ def assignment_steps(
         )
         for r in cmd.app_roles
     ]
-    if cmd.profile is not None:
+    if profile and cmd.profile is not None:
         steps.append(ProfileUpdate(email=cmd.email, userId=user_id, externalId=cmd.external_id))
     if link_sponsors:
         steps += [

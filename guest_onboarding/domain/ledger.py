@@ -55,6 +55,21 @@ ONBOARDED = frozenset(
 )
 
 
+#: Statuses of a row whose user this system's invitation created (if no adoption intervened).
+INVITED_HERE = frozenset(
+    {GuestStatus.INVITED, GuestStatus.REDEEMED, GuestStatus.EXPIRED, GuestStatus.DISABLED}
+)
+
+
+def created_here(entry: LedgerEntry | None) -> bool:
+    """Whether ``entry``'s user is an account this app's invitation created: invited here and
+    never found existing or adopted (``history``), so not a member, nor someone else's guest."""
+    if entry is None or entry.status not in INVITED_HERE:
+        return False
+    found = (f"{GuestStatus.EXISTING.value}@", f"{GuestStatus.UNTRACKED.value}@")
+    return not any(line.startswith(found) for line in entry.history)
+
+
 class StepStatus(StrEnum):
     QUEUED = "queued"
     DONE = "done"

@@ -19,9 +19,9 @@ what HR's latest word makes of the profile recorded before. No I/O.
   (ISO standard 3166)" (the same page): an ISO 3166-1 alpha-2 code (the ``iso3166`` package's
   table), written in upper case.
 - **HR's latest word is the profile** (:func:`profile_after`): a message's ``profile`` states the
-  whole profile. The fields it names are set (``null`` clears one); a field this app set before
-  and the new profile leaves out is cleared; a field this app never set is left as it is. A
-  message without ``profile`` changes nothing.
+  whole profile. The fields it names are set (``null`` clears one this app set); a field this
+  app set before and the new profile leaves out is cleared; a field this app never set is left
+  as it is, even when HR names it null. A message without ``profile`` changes nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from enum import StrEnum
 from iso3166 import countries_by_alpha2
 
 from guest_onboarding.domain.content import check_profile_value
+from guest_onboarding.domain.ledger import LedgerEntry
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage
 
@@ -127,10 +128,26 @@ def check_profile(stated: Mapping[str, str | None], policy: Policy) -> dict[str,
 
 def profile_after(recorded: Profile | None, stated: Profile) -> dict[str, str | None]:
     """The profile once HR's latest word ``stated`` replaces ``recorded`` (the ledger's): what it
-    names as it says, and every field recorded before that it leaves out cleared (None)."""
-    cleared = {name: None for name in (recorded or {}) if name not in stated}
-    merged: dict[str, str | None] = {**cleared, **stated}
+    names as it says, and every field this app set before (a value recorded) that it leaves out
+    or names null cleared (None). A null for a field this app never set is dropped: an
+    attribute someone else set is theirs."""
+    before = recorded or {}
+    ours = {name for name, value in before.items() if value is not None}
+    cleared = {name: None for name in ours if name not in stated}
+    named = {name: value for name, value in stated.items() if value is not None or name in ours}
+    merged: dict[str, str | None] = {**cleared, **named}
     return {f.value: merged[f.value] for f in ProfileField if f.value in merged}
+
+
+def profile_carried(
+    replacing: LedgerEntry | None, stated: Profile | None
+) -> dict[str, str | None] | None:
+    """What a new lifecycle's row records: the profile of the row it replaces as HR's
+    ``stated`` replaces it (:func:`profile_after`), or as it was when none is stated."""
+    recorded = replacing.profile if replacing else None
+    if stated is None:
+        return None if recorded is None else dict(recorded)
+    return profile_after(recorded, stated)
 
 
 def writable_now(recorded: Profile | None, policy: Policy) -> dict[str, str | None]:

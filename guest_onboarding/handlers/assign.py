@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 from guest_onboarding.domain.changes import StepsRecorded
 from guest_onboarding.domain.invitation import InvitationCommand
-from guest_onboarding.domain.ledger import ONBOARDED, LedgerEntry, StepStatus
+from guest_onboarding.domain.ledger import ONBOARDED, LedgerEntry, StepStatus, created_here
 from guest_onboarding.domain.outcomes import Outcome
-from guest_onboarding.domain.policy import Policy
+from guest_onboarding.domain.policy import Policy, check_guest
 from guest_onboarding.domain.profile import writable_now
 from guest_onboarding.domain.profile_changes import ProfileRecorded
 from guest_onboarding.errors import AlreadyDone, InvalidMessage, LedgerContention
@@ -43,8 +43,10 @@ async def queue_steps(
 ) -> int:
     """Queue every step of ``cmd`` for ``user_id`` not ``done`` yet (and, ``link_sponsors``,
     one per sponsor); the new ones are recorded as queued first, since ``perform_assignment``
-    acts only on steps the ledger records. The number queued."""
-    steps = assignment_steps(cmd, user_id, link_sponsors=link_sponsors)
+    acts only on steps the ledger records. The profile step only for a guest this app invited
+    (the row read again: ``created_here``). The number queued."""
+    profile = cmd.profile is not None and created_here(await ledger.get(cmd.email))
+    steps = assignment_steps(cmd, user_id, link_sponsors=link_sponsors, profile=profile)
     steps = [s for s in steps if done.get(s.key) != StepStatus.DONE]
     new = {s.key: StepStatus.QUEUED for s in steps if s.key not in done}
     if new:
@@ -59,8 +61,8 @@ async def record_profile(
 ) -> Mapping[str, StepStatus]:
     """HR's profile (``cmd.profile``) recorded on an onboarded guest's row with its step queued
     again when it changed, etag-checked and re-read on a conflict; the row's steps as they now
-    are (what ``queue_steps`` is to skip)."""
-    if cmd.profile is None:
+    are (what ``queue_steps`` is to skip). Nothing for a user this app did not invite."""
+    if cmd.profile is None or not created_here(entry):
         return entry.steps
     for _ in range(PROFILE_ATTEMPTS):
         change = ProfileRecorded.stating(entry, cmd.profile)
@@ -138,6 +140,7 @@ async def _write_profile(
     another profile, or another step wrote), read it again and write again what differs from
     what was sent. Whichever delivery marks the step done wrote the profile the row held then."""
     sent: dict[str, str | None] | None = None
+    await _check_own_guest(step, entry, directory)
     for _ in range(PROFILE_ATTEMPTS):
         if sent is None and entry.steps.get(step.key) == StepStatus.DONE:
             return Outcome.ALREADY_DONE
@@ -154,6 +157,20 @@ async def _write_profile(
             raise InvalidMessage("UnknownGuest", "the ledger no longer records the step's guest")
         entry = fresh
     raise LedgerContention("the guest's ledger row kept changing under the profile step")
+
+
+async def _check_own_guest(step: ProfileUpdate, entry: LedgerEntry, directory: Directory) -> None:
+    """``PATCH /users/{id}`` (User.ReadWrite.All) only on a guest this app invited: the row
+    says this app created the account, and the user, read now, is a guest (``MemberNotGuest``
+    whatever ``ALLOW_MEMBERS`` says; ``NotInvitedHere`` otherwise)."""
+    if not created_here(entry):
+        raise InvalidMessage(
+            "NotInvitedHere", "the profile is written only on guests this app invited"
+        )
+    user = await directory.get_user(step.userId)
+    if user is None:
+        raise InvalidMessage("UnknownGuest", "the step's user is not in the directory")
+    check_guest(user, allow_members=False)
 
 
 async def _call(step: AssignmentStep, directory: Directory) -> None:
