@@ -11,11 +11,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import pytest
+
+from devstack.seeds import sample_tenant
 from guest_onboarding.domain.changes import StepsRecorded
 from guest_onboarding.domain.invitation import PROFILE_STEP_KEY
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 from guest_onboarding.domain.profile_changes import ProfileRecorded
 from guest_onboarding.internal_messages import ProfileUpdate
+from tests.integration.stack import Stack
 from tests.security.conftest import Tenant, make_tenant
 from tests.support import T0
 
@@ -23,6 +27,8 @@ FIELDS = "employeeType,department"
 CFO = "cfo@contoso.example"
 BOB = "bob@fabrikam.example"
 ADA = "ada@fabrikam.example"
+CFO_ID = "0c0c0c0c-0000-4000-8000-00000000c0f0"
+BOB_ID = "0b0b0b0b-0000-4000-8000-000000000b0b"
 ESCALATION = {"employeeType": "Admin-Contractor", "department": None}
 
 
@@ -107,3 +113,36 @@ async def test_an_adopted_guest_who_redeemed_is_not_written() -> None:
     await t.assign(ProfileUpdate(email=BOB, userId=bob.id).model_dump_json())
     assert t.directory.profiles == before
     assert t.poison_codes("guest-assignments") == ["NotInvitedHere"]
+
+
+@pytest.mark.integration
+async def test_on_the_emulator_a_member_and_someone_elses_guest_keep_their_attributes(
+    stack: Stack,
+) -> None:
+    """The same attack through the real app: msgraph-sdk over HTTP to the Graph emulator."""
+    seed = sample_tenant()
+    seed["identity"]["permissions"] += ["User.ReadWrite.All"]
+    kept = {"employeeType": "Employee", "department": "Finance"}
+    seed["users"] += [
+        {"id": CFO_ID, "displayName": "The CFO", "userType": "Member", "mail": CFO, **kept},
+        {
+            "id": BOB_ID,
+            "displayName": "Bob",
+            "userType": "Guest",
+            "mail": BOB,
+            "externalUserState": "Accepted",
+            **kept,
+        },
+    ]
+    stack.graph.control.reset(seed)
+    policy = dataclasses.replace(stack.settings.policy, profile_fields=frozenset(FIELDS.split(",")))
+    settings = dataclasses.replace(stack.settings, policy=policy, allow_members=True)
+    stack.rt = dataclasses.replace(stack.rt, settings=settings)
+    before = {u: {f: stack.graph.control.user(u).get(f) for f in kept} for u in (CFO_ID, BOB_ID)}
+    assert before == {CFO_ID: kept, BOB_ID: kept}
+    for who in (CFO, BOB):
+        stack.send({"email": who, "profile": ESCALATION})
+    assert sorted(await stack.drain()) == ["existing", "existing"]
+    after = {u: {f: stack.graph.control.user(u).get(f) for f in kept} for u in (CFO_ID, BOB_ID)}
+    assert after == before
+    assert stack.poison(stack.settings.assignments_queue) == []
