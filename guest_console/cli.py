@@ -28,9 +28,7 @@ from guest_console.environment import describe_storage, load_settings
 from guest_console.errors import ConsoleError
 from guest_console.storage import build_ledger_reader, build_operator_queues
 from guest_console.storage.ports import StorageError
-from guest_onboarding.bootstrap import build_group_reader
 from guest_onboarding.config import Settings, SettingsError
-from guest_onboarding.errors import DirectoryError
 
 #: Wide enough for the tables when output is piped (CI logs), where rich would assume 80.
 PIPED_WIDTH = 132
@@ -184,28 +182,7 @@ def plan(
     out, err = consoles()
 
     async def work(settings: Settings) -> int:
-        prepared = submitting.prepare(files, settings.policy)
-        if prepared.rejected:
-            err.print(submitting.rejections_table(prepared.rejected))
-        reader = build_group_reader(settings)
-        try:
-            rules = planning.read_rules([g async for g in reader.dynamic_groups()])
-        except DirectoryError as exc:
-            raise ConsoleError(f"cannot read the tenant's dynamic groups: {exc}") from exc
-        finally:
-            await reader.aclose()
-        planned = planning.plan_rows(prepared.accepted, settings.policy, rules)
-        out.print(planning.plan_table(planned))
-        if rules.unreadable:
-            err.print(planning.unreadable_table(rules.unreadable))
-        nowhere = sum(1 for row in planned if row.lands_nowhere)
-        out.print(
-            escape(
-                f"{len(rules.groups)} dynamic group(s) read; {nowhere} row(s) land in no group; "
-                f"{len(prepared.rejected)} row(s) rejected"
-            )
-        )
-        return 1 if prepared.rejected or rules.unreadable else 0
+        return await planning.plan_files(files, settings, out=out, err=err)
 
     _run(ctx, work)
 

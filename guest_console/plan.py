@@ -14,12 +14,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from guest_console import submit as submitting
+from guest_console.errors import ConsoleError
 from guest_console.validation import Accepted
+from guest_onboarding.config import Settings
 from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.policy import Policy
+from guest_onboarding.errors import DirectoryError
 from guest_onboarding.messages import parse_invitation_queue_message
 from guest_onboarding.ports import DirectoryGroup
 from membership_rules import Rule, RuleSyntaxError, parse
@@ -159,3 +165,35 @@ def unreadable_table(unreadable: Sequence[Unreadable]) -> Table:
     for item in unreadable:
         table.add_row(Text(f"{item.name} ({item.id})"), Text(item.rule), Text(item.reason))
     return table
+
+
+async def plan_files(
+    files: Sequence[Path], settings: Settings, *, out: Console, err: Console
+) -> int:
+    """The ``plan`` command: the rows of ``files`` judged, the tenant's dynamic groups read
+    (``guest_console.graph``), each row's groups printed; 1 if a row is rejected or a rule
+    unreadable, else 0."""
+    prepared = submitting.prepare(files, settings.policy)
+    if prepared.rejected:
+        err.print(submitting.rejections_table(prepared.rejected))
+    from guest_console.graph.adapters import build_group_reader
+
+    reader = build_group_reader(settings)
+    try:
+        rules = read_rules([g async for g in reader.dynamic_groups()])
+    except DirectoryError as exc:
+        raise ConsoleError(f"cannot read the tenant's dynamic groups: {exc}") from exc
+    finally:
+        await reader.aclose()
+    planned = plan_rows(prepared.accepted, settings.policy, rules)
+    out.print(plan_table(planned))
+    if rules.unreadable:
+        err.print(unreadable_table(rules.unreadable))
+    nowhere = sum(1 for row in planned if row.lands_nowhere)
+    out.print(
+        escape(
+            f"{len(rules.groups)} dynamic group(s) read; {nowhere} row(s) land in no group; "
+            f"{len(prepared.rejected)} row(s) rejected"
+        )
+    )
+    return 1 if prepared.rejected or rules.unreadable else 0

@@ -25,7 +25,6 @@ from guest_onboarding.handlers.sweep import SweepSettings
 from guest_onboarding.internal_messages import AssignmentStep, GroupMembership
 from guest_onboarding.ports import (
     Directory,
-    GroupReader,
     Ledger,
     Outbox,
     TenantHealth,
@@ -158,29 +157,6 @@ def build_graph_pacer(settings: Settings) -> GraphPacer:
         invitations_per_minute=settings.invitations_per_minute,
     )
     return GraphPacer(buckets, store=store)
-
-
-def build_group_reader(settings: Settings) -> GroupReader:
-    """The tenant's dynamic groups through the Graph adapter, for the operator console
-    (``GRAPH_BASE_URL``; ``DefaultAzureCredential``: the operator's sign-in in Azure, the
-    emulator's identity endpoint locally), paced per process: the console reads with its own
-    identity, outside the app's shared budget."""
-    from guest_onboarding.adapters.graph import GraphClient
-    from guest_onboarding.adapters.graph.groups import GraphGroupReader
-    from guest_onboarding.adapters.graph.pacer import GraphPacer, bucket_rules
-
-    quiet_sdk_logging()
-    buckets = bucket_rules(
-        writes_per_second=settings.graph_writes_per_second,
-        reads_per_second=settings.graph_reads_per_second,
-        invitations_per_minute=settings.invitations_per_minute,
-    )
-    graph = GraphClient.create(
-        base_url=settings.graph_base_url,
-        client_id=settings.azure_client_id,
-        pacer=GraphPacer(buckets, store=None),
-    )
-    return GraphGroupReader(graph)
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:

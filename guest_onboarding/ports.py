@@ -230,14 +230,3 @@ class Outbox(Protocol):
     ) -> None:
         """Move a message to ``<queue>-poison`` with the reason envelope."""
         ...
-
-
-class GroupReader(Protocol):
-    """The tenant's dynamic groups, for the operator console's ``plan`` (the Graph adapter;
-    built by ``bootstrap.build_group_reader``)."""
-
-    def dynamic_groups(self) -> AsyncIterator[DirectoryGroup]:
-        """Every group whose ``groupTypes`` holds ``DynamicMembership``, with its rule."""
-        ...
-
-    async def aclose(self) -> None: ...

@@ -311,8 +311,9 @@ REMOVE_APP_ROLE = GraphCall(
 UPDATE_PROFILE = GraphCall(
     "PATCH",
     "/users/{id}",
-    "write the profile HR states for a guest (the fields of `GUEST_PROFILE_FIELDS`: "
-    "companyName, department, jobTitle...), the profile step",
+    "write the profile HR states for a guest this app invited (the fields of "
+    "`GUEST_PROFILE_FIELDS`: companyName, department, jobTitle...), the profile step; never a "
+    "member or a guest someone else invited (the README's `profile`)",
     PROFILE_WRITES,
     writes=("profile fields",),
 )
