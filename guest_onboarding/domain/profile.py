@@ -32,7 +32,7 @@ from enum import StrEnum
 from iso3166 import countries_by_alpha2
 
 from guest_onboarding.domain.content import check_profile_value
-from guest_onboarding.domain.ledger import LedgerEntry
+from guest_onboarding.domain.ledger import LedgerEntry, created_here
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage
 
@@ -167,3 +167,13 @@ def writable_now(recorded: Profile | None, policy: Policy) -> dict[str, str | No
         except InvalidMessage:
             continue
     return writable
+
+
+def profile_to_clear(entry: LedgerEntry) -> dict[str, str | None]:
+    """What offboarding clears on the user (the profile write's values, all None) so dynamic
+    groups drop them: every attribute this app set (a value the row records), only on a guest
+    this app invited (``created_here``); nothing for anyone else, whose attributes are theirs."""
+    if not created_here(entry):
+        return {}
+    recorded = entry.profile or {}
+    return {f.value: None for f in ProfileField if recorded.get(f.value) is not None}

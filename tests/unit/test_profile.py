@@ -7,6 +7,7 @@ omitted field this app set is cleared, a message without profile changes nothing
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any, cast
 
@@ -16,8 +17,8 @@ from guest_onboarding.bootstrap import Runtime
 from guest_onboarding.config import Settings, SettingsError
 from guest_onboarding.domain.changes import Change, StepsRecorded
 from guest_onboarding.domain.invitation import PROFILE_STEP_KEY
-from guest_onboarding.domain.ledger import StepStatus
-from guest_onboarding.domain.profile import profile_after
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
+from guest_onboarding.domain.profile import profile_after, profile_to_clear
 from guest_onboarding.domain.profile_changes import ProfileRecorded
 from guest_onboarding.entrypoints import handle_assignment_message, handle_invitation_message
 from guest_onboarding.errors import InvalidMessage
@@ -318,3 +319,19 @@ async def test_profile_recorded_is_one_change_with_its_step_queued(rt: Runtime) 
     assert recorded.profile == {"companyName": "Contoso"}
     assert recorded.steps == {PROFILE_STEP_KEY: StepStatus.QUEUED}
     assert not [w for w in writes if not isinstance(w, ProfileRecorded | StepsRecorded)]
+
+
+def test_offboarding_clears_what_this_app_set_on_its_own_guests_only() -> None:
+    """``profile_to_clear`` (for offboarding, finding N2): the attributes this app wrote, as
+    nulls, on a guest it invited; nothing on a user found existing or adopted."""
+    invited = LedgerEntry(
+        email=ADA,
+        status=GuestStatus.REDEEMED,
+        user_id="u1",
+        profile={"department": "Research", "companyName": "Fabrikam", "jobTitle": None},
+        history=("inviting@t", "invited@t", "redeemed@t"),
+    )
+    assert profile_to_clear(invited) == {"companyName": None, "department": None}
+    existing = dataclasses.replace(invited, status=GuestStatus.EXISTING, history=("existing@t",))
+    adopted = dataclasses.replace(invited, history=("existing@t", "untracked@t", "redeemed@t"))
+    assert profile_to_clear(existing) == {} and profile_to_clear(adopted) == {}
