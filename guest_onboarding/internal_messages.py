@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter, ValidationError
 
 from guest_onboarding.domain.invitation import (
+    PROFILE_STEP_KEY,
     AppRoleRef,
     InvitationCommand,
     app_role_step_key,
@@ -115,9 +116,27 @@ class SponsorLink(_Step):
         return self.sponsorId
 
 
+class ProfileUpdate(_Step):
+    """Write the guest's profile (``PATCH /users/{id}``): the profile the ledger records for the
+    address, as HR's latest message stated it. The step carries no values, so a forged one can
+    only write what the ledger already says."""
+
+    kind: Literal["profile"] = "profile"
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for this step (one per guest, queued again on every change)."""
+        return PROFILE_STEP_KEY
+
+    @property
+    def target(self) -> str:
+        return "profile"
+
+
 #: One fan-out step on the assignments queue.
 AssignmentStep = Annotated[
-    GroupMembership | AppRoleAssignment | SponsorLink, Field(discriminator="kind")
+    GroupMembership | AppRoleAssignment | SponsorLink | ProfileUpdate,
+    Field(discriminator="kind"),
 ]
 _ASSIGNMENT_STEP: TypeAdapter[AssignmentStep] = TypeAdapter(AssignmentStep)
 
@@ -128,10 +147,11 @@ def next_attempt(step: AssignmentStep) -> AssignmentStep:
 
 
 def assignment_steps(
-    cmd: InvitationCommand, user_id: str, *, link_sponsors: bool = False
+    cmd: InvitationCommand, user_id: str, *, link_sponsors: bool = False, profile: bool = False
 ) -> list[AssignmentStep]:
-    """One step per group and per app role the command asks for, and (``link_sponsors``, for a
-    user who already existed) one per resolved sponsor."""
+    """One step per group and per app role the command asks for, one for the profile when it
+    states one and ``profile`` (a guest this app invited: ``domain.ledger.created_here``), and
+    (``link_sponsors``, for a user who already existed) one per resolved sponsor."""
     steps: list[AssignmentStep] = [
         GroupMembership(email=cmd.email, userId=user_id, groupId=g, externalId=cmd.external_id)
         for g in cmd.groups
@@ -146,6 +166,8 @@ def assignment_steps(
         )
         for r in cmd.app_roles
     ]
+    if profile and cmd.profile is not None:
+        steps.append(ProfileUpdate(email=cmd.email, userId=user_id, externalId=cmd.external_id))
     if link_sponsors:
         steps += [
             SponsorLink(email=cmd.email, userId=user_id, sponsorId=s, externalId=cmd.external_id)

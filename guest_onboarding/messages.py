@@ -20,6 +20,7 @@ from guest_onboarding.domain.invitation import (
     is_guid,
 )
 from guest_onboarding.domain.policy import Policy
+from guest_onboarding.domain.profile import ProfileField, check_profile
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.internal_messages import ReminderEnvelope, ReminderRequest
 from guest_onboarding.wire import (
@@ -40,6 +41,9 @@ _LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,2}$"
 #: A sponsor: an object id, or a user principal name (an address-shaped name; checked by
 #: ``check_address`` in ``to_command``).
 SponsorRef = Annotated[str, Field(min_length=3, max_length=320)]
+#: A profile value as received (its own rules, and Graph's length, in ``domain.profile``); long
+#: enough for any of them, short enough that a hostile message cannot make the check costly.
+ProfileValue = Annotated[str, Field(max_length=1024)] | None
 
 
 class AppRoleRequest(Strict):
@@ -62,6 +66,9 @@ class HrMessage(Strict):
     ccRecipient: str | list[str] | None = None
     externalId: Annotated[str, utf16_units(MAX_EXTERNAL_ID)] | None = None
     sponsors: Annotated[list[SponsorRef], Field(max_length=MAX_ITEMS)] = []
+    #: Graph ``user`` attributes (``domain.profile.ProfileField``), limited to
+    #: ``GUEST_PROFILE_FIELDS``; absent: the profile is left as it is.
+    profile: Annotated[dict[str, ProfileValue], Field(max_length=len(ProfileField))] | None = None
 
     @field_validator("ccRecipient")
     @classmethod
@@ -117,6 +124,7 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
     if body is not None:
         body = check_message_body(body, policy)
     sponsors = _sponsor_refs([*message.sponsors, *(s for p in profiles for s in p.sponsors)])
+    profile = None if message.profile is None else check_profile(message.profile, policy)
 
     unique_roles = dict.fromkeys(
         AppRoleRef(resource_id=r.resource_id.lower(), app_role_id=r.app_role_id.lower())
@@ -136,6 +144,7 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
         app_roles=tuple(unique_roles),
         external_id=message.externalId,
         sponsor_refs=sponsors,
+        profile=profile,
     )
 
 

@@ -9,6 +9,7 @@ the schema and to the adapter's mapping (docs/extending.md).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from guest_onboarding.errors import InvalidMessage
@@ -82,6 +83,9 @@ class InvitationCommand:
     external_id: str | None = None
     #: Sponsors as the message named them (object ids or UPNs), before they are resolved.
     sponsor_refs: tuple[str, ...] = ()
+    #: The guest's profile as HR states it (``domain.profile``: Graph names, None clears), or
+    #: None when the message carries none (the profile is left as it is).
+    profile: Mapping[str, str | None] | None = None
 
 
 # -- step keys: the ledger's name for each fan-out step, derived here and nowhere else ----------
@@ -90,7 +94,16 @@ class InvitationCommand:
 GROUP_STEP_PREFIX = "g_"
 APP_ROLE_STEP_PREFIX = "r_"
 SPONSOR_STEP_PREFIX = "s_"
-STEP_KEY_PREFIXES = (GROUP_STEP_PREFIX, APP_ROLE_STEP_PREFIX, SPONSOR_STEP_PREFIX)
+PROFILE_STEP_PREFIX = "p_"
+STEP_KEY_PREFIXES = (
+    GROUP_STEP_PREFIX,
+    APP_ROLE_STEP_PREFIX,
+    SPONSOR_STEP_PREFIX,
+    PROFILE_STEP_PREFIX,
+)
+#: The one profile step of a guest: it brings the user in line with the profile the ledger
+#: records (queued again, as ``queued``, whenever HR's profile changes).
+PROFILE_STEP_KEY = PROFILE_STEP_PREFIX + "profile"
 
 
 def _compact(guid: str) -> str:

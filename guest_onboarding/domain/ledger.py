@@ -55,6 +55,21 @@ ONBOARDED = frozenset(
 )
 
 
+#: Statuses of a row whose user this system's invitation created (if no adoption intervened).
+INVITED_HERE = frozenset(
+    {GuestStatus.INVITED, GuestStatus.REDEEMED, GuestStatus.EXPIRED, GuestStatus.DISABLED}
+)
+
+
+def created_here(entry: LedgerEntry | None) -> bool:
+    """Whether ``entry``'s user is an account this app's invitation created: invited here and
+    never found existing or adopted (``history``), so not a member, nor someone else's guest."""
+    if entry is None or entry.status not in INVITED_HERE:
+        return False
+    found = (f"{GuestStatus.EXISTING.value}@", f"{GuestStatus.UNTRACKED.value}@")
+    return not any(line.startswith(found) for line in entry.history)
+
+
 class StepStatus(StrEnum):
     QUEUED = "queued"
     DONE = "done"
@@ -90,6 +105,9 @@ class LedgerEntry:
     updated_at: datetime | None = None
     last_error: str | None = None
     steps: dict[str, StepStatus] = field(default_factory=dict)
+    #: The profile HR's latest message stated (``domain.profile``: Graph names, None clears),
+    #: which the profile step writes on the user; None when no message carried one.
+    profile: dict[str, str | None] | None = None
     #: Invitations sent again because an earlier one's guest never appeared in the directory.
     reinvitations: int = 0
     #: Every change of status, oldest first: ``"<status>@<ISO time>"``.
@@ -209,6 +227,7 @@ def retired_record(entry: LedgerEntry) -> LedgerEntry:
         user_id=retired_account(entry.user_id) if entry.user_id else None,
         external_id=None,
         invitation=None,
+        profile=None,
         claim_token=None,
         last_error=entry.last_error.partition(":")[0] if entry.last_error else None,
         steps=dict(entry.steps),

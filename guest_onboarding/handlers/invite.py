@@ -20,7 +20,7 @@ from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import check_guest, onboardable
-from guest_onboarding.handlers.assign import queue_steps
+from guest_onboarding.handlers.assign import queue_steps, record_profile
 from guest_onboarding.handlers.email_owed import email_if_owed
 from guest_onboarding.handlers.returning import comeback_row
 from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
@@ -86,9 +86,10 @@ async def invite_guest(
         )
         if emailed is False:
             return await run.defer()  # another delivery is sending it, or changed the row
+        steps = await record_profile(cmd, entry, ledger=ledger)
         await record_new_sponsors(entry, cmd, contact, ledger=ledger)
         outcome = Outcome.EMAILED if emailed else Outcome.ALREADY_ONBOARDED
-        return await run.fan_out(outcome, entry.user_id, entry.steps)
+        return await run.fan_out(outcome, entry.user_id, steps)
     if entry.status == GuestStatus.EXPIRED:
         return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.DISABLED and entry.user_id:
@@ -156,8 +157,7 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
         if not await run.ledger.update(run.cmd.email, gave_up, etag=entry.etag):
             return await run.defer()
         raise limit
-    # Graph answers an address that has a user with that user: no second one (operations.md).
-    return await _claim_and_invite(run, entry, again=True)
+    return await _claim_and_invite(run, entry, again=True)  # Graph returns a user, never a second
 
 
 async def _send_invitation(run: _Run, outcome: Outcome) -> InviteOutcome:

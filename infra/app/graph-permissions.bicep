@@ -23,6 +23,12 @@ param grantDisablePermission bool = false
 @description('POST /users/{id}/sponsors/$ref (sponsors for existing users): User.ReadWrite.All, the least privileged for it. Not set by main.bicep until the code has a sponsors opt-in.')
 param grantSponsorWrite bool = false
 
+@description('PATCH /users/{id} profile properties (companyName, department, jobTitle... from GUEST_PROFILE_FIELDS): User.ReadWrite.All, the least privileged for them in Microsoft\'s permissions table. Off unless GUEST_PROFILE_FIELDS names a field.')
+param grantProfileWrite bool = false
+
+@description('GET /groups/{id} (DETECT_DYNAMIC_GROUPS: the app reads the allow-listed groups once per process to refuse the dynamic ones by name): GroupMember.Read.All, the least privileged for it.')
+param grantGroupRead bool = false
+
 var basePermissions = [
   'User.Invite.All'
   'User.Read.All'
@@ -38,15 +44,20 @@ var deletePermissions = [
 var disablePermissions = [
   'User.EnableDisableAccount.All'
 ]
-var sponsorPermissions = [
+// Sponsors for existing users and guests' profiles both need it: granted once for either.
+var userWritePermissions = [
   'User.ReadWrite.All'
+]
+var groupReadPermissions = [
+  'GroupMember.Read.All'
 ]
 var permissions = concat(
   basePermissions,
   grantAppRoleAssignment ? appRolePermissions : [],
   grantDeletePermission ? deletePermissions : [],
   grantDisablePermission ? disablePermissions : [],
-  grantSponsorWrite ? sponsorPermissions : []
+  (grantSponsorWrite || grantProfileWrite) ? userWritePermissions : [],
+  grantGroupRead ? groupReadPermissions : []
 )
 
 // Microsoft Graph's service principal has the same well-known appId in every tenant. Conditional:

@@ -39,6 +39,7 @@ from guest_onboarding.domain.changes import (
 from guest_onboarding.domain.email_wins import EmailClaimed, EmailReleased, EmailSent
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
+from guest_onboarding.domain.profile_changes import ProfileRecorded
 from tests.fixtures.azurite import AzuriteEndpoint
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -107,6 +108,10 @@ CHANGES: list[Change] = [
     SponsorsRecorded(
         invitation=Invitation(redirect_url="https://myapps.example", sponsors=("s1", "s2")),
         sponsor_contact="pm@contoso.example",
+    ),
+    ProfileRecorded(
+        profile={"companyName": "Fabrikäm", "department": None},
+        steps={"p_profile": StepStatus.QUEUED},
     ),
     EmailClaimed(
         invitation=Invitation(redirect_url="https://myapps.example", message_body="Hi"),

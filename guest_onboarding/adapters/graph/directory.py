@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from guest_onboarding.adapters.graph.client import GraphClient
 from guest_onboarding.adapters.graph.payloads import (
     GRAPH_DIRECTORY_OBJECTS,
     GRAPH_USERS,
+    GROUP_FIELDS,
     PENDING_FIELDS,
     SPONSOR_FIELDS,
     USER_FIELDS,
+    directory_group,
     directory_user,
     guid,
     invitation_body,
@@ -34,7 +36,7 @@ from guest_onboarding.errors import (
     ServiceUnavailable,
     Throttled,
 )
-from guest_onboarding.ports import DirectoryUser, InvitationResult
+from guest_onboarding.ports import DirectoryGroup, DirectoryUser, InvitationResult
 
 if TYPE_CHECKING:
     import httpx
@@ -94,6 +96,23 @@ class GraphDirectory:
             return None
         raise_for_status(response)
         return directory_user(json_object(response))
+
+    async def get_group(self, group_id: str) -> DirectoryGroup | None:
+        """``GET /groups/{id}`` (``groupTypes``, ``membershipRule``), or None for no such group.
+        Needs a group read permission (GroupMember.Read.All): ``Refused`` without one."""
+        from msgraph.generated.groups.item.group_item_request_builder import (
+            GroupItemRequestBuilder,
+        )
+
+        query = GroupItemRequestBuilder.GroupItemRequestBuilderGetQueryParameters(
+            select=list(GROUP_FIELDS)
+        )
+        item = self._client.groups.by_group_id(guid("groupId", group_id))
+        response = await self._send(item.to_get_request_information(self._config(query)))
+        if response.status_code == 404:
+            return None
+        raise_for_status(response)
+        return directory_group(json_object(response))
 
     async def pending_guests(self) -> AsyncIterator[DirectoryUser]:
         """Every guest in PendingAcceptance, streamed one page (up to 999) at a time.
@@ -216,6 +235,17 @@ class GraphDirectory:
         item = self._client.users.by_user_id(user_id)
         body = {"accountEnabled": enabled}
         raise_for_status(await self._send(self._json_post(item, body, patch=True)))
+
+    async def update_profile(self, *, user_id: str, values: Mapping[str, str | None]) -> None:
+        """PATCH the profile attributes (Graph names; null clears one). A 404 is a user the
+        ledger recorded that Graph cannot see: right after the invitation, one that has not
+        replicated yet (``NotYetReplicated``, retried; a user really gone fails every retry)."""
+        item = self._client.users.by_user_id(guid("userId", user_id))
+        response = await self._send(self._json_post(item, dict(values), patch=True))
+        if response.status_code == 404:
+            code, message, request_id = graph_error(response)
+            raise NotYetReplicated(message, code=code, status=404, request_id=request_id)
+        raise_for_status(response)
 
     async def add_sponsor(self, *, user_id: str, sponsor_id: str) -> None:
         """POST ``/users/{id}/sponsors/$ref``; ``AlreadyDone`` if it is a sponsor already."""

@@ -3,8 +3,8 @@
 One generic mapping, so a field added to ``LedgerEntry``, to a ``Change`` or to ``Invitation``
 is stored and read back with no edit here: the invitation's fields are columns of their own
 (a reminder re-sends them), step statuses are columns named by their step key, ``None`` is
-written as an empty string (a MERGE cannot remove a property) and read back as ``None``, and
-tuples are stored as JSON arrays.
+written as an empty string (a MERGE cannot remove a property) and read back as ``None``,
+tuples are stored as JSON arrays and mappings (the guest's profile) as JSON objects.
 """
 
 from __future__ import annotations
@@ -37,8 +37,23 @@ def _tuple_fields(cls: type) -> frozenset[str]:
     return frozenset(name for name, hint in get_type_hints(cls).items() if _holds_tuple(hint))
 
 
+def _holds_mapping(annotation: object) -> bool:
+    if get_origin(annotation) in (dict, Mapping):
+        return True
+    return get_origin(annotation) in (Union, UnionType) and any(
+        get_origin(arg) in (dict, Mapping) for arg in get_args(annotation)
+    )
+
+
+def _mapping_fields(cls: type) -> frozenset[str]:
+    """The fields of a dataclass stored as JSON objects (``steps`` has columns of its own)."""
+    hints = get_type_hints(cls).items()
+    return frozenset(name for name, hint in hints if _holds_mapping(hint)) - {"steps"}
+
+
 _INVITATION_TUPLES = _tuple_fields(Invitation)
 _ENTRY_TUPLES = _tuple_fields(LedgerEntry)
+_ENTRY_MAPPINGS = _mapping_fields(LedgerEntry)
 _ENTRY_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(LedgerEntry)
@@ -67,6 +82,8 @@ def _encode(value: object) -> object:
         return value.value
     if isinstance(value, tuple):
         return json.dumps(list(value))
+    if isinstance(value, Mapping):
+        return json.dumps(dict(value), ensure_ascii=False, sort_keys=True)
     return value
 
 
@@ -139,6 +156,9 @@ def entry_of_entity(entity: Mapping[str, Any], etag: str | None) -> LedgerEntry:
     for name in _ENTRY_TUPLES & fields.keys():
         if isinstance(fields[name], str):
             fields[name] = tuple(json.loads(fields[name]))
+    for name in _ENTRY_MAPPINGS & fields.keys():
+        if isinstance(fields[name], str):
+            fields[name] = dict(json.loads(fields[name]))
     fields["status"] = GuestStatus(str(data.get("status") or GuestStatus.INVITING))
     return LedgerEntry(
         email=str(entity["RowKey"]),
