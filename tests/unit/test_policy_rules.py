@@ -276,6 +276,8 @@ def test_a_refused_address_is_told_apart_by_what_is_wrong(address: str, says: st
             "or backslashes",
         ),
         ("http://myapps.microsoft.com/", "redirectUrl: the URL must use https"),
+        ("ftp://myapps.microsoft.com/", "redirectUrl: the URL must use https"),
+        ("javascript:alert(1)", "redirectUrl: the URL must use https"),
         (
             "https://user@myapps.microsoft.com/",
             "redirectUrl: the URL may not carry user information",
