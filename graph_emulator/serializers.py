@@ -185,6 +185,8 @@ STATE_PROPERTIES = (
     "otherMails",
     "proxyAddresses",
     "accountEnabled",
+    "signInSessionsValidFromDateTime",
+    "employeeLeaveDateTime",
     *PROFILE_PROPERTIES,
 )
 

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 
 from guest_onboarding.config import Settings
 from guest_onboarding.handlers.invite import InvitationGate
+from guest_onboarding.handlers.lifecycle import Lifecycle
+from guest_onboarding.handlers.offboard import Offboarding, OffboardSettings
+from guest_onboarding.handlers.sweep import SweepSettings
 from guest_onboarding.ports import (
     Directory,
     Ledger,
@@ -54,6 +57,44 @@ class Runtime:
             directory=self.directory,
             health=self.health,
             probe_interval=timedelta(seconds=self.settings.tenant_stop_probe_seconds),
+        )
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """What an onboarding message's access means, and whether end dates go on the user."""
+        s = self.settings
+        return Lifecycle(access_mode=s.access_mode, leave_dates=s.set_employee_leave_date)
+
+    def leavers(self, now: datetime | None = None) -> Offboarding:
+        """What an offboarding works with (``now``: the sweep's fixed time, else the clock)."""
+        s = self.settings
+        settings = OffboardSettings(
+            action=s.offboard_action,
+            threshold=s.offboard_threshold,
+            replication_wait=timedelta(seconds=s.invite_replication_wait_seconds),
+        )
+        clock = self.clock if now is None else (lambda: now)
+        return Offboarding(
+            settings=settings,
+            directory=self.directory,
+            ledger=self.ledger,
+            outbox=self.outbox,
+            clock=clock,
+        )
+
+    def sweep_settings(self) -> SweepSettings:
+        """The settings the reminder sweep decides with."""
+        s = self.settings
+        return SweepSettings(
+            reminder_days=s.reminder_days,
+            pending_expiry_days=s.pending_expiry_days,
+            expired_guest_action=s.expired_guest_action,
+            delete_grace_days=s.delete_grace_days,
+            max_removals_per_run=s.max_deletions_per_run,
+            resend_untracked=s.resend_untracked,
+            retention_days=s.ledger_retention_days,
+            replication_wait=timedelta(seconds=s.invite_replication_wait_seconds),
+            policy=s.policy,
         )
 
     async def aclose(self) -> None:

@@ -21,13 +21,17 @@ from typing import Any, TypeVar
 from guest_onboarding import telemetry
 from guest_onboarding.bootstrap import Runtime, build_runtime
 from guest_onboarding.domain.addresses import mask_address, pseudonym
+from guest_onboarding.domain.invitation import OffboardCommand
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.errors import InvalidMessage, InvitationsStopped, Paused, ServiceError
-from guest_onboarding.handlers.assign import perform_assignment, record_step_failed
+from guest_onboarding.handlers.assign import perform_step, record_step_failed
 from guest_onboarding.handlers.invite import invite_guest
+from guest_onboarding.handlers.leavers import sweep_leavers
+from guest_onboarding.handlers.offboard import offboard_message
 from guest_onboarding.handlers.remind import send_reminder
-from guest_onboarding.handlers.sweep import SweepSettings, SweepSummary, sweep_reminders
+from guest_onboarding.handlers.sweep import SweepSummary, sweep_reminders
 from guest_onboarding.internal_messages import (
+    HeldOffboarding,
     ReminderRequest,
     next_attempt,
     parse_assignment_message,
@@ -103,6 +107,10 @@ async def handle_invitation_message(
                     now=rt.clock(),
                 )
                 return delivery.done(sent)
+            if isinstance(parsed, OffboardCommand | HeldOffboarding):
+                delivery.step = "offboard"
+                left = await offboard_message(parsed, raw_body=delivery.text, run=rt.leavers())
+                return delivery.done(left.outcome, steps_queued=left.steps_queued, **left.fields)
             delivery.fields["external_ref"] = pseudonym(parsed.external_id)
             invited = await invite_guest(
                 parsed,
@@ -115,6 +123,7 @@ async def handle_invitation_message(
                 clock=rt.clock,
                 replication_wait=timedelta(seconds=settings.invite_replication_wait_seconds),
                 link_sponsors=settings.add_sponsors_to_existing_users,
+                lifecycle=rt.lifecycle,
             )
             return delivery.done(invited.outcome, steps_queued=invited.steps_queued)
         except Exception as exc:
@@ -153,12 +162,15 @@ async def handle_assignment_message(
             await rt.outbox.queue_assignment(again, delay_seconds=delay)
 
         try:
-            done = await perform_assignment(
+            done = await perform_step(
                 step,
                 policy=rt.settings.policy,
                 link_sponsors=rt.settings.add_sponsors_to_existing_users,
                 directory=rt.directory,
                 ledger=rt.ledger,
+                outbox=rt.outbox,
+                first_try=step.attempt == 0 and dequeue_count == 1,
+                now=rt.clock(),
             )
             return delivery.done(done)
         except Exception as exc:
@@ -175,33 +187,20 @@ async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = Non
     """resend_timer_fn's work: one sweep, in one span (the reminders' parent). A late (past-due)
     or repeated firing is safe: the ledger records each scheduled reminder before it is queued."""
     rt = rt or runtime()
-    s = rt.settings
-    settings = SweepSettings(
-        reminder_days=s.reminder_days,
-        pending_expiry_days=s.pending_expiry_days,
-        expired_guest_action=s.expired_guest_action,
-        delete_grace_days=s.delete_grace_days,
-        max_removals_per_run=s.max_deletions_per_run,
-        resend_untracked=s.resend_untracked,
-        retention_days=s.ledger_retention_days,
-        replication_wait=timedelta(seconds=s.invite_replication_wait_seconds),
-        policy=s.policy,
-    )
+    settings, now = rt.sweep_settings(), rt.clock()
     with telemetry.step_span("sweep"):
         rt = _traced(rt)
         summary = await sweep_reminders(
-            settings=settings,
-            directory=rt.directory,
-            ledger=rt.ledger,
-            outbox=rt.outbox,
-            now=rt.clock(),
+            settings=settings, directory=rt.directory, ledger=rt.ledger, outbox=rt.outbox, now=now
         )
-        log_step("sweep", Outcome.FINISHED, past_due=past_due, **summary.as_dict())
+        leavers = await sweep_leavers(rt.leavers(now), settings=settings, after=summary)
+        counts = summary.as_dict() | leavers.counts()
+        log_step("sweep", Outcome.FINISHED, past_due=past_due, **counts)
         redeemed = [
             (mask_address(r.email), pseudonym(r.email) or "", r.after_seconds)
             for r in summary.redemptions
         ]
-        telemetry.record_sweep(summary.as_dict(), redeemed)
+        telemetry.record_sweep(counts, redeemed, offboardings=leavers.outcomes)
         return summary
 
 

@@ -4,14 +4,18 @@ against the allow-lists and the ledger."""
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
 from guest_onboarding.domain.invitation import (
+    ACCOUNT_STEP_PREFIX,
     AppRoleRef,
     InvitationCommand,
     app_role_step_key,
+    grant_of_key,
     group_step_key,
     sponsor_step_key,
 )
@@ -115,10 +119,103 @@ class SponsorLink(_Step):
         return self.sponsorId
 
 
+class GroupRemoval(_Step):
+    """Remove the guest from a group this app added them to (offboarding, or a mover's
+    message that no longer names it)."""
+
+    kind: Literal["removeGroup"] = "removeGroup"
+    groupId: Guid
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for the grant this step removes."""
+        return group_step_key(self.groupId)
+
+    @property
+    def target(self) -> str:
+        return self.groupId
+
+
+class AppRoleRemoval(_Step):
+    """Remove an app role assignment this app made (the assignment's id is the ledger's)."""
+
+    kind: Literal["removeAppRole"] = "removeAppRole"
+    resourceId: Guid
+    appRoleId: Guid
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for the grant this step removes."""
+        return app_role_step_key(self.resourceId, self.appRoleId)
+
+    @property
+    def target(self) -> str:
+        return f"{self.resourceId}:{self.appRoleId}"
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> object:
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return date.fromisoformat(value)
+    return value  # a date already, or refused by the type
+
+
+def _utc_time(value: object) -> datetime:
+    """An ISO 8601 time with its UTC offset (the JSON text, or a datetime already)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("an ISO 8601 time") from None
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError("an ISO 8601 time with its UTC offset")
+    return value
+
+
+class AccountStep(_Step):
+    """One step on the account itself: ``revoke`` its sign-in sessions, ``disable`` or
+    ``enable`` sign-in, or set its ``leaveDate`` (``employeeLeaveDateTime``). Each is done only
+    when the ledger records it as queued (and the leave date only the ledger's)."""
+
+    kind: Literal["account"] = "account"
+    action: Literal["revoke", "disable", "enable", "leavedate"]
+    leaveDate: Annotated[date | None, BeforeValidator(_iso_date)] = None
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for this step."""
+        return ACCOUNT_STEP_PREFIX + self.action
+
+    @property
+    def target(self) -> str:
+        return self.action
+
+
 #: One fan-out step on the assignments queue.
 AssignmentStep = Annotated[
-    GroupMembership | AppRoleAssignment | SponsorLink, Field(discriminator="kind")
+    GroupMembership | AppRoleAssignment | SponsorLink | GroupRemoval | AppRoleRemoval | AccountStep,
+    Field(discriminator="kind"),
 ]
+#: The steps that add access (re-validated against the allow-lists).
+GrantStep = GroupMembership | AppRoleAssignment
+RemovalStep = GroupRemoval | AppRoleRemoval
+
+
+class HeldOffboarding(_Traced):
+    """Queued by ``guest-onboarding release`` onto the invitations queue: settle the offboarding
+    the brake held at ``heldAt`` as the operators' decision (in the brake's record) says. It
+    decides nothing itself: without a decision, or for a row held at another time, nothing."""
+
+    email: Address
+    heldAt: Annotated[datetime, BeforeValidator(_utc_time)]
+
+
+class HeldOffboardingEnvelope(Internal):
+    heldOffboarding: HeldOffboarding
+
+
 _ASSIGNMENT_STEP: TypeAdapter[AssignmentStep] = TypeAdapter(AssignmentStep)
 
 
@@ -152,6 +249,67 @@ def assignment_steps(
             for s in cmd.invitation.sponsors
         ]
     return steps
+
+
+def removal_step(
+    email: str, user_id: str, key: str, *, external_id: str | None = None
+) -> RemovalStep:
+    """The step that removes the grant ``key`` names."""
+    grant = grant_of_key(key)
+    if isinstance(grant, AppRoleRef):
+        return AppRoleRemoval(
+            email=email,
+            userId=user_id,
+            resourceId=grant.resource_id,
+            appRoleId=grant.app_role_id,
+            externalId=external_id,
+        )
+    return GroupRemoval(email=email, userId=user_id, groupId=grant, externalId=external_id)
+
+
+def grant_step(email: str, user_id: str, key: str, *, external_id: str | None = None) -> GrantStep:
+    """The step that adds the grant ``key`` names (again: a removal undid a later add)."""
+    grant = grant_of_key(key)
+    if isinstance(grant, AppRoleRef):
+        return AppRoleAssignment(
+            email=email,
+            userId=user_id,
+            resourceId=grant.resource_id,
+            appRoleId=grant.app_role_id,
+            externalId=external_id,
+        )
+    return GroupMembership(email=email, userId=user_id, groupId=grant, externalId=external_id)
+
+
+def account_step(
+    email: str,
+    user_id: str,
+    key: str,
+    *,
+    leave_date: date | None = None,
+    external_id: str | None = None,
+) -> AccountStep:
+    """The account step ``key`` names (``domain.offboarding``'s keys)."""
+    action = key.removeprefix(ACCOUNT_STEP_PREFIX)
+    return AccountStep.model_validate(
+        {
+            "email": email,
+            "userId": user_id,
+            "action": action,
+            "leaveDate": leave_date,
+            "externalId": external_id,
+        }
+    )
+
+
+def step_for_key(
+    email: str, user_id: str, key: str, *, leave_date: date | None, external_id: str | None
+) -> AssignmentStep:
+    """The step that carries out what the ledger records for ``key`` now (a removal for a
+    ``removing`` grant, the account step for an account key)."""
+    if key.startswith(ACCOUNT_STEP_PREFIX):
+        return account_step(email, user_id, key, leave_date=leave_date, external_id=external_id)
+    return removal_step(email, user_id, key, external_id=external_id)
 
 
 def parse_assignment_message(body: bytes | str) -> AssignmentStep:

@@ -1,6 +1,7 @@
 """Typed changes of a ledger row, named by intent, and a whole new row. No I/O.
 
-Every write to a row is one of the classes below, or a row :func:`new_row` builds. A change's
+Every write to a row is one of the classes below (or an offboarding's, in
+:mod:`.offboarding`), or a row :func:`new_row` builds. A change's
 fields are :class:`~guest_onboarding.domain.ledger.LedgerEntry` field names; all of them are
 written (``None`` clears a field), and ``steps`` merges step by step. A :class:`Transition`
 changes the status and is kept in the row's ``history`` with its time (``at``). :func:`apply` is
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from guest_onboarding.domain.invitation import Invitation, InvitationCommand
@@ -87,9 +88,11 @@ class InvitationOutcomeUnknown(Change):
 
 @dataclass(frozen=True, kw_only=True)
 class StepsRecorded(Change):
-    """New statuses of some fan-out steps (others keep theirs)."""
+    """New statuses of some fan-out steps (others keep theirs), and Graph's ids of the grants
+    they made (``grant_ids``, merged the same way)."""
 
     steps: Mapping[str, StepStatus]
+    grant_ids: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +227,13 @@ class SponsorsRecorded(Change):
         return cls(invitation=recorded, sponsor_contact=row.sponsor_contact or contact)
 
 
+@dataclass(frozen=True, kw_only=True)
+class AccessEndRecorded(Change):
+    """HR's latest word on the day access ends (None: no end date)."""
+
+    access_ends_on: date | None
+
+
 def history_line(status: GuestStatus, at: datetime) -> str:
     """One history entry: ``"<status>@<ISO time>"``."""
     return f"{status.value}@{at.isoformat()}"
@@ -244,6 +254,7 @@ def new_row(
     history (the ledger keeps every transition)."""
     status = GuestStatus.EXISTING if user_id else GuestStatus.INVITING
     return LedgerEntry(
+        access_ends_on=cmd.access_ends_on,
         email=cmd.email,
         status=status,
         user_id=user_id,
@@ -268,7 +279,10 @@ def apply(entry: LedgerEntry, change: Change) -> LedgerEntry:
     """``entry`` with ``change`` applied (a new object; ``entry`` is left as it was)."""
     fields = changed_fields(change)
     steps: Mapping[str, StepStatus] = fields.pop("steps", {})
-    updated = dataclasses.replace(entry, steps={**entry.steps, **steps}, **fields)
+    ids: Mapping[str, str] = fields.pop("grant_ids", {})
+    updated = dataclasses.replace(
+        entry, steps={**entry.steps, **steps}, grant_ids={**entry.grant_ids, **ids}, **fields
+    )
     if isinstance(change, Transition):
         updated.history = (*entry.history, history_line(updated.status, change.at))
     return updated

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from guest_onboarding.domain.invitation import Invitation
@@ -25,6 +25,8 @@ class GuestStatus(StrEnum):
     DELETED = "deleted"  # expired and deleted from the directory
     REMOVED = "removed"  # gone from the directory
     FAILED = "failed"  # Graph refused the invitation
+    OFFBOARDING = "offboarding"  # HR (or the end date) offboarded them: removal steps under way
+    OFFBOARDED = "offboarded"  # access removed, sessions revoked (and disabled, OFFBOARD_ACTION)
 
 
 #: Statuses that can still receive reminders (the sweep joins these with the directory).
@@ -56,8 +58,13 @@ ONBOARDED = frozenset(
 
 class StepStatus(StrEnum):
     QUEUED = "queued"
-    DONE = "done"
+    DONE = "done"  # granted (or done) by this app
     FAILED = "failed"
+    #: Graph said it was there already when this app first asked: granted by someone else, so
+    #: this app never removes it (``domain.offboarding``).
+    FOUND = "found"
+    REMOVING = "removing"  # a removal step is queued: offboarding, or a mover's message
+    REMOVED = "removed"  # removed by this app (or it was gone already)
 
 
 @dataclass(kw_only=True)
@@ -89,6 +96,18 @@ class LedgerEntry:
     updated_at: datetime | None = None
     last_error: str | None = None
     steps: dict[str, StepStatus] = field(default_factory=dict)
+    #: Graph's id of each grant this app made, by step key (app role assignments: the id
+    #: ``POST appRoleAssignedTo`` answers, which ``DELETE`` needs).
+    grant_ids: dict[str, str] = field(default_factory=dict)
+    #: The day access ends (HR's ``accessEndsOn``): the sweep offboards the guest on it.
+    access_ends_on: date | None = None
+    #: An offboarding the brake holds (``OFFBOARD_THRESHOLD``) until an operator decides.
+    offboard_held_at: datetime | None = None
+    offboard_started_at: datetime | None = None
+    offboarded_at: datetime | None = None
+    #: What the offboarding does to the account (``domain.offboarding.OffboardAction``), as
+    #: decided when it started (a later change of the setting does not apply to it).
+    offboard_action: str | None = None
     #: Invitations sent again because an earlier one's guest never appeared in the directory.
     reinvitations: int = 0
     #: Every change of status, oldest first: ``"<status>@<ISO time>"``.
@@ -156,5 +175,6 @@ def retired_record(entry: LedgerEntry) -> LedgerEntry:
         claim_token=None,
         last_error=entry.last_error.partition(":")[0] if entry.last_error else None,
         steps=dict(entry.steps),
+        grant_ids={},
         etag=None,
     )

@@ -19,6 +19,8 @@ from guest_onboarding.domain import ledger as rows
 from guest_onboarding.domain.invitation import Invitation, InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.outcomes import Outcome
+from guest_onboarding.handlers import lifecycle as later
+from guest_onboarding.handlers import sponsors
 from guest_onboarding.handlers.assign import queue_steps
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
@@ -43,10 +45,11 @@ async def invite_guest(
     clock: Callable[[], datetime],
     replication_wait: timedelta,
     link_sponsors: bool = False,
+    lifecycle: later.Lifecycle | None = None,
 ) -> InviteOutcome:
     """The guest exists (invited only if no user has the address), their steps queued. ``token``
     is the queue message id (a redelivery keeps it); ``raw_body`` is re-queued on deferral."""
-    cmd, contact = await _resolve_sponsors(cmd, directory)
+    cmd, contact = await sponsors.resolve(cmd, directory) if cmd.sponsor_refs else (cmd, None)
     run = _Run(
         cmd=cmd,
         token=token,
@@ -59,6 +62,7 @@ async def invite_guest(
         replication_wait=replication_wait,
         link_sponsors=link_sponsors,
         sponsor_contact=contact,
+        lifecycle=lifecycle or later.Lifecycle(),
     )
     entry = await ledger.get(cmd.email)
     if entry is None:
@@ -69,8 +73,30 @@ async def invite_guest(
                 # The directory may not show a user invited moments ago yet: not gone.
                 return await run.defer(at_most=rows.REPLICATION_RECHECK_SECONDS)
             return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
-        await _record_new_sponsors(run, entry)
-        return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, entry.steps)
+        await sponsors.record_new(ledger, entry, cmd.invitation.sponsors, contact)
+        mover = later.record_latest_word(
+            run.cmd, entry, entry.user_id, lifecycle=run.lifecycle, ledger=ledger, outbox=outbox
+        )
+        return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, entry.steps, await mover)
+    if entry.status == GuestStatus.OFFBOARDING:  # wait for it to finish (poison when stuck)
+        later.check_offboarding_not_stuck(entry, now=clock())
+        return await run.defer(later.OFFBOARDING_RECHECK_SECONDS, at_most=60.0)
+    if entry.status == GuestStatus.OFFBOARDED and entry.user_id:
+        back = await later.bring_back(
+            run.cmd,
+            entry,
+            entry.user_id,
+            sponsor_contact=contact,
+            now=clock(),
+            directory=directory,
+            ledger=ledger,
+            outbox=outbox,
+        )
+        if back is later.Comeback.GONE:
+            return await _onboard_afresh(run, entry)
+        if back is later.Comeback.RACED:
+            return await run.defer()
+        return await run.fan_out(Outcome.RETURNED, entry.user_id, {}, back)
     if entry.status == GuestStatus.EXPIRED:
         return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.DISABLED and entry.user_id:
@@ -175,6 +201,7 @@ class _Run:
     replication_wait: timedelta
     link_sponsors: bool
     sponsor_contact: str | None
+    lifecycle: later.Lifecycle
 
     async def defer(self, wait: float = 0.0, *, at_most: float | None = None) -> InviteOutcome:
         delay = rows.recheck_delay(wait, at_most=at_most)
@@ -199,55 +226,20 @@ class _Run:
         return replacing.etag is not None and await self.ledger.take_over(new, etag=replacing.etag)
 
     async def fan_out(
-        self, outcome: Outcome, user_id: str, done: Mapping[str, rows.StepStatus]
+        self, outcome: Outcome, user_id: str, done: Mapping[str, rows.StepStatus], more: int = 0
     ) -> InviteOutcome:
-        """Queue the steps not done yet. A user who already existed gets their sponsors by steps
-        (``ADD_SPONSORS_TO_EXISTING_USERS``); an invited guest got them with the invitation."""
+        """Queue the steps not done yet (``more``: queued already). A user who already existed
+        gets their sponsors by steps (``ADD_SPONSORS_TO_EXISTING_USERS``); an invited guest got
+        them with the invitation; the end date goes on the user too
+        (``SET_EMPLOYEE_LEAVE_DATE``)."""
         link = self.link_sponsors and outcome not in (Outcome.INVITED, Outcome.REINVITED)
         ledger, outbox = self.ledger, self.outbox
         queued = await queue_steps(
             self.cmd, user_id, done, link_sponsors=link, ledger=ledger, outbox=outbox
         )
-        return InviteOutcome(outcome=outcome, steps_queued=queued)
-
-
-async def _resolve_sponsors(
-    cmd: InvitationCommand, directory: Directory
-) -> tuple[InvitationCommand, str | None]:
-    """``cmd`` naming its sponsors by object id, and the first one's address (the escalation
-    contact); ``UnknownSponsor`` / ``SponsorNotMember`` unless each is a member of the tenant."""
-    ids: list[str] = []
-    contact: str | None = None
-    for ref in cmd.sponsor_refs:
-        user = await directory.resolve_user(ref)
-        if user is None:
-            raise errors.InvalidMessage(
-                "UnknownSponsor", f"sponsor {ref} is not a user of the tenant"
-            )
-        if not user.is_member:
-            kind = user.user_type or "non-member"
-            raise errors.InvalidMessage("SponsorNotMember", f"sponsor {ref} is a {kind}")
-        if user.id.lower() not in ids:
-            ids.append(user.id.lower())
-        contact = contact or (user.mail or user.user_principal_name or "").lower() or None
-    if not ids:
-        return cmd, None
-    invitation = dataclasses.replace(cmd.invitation, sponsors=tuple(ids))
-    return dataclasses.replace(cmd, invitation=invitation), contact
-
-
-async def _record_new_sponsors(run: _Run, entry: LedgerEntry) -> None:
-    """New sponsors recorded on an onboarded guest's row (their steps are checked against it),
-    etag-checked and re-read on a conflict: two messages adding sponsors both land."""
-    for _ in range(5):
-        sponsors = run.cmd.invitation.sponsors
-        change = changes.SponsorsRecorded.adding(entry, sponsors, run.sponsor_contact)
-        if change is None or await run.ledger.update(entry.email, change, etag=entry.etag):
-            return
-        if (fresh := await run.ledger.get(entry.email)) is None:
-            return
-        entry = fresh
-    raise errors.LedgerContention("the guest's ledger row kept changing")
+        if self.lifecycle.leave_dates:
+            queued += await later.queue_leave_date(self.cmd, user_id, ledger=ledger, outbox=outbox)
+        return InviteOutcome(outcome=outcome, steps_queued=queued + more)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from guest_onboarding.adapters.graph.client import GraphClient
@@ -14,9 +15,13 @@ from guest_onboarding.adapters.graph.payloads import (
     PENDING_FIELDS,
     SPONSOR_FIELDS,
     USER_FIELDS,
+    assignment_of,
+    created_id,
     directory_user,
     guid,
     invitation_body,
+    leave_date_time,
+    query_of,
     select_id,
 )
 from guest_onboarding.adapters.graph.pipeline import no_retry
@@ -181,9 +186,10 @@ class GraphDirectory:
             await self._raise_missing_reference(response, probe=probe)
         raise_for_status(response)
 
-    async def assign_app_role(self, *, user_id: str, resource_id: str, app_role_id: str) -> None:
-        """Assign the app role; ``AlreadyDone`` if the assignment exists, ``NotYetReplicated``
-        if the service principal exists but cannot see the user yet."""
+    async def assign_app_role(self, *, user_id: str, resource_id: str, app_role_id: str) -> str:
+        """Assign the app role: the assignment's id (what ``DELETE`` needs to undo it);
+        ``AlreadyDone`` if the assignment exists, ``NotYetReplicated`` if the service principal
+        exists but cannot see the user yet."""
         body = {
             "principalId": guid("principalId", user_id),
             "resourceId": guid("resourceId", resource_id),
@@ -195,6 +201,45 @@ class GraphDirectory:
             probe = principal.to_get_request_information(self._config(select_id(principal)))
             await self._raise_missing_reference(response, probe=probe)
         raise_for_status(response)
+        return created_id(json_object(response))
+
+    async def remove_group_member(self, *, group_id: str, user_id: str) -> None:
+        """``DELETE /groups/{id}/members/{id}/$ref``; ``NotFound`` when not a member (or gone)."""
+        members = self._client.groups.by_group_id(group_id).members
+        member = members.by_directory_object_id(guid("userId", user_id))
+        response = await self._send(member.ref.to_delete_request_information(self._config()))
+        raise_for_status(response)
+
+    async def find_app_role_assignment(
+        self, *, user_id: str, resource_id: str, app_role_id: str
+    ) -> str | None:
+        """``GET /users/{id}/appRoleAssignments?$filter=resourceId eq {id}``: the id of the
+        user's assignment of that app role, if any (a grant whose id the ledger lacks)."""
+        assignments = self._client.users.by_user_id(user_id).app_role_assignments
+        query = query_of(assignments, filter=f"resourceId eq {guid('resourceId', resource_id)}")
+        response = await self._send(assignments.to_get_request_information(self._config(query)))
+        raise_for_status(response)
+        return assignment_of(json_object(response).get("value"), app_role_id)
+
+    async def remove_app_role_assignment(self, *, resource_id: str, assignment_id: str) -> None:
+        """``DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}``; ``NotFound`` when gone."""
+        principal = self._client.service_principals.by_service_principal_id(resource_id)
+        item = principal.app_role_assigned_to.by_app_role_assignment_id(assignment_id)
+        response = await self._send(item.to_delete_request_information(self._config()))
+        raise_for_status(response)
+
+    async def revoke_sessions(self, user_id: str) -> None:
+        """``POST /users/{id}/revokeSignInSessions``: the user's refresh tokens and session
+        cookies stop working (``NotFound`` when the user is gone)."""
+        revoke = self._client.users.by_user_id(user_id).revoke_sign_in_sessions
+        response = await self._send(revoke.to_post_request_information(self._config()))
+        raise_for_status(response)
+
+    async def set_leave_date(self, user_id: str, day: date | None) -> None:
+        """PATCH ``employeeLeaveDateTime`` to the start of ``day`` (UTC), or null."""
+        item = self._client.users.by_user_id(user_id)
+        body = {"employeeLeaveDateTime": leave_date_time(day)}
+        raise_for_status(await self._send(self._json_post(item, body, patch=True)))
 
     async def resolve_user(self, reference: str) -> DirectoryUser | None:
         """The user an object id or user principal name names (a sponsor), or None."""

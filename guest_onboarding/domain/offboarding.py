@@ -1,0 +1,210 @@
+"""Leavers and movers: what an offboarding removes, what it does to the account, when it is
+finished, when the account is deleted, and what a mover's message removes. No I/O.
+
+The ledger is the only record of what this app granted: a grant step ``done`` was made by this
+app; ``found`` means Graph said it was there already when this app first asked (someone else
+granted it), and this app never removes it. Every removal is a step of its own
+(``removing``, then ``removed``), decided here and carried out by ``assign_fn``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from guest_onboarding.domain.changes import Change, Transition
+from guest_onboarding.domain.invitation import ACCOUNT_STEP_PREFIX, is_grant_key
+from guest_onboarding.domain.ledger import ONBOARDED, GuestStatus, LedgerEntry, StepStatus
+
+
+class OffboardAction(StrEnum):
+    """What an offboarding does to the account once its access is removed
+    (``OFFBOARD_ACTION``). Sessions are revoked in every case."""
+
+    REMOVE_ACCESS = "remove-access"  # the account stays enabled, with nothing this app granted
+    DISABLE = "disable"  # sign-in blocked; an onboarding message enables it again
+    DISABLE_THEN_DELETE = "disable-then-delete"  # deleted DELETE_GRACE_DAYS after offboarding
+    DELETE = "delete"  # disabled at once, deleted by the next sweep (restorable for 30 days)
+
+    @property
+    def disables(self) -> bool:
+        return self != OffboardAction.REMOVE_ACCESS
+
+    @property
+    def deletes(self) -> bool:
+        return self in (OffboardAction.DISABLE_THEN_DELETE, OffboardAction.DELETE)
+
+
+#: What an offboarding of a user this app did not onboard does: their grants from this app
+#: are removed, their account is not touched (no revocation, no disabling, no deletion).
+GRANTS_ONLY = "grants-only"
+
+#: The account's own steps, one fixed ledger key each.
+REVOKE_SESSIONS = ACCOUNT_STEP_PREFIX + "revoke"
+DISABLE_SIGN_IN = ACCOUNT_STEP_PREFIX + "disable"
+ENABLE_SIGN_IN = ACCOUNT_STEP_PREFIX + "enable"
+LEAVE_DATE = ACCOUNT_STEP_PREFIX + "leavedate"
+#: The account steps an offboarding waits for before it is finished.
+OFFBOARDING_ACCOUNT_STEPS = (REVOKE_SESSIONS, DISABLE_SIGN_IN)
+
+#: Rows whose account this app created (an invitation) or adopted (``RESEND_UNTRACKED``): only
+#: these are revoked, disabled and deleted. An ``existing`` row names a user that was there
+#: before this app: only what this app granted them is removed.
+ACCOUNT_OURS = frozenset(
+    {
+        GuestStatus.INVITED,
+        GuestStatus.UNTRACKED,
+        GuestStatus.REDEEMED,
+        GuestStatus.EXPIRED,
+        GuestStatus.DISABLED,
+    }
+)
+#: Rows an offboarding acts on (the others have no user of this app's, or are leaving).
+OFFBOARDABLE = ONBOARDED
+LEAVING = frozenset({GuestStatus.OFFBOARDING, GuestStatus.OFFBOARDED})
+
+#: Grants an offboarding removes: made by this app, or maybe (queued, failed after a call that
+#: may have applied). ``found`` ones are someone else's; ``removed`` ones are gone.
+_NOT_OURS_TO_REMOVE = frozenset({StepStatus.FOUND, StepStatus.REMOVED})
+#: Grants a mover's message removes when it no longer names them.
+_GRANTED_OR_GRANTING = frozenset({StepStatus.DONE, StepStatus.QUEUED, StepStatus.FAILED})
+
+
+# -- the offboarding's writes to the row (typed changes, as in ``domain.changes``) ---------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffboardHeld(Change):
+    """The brake holds this offboarding (``OFFBOARD_THRESHOLD``): nothing is removed until an
+    operator releases or discards it."""
+
+    offboard_held_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldCleared(Change):
+    """The held offboarding is gone: discarded by an operator, or an onboarding message (HR's
+    latest word) came after it."""
+
+    offboard_held_at: None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffboardingStarted(Transition):
+    """The offboarding is admitted: every grant to remove is ``removing`` and the account's
+    steps are queued (``domain.offboarding.plan_offboarding``)."""
+
+    offboard_started_at: datetime
+    offboard_action: str
+    steps: Mapping[str, StepStatus]
+    offboard_held_at: None = None
+    status: GuestStatus = field(default=GuestStatus.OFFBOARDING, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Offboarded(Transition):
+    """Every removal and account step of the offboarding is done."""
+
+    offboarded_at: datetime
+    disabled_at: datetime | None
+    status: GuestStatus = field(default=GuestStatus.OFFBOARDED, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffboardPlan:
+    """What one offboarding does: the grants it removes, the account's steps, and what it
+    records as its action (``GRANTS_ONLY`` for a user this app did not onboard)."""
+
+    action: str
+    removals: tuple[str, ...]
+    account_steps: tuple[str, ...]
+
+    @property
+    def steps(self) -> dict[str, StepStatus]:
+        """The step statuses the offboarding starts with."""
+        return {
+            **dict.fromkeys(self.removals, StepStatus.REMOVING),
+            **dict.fromkeys(self.account_steps, StepStatus.QUEUED),
+        }
+
+
+def plan_offboarding(row: LedgerEntry, action: OffboardAction) -> OffboardPlan:
+    """The offboarding of ``row`` (an ``OFFBOARDABLE`` row) under ``action``."""
+    removals = tuple(
+        key
+        for key, status in sorted(row.steps.items())
+        if is_grant_key(key) and status not in _NOT_OURS_TO_REMOVE
+    )
+    if row.status not in ACCOUNT_OURS:
+        return OffboardPlan(action=GRANTS_ONLY, removals=removals, account_steps=())
+    account = (REVOKE_SESSIONS, DISABLE_SIGN_IN) if action.disables else (REVOKE_SESSIONS,)
+    return OffboardPlan(action=action.value, removals=removals, account_steps=account)
+
+
+def mover_removals(steps: Mapping[str, StepStatus], wanted: Iterable[str]) -> tuple[str, ...]:
+    """The grants a message that states the whole access (``exact``) removes: what this app
+    granted (or is granting) that the message does not name. Someone else's stay."""
+    keep = set(wanted)
+    return tuple(
+        key
+        for key, status in sorted(steps.items())
+        if is_grant_key(key) and key not in keep and status in _GRANTED_OR_GRANTING
+    )
+
+
+def pending_steps(row: LedgerEntry) -> dict[str, StepStatus]:
+    """Steps the row still waits for: removals decided, account steps queued (a redelivered
+    message queues them again; a step already finished does nothing a second time)."""
+    return {
+        key: status
+        for key, status in row.steps.items()
+        if status == StepStatus.REMOVING
+        or (key.startswith(ACCOUNT_STEP_PREFIX) and status == StepStatus.QUEUED)
+    }
+
+
+def offboarding_finished(row: LedgerEntry) -> bool:
+    """Every removal of the offboarding is done and the account's steps too."""
+    if row.status != GuestStatus.OFFBOARDING:
+        return False
+    for key, status in row.steps.items():
+        if is_grant_key(key) and status == StepStatus.REMOVING:
+            return False
+        if key in OFFBOARDING_ACCOUNT_STEPS and status != StepStatus.DONE:
+            return False
+    return True
+
+
+def answer_already_there(*, first_try: bool) -> StepStatus:
+    """What Graph's "already there" to an add means. On the step's first try nothing of this
+    app's could have made it: someone else granted it (``found``, never removed by this app).
+    After an earlier try whose outcome is unknown (a 5xx, a timeout, a crash), it is most
+    likely that try's doing: ``done`` (and a ``done`` is never overwritten by ``found``)."""
+    return StepStatus.FOUND if first_try else StepStatus.DONE
+
+
+def is_due(access_ends_on: date | None, now: datetime) -> bool:
+    """The end date has come (the sweep offboards on the day itself, UTC)."""
+    return access_ends_on is not None and now.date() >= access_ends_on
+
+
+def ends_within(access_ends_on: date | None, now: datetime, days: int) -> bool:
+    """The end date is in the next ``days`` days (not past yet)."""
+    if access_ends_on is None:
+        return False
+    return now.date() <= access_ends_on < now.date() + timedelta(days=days)
+
+
+def deletion_due(row: LedgerEntry, *, now: datetime, delete_grace_days: int) -> bool:
+    """An offboarded account whose action deletes it: now (``delete``), or after the grace
+    period (``disable-then-delete``, counted from the end of the offboarding)."""
+    if row.status != GuestStatus.OFFBOARDED or row.user_id is None:
+        return False
+    if row.offboard_action == OffboardAction.DELETE.value:
+        return True
+    if row.offboard_action != OffboardAction.DISABLE_THEN_DELETE.value:
+        return False
+    since = row.offboarded_at or row.offboard_started_at
+    return since is not None and now - since >= timedelta(days=delete_grace_days)
