@@ -9,13 +9,14 @@ granted it), and this app never removes it. Every removal is a step of its own
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from guest_onboarding.domain.changes import Change, Transition
-from guest_onboarding.domain.invitation import ACCOUNT_STEP_PREFIX, is_grant_key
+from guest_onboarding.domain.changes import Change, Transition, history_line, new_row
+from guest_onboarding.domain.invitation import ACCOUNT_STEP_PREFIX, InvitationCommand, is_grant_key
 from guest_onboarding.domain.ledger import ONBOARDED, GuestStatus, LedgerEntry, StepStatus
 
 
@@ -208,3 +209,35 @@ def deletion_due(row: LedgerEntry, *, now: datetime, delete_grace_days: int) -> 
         return False
     since = row.offboarded_at or row.offboard_started_at
     return since is not None and now - since >= timedelta(days=delete_grace_days)
+
+
+def returning_row(
+    cmd: InvitationCommand,
+    offboarded: LedgerEntry,
+    *,
+    redeemed: bool,
+    now: datetime,
+    sponsor_contact: str | None,
+) -> LedgerEntry:
+    """The row of an offboarded guest onboarded again: a new lifecycle of the same user, the
+    history kept. An account this app onboarded stays this app's (``redeemed`` or
+    ``invited``, as the user stands), so a later offboarding disables it again; a user this app
+    found (``GRANTS_ONLY``) stays ``existing``."""
+    assert offboarded.user_id is not None
+    row = new_row(
+        cmd,
+        now=now,
+        sponsor_contact=sponsor_contact,
+        user_id=offboarded.user_id,
+        replacing=offboarded,
+    )
+    if offboarded.offboard_action in (None, GRANTS_ONLY):
+        return row
+    status = GuestStatus.REDEEMED if redeemed else GuestStatus.INVITED
+    return dataclasses.replace(
+        row,
+        status=status,
+        first_sent_at=offboarded.first_sent_at,
+        redeemed_at=offboarded.redeemed_at if redeemed else None,
+        history=(*offboarded.history, history_line(status, now)),
+    )

@@ -105,10 +105,11 @@ async def bring_back(
     history kept), and sign-in enabled again by a step if their offboarding disabled it. No
     email: the invitation they had still holds. The steps queued (their access is the caller's
     fan-out), or why not."""
-    if await directory.get_user(user_id) is None:
+    user = await directory.get_user(user_id)
+    if user is None:
         return Comeback.GONE
-    row = changes.new_row(
-        cmd, now=now, sponsor_contact=sponsor_contact, user_id=user_id, replacing=entry
+    row = offboarding.returning_row(
+        cmd, entry, redeemed=user.has_redeemed, now=now, sponsor_contact=sponsor_contact
     )
     if entry.etag is None or not await ledger.take_over(row, etag=entry.etag):
         return Comeback.RACED
