@@ -11,9 +11,12 @@ import dataclasses
 import json
 from typing import Any
 
+import pytest
+
 from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
 from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.domain.invitation import app_role_step_key, group_step_key
+from guest_onboarding.errors import StoreUnavailable
 from tests.security.conftest import Tenant
 
 ADA = "ada@fabrikam.example"
@@ -264,3 +267,23 @@ async def test_an_offboarding_message_carrying_access_is_refused(tenant: Tenant)
     assert await tenant.invite(body) == "rejected"
     assert tenant.poison_codes("guest-invitations") == ["InvalidField"]
     assert len(access_of(tenant, user_id)) == 3
+
+
+async def test_a_crash_between_the_decision_and_the_queueing_is_picked_up_by_the_redelivery(
+    tenant: Tenant,
+) -> None:
+    user_id = await onboarded(tenant)
+    busy = StoreUnavailable("could not send: no answer (Timeout)", code="Timeout")
+    tenant.outbox.outage = busy  # the row is written, then no step can be queued
+    with pytest.raises(StoreUnavailable):
+        await tenant.invite(offboard())
+    tenant.outbox.outage = None
+    assert len(access_of(tenant, user_id)) == 3
+
+    assert await tenant.invite(offboard()) == "already_offboarded"  # the host's redelivery
+    await tenant.drain_assignments()
+
+    assert access_of(tenant, user_id) == set()
+    assert tenant.directory.users[user_id].account_enabled is False
+    row = await tenant.ledger.get(ADA)
+    assert row is not None and row.status == "offboarded"

@@ -133,3 +133,15 @@ async def test_hrs_later_onboarding_message_wins_over_a_held_offboarding(braked:
     await braked.drain_assignments()
     assert has_access(braked, ids[GUESTS[2]])
     assert braked.directory.users[ids[GUESTS[2]]].account_enabled
+
+
+async def test_the_threshold_counts_offboardings_within_the_hour(braked: Tenant) -> None:
+    ids = await onboard_all(braked)
+    for email in GUESTS[:2]:
+        assert await braked.invite({"email": email, "action": "offboard"}) == "offboarding"
+    braked.clock.now += timedelta(minutes=61)  # the first two are out of the window now
+    for email in GUESTS[2:4]:
+        assert await braked.invite({"email": email, "action": "offboard"}) == "offboarding"
+    assert await braked.invite({"email": GUESTS[4], "action": "offboard"}) == "brake_engaged"
+    await braked.drain_assignments()
+    assert [e for e in GUESTS if has_access(braked, ids[e])] == [GUESTS[4]]
