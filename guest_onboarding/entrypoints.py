@@ -35,6 +35,7 @@ from guest_onboarding.internal_messages import (
     ReminderRequest,
     next_attempt,
     parse_assignment_message,
+    queued_again,
 )
 from guest_onboarding.messages import parse_invitation_queue_message
 from guest_onboarding.retry import Action, RetryRules
@@ -158,7 +159,7 @@ async def handle_assignment_message(
         }
 
         async def requeue(delay: float, counts: bool) -> None:
-            again = next_attempt(step) if counts else step
+            again = next_attempt(step) if counts else queued_again(step)
             await rt.outbox.queue_assignment(again, delay_seconds=delay)
 
         try:
@@ -169,7 +170,7 @@ async def handle_assignment_message(
                 directory=rt.directory,
                 ledger=rt.ledger,
                 outbox=rt.outbox,
-                first_try=step.attempt == 0 and dequeue_count == 1,
+                first_try=not step.requeued and dequeue_count == 1,
                 now=rt.clock(),
             )
             return delivery.done(done)

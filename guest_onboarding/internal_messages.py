@@ -63,6 +63,10 @@ class _Step(_Traced):
     userId: Guid
     externalId: Annotated[str, utf16_units(MAX_EXTERNAL_ID)] | None = None
     attempt: Annotated[int, Field(ge=0, le=1000)] = 0
+    #: A copy the app queued again (a retry, counted or not, or a grant made again after a
+    #: removal): an earlier copy may have reached Graph, so Graph's "already there" may be this
+    #: app's own doing (``domain.offboarding.answer_already_there``).
+    requeued: bool = False
 
 
 class GroupMembership(_Step):
@@ -221,7 +225,13 @@ _ASSIGNMENT_STEP: TypeAdapter[AssignmentStep] = TypeAdapter(AssignmentStep)
 
 def next_attempt(step: AssignmentStep) -> AssignmentStep:
     """``step`` again, one attempt later (a transient failure's retry)."""
-    return step.model_copy(update={"attempt": step.attempt + 1})
+    return step.model_copy(update={"attempt": step.attempt + 1, "requeued": True})
+
+
+def queued_again(step: AssignmentStep) -> AssignmentStep:
+    """``step`` again, the attempt not counted (a Storage error, throttling): still a copy that
+    may follow one that reached Graph."""
+    return step.model_copy(update={"requeued": True})
 
 
 def assignment_steps(

@@ -16,6 +16,7 @@ import pytest
 from devstack.seeds import GROUP_PARTNERS, PORTAL_SP, READER_ROLE
 from devstack.seeds import GROUP_PROJECT_X as GROUP_X
 from guest_onboarding.domain.invitation import app_role_step_key, group_step_key
+from guest_onboarding.entrypoints import handle_assignment_message
 from guest_onboarding.errors import StoreUnavailable
 from tests.security.conftest import Tenant
 
@@ -287,3 +288,39 @@ async def test_a_crash_between_the_decision_and_the_queueing_is_picked_up_by_the
     assert tenant.directory.users[user_id].account_enabled is False
     row = await tenant.ledger.get(ADA)
     assert row is not None and row.status == "offboarded"
+
+
+async def test_a_grant_whose_record_storage_lost_is_still_removed_as_this_apps(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Graph applied the grant, then Storage failed the ledger write on the copy's last
+    delivery: the app puts back a copy that does not count as an attempt. That copy meets
+    Graph's "already there", which is this app's own grant, and is removed at offboarding."""
+    assert await tenant.invite({"email": ADA, "groups": [GROUP_X]}) == "invited"
+    row = await tenant.ledger.get(ADA)
+    assert row is not None and row.user_id
+    key = group_step_key(GROUP_X)
+    real_update = tenant.ledger.update
+    lost: list[str] = []
+
+    async def update(email: str, change: Any, *, etag: str | None = None) -> bool:
+        if not lost and key in getattr(change, "steps", {}):
+            lost.append(key)
+            raise StoreUnavailable("could not update the ledger row (ServerBusy)", code="Busy")
+        return await real_update(email, change, etag=etag)
+
+    monkeypatch.setattr(tenant.ledger, "update", update)
+    [(step, _)] = tenant.outbox.assignments
+    tenant.outbox.assignments.clear()
+    last = tenant.rt.max_dequeue_count
+    body = step.model_dump_json()
+    assert (
+        await handle_assignment_message(body=body, message_id="a", dequeue_count=last, rt=tenant.rt)
+        == "retrying"
+    )  # a copy put back, not counted
+    assert row.user_id in tenant.directory.members[GROUP_X]  # Graph applied it
+    await tenant.drain_assignments()  # the copy put back
+
+    assert await tenant.invite(offboard()) == "offboarding"
+    await tenant.drain_assignments()
+    assert row.user_id not in tenant.directory.members[GROUP_X]
