@@ -132,8 +132,11 @@ async def perform_assignment(
     ):
         raise InvalidMessage("UnknownStep", "the ledger records no such sponsor for the guest")
     status = entry.steps[step.key]
-    if status in _SETTLED:
+    if status == StepStatus.DONE or (status == StepStatus.FOUND and first_try):
         return Outcome.ALREADY_DONE
+    # ``found`` met by a copy that may follow one of this app's own calls (a redelivery, a
+    # retry): another copy's "already there" may have been this delivery's own grant, so Graph
+    # is asked again, and its "already there" now records ``done``.
     if entry.status in offboarding.LEAVING or status in (StepStatus.REMOVING, StepStatus.REMOVED):
         return Outcome.SKIPPED  # the latest decision is that the guest has no such access
     try:

@@ -324,3 +324,36 @@ async def test_a_grant_whose_record_storage_lost_is_still_removed_as_this_apps(
     assert await tenant.invite(offboard()) == "offboarding"
     await tenant.drain_assignments()
     assert row.user_id not in tenant.directory.members[GROUP_X]
+
+
+async def test_a_duplicate_that_met_this_apps_own_grant_does_not_make_it_someone_elses(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copy A's grant reached Graph, then Storage failed its ledger write (the host delivers A
+    again). Meanwhile copy B (HR's duplicate message) met Graph's "already there" on its first
+    try and recorded it as someone else's. A's redelivery knows better: the grant is this app's,
+    and the offboarding removes it."""
+    assert await tenant.invite({"email": ADA, "groups": [GROUP_X]}) == "invited"
+    assert await tenant.invite({"email": ADA, "groups": [GROUP_X]}, "dup") == "already_onboarded"
+    row = await tenant.ledger.get(ADA)
+    assert row is not None and row.user_id
+    [a, b] = [step.model_dump_json() for step, _ in tenant.outbox.assignments]
+    tenant.outbox.assignments.clear()
+    real_update = tenant.ledger.update
+    lost: list[str] = []
+
+    async def update(email: str, change: Any, *, etag: str | None = None) -> bool:
+        if not lost:
+            lost.append(email)
+            raise StoreUnavailable("could not update the ledger row (ServerBusy)", code="Busy")
+        return await real_update(email, change, etag=etag)
+
+    monkeypatch.setattr(tenant.ledger, "update", update)
+    with pytest.raises(StoreUnavailable):  # the host will deliver A again
+        await handle_assignment_message(body=a, message_id="a", dequeue_count=1, rt=tenant.rt)
+    assert await handle_assignment_message(body=b, message_id="b", rt=tenant.rt) == "already_done"
+    await handle_assignment_message(body=a, message_id="a", dequeue_count=2, rt=tenant.rt)
+
+    assert await tenant.invite(offboard()) == "offboarding"
+    await tenant.drain_assignments()
+    assert row.user_id not in tenant.directory.members[GROUP_X]
