@@ -35,7 +35,6 @@ from guest_onboarding.internal_messages import (
     ReminderRequest,
     next_attempt,
     parse_assignment_message,
-    queued_again,
 )
 from guest_onboarding.messages import parse_invitation_queue_message
 from guest_onboarding.retry import Action, RetryRules
@@ -159,7 +158,7 @@ async def handle_assignment_message(
         }
 
         async def requeue(delay: float, counts: bool) -> None:
-            again = next_attempt(step) if counts else queued_again(step)
+            again = next_attempt(step) if counts else step.model_copy(update={"requeued": True})
             await rt.outbox.queue_assignment(again, delay_seconds=delay)
 
         try:

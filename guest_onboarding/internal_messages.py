@@ -4,7 +4,6 @@ against the allow-lists and the ledger."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -24,8 +23,10 @@ from guest_onboarding.wire import (
     Address,
     Guid,
     Internal,
+    iso_date_or_value,
     load_object,
     rejection,
+    utc_time,
     utf16_units,
 )
 
@@ -63,9 +64,7 @@ class _Step(_Traced):
     userId: Guid
     externalId: Annotated[str, utf16_units(MAX_EXTERNAL_ID)] | None = None
     attempt: Annotated[int, Field(ge=0, le=1000)] = 0
-    #: A copy the app queued again (a retry, counted or not, or a grant made again after a
-    #: removal): an earlier copy may have reached Graph, so Graph's "already there" may be this
-    #: app's own doing (``domain.offboarding.answer_already_there``).
+    #: A copy queued again (a retry, or a grant made again): one before it may have reached Graph.
     requeued: bool = False
 
 
@@ -157,27 +156,6 @@ class AppRoleRemoval(_Step):
         return f"{self.resourceId}:{self.appRoleId}"
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _iso_date(value: object) -> object:
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-        return date.fromisoformat(value)
-    return value  # a date already, or refused by the type
-
-
-def _utc_time(value: object) -> datetime:
-    """An ISO 8601 time with its UTC offset (the JSON text, or a datetime already)."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("an ISO 8601 time") from None
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise ValueError("an ISO 8601 time with its UTC offset")
-    return value
-
-
 class AccountStep(_Step):
     """One step on the account itself: ``revoke`` its sign-in sessions, ``disable`` or
     ``enable`` sign-in, or set its ``leaveDate`` (``employeeLeaveDateTime``). Each is done only
@@ -185,7 +163,7 @@ class AccountStep(_Step):
 
     kind: Literal["account"] = "account"
     action: Literal["revoke", "disable", "enable", "leavedate"]
-    leaveDate: Annotated[date | None, BeforeValidator(_iso_date)] = None
+    leaveDate: Annotated[date | None, BeforeValidator(iso_date_or_value)] = None
 
     @property
     def key(self) -> str:
@@ -213,7 +191,7 @@ class HeldOffboarding(_Traced):
     decides nothing itself: without a decision, or for a row held at another time, nothing."""
 
     email: Address
-    heldAt: Annotated[datetime, BeforeValidator(_utc_time)]
+    heldAt: Annotated[datetime, BeforeValidator(utc_time)]
 
 
 class HeldOffboardingEnvelope(Internal):
@@ -226,12 +204,6 @@ _ASSIGNMENT_STEP: TypeAdapter[AssignmentStep] = TypeAdapter(AssignmentStep)
 def next_attempt(step: AssignmentStep) -> AssignmentStep:
     """``step`` again, one attempt later (a transient failure's retry)."""
     return step.model_copy(update={"attempt": step.attempt + 1, "requeued": True})
-
-
-def queued_again(step: AssignmentStep) -> AssignmentStep:
-    """``step`` again, the attempt not counted (a Storage error, throttling): still a copy that
-    may follow one that reached Graph."""
-    return step.model_copy(update={"requeued": True})
 
 
 def assignment_steps(
@@ -265,30 +237,21 @@ def removal_step(
     email: str, user_id: str, key: str, *, external_id: str | None = None
 ) -> RemovalStep:
     """The step that removes the grant ``key`` names."""
-    grant = grant_of_key(key)
+    grant, base = grant_of_key(key), {"email": email, "userId": user_id, "externalId": external_id}
     if isinstance(grant, AppRoleRef):
-        return AppRoleRemoval(
-            email=email,
-            userId=user_id,
-            resourceId=grant.resource_id,
-            appRoleId=grant.app_role_id,
-            externalId=external_id,
-        )
-    return GroupRemoval(email=email, userId=user_id, groupId=grant, externalId=external_id)
+        role = {"resourceId": grant.resource_id, "appRoleId": grant.app_role_id}
+        return AppRoleRemoval.model_validate({**base, **role})
+    return GroupRemoval.model_validate({**base, "groupId": grant})
 
 
 def grant_step(email: str, user_id: str, key: str, *, external_id: str | None = None) -> GrantStep:
-    """The step that adds the grant ``key`` names (again: a removal undid a later add)."""
-    grant = grant_of_key(key)
+    """The step that adds the grant ``key`` names again (a removal undid a later add); a copy
+    that may follow one that reached Graph (``requeued``)."""
+    grant, base = grant_of_key(key), {"email": email, "userId": user_id, "externalId": external_id}
     if isinstance(grant, AppRoleRef):
-        return AppRoleAssignment(
-            email=email,
-            userId=user_id,
-            resourceId=grant.resource_id,
-            appRoleId=grant.app_role_id,
-            externalId=external_id,
-        )
-    return GroupMembership(email=email, userId=user_id, groupId=grant, externalId=external_id)
+        role = {"resourceId": grant.resource_id, "appRoleId": grant.app_role_id}
+        return AppRoleAssignment.model_validate({**base, **role, "requeued": True})
+    return GroupMembership.model_validate({**base, "groupId": grant, "requeued": True})
 
 
 def account_step(
@@ -301,15 +264,8 @@ def account_step(
 ) -> AccountStep:
     """The account step ``key`` names (``domain.offboarding``'s keys)."""
     action = key.removeprefix(ACCOUNT_STEP_PREFIX)
-    return AccountStep.model_validate(
-        {
-            "email": email,
-            "userId": user_id,
-            "action": action,
-            "leaveDate": leave_date,
-            "externalId": external_id,
-        }
-    )
+    base = {"email": email, "userId": user_id, "externalId": external_id}
+    return AccountStep.model_validate({**base, "action": action, "leaveDate": leave_date})
 
 
 def step_for_key(

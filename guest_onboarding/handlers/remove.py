@@ -78,8 +78,9 @@ async def perform_removal(
         # removal may have undone that grant, so it is made again.
         again = StepsRecorded(steps={step.key: StepStatus.QUEUED})
         await ledger.update(step.email, again)
-        grant = grant_step(step.email, step.userId, step.key, external_id=step.externalId)
-        await outbox.queue_assignment(grant.model_copy(update={"requeued": True}))
+        await outbox.queue_assignment(
+            grant_step(step.email, step.userId, step.key, external_id=step.externalId)
+        )
     await _finish(entry, ledger, now)
     return Outcome.ALREADY_DONE if gone else Outcome.DONE
 
