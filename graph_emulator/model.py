@@ -173,6 +173,10 @@ class ServicePrincipal:
     display_name: str
     app_roles: list[dict[str, Any]]
     assignments: list[AppRoleAssignment] = field(default_factory=list)
+    #: "Application" for an app registration's, "ManagedIdentity" for a managed identity's.
+    service_principal_type: str = "Application"
+    #: A user-assigned managed identity's: ["isExplicit=True", its ARM resource id].
+    alternative_names: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -189,6 +189,8 @@ def _add_service_principal(tenant: Tenant, entry: Mapping[str, Any]) -> None:
             }
             for role in entry.get("appRoles", [])
         ],
+        service_principal_type=entry.get("servicePrincipalType", "Application"),
+        alternative_names=list(entry.get("alternativeNames", [])),
     )
     tenant.service_principals[sp.id] = sp
     for assignment in entry.get("assignments", []):

@@ -166,7 +166,8 @@ def service_principal_json(sp: ServicePrincipal) -> dict[str, Any]:
         "appId": sp.app_id,
         "displayName": sp.display_name,
         "accountEnabled": True,
-        "servicePrincipalType": "Application",
+        "servicePrincipalType": sp.service_principal_type,
+        "alternativeNames": list(sp.alternative_names),
         "appRoles": sp.app_roles,
     }
 

@@ -270,7 +270,7 @@ class _Delivery:
         await self.rt.outbox.reject(
             queue=self.queue, original=self.text, code=code, message=message, details=reason or None
         )
-        rejected = isinstance(exc, InvalidMessage)
+        rejected = isinstance(exc, InvalidMessage) and exc.rejected
         return self.done(Outcome.REJECTED if rejected else Outcome.POISONED, error=code)
 
     async def fail(

@@ -2,6 +2,7 @@
 
     OnboardingError
     ├── InvalidMessage              rejected input: poison at once, never retried, no Graph call
+    │   └── OperatorNeeded          a bound reached (``ReinvitationLimit``): poison at once
     └── ServiceError                a service answered with an error or could not be reached
         │                           (code, message, status, request id)
         ├── DirectoryError          anything Graph said
@@ -44,6 +45,17 @@ class InvalidMessage(OnboardingError):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+    #: The message itself is refused (outcome ``rejected``), not a bound reached.
+    rejected = True
+
+
+class OperatorNeeded(InvalidMessage):
+    """A valid message the app stops acting on because a bound was reached (``code`` names
+    it): poisoned at once like rejected input, but its outcome is ``poisoned``, for an operator
+    to decide."""
+
+    rejected = False
 
 
 class ServiceError(OnboardingError):

@@ -77,6 +77,18 @@ class InvitationRefused(Transition):
 
 
 @dataclass(frozen=True, kw_only=True)
+class InvitationUnconfirmed(Transition):
+    """No user has the address after the invitation and every re-invitation the rules allow
+    (:func:`~guest_onboarding.domain.ledger.reinvitation_limit`): the app stops inviting; an
+    operator looks the address up (a replayed message records a user who shows, or invites
+    afresh)."""
+
+    last_error: str
+    status: GuestStatus = field(default=GuestStatus.FAILED, init=False)
+    claim_token: None = field(default=None, init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
 class InvitationOutcomeUnknown(Change):
     """``POST /invitations`` ended in a timeout or a 5xx: the email may or may not have gone.
     Nobody is calling any more (the lease is moot), but the claim time stays: redeliveries look

@@ -7,7 +7,12 @@ sends them again, so they are held to the rules of a link a guest may follow:
   no control character (``Cc``: NUL, ESC, TAB, CR, LF, DEL, C1), no format character (``Cf``:
   bidi embeddings, overrides, isolates and marks, zero-width space, joiners, word joiner, BOM,
   soft hyphen), no line or paragraph separator (``Zl``, ``Zp``), no surrogate, private-use or
-  unassigned code point (``Cs``, ``Co``, ``Cn``, as the runtime's Unicode version knows them).
+  unassigned code point (``Cs``, ``Co``, ``Cn``, as the runtime's Unicode version knows them);
+  and no character Unicode says to render as invisible whatever its category
+  (``Default_Ignorable_Code_Point``, DerivedCoreProperties.txt, read through ``regex``'s
+  ``\\p{...}``): the combining grapheme joiner, the Hangul fillers, the Khmer inherent vowels,
+  variation selectors; except inside an emoji (a variation selector right after a pictograph,
+  a zero-width joiner between two).
   ``customizedMessageBody`` keeps its line breaks: LF, and CR followed by LF; a lone CR is
   refused. Rejection code ``UnsafeCharacter``.
 - **Links**: every link a reader could follow (:mod:`guest_onboarding.domain.links`: schemes,
@@ -29,6 +34,8 @@ import dataclasses
 import json
 import unicodedata
 from enum import StrEnum
+
+import regex
 
 from guest_onboarding.domain.addresses import check_address
 from guest_onboarding.domain.invitation import Invitation
@@ -57,13 +64,29 @@ _REFUSED_CATEGORIES = {
 }
 
 
+#: Characters Unicode says to render as completely invisible, whatever their category.
+_DEFAULT_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+
+#: The invisible characters an emoji is written with, allowed inside an emoji only: a variation
+#: selector right after a pictograph (U+FE0F asks for "❤️" in colour), and the zero-width joiner
+#: between two pictographs ("👩‍💻"). Never after a letter or digit, where IDNA's mapping would
+#: drop it from a host name and a link could hide behind it.
+_EMOJI_PART = regex.compile(
+    r"(?<=\p{Extended_Pictographic}\p{Emoji_Modifier}?)[\uFE0E\uFE0F]"
+    r"|(?<=\p{Extended_Pictographic}[\uFE0F\p{Emoji_Modifier}]*)\u200D"
+    r"(?=\p{Extended_Pictographic})"
+)
+
+
 def unsafe_characters(text: str, *, line_breaks: bool = False) -> list[tuple[int, str, str]]:
     """Each refused character of ``text``: its position, the character and its kind. With
     ``line_breaks``, LF and CR LF pass."""
     found = []
     for index, character in enumerate(text):
         kind = _REFUSED_CATEGORIES.get(unicodedata.category(character))
-        if kind is None:
+        if kind is None and _DEFAULT_IGNORABLE.match(character):
+            kind = "invisible: default-ignorable"
+        if kind is None or _EMOJI_PART.match(text, index):
             continue
         if line_breaks and (
             character == "\n" or (character == "\r" and text[index + 1 : index + 2] == "\n")

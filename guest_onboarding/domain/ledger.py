@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from guest_onboarding.domain.invitation import Invitation
+from guest_onboarding.errors import OperatorNeeded
 
 
 class GuestStatus(StrEnum):
@@ -152,6 +153,47 @@ def invited_recently(entry: LedgerEntry, *, now: datetime, wait: timedelta) -> b
     """The row's user was invited (or the row made) less than ``wait`` ago: a directory that
     does not show them yet may not have replicated them, they are not gone."""
     return replication_wait_left(entry.first_sent_at or entry.created_at, now=now, wait=wait) > 0
+
+
+#: How many times one guest is invited again after an invitation whose outcome was unknown
+#: (a 500, 502 or 504, a reset, a timeout, a crash) left no user in the directory for the whole
+#: replication wait. Each may be one more email if Graph did create the user and look-ups still
+#: miss it, so two (one unknown outcome in a row is routine under faults, three are not), then
+#: the message goes to poison (``ReinvitationLimit``) for an operator.
+MAX_REINVITATIONS = 2
+
+#: Graph's answers to ``POST /invitations`` that say it did nothing: 429 (throttled) and 503
+#: ("The service is temporarily unavailable ... You may repeat the request after a delay",
+#: Graph's error-response reference). The claim is released; the invitation is not "unknown".
+REFUSED_UNAPPLIED_STATUSES = frozenset({429, 503})
+
+
+def refused_unapplied(status: int | None) -> bool:
+    """Graph's answer says the request was refused before it did anything."""
+    return status in REFUSED_UNAPPLIED_STATUSES
+
+
+def reinvitations_after(entry: LedgerEntry | None, *, again: bool) -> int:
+    """The ``reinvitations`` of a row claimed to invite: the row's own (one more when inviting
+    again) while the claim is taken again in the same onboarding (after a throttled invitation
+    released it, as after a lost answer); 0 for a new row or a guest onboarded afresh."""
+    if entry is None or entry.status is not GuestStatus.INVITING:
+        return 0
+    return entry.reinvitations + (1 if again else 0)
+
+
+def reinvitation_limit(entry: LedgerEntry) -> OperatorNeeded | None:
+    """Why the guest of ``entry`` may not be invited again (``MAX_REINVITATIONS`` reached, the
+    last invitation's outcome unknown too, no user after its wait), or None if they may."""
+    if entry.reinvitations < MAX_REINVITATIONS:
+        return None
+    return OperatorNeeded(
+        "ReinvitationLimit",
+        f"no user has the address after {entry.reinvitations + 1} invitations, each followed by "
+        "the whole replication wait; look the address up in Microsoft Entra ID, then replay the "
+        "message (a user who is there is recorded, with no email; else the guest is invited "
+        "afresh)",
+    )
 
 
 #: Key prefix of retired rows: no address, a hash of it (Table keys may not hold ``#``).

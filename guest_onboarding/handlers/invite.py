@@ -137,19 +137,17 @@ async def _claim_and_invite(
     run: _Run, entry: LedgerEntry | None, *, again: bool = False
 ) -> InviteOutcome:
     await run.gate.ensure_open(run.clock())  # a tenant-wide stop: wait before claiming
-    count = entry.reinvitations + 1 if again and entry is not None else 0
+    count = rows.reinvitations_after(entry, again=again)
     if not await run.write(entry, reinvitations=count):
         return await run.defer()
     return await _send_invitation(run, Outcome.REINVITED if again else Outcome.INVITED)
 
 
 async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
-    """The claim's holder crashed, or its invitation ended in a 5xx or a timeout: look until the
-    user shows; after the whole replication wait, invite again (``reinvited``), no operator."""
+    """A crashed claim or an unknown outcome (5xx): wait for the user, then invite again, once."""
     if entry.claimed_at is None:  # released: Graph did nothing
         return await _claim_and_invite(run, entry)
-    user = await run.directory.find_user(run.cmd.email)
-    if user is not None:  # it did, when the row was claimed
+    if (user := await run.directory.find_user(run.cmd.email)) is not None:  # it did, when claimed
         sent_at, emailed = entry.claimed_at, run.cmd.invitation.send_message
         found = changes.Invited.sent(user.id, sent_at=sent_at, emailed=emailed, at=run.clock())
         if not await run.ledger.update(run.cmd.email, found, etag=entry.etag):
@@ -158,9 +156,12 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
     left = rows.replication_wait_left(entry.claimed_at, now=run.clock(), wait=run.replication_wait)
     if left:  # maybe sent and not replicated yet: look again rather than risk a second email
         return await run.defer(left, at_most=rows.REPLICATION_RECHECK_SECONDS)
-    # An address that already has a user gets no second one: Graph answers with that user and
-    # re-sends to it (Microsoft Entra B2B docs, customize-invitation-api "Determine if a user was
-    # already invited", add-users-administrator "Resend invitations"; docs/operations.md).
+    if (limit := rows.reinvitation_limit(entry)) is not None:  # each one may be an email
+        gave_up = changes.InvitationUnconfirmed(last_error=str(limit), at=run.clock())
+        if not await run.ledger.update(run.cmd.email, gave_up, etag=entry.etag):
+            return await run.defer()
+        raise limit
+    # Graph answers an address that has a user with that user: no second one (operations.md).
     return await _claim_and_invite(run, entry, again=True)
 
 
@@ -169,16 +170,16 @@ async def _send_invitation(run: _Run, outcome: Outcome) -> InviteOutcome:
     email, invitation = run.cmd.email, run.cmd.invitation
     try:
         result = await run.gate.invite(email, invitation, now=run.clock())
-    except errors.Paused:  # Graph did nothing: release the claim for the re-queued copy
-        await run.ledger.update(email, changes.ClaimReleased())
-        raise
     except errors.PermanentDirectoryError as exc:
         error = f"{exc.code}: {exc.message}"
         await run.ledger.update(email, changes.InvitationRefused(last_error=error, at=run.clock()))
         raise
-    except errors.TransientDirectoryError as exc:  # after the request: it may have been applied
-        error = f"{exc.code}: {exc.message}"
-        await run.ledger.update(email, changes.InvitationOutcomeUnknown(last_error=error))
+    except errors.TransientDirectoryError as exc:
+        if isinstance(exc, errors.Paused) or rows.refused_unapplied(exc.status):
+            await run.ledger.update(email, changes.ClaimReleased())  # Graph did nothing
+        else:  # after the request: it may have been applied
+            error = f"{exc.code}: {exc.message}"
+            await run.ledger.update(email, changes.InvitationOutcomeUnknown(last_error=error))
         raise
     now, emailed = run.clock(), invitation.send_message
     sent = changes.Invited.sent(result.user_id, sent_at=now, emailed=emailed, at=now)

@@ -26,12 +26,17 @@ What it knows:
   combination the app refuses at start-up (``DELETE_EXPIRED_GUESTS=true`` with another
   ``EXPIRED_GUEST_ACTION``) calls nothing and is skipped, as is one whose ``graphPermissions``
   module a condition leaves out.
+* ``python -m infra.hooks.graph_grants --grant`` grants only what its ``APP_PERMISSIONS`` lists
+  (a copy: azd runs the hook without the project's packages), which must be exactly the
+  least-privileged permissions of the calls the app makes under some switch
+  (:func:`app_permissions`): a call switched on asks for its permission there too.
 * The permission tables in docs/deployment.md and README.md are generated from the same rows
   (between ``<!-- graph-permissions:... -->`` markers) and must equal what ``--write`` writes.
 """
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 import sys
@@ -49,6 +54,7 @@ GRAPH_MODULE = "graphPermissions"
 DEPLOYMENT_DOC = Path("docs") / "deployment.md"
 README = Path("README.md")
 DOCS = "https://learn.microsoft.com/graph/api/"
+GRANT_HOOK = Path("infra") / "hooks" / "graph_grants.py"
 
 
 # ---- features: what makes the app call what ---------------------------------------------------
@@ -582,6 +588,45 @@ def grant_problems(root: Path) -> list[str]:
     return problems
 
 
+def app_permissions(table: PermissionTable | None = None) -> frozenset[str]:
+    """Every permission some deployment grants: the least-privileged permissions of each call
+    the app makes (not ``NOT_YET``) that needs a grant of its own."""
+    return frozenset(
+        permission
+        for call in GRAPH_CALLS
+        if call.feature is not NOT_YET and call.covered_by is None
+        for permission in least_privileged(call, table)
+    )
+
+
+def _hook_permissions(hook: Path) -> set[str] | None:
+    if not hook.is_file():
+        return None
+    for node in ast.parse(hook.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "APP_PERMISSIONS" for t in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    return None
+
+
+def grant_hook_problems(root: Path) -> list[str]:
+    """The grant command's ``APP_PERMISSIONS`` against :func:`app_permissions`."""
+    listed = _hook_permissions(root / GRANT_HOOK)
+    if listed is None:
+        return [f"{GRANT_HOOK} has no APP_PERMISSIONS: the grant command would grant anything"]
+    needed = app_permissions()
+    return [
+        f"{GRANT_HOOK} APP_PERMISSIONS lets the grant command grant {p}, which no Graph call of "
+        "the app needs: remove it"
+        for p in sorted(listed - needed)
+    ] + [
+        f"{GRANT_HOOK} APP_PERMISSIONS lacks {p}, the least-privileged permission of a call the "
+        "app makes: add it (the grant command refuses it until then)"
+        for p in sorted(needed - listed)
+    ]
+
+
 # ---- the generated tables -----------------------------------------------------------------------
 
 BEGIN = (
@@ -718,7 +763,7 @@ def write_tables(root: Path) -> list[Path]:
 
 def problems(root: Path) -> list[str]:
     """Everything this module checks."""
-    return grant_problems(root) + generated_table_problems(root)
+    return grant_problems(root) + grant_hook_problems(root) + generated_table_problems(root)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,18 +19,46 @@ CLI: ``az account get-access-token --resource-type ms-graph``):
    404 right after the identity was created is the replication delay behind "Not a valid
    reference update" (microsoftgraph/msgraph-bicep-types#193);
 4. which of the permissions the identity holds (``GET /servicePrincipals/{id}/appRoleAssignments``),
-   and which it holds beyond them (reported, never revoked).
+   and which it holds beyond them (reported, never revoked);
+5. that every permission asked for is one the app's Graph calls need (``APP_PERMISSIONS``): the
+   list comes from places others may write (a resource group's deployments, the azd
+   environment), so a permission outside it (``RoleManagement.ReadWrite.Directory``) is refused,
+   named, and never granted, whatever the source says.
 
 With ``--grant`` (a Privileged Role Administrator, once: the CI workflow deploys with
-``GRANT_GRAPH_PERMISSIONS=false``), each missing permission is granted with
-``POST /servicePrincipals/{graph}/appRoleAssignedTo`` and the assignments are read again.
-"Already exists" counts as granted; a reference Graph does not know yet is retried until
-``--wait`` seconds have passed (default 300).
+``GRANT_GRAPH_PERMISSIONS=false``), nothing is granted unless every check passes:
 
-Exit codes: 0 every permission granted; 1 some missing (or a grant refused); 2 the check could
-not run (no inputs, no ``az``, Graph refused to read). azd runs it as the ``postprovision`` hook
-with ``--hook``: then 2 becomes 0 with a warning (a pipeline without Graph rights cannot read
-the grants, which says nothing about them), and 1 stops ``azd up`` before the code is deployed.
+* no permission asked for is refused (5.) or unknown (2.): one refused permission stops every
+  grant, since its source is not to be trusted with the others either;
+* the principal is the function app's own identity, whatever the source named (a deployment
+  output or an azd value may be anyone's, as 1. says): the resource group's user-assigned
+  identity named ``id-func-*`` (``az identity list --resource-group RG``: ARM's own record, which
+  no deployment output changes) has that principal id; and Graph's service principal
+  (``GET /servicePrincipals/{id}``) has ``servicePrincipalType`` ``ManagedIdentity`` (an app
+  registration's is ``Application``, and its owner may write its ``alternativeNames``) and that
+  identity's ARM resource id among its ``alternativeNames``. Source: Microsoft Graph v1.0,
+  "servicePrincipal resource type" (learn.microsoft.com/graph/api/resources/serviceprincipal):
+  ``alternativeNames`` "identify resource group and full resource IDs for managed identities",
+  ``servicePrincipalType`` ``ManagedIdentity`` "a service principal that represents a managed
+  identity"; graph_reference/data/graph-v1.0.csdl declares both properties. ARM resource ids
+  compare without regard to case (``az identity show`` prints ``resourcegroups``). The resource
+  group is ``--resource-group``, ``AZURE_RESOURCE_GROUP`` or ``rg-<AZURE_ENV_NAME>``; without
+  one, ``--grant`` refuses. The principal's display name, appId and ARM resource id are printed
+  before anything is granted.
+
+Then each missing permission of ``APP_PERMISSIONS`` is granted with
+``POST /servicePrincipals/{graph}/appRoleAssignedTo`` and the assignments are read again.
+"Already exists" counts as granted; an identity or a reference Graph does not know yet is
+retried until ``--wait`` seconds have passed (default 300). Every read is made with the
+administrator's own sign-in (Application.Read.All or Directory.Read.All covers them; ``az
+identity list`` needs Reader on the resource group); the app's permissions do not change.
+
+Exit codes: 0 every permission granted; 1 some missing (or a grant refused, a permission asked
+for that the app does not need, or a principal that is not the app's identity); 2 the check
+could not run (no inputs, no ``az``, Graph refused to read). azd runs it as the
+``postprovision`` hook with ``--hook``: then 2 becomes 0 with a warning (a pipeline without
+Graph rights cannot read the grants, which says nothing about them), and 1 stops ``azd up``
+before the code is deployed.
 It needs only the standard library: azd runs it with the machine's ``python3``.
 """
 
@@ -57,8 +85,28 @@ REFERENCE_BUG = "microsoftgraph/msgraph-bicep-types#193"
 IDENTITY_DEPLOYMENT = "identity"
 LIST_DEPLOYMENT = "graph-permission-list"
 GRANT_COMMAND = "python -m infra.hooks.graph_grants --grant"
+#: main.bicep's name for the function app's user-assigned identity: ``id-func-<resource token>``.
+IDENTITY_NAME_PREFIX = "id-func-"
+MANAGED_IDENTITY = "ManagedIdentity"
 
 OK, MISSING, UNAVAILABLE = 0, 1, 2
+
+#: Every Microsoft Graph permission the app's calls need, whatever its switches: the
+#: least-privileged permissions of the calls the app makes (infra/checks/graph_permissions.py
+#: ``GRAPH_CALLS``, its source of truth; that check fails while this list differs from it). Kept
+#: here as a copy because azd runs this hook with the machine's python3 and no project packages.
+APP_PERMISSIONS = (
+    "AppRoleAssignment.ReadWrite.All",
+    "Application.Read.All",
+    "GroupMember.ReadWrite.All",
+    "User.DeleteRestore.All",
+    "User.EnableDisableAccount.All",
+    "User.Invite.All",
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "User.RevokeSessions.All",
+    "User-LifeCycleInfo.ReadWrite.All",
+)
 
 #: Runs ``az`` with these arguments and returns its JSON output (raises CheckUnavailable).
 AzRunner = Callable[[Sequence[str]], Any]
@@ -180,6 +228,13 @@ class Target:
     principal_id: str
     permissions: tuple[str, ...]
     source: str
+    #: Where the identity the grants are for lives (None: not known, so ``--grant`` refuses).
+    resource_group: str | None = None
+
+    @property
+    def refused(self) -> list[str]:
+        """What the source asks for that no Graph call of the app needs: never granted."""
+        return [p for p in self.permissions if p not in APP_PERMISSIONS]
 
 
 def _permissions(value: Any) -> tuple[str, ...]:
@@ -207,7 +262,8 @@ def _from_resource_group(resource_group: str, az: AzRunner) -> Target:
 
     principal = str(output(IDENTITY_DEPLOYMENT, "principalId"))
     permissions = _permissions(output(LIST_DEPLOYMENT, "permissions"))
-    return Target(principal, permissions, f"the deployments in resource group {resource_group}")
+    source = f"the deployments in resource group {resource_group}"
+    return Target(principal, permissions, source, resource_group)
 
 
 def resolve_target(
@@ -220,7 +276,8 @@ def resolve_target(
     if args.principal_id or args.permissions:
         if not (args.principal_id and args.permissions):
             raise CheckUnavailable("--principal-id and --permissions go together")
-        return Target(args.principal_id, _permissions(args.permissions), "the command line")
+        asked = _permissions(args.permissions)
+        return Target(args.principal_id, asked, "the command line", args.resource_group)
     if args.resource_group:
         return _from_resource_group(args.resource_group, az)
     values: Mapping[str, str] = environment
@@ -232,11 +289,12 @@ def resolve_target(
             pass
     principal = values.get("AZURE_IDENTITY_PRINCIPAL_ID", "")
     permissions = values.get("GRAPH_PERMISSIONS", "")
-    if principal and permissions:
-        return Target(principal, _permissions(permissions), "the azd environment's outputs")
     group = values.get("AZURE_RESOURCE_GROUP") or (
         f"rg-{values['AZURE_ENV_NAME']}" if values.get("AZURE_ENV_NAME") else ""
     )
+    if principal and permissions:
+        source = "the azd environment's outputs"
+        return Target(principal, _permissions(permissions), source, group or None)
     if group:
         return _from_resource_group(group, az)
     raise CheckUnavailable(
@@ -258,9 +316,15 @@ class State:
     visible: bool
     granted: set[str]
     others: set[str]
+    #: The identity's service principal as Graph shows it (empty while not visible).
+    principal: dict[str, Any] = field(default_factory=dict)
 
     def missing(self, target: Target) -> list[str]:
-        return [p for p in target.permissions if p not in self.granted and p in self.role_ids]
+        return [
+            p
+            for p in target.permissions
+            if p not in self.granted and p in self.role_ids and p in APP_PERMISSIONS
+        ]
 
 
 def read_state(graph: Graph, target: Target) -> State:
@@ -271,13 +335,14 @@ def read_state(graph: Graph, target: Target) -> State:
     names = {role_id: value for value, role_id in roles.items()}
     unknown = [p for p in target.permissions if p not in roles]
     principal = urllib.parse.quote(target.principal_id, safe="")
+    select = "id,appId,displayName,servicePrincipalType,alternativeNames"
     try:
-        graph.request("GET", f"/servicePrincipals/{principal}?$select=id")
+        shown = graph.request("GET", f"/servicePrincipals/{principal}?$select={select}")
         visible = True
     except GraphError as exc:
         if exc.status != 404:
             raise
-        visible = False
+        shown, visible = {}, False
     assignments = (
         graph.list(f"/servicePrincipals/{principal}/appRoleAssignments") if visible else []
     )
@@ -287,7 +352,78 @@ def read_state(graph: Graph, target: Target) -> State:
         if a.get("resourceId") == graph_sp["id"] and a.get("appRoleId") in names
     }
     wanted = set(target.permissions)
-    return State(graph_sp["id"], roles, unknown, visible, held & wanted, held - wanted)
+    return State(graph_sp["id"], roles, unknown, visible, held & wanted, held - wanted, shown or {})
+
+
+class NotTheIdentity(RuntimeError):
+    """The principal to grant to is not the function app's identity in the resource group."""
+
+
+def verify_identity(target: Target, state: State, az: AzRunner) -> str:
+    """The ARM resource id of the resource group's identity that ``target`` names, or
+    NotTheIdentity saying why the principal is not it (see the module doc for the checks)."""
+    kind = state.principal.get("servicePrincipalType")
+    if kind != MANAGED_IDENTITY:
+        raise NotTheIdentity(
+            f"its servicePrincipalType is {kind!r}, not {MANAGED_IDENTITY!r}: it is not a "
+            "managed identity"
+        )
+    group = target.resource_group
+    if not group:
+        raise NotTheIdentity(
+            "no resource group to find the app's identity in: pass --resource-group"
+        )
+    listed = az(["identity", "list", "--resource-group", group])
+    ours = [
+        identity
+        for identity in (listed if isinstance(listed, list) else [])
+        if isinstance(identity, dict)
+        and str(identity.get("name", "")).startswith(IDENTITY_NAME_PREFIX)
+    ]
+    matching = [
+        identity
+        for identity in ours
+        if str(identity.get("principalId", "")).lower() == target.principal_id.lower()
+    ]
+    if len(matching) != 1:
+        found = ", ".join(f"{i.get('name')} (principal {i.get('principalId')})" for i in ours)
+        raise NotTheIdentity(
+            f"it is not the principal of the identity main.bicep creates in {group} "
+            f"({IDENTITY_NAME_PREFIX}*: {found or 'none found'})"
+        )
+    resource_id = str(matching[0].get("id", ""))
+    # ARM resource ids compare without regard to case (az prints "resourcegroups").
+    names = {str(name).lower() for name in state.principal.get("alternativeNames") or []}
+    if not resource_id or resource_id.lower() not in names:
+        raise NotTheIdentity(
+            f"Graph's alternativeNames for it do not name the identity {resource_id}"
+        )
+    return resource_id
+
+
+def _who(principal: Mapping[str, Any]) -> str:
+    return f"{principal.get('displayName', '?')!r}, appId {principal.get('appId', '?')}"
+
+
+def wait_until_visible(
+    graph: Graph,
+    target: Target,
+    state: State,
+    out: Callable[[str], None],
+    *,
+    wait_seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> State:
+    """Read the state again until Graph shows the identity or ``wait_seconds`` have passed."""
+    deadline = clock() + wait_seconds
+    delay = 5.0
+    while not state.visible and clock() + delay <= deadline:
+        out(f"  {target.principal_id}: not in Microsoft Graph yet; again in {delay:.0f} s")
+        sleep(delay)
+        delay = min(delay * 2, 60.0)
+        state = read_state(graph, target)
+    return state
 
 
 def grant(
@@ -337,6 +473,8 @@ def _report(target: Target, state: State, out: Callable[[str], None]) -> None:
         mark = "granted" if permission in state.granted else "MISSING"
         if permission in state.unknown:
             mark = "UNKNOWN: no such app role on Microsoft Graph"
+        elif permission not in APP_PERMISSIONS:
+            mark = "REFUSED: no Graph call of the app needs it"
         out(f"  {permission}: {mark}")
     if state.others:
         out(f"  also held, not asked for (never revoked here): {', '.join(sorted(state.others))}")
@@ -367,35 +505,75 @@ def run(
         _report(target, state, out)
         out("graph grants: the deployment asks for permissions Microsoft Graph does not have")
         return MISSING
+    if target.refused:
+        _report(target, state, out)
+        out(
+            f"graph grants: REFUSED {', '.join(target.refused)}: asked for by {target.source}, "
+            "but no Microsoft Graph call of the app needs them (infra/checks/graph_permissions.py "
+            "GRAPH_CALLS); never granted by this command."
+        )
+        out(
+            "  Find out who put them there (the deployments' history, main.bicep, the azd "
+            "environment); if one is already held, an administrator removes it by hand."
+        )
+        return MISSING
+    if not state.visible and args.grant:
+        state = wait_until_visible(graph, target, state, out, wait_seconds=args.wait, sleep=sleep)
     if not state.visible:
         out(
             f"graph grants: the identity's service principal {target.principal_id} is not "
             "visible in Microsoft Graph yet."
         )
-        out(
-            f"  Right after it is created this is replication ({REFERENCE_BUG}): wait a few "
-            "minutes, then run `azd provision` or this command again."
-        )
-        if not args.grant:
-            return MISSING
-    if args.grant and state.missing(target):
-        out(f"graph grants: granting {', '.join(state.missing(target))}")
+        if args.grant:
+            out(
+                f"  The identity has not replicated yet ({REFERENCE_BUG}): nothing granted; run "
+                "this again in a few minutes, or with a longer --wait."
+            )
+        else:
+            out(
+                f"  Right after it is created this is replication ({REFERENCE_BUG}): wait a few "
+                "minutes, then run `azd provision` or this command again."
+            )
+        return MISSING
+    if args.grant:
         try:
-            grant(graph, target, state, out, wait_seconds=args.wait, sleep=sleep)
-            state = read_state(graph, target)
-        except GraphError as exc:
-            out(f"graph grants: Microsoft Graph refused a grant: {exc}")
-            if exc.status == 403:
-                out(
-                    "  Granting application permissions needs Privileged Role Administrator "
-                    "(or Global Administrator) in Microsoft Entra ID."
-                )
-            elif exc.replication:
-                out(
-                    f"  The identity has not replicated yet ({REFERENCE_BUG}): run this again "
-                    "in a few minutes, or with a longer --wait."
-                )
+            resource_id = verify_identity(target, state, az)
+        except NotTheIdentity as exc:
+            out(
+                f"graph grants: REFUSED to grant to {target.principal_id} "
+                f"({_who(state.principal)}), named by {target.source}: {exc}."
+            )
+            out(
+                "  Only the function app's own user-assigned identity gets Graph permissions "
+                "here; nothing was granted. Find out who wrote that principal id there (the "
+                "deployment history of the resource group, the azd environment)."
+            )
             return MISSING
+        except CheckUnavailable as exc:
+            out(f"graph grants: could not check whom the grants are for; nothing granted: {exc}")
+            return UNAVAILABLE
+        if state.missing(target):
+            out(
+                f"graph grants: granting {', '.join(state.missing(target))} to "
+                f"{target.principal_id} ({_who(state.principal)}), the managed identity "
+                f"{resource_id}"
+            )
+            try:
+                grant(graph, target, state, out, wait_seconds=args.wait, sleep=sleep)
+                state = read_state(graph, target)
+            except GraphError as exc:
+                out(f"graph grants: Microsoft Graph refused a grant: {exc}")
+                if exc.status == 403:
+                    out(
+                        "  Granting application permissions needs Privileged Role "
+                        "Administrator (or Global Administrator) in Microsoft Entra ID."
+                    )
+                elif exc.replication:
+                    out(
+                        f"  The identity has not replicated yet ({REFERENCE_BUG}): run this "
+                        "again in a few minutes, or with a longer --wait."
+                    )
+                return MISSING
     _report(target, state, out)
     missing = state.missing(target)
     if not missing:

@@ -23,6 +23,7 @@ NEEDED = [
     "infra/main.bicep",
     "infra/main.parameters.json",
     "infra/app",
+    "infra/hooks/graph_grants.py",
     "docs/deployment.md",
 ]
 

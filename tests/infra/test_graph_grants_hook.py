@@ -48,12 +48,54 @@ ROLES = {
     "Directory.Read.All": "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
 }
 WANTED = ["User.Invite.All", "User.Read.All", "GroupMember.ReadWrite.All"]
+GROUP = "rg-guest-onboarding"
+SUBSCRIPTION = "0c7e4b2a-6f1d-4e8a-9b3c-2d5f7a9e1b40"
+#: main.bicep names the identity id-func-<resource token>.
+IDENTITY_NAME = "id-func-q4x7kd2mvn3pe"
+
+
+def identity_resource_id(group: str = GROUP) -> str:
+    """The identity's ARM resource id, spelled as `az identity show` prints it."""
+    return (
+        f"/subscriptions/{SUBSCRIPTION}/resourcegroups/{group}/providers/"
+        f"Microsoft.ManagedIdentity/userAssignedIdentities/{IDENTITY_NAME}"
+    )
+
+
+def managed_identity(group: str = GROUP) -> dict[str, Any]:
+    """The identity's service principal as Graph shows a user-assigned managed identity's."""
+    return {
+        "id": IDENTITY_SP,
+        "appId": "7d3e9a51-2c6b-4f80-9e14-3a5b6c7d8e9f",
+        "displayName": IDENTITY_NAME,
+        "servicePrincipalType": "ManagedIdentity",
+        "alternativeNames": ["isExplicit=True", identity_resource_id(group)],
+    }
+
+
+def identity_list(group: str = GROUP) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+    """`az identity list --resource-group GROUP`: the identity main.bicep creates there."""
+    return ("identity", "list", "--resource-group", group), [
+        {
+            "id": identity_resource_id(group),
+            "name": IDENTITY_NAME,
+            "principalId": IDENTITY_SP,
+            "clientId": "7d3e9a51-2c6b-4f80-9e14-3a5b6c7d8e9f",
+            "resourceGroup": group,
+            "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+        }
+    ]
 
 
 def seed(
-    *, caller: Sequence[str], identity_exists: bool = True, held: Sequence[str] = ()
+    *,
+    caller: Sequence[str],
+    identity_exists: bool = True,
+    held: Sequence[str] = (),
+    group: str = GROUP,
 ) -> dict[str, Any]:
-    """A tenant with Microsoft Graph's service principal and (maybe) the app's identity.
+    """A tenant with Microsoft Graph's service principal and (maybe) the app's identity, the
+    user-assigned managed identity of resource group ``group``.
 
     ``caller`` is what the signed-in administrator may do in Graph."""
     graph_sp = {
@@ -67,7 +109,7 @@ def seed(
     }
     principals: list[dict[str, Any]] = [graph_sp]
     if identity_exists:
-        principals.append({"id": IDENTITY_SP, "displayName": "id-func-test"})
+        principals.append(managed_identity(group))
     return {
         "tenant": {"id": "9c1f2b7e-5d4a-4c3b-8a29-6f0e1d2c3b4a", "domain": "contoso.example"},
         "identity": {"clientId": "7d3e9a51-2c6b-4f80-9e14-3a5b6c7d8e9f", "permissions": caller},
@@ -115,15 +157,18 @@ def graph_api(graph_identity_env: GraphEmulator) -> Graph:
 
 def command(*extra: str, permissions: Sequence[str] = WANTED) -> Any:
     return parse_args(
-        ["--principal-id", IDENTITY_SP, "--permissions", ",".join(permissions), *extra]
-    )
+        [
+            "--principal-id", IDENTITY_SP, "--permissions", ",".join(permissions),
+            "--resource-group", GROUP, *extra,
+        ]
+    )  # fmt: skip
 
 
 def call(graph_api: Graph, args: Any, environment: dict[str, str] | None = None) -> tuple[int, str]:
     lines: list[str] = []
     code = run(
-        args, environment or {}, graph=graph_api, az=no_tool, azd=no_tool, out=lines.append,
-        sleep=lambda seconds: None,
+        args, environment or {}, graph=graph_api, az=Recorded(dict([identity_list()])),
+        azd=no_tool, out=lines.append, sleep=lambda seconds: None,
     )  # fmt: skip
     return code, "\n".join(lines)
 
@@ -199,8 +244,8 @@ def test_grant_waits_for_the_identity_to_replicate(
 
     lines: list[str] = []
     code = run(
-        command("--grant", "--wait", "60"), {}, graph=graph_api, az=no_tool, azd=no_tool,
-        out=lines.append, sleep=sleep,
+        command("--grant", "--wait", "60"), {}, graph=graph_api,
+        az=Recorded(dict([identity_list()])), azd=no_tool, out=lines.append, sleep=sleep,
     )  # fmt: skip
     assert code == OK, "\n".join(lines)
     assert waits == [5.0]
@@ -225,6 +270,111 @@ def test_unknown_permission_and_extra_grants_are_reported(
     assert "User.Invite: UNKNOWN" in text
     assert "also held, not asked for (never revoked here): Directory.Read.All" in text
     assert granted(graph_identity_env) == ["Directory.Read.All"]  # nothing granted on a typo
+
+
+def test_a_permission_no_call_of_the_app_needs_is_refused_and_named(
+    graph_identity_env: GraphEmulator, graph_api: Graph
+) -> None:
+    load(graph_identity_env, seed(caller=ADMIN))
+    code, text = call(
+        graph_api, command("--grant", permissions=["User.Invite.All", "Directory.Read.All"])
+    )
+    assert code == MISSING
+    assert "Directory.Read.All: REFUSED" in text
+    assert "graph grants: REFUSED Directory.Read.All: asked for by the command line" in text
+    assert granted(graph_identity_env) == []  # a source that asks for one is trusted for none
+
+
+NOT_AN_APP = {"servicePrincipalType": "Application"}
+OTHER_IDENTITY = {"alternativeNames": ["isExplicit=True", identity_resource_id("rg-other")]}
+
+
+NOT_IN_ARM = f"not the principal of the identity main.bicep creates in {GROUP}"
+
+
+@pytest.mark.parametrize(
+    ("shown", "arm_principal", "reason"),
+    [
+        (NOT_AN_APP, IDENTITY_SP, "servicePrincipalType is 'Application', not 'ManagedIdentity'"),
+        (OTHER_IDENTITY, IDENTITY_SP, "alternativeNames for it do not name the identity"),
+        ({}, "5a0b7c1e-0000-4000-8000-0000000000ff", NOT_IN_ARM),
+        ({}, None, NOT_IN_ARM),
+    ],
+    ids=["not-a-managed-identity", "another-identity", "another-arm-principal", "no-identity"],
+)
+def test_grant_refuses_a_principal_that_is_not_the_resource_groups_identity(
+    graph_identity_env: GraphEmulator,
+    graph_api: Graph,
+    shown: dict[str, Any],
+    arm_principal: str | None,
+    reason: str,
+) -> None:
+    """Each of the three checks alone: what Graph shows of the principal, and the principal id
+    ARM gives the resource group's identity (None: the group has none)."""
+    tenant = seed(caller=ADMIN)
+    (identity,) = [sp for sp in tenant["servicePrincipals"] if sp["id"] == IDENTITY_SP]
+    identity.update(shown)
+    load(graph_identity_env, tenant)
+    key, identities = identity_list()
+    arm = [{**i, "principalId": arm_principal} for i in identities if arm_principal is not None]
+    az = Recorded({key: arm})
+    lines: list[str] = []
+    code = run(
+        command("--grant"), {}, graph=graph_api, az=az, azd=no_tool, out=lines.append,
+        sleep=lambda seconds: None,
+    )  # fmt: skip
+    text = "\n".join(lines)
+    assert code == MISSING and granted(graph_identity_env) == [], text
+    assert f"REFUSED to grant to {IDENTITY_SP} ('{IDENTITY_NAME}', appId" in text, text
+    assert reason in text, text
+
+
+def test_grant_refuses_another_identity_of_the_resource_group(
+    graph_identity_env: GraphEmulator, graph_api: Graph
+) -> None:
+    """A managed identity a Contributor added to the group is not the one main.bicep creates."""
+    tenant = seed(caller=ADMIN)
+    load(graph_identity_env, tenant)
+    key, identities = identity_list()
+    az = Recorded({key: [{**identities[0], "name": "build-agent"}]})
+    lines: list[str] = []
+    code = run(
+        command("--grant"), {}, graph=graph_api, az=az, azd=no_tool, out=lines.append,
+        sleep=lambda seconds: None,
+    )  # fmt: skip
+    assert code == MISSING and granted(graph_identity_env) == [], "\n".join(lines)
+    assert NOT_IN_ARM in "\n".join(lines)
+
+
+def test_grant_without_a_resource_group_grants_nothing(
+    graph_identity_env: GraphEmulator, graph_api: Graph
+) -> None:
+    load(graph_identity_env, seed(caller=ADMIN))
+    args = parse_args(["--principal-id", IDENTITY_SP, "--permissions", ",".join(WANTED), "--grant"])
+    code, text = call(graph_api, args)
+    assert code == MISSING and granted(graph_identity_env) == []
+    assert "pass --resource-group" in text
+
+
+def test_grant_when_az_cannot_list_the_identities_grants_nothing(
+    graph_identity_env: GraphEmulator, graph_api: Graph
+) -> None:
+    load(graph_identity_env, seed(caller=ADMIN))
+    lines: list[str] = []
+    code = run(
+        command("--grant"), {}, graph=graph_api, az=Recorded({}), azd=no_tool,
+        out=lines.append, sleep=lambda seconds: None,
+    )  # fmt: skip
+    assert code == UNAVAILABLE and granted(graph_identity_env) == [], "\n".join(lines)
+
+
+def test_the_identity_checked_is_the_one_main_bicep_names() -> None:
+    main = Template.load(
+        REPO_ROOT / "infra" / "main.bicep", {"environmentName": "x", "location": "y"}
+    )
+    name = main.evaluate(main.module_body("identity")["params"]["name"])
+    assert str(getattr(name, "expression", name)).startswith(graph_grants.IDENTITY_NAME_PREFIX)
+    assert IDENTITY_NAME.startswith(graph_grants.IDENTITY_NAME_PREFIX)
 
 
 def test_a_caller_who_may_not_read_graph_cannot_check(
@@ -287,6 +437,7 @@ def failed_provisioning(group: str) -> Recorded:
             deployment(group, "graph-permission-list"): {
                 "permissions": {"type": "Array", "value": WANTED}
             },
+            **dict([identity_list(group)]),
         }
     )
 
@@ -310,6 +461,7 @@ def test_after_a_failed_provisioning_the_resource_group_names_identity_and_permi
         IDENTITY_SP,
         tuple(sorted(WANTED)),
         "the deployments in resource group rg-guest-onboarding-dev",
+        "rg-guest-onboarding-dev",
     )
 
 
@@ -317,6 +469,10 @@ def test_azd_outputs_come_first_then_azd_env_get_values() -> None:
     outputs = {"AZURE_IDENTITY_PRINCIPAL_ID": IDENTITY_SP, "GRAPH_PERMISSIONS": json.dumps(WANTED)}
     target = graph_grants.resolve_target(parse_args([]), outputs, no_tool, no_tool)
     assert target.principal_id == IDENTITY_SP and target.source == "the azd environment's outputs"
+    with_group = graph_grants.resolve_target(
+        parse_args([]), {**outputs, "AZURE_RESOURCE_GROUP": "rg-x"}, no_tool, no_tool
+    )
+    assert with_group.resource_group == "rg-x"  # where --grant looks the identity up
     azd = Recorded({("env", "get-values"): outputs})
     target = graph_grants.resolve_target(parse_args([]), {}, no_tool, azd)
     assert target.permissions == tuple(sorted(WANTED)) and azd.calls == [("env", "get-values")]
@@ -325,7 +481,7 @@ def test_azd_outputs_come_first_then_azd_env_get_values() -> None:
 def test_an_explicit_resource_group_is_read(
     graph_identity_env: GraphEmulator, graph_api: Graph
 ) -> None:
-    load(graph_identity_env, seed(caller=ADMIN))
+    load(graph_identity_env, seed(caller=ADMIN, group="rg-custom"))
     az = failed_provisioning("rg-custom")
     lines: list[str] = []
     code = run(

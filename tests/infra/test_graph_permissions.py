@@ -6,6 +6,7 @@ table does not allow under the grants)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ NEEDED = [
     "infra/app",
     "docs/deployment.md",
     "README.md",
+    "infra/hooks/graph_grants.py",
 ]
 
 #: What Microsoft's data and pages say, written out by hand (the test's own oracle): the
@@ -153,6 +155,17 @@ def _table_edited_by_hand(root: Path) -> None:
     edit(root / "docs" / "deployment.md", "`User.RevokeSessions.All`", "`User.ReadWrite.All`")
 
 
+def _hook_grants_more(root: Path) -> None:
+    hook = root / "infra" / "hooks" / "graph_grants.py"
+    edit(
+        hook, '    "User.Invite.All",\n', '    "User.Invite.All",\n    "Directory.ReadWrite.All",\n'
+    )
+
+
+def _hook_lacks_one(root: Path) -> None:
+    edit(root / "infra" / "hooks" / "graph_grants.py", '    "User.DeleteRestore.All",\n', "")
+
+
 MUTATIONS: dict[str, tuple[Callable[[Path], None], str]] = {
     "deletion granted User.ReadWrite.All instead of User.DeleteRestore.All": (
         _broader_deletion,
@@ -170,6 +183,14 @@ MUTATIONS: dict[str, tuple[Callable[[Path], None], str]] = {
         "User.DeleteRestore.All is not granted",
     ),
     "the generated table edited by hand": (_table_edited_by_hand, "docs/deployment.md"),
+    "the grant command may grant a permission no call needs": (
+        _hook_grants_more,
+        "lets the grant command grant Directory.ReadWrite.All",
+    ),
+    "the grant command refuses a permission a call needs": (
+        _hook_lacks_one,
+        "APP_PERMISSIONS lacks User.DeleteRestore.All",
+    ),
 }
 
 
@@ -198,6 +219,21 @@ def test_the_old_group_probe_is_not_allowed_by_the_grants(monkeypatch: pytest.Mo
         "GET /groups/{id}: Microsoft's table does not list ['GroupMember.ReadWrite.All']" in p
         for p in graph_permissions.catalogue_problems()
     )
+
+
+def test_switching_a_phase_b_row_on_lets_the_grant_command_grant_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A row still marked NOT_YET (the leaver's rows are switched on, and listed there).
+    group = graph_permissions.GET_GROUP
+    switched = dataclasses.replace(group, feature=graph_permissions.ALWAYS)
+    calls = tuple(switched if c.key == switched.key else c for c in GRAPH_CALLS)
+    monkeypatch.setattr(graph_permissions, "GRAPH_CALLS", calls)
+    assert graph_permissions.grant_hook_problems(REPO_ROOT) == [
+        "infra/hooks/graph_grants.py APP_PERMISSIONS lacks GroupMember.Read.All, the "
+        "least-privileged permission of a call the app makes: add it (the grant command refuses "
+        "it until then)"
+    ]
 
 
 def test_a_ref_row_without_its_page_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

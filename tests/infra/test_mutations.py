@@ -30,6 +30,7 @@ NEEDED = [
     "infra/main.parameters.json",
     "infra/bicepconfig.json",
     "infra/app",
+    "infra/hooks/graph_grants.py",
     "docs/deployment.md",
     ".github/workflows",
 ]

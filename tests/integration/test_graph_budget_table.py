@@ -20,6 +20,13 @@ from azure.data.tables import TableServiceClient
 
 from devstack.seeds import GROUP_PROJECT_X as GROUP
 from guest_onboarding.adapters.graph import GraphClient, GraphDirectory
+from guest_onboarding.adapters.graph.budget_record import Record
+from guest_onboarding.adapters.graph.line import (
+    LINE_CAPACITY,
+    WAITING_CAPACITY,
+    place_key,
+    take_turns,
+)
 from guest_onboarding.adapters.graph.pacer import CallKind, GraphPacer, bucket_rules
 from guest_onboarding.adapters.graph.pacing import BucketRules, claim
 from guest_onboarding.adapters.storage.budget import TableBudgetStore
@@ -195,3 +202,26 @@ async def test_a_claim_that_gets_nothing_leaves_the_row_untouched(
         assert await store.update("writes", take) == 0
         after = row.get_entity("graph", "writes").metadata["etag"]
     assert after == before
+
+
+async def test_a_full_invitation_line_with_every_waiting_key_fits_one_table_entity(
+    budget_table: BudgetTable,
+) -> None:
+    """``LINE_CAPACITY`` places and ``WAITING_CAPACITY`` waiting keys, with the schedule, in one
+    row: Azurite stores the entity (at most 252 properties of its own) and gives every one back."""
+    rules = bucket_rules(writes_per_second=20, reads_per_second=100, invitations_per_minute=1)[
+        CallKind.INVITATION
+    ]
+    store = budget_table()
+    keys = [place_key(f"guest{i}@fabrikam.example") for i in range(LINE_CAPACITY + 60)]
+
+    def ask(record: Record | None) -> tuple[dict[str, float], dict[str, float]]:
+        after, _ = take_turns(record, rules, 1000.0, keys)
+        return after, after
+
+    written = await store.update(rules.name, ask)
+    assert sum(name.startswith("p_") for name in written) == LINE_CAPACITY
+    assert sum(name.startswith("w_") for name in written) == WAITING_CAPACITY
+    fresh = budget_table()  # another instance: it reads the row from the table
+    read_back = await fresh.update(rules.name, lambda record: (dict(record or {}), record))
+    assert read_back == written

@@ -25,6 +25,7 @@ from guest_onboarding.domain.changes import (
     Expired,
     InvitationOutcomeUnknown,
     InvitationRefused,
+    InvitationUnconfirmed,
     Invited,
     Redeemed,
     ReminderClaimed,
@@ -104,6 +105,7 @@ CHANGES: list[Change] = [
     ReminderReleased(reminders_sent=1),
     ReminderSent(send_count=3, last_sent_at=T0 + timedelta(days=7)),
     InvitationOutcomeUnknown(last_error="ServiceUnavailable: 503"),
+    InvitationUnconfirmed(last_error="ReinvitationLimit: no user", at=T1),
     Redeemed(
         redeemed_at=T0 + timedelta(days=8),
         redeemed_after_reminder=2,

@@ -90,6 +90,10 @@ PHISHING = [
     "mailto:boss@evil.example",
     "Reply to boss@evil.example",
     "user[at]evil[.]example",
+    # where linkify-it ends a scheme-less link early, a browser given the whole word does not
+    "myapps.microsoft.com)@evil.example/login",
+    "//myapps.microsoft.com@@evil.example/x",
+    "projectx.fabrikam.example\\@evil.example",
 ]
 #: Bodies that stay allowed.
 FINE_BODIES = [
@@ -100,6 +104,8 @@ FINE_BODIES = [
     "Questions? Write to pm@contoso.example.",
     "Bienvenue \u00e0 Z\u00fcrich, \u4f60\u597d, \u0645\u0631\u062d\u0628\u0627 \U0001f44b",
     "Meet at 10.30 (room 4), e.g. with J.R.R. Tolkien.",
+    "Sign in (https://myapps.microsoft.com/) today, or at projectx.fabrikam.example/welcome.",
+    "\uc548\ub155\ud558\uc138\uc694, Ada! \u3053\u3093\u306b\u3061\u306f\u3002",
 ]
 
 
@@ -121,6 +127,25 @@ def test_a_display_name_refuses_invisible_and_line_breaking_characters(character
 @pytest.mark.parametrize("character", UNSAFE_IN_BODIES, ids=UNSAFE_IN_BODIES.values())
 def test_a_message_body_refuses_them_too_but_line_breaks(character: str) -> None:
     assert refused_code(customizedMessageBody=f"Hello{character}there") == "UnsafeCharacter"
+
+
+#: Emoji written with the invisible characters Unicode's emoji sequences use (a variation
+#: selector asking for colour, a skin tone, zero-width joiners between pictographs).
+EMOJI = ["We \u2764\ufe0f it", "Our dev \U0001f469\u200d\U0001f4bb", "\U0001f44d\U0001f3fd\ufe0f"]
+#: The same characters where they hide something (after a letter or a digit, a joiner with no
+#: pictograph after it): IDNA drops them from a host name.
+HIDING = ["evil\ufe0f.example", "1\ufe0f92.168.0.1", "A\u200dda", "\U0001f469\u200d Ada"]
+
+
+@pytest.mark.parametrize("text", EMOJI)
+def test_an_emoji_keeps_its_variation_selector_and_joiner(text: str) -> None:
+    command = parse(customizedMessageBody=text, displayName=text)
+    assert command.invitation.message_body == text  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text", HIDING)
+def test_those_characters_outside_an_emoji_are_refused(text: str) -> None:
+    assert refused_code(displayName=text) == "UnsafeCharacter"
 
 
 @pytest.mark.parametrize("body", PHISHING)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from guest_onboarding.adapters.graph import line
 from guest_onboarding.adapters.graph.line import (
     KEEP_LATE_SECONDS,
     place_key,
@@ -86,3 +87,40 @@ def test_an_unreadable_place_is_ignored(value: object) -> None:
     after, turns = take_turns(record, LINE, 1.0, ["b"])  # type: ignore[arg-type]
     assert turns["b"].place == 60.0
     assert "p_broken" not in after
+
+
+# ---- a full line: the turned-away wait in the order they came -----------------------------------
+
+
+@pytest.fixture
+def three_places(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(line, "LINE_CAPACITY", 3)
+    monkeypatch.setattr(line, "WAITING_CAPACITY", 2)
+
+
+@pytest.mark.usefixtures("three_places")
+def test_a_key_turned_away_by_a_full_line_gets_the_next_place_before_any_later_arrival() -> None:
+    record = line_of("a", "b", "c", "d")  # a sends now; b, c, d hold the 3 places (60, 120, 180)
+    record, turns = take_turns(record, LINE, 1.0, ["turned-away"])
+    assert turns["turned-away"].place is None and turns["turned-away"].retry_at is not None
+    # b takes its slot: a place is free; a later arrival asks first, then the turned-away key
+    record, turns = take_turns(record, LINE, 58.0, ["b", "later"])
+    assert turns["b"].slot == 60.0
+    assert turns["later"].place is None  # the free place went to the key waiting before it
+    record, turns = take_turns(record, LINE, 70.0, ["turned-away"])
+    assert turns["turned-away"].place == 240.0  # the first place after those handed out
+    record, turns = take_turns(record, LINE, 118.0, ["c", "later"])
+    assert turns["later"].place == 300.0  # after it, never before
+
+
+@pytest.mark.usefixtures("three_places")
+def test_the_record_keeps_a_bounded_number_of_waiting_keys() -> None:
+    record = line_of("a", "b", "c", "d")
+    record, turns = take_turns(record, LINE, 1.0, ["w1", "w2", "w3"])
+    assert sorted(name for name in record if name.startswith("w_")) == ["w_w1", "w_w2"]
+    assert turns["w1"].retry_at == 120.0  # b's place (60 s) gone, one interval after it
+    assert turns["w2"].retry_at == 180.0
+    assert turns["w3"].retry_at == 120.0  # no room to wait: back when half the line has gone
+    record, turns = take_turns(record, LINE, 400.0, ["w3"])  # every place gone: w1, w2 first
+    assert (record["p_w1"], record["p_w2"], turns["w3"].place) == (400.0, 460.0, 520.0)
+    assert not any(name.startswith("w_") for name in record)

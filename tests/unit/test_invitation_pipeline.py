@@ -210,6 +210,88 @@ async def test_an_invitation_never_seen_is_sent_again_to_the_same_user_never_a_s
     assert row is not None and row.user_id in directory.users and row.reinvitations == 1
 
 
+async def test_after_two_reinvitations_the_message_goes_to_poison_for_an_operator(
+    rt: Runtime, clock: Clock
+) -> None:
+    """Every ``POST /invitations`` ends in a 504 after Graph created the user, and look-ups never
+    show it: one invitation, two re-invitations (three emails at most), then the row fails and
+    the message goes to poison with ``ReinvitationLimit``. Once the directory shows the user,
+    the operator's replay records it with no further email."""
+    directory, ledger, outbox = parts(rt)
+    real_invite = directory.invite
+
+    async def invited_then_lost(email: str, invitation: Invitation) -> InvitationResult:
+        result = await real_invite(email, invitation)
+        directory.lagging.add(result.user_id)
+        raise ServiceUnavailable("Gateway Timeout", status=504)
+
+    directory.invite = invited_then_lost  # type: ignore[method-assign]
+    wait = timedelta(seconds=rt.settings.invite_replication_wait_seconds + 1)
+    with pytest.raises(ServiceUnavailable):
+        await deliver_invite(rt, ADA, message_id="m1")
+    for again in ("m2", "m3"):
+        clock.now += wait
+        with pytest.raises(ServiceUnavailable):  # a re-invitation: the same 504
+            await deliver_invite(rt, ADA, message_id=again)
+        assert await deliver_invite(rt, ADA, message_id=f"{again}-next") == "deferred"
+    clock.now += wait
+    assert await deliver_invite(rt, ADA, message_id="m4") == "poisoned"
+    assert directory.calls.count("invite") == 3
+    assert directory.emails_to("ada@fabrikam.example") == 3
+    (envelope,) = outbox.poison["guest-invitations-poison"]
+    assert envelope["error"]["code"] == "ReinvitationLimit"
+    row = await ledger.get("ada@fabrikam.example")
+    assert row is not None and row.status == GuestStatus.FAILED
+    assert row.last_error is not None and row.last_error.startswith("ReinvitationLimit:")
+
+    directory.lagging.clear()  # the operator sees the guest in Entra ID and replays the message
+    assert await deliver_invite(rt, ADA, message_id="m5") == "existing"
+    assert directory.calls.count("invite") == 3
+
+
+async def test_a_503_releases_the_claim_and_is_no_reinvitation(rt: Runtime, clock: Clock) -> None:
+    """Graph's 503 says it did nothing: the next delivery invites under a fresh claim at once
+    (no replication wait), and the row's re-invitation count stays 0."""
+    directory, ledger, _ = parts(rt)
+    directory.fail_next["invite"] = [ServiceUnavailable("Service Unavailable", status=503)]
+    with pytest.raises(ServiceUnavailable):
+        await deliver_invite(rt, ADA, message_id="m1")
+    assert await deliver_invite(rt, ADA, message_id="m2") == "invited"
+    row = await ledger.get("ada@fabrikam.example")
+    assert row is not None and row.reinvitations == 0
+    assert directory.emails_to("ada@fabrikam.example") == 1
+
+
+async def test_a_throttled_reinvitation_does_not_reset_the_count(rt: Runtime, clock: Clock) -> None:
+    """The re-invitation meets a 429 (the claim is released, Graph did nothing), then a 504 when
+    the copy claims again: that was still the first re-invitation, so the count is 1 and, after
+    the second, the next wait ends in poison, not in a fourth ``POST /invitations``."""
+    directory, ledger, outbox = parts(rt)
+    wait = timedelta(seconds=rt.settings.invite_replication_wait_seconds + 1)
+    directory.fail_next["invite"] = [
+        ServiceUnavailable("Gateway Timeout", status=504),
+        Throttled("slow down", retry_after=1.0),
+        ServiceUnavailable("Gateway Timeout", status=504),
+        ServiceUnavailable("Gateway Timeout", status=504),
+    ]
+    with pytest.raises(ServiceUnavailable):
+        await deliver_invite(rt, ADA, message_id="m1")
+    clock.now += wait
+    assert await deliver_invite(rt, ADA, message_id="m2") == "throttled"  # back on its queue
+    with pytest.raises(ServiceUnavailable):
+        await deliver_invite(rt, ADA, message_id="m3")
+    row = await ledger.get("ada@fabrikam.example")
+    assert row is not None and row.reinvitations == 1
+    clock.now += wait
+    with pytest.raises(ServiceUnavailable):
+        await deliver_invite(rt, ADA, message_id="m4")
+    assert await deliver_invite(rt, ADA, message_id="m4-next") == "deferred"
+    clock.now += wait
+    assert await deliver_invite(rt, ADA, message_id="m5") == "poisoned"
+    assert directory.calls.count("invite") == 4  # the 429 one did nothing
+    assert outbox.poison["guest-invitations-poison"][0]["error"]["code"] == "ReinvitationLimit"
+
+
 async def test_crashed_invitation_found_after_replication_lag_is_not_sent_again(
     rt: Runtime, clock: Clock
 ) -> None:

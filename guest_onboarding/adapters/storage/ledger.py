@@ -83,6 +83,11 @@ class TableLedger:
 
     @storage_call("read a ledger row")
     async def get(self, email: str) -> LedgerEntry | None:
+        return await self._read(email)
+
+    async def _read(self, email: str) -> LedgerEntry | None:
+        """``get`` for this adapter's own methods, whose Storage errors their caller's
+        ``storage_call`` maps already (one mapping per port call, no re-entry)."""
         try:
             entity = await self._table.get_entity(partition_of(email), email)
         except ResourceNotFoundError:
@@ -121,7 +126,7 @@ class TableLedger:
         it from any other delivery's; a "no" would only defer the message."""
         if written.claim_token is None:
             return False
-        current = await self.get(written.email)
+        current = await self._read(written.email)
         return (
             current is not None
             and current.claim_token == written.claim_token
@@ -133,7 +138,7 @@ class TableLedger:
         history = None
         if isinstance(change, Transition):
             # The history is appended to: read it (and the etag guarding the write) first.
-            current = await self.get(email)
+            current = await self._read(email)
             if current is None or (etag is not None and current.etag != etag):
                 return False
             history, etag = current.history, current.etag
