@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | cksum | cu
 # Debian's chromium; CHROMIUM=/path/to/chrome names another Chromium build (GitHub's runners).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup chromium demo run test lint bench chaos clean
+.PHONY: setup chromium demo run test lint bench chaos mutation clean
 
 # The console (guest-onboarding) is installed editable, with the project's [project.scripts].
 $(STAMP): requirements.txt requirements-console.txt requirements-dev.txt pyproject.toml
@@ -64,5 +64,16 @@ bench: setup
 chaos: setup
 	$(PY) -m bench.chaos
 
+## mutation: mutmut over guest_onboarding/domain/ and handlers/ against the fast tiers (not part of
+## test); report in bench-results/mutation.{json,md}. MUTATION_ARGS="--only 'guest_onboarding.domain.*'
+## --max-children 1" narrows it; survivors no test can kill are in tests/mutation/equivalent.toml
+MUTATION_STAMP := $(VENV)/.mutation-$(shell cat requirements-mutation.txt | cksum | cut -d' ' -f1)
+$(MUTATION_STAMP): requirements-mutation.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	@rm -f $(VENV)/.mutation-* && touch $@
+
+mutation: setup $(MUTATION_STAMP)
+	$(PY) -m bench.mutation $(MUTATION_ARGS)
+
 clean:
-	rm -rf $(VENV) node_modules bench-results *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf mutants $(VENV) node_modules bench-results *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

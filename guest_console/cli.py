@@ -336,7 +336,8 @@ def poison_replay(
     """Send poison messages' originals back to their work queue, unchanged.
 
     Do it once the cause is fixed. Each replayed message leaves the poison queue, so a second
-    replay of the same id finds nothing."""
+    replay of the same id finds nothing. A message too large to keep whole (MessageTooLarge) is
+    never replayed: it stays, and the command fails naming it."""
     out, err = consoles()
     if not message_ids and code is None:
         raise typer.BadParameter("name message ids, or --code CODE")
@@ -355,6 +356,7 @@ def poison_replay(
             return 0
         queues = build_operator_queues(settings)
         missing: list[str] = []
+        not_kept: list[str] = []
         try:
             for queue in dict.fromkeys(i.queue for i in chosen):
                 ids = [i.id for i in chosen if i.queue == queue]
@@ -362,11 +364,19 @@ def poison_replay(
                 for replayed in outcome.replayed:
                     out.print(escape(f"replayed {replayed} to {queue}"))
                 missing += outcome.not_found
+                not_kept += outcome.not_kept
         finally:
             await queues.close()
         for message_id in missing:
             err.print(f"[yellow]not on the poison queue any more:[/yellow] {escape(message_id)}")
-        return 1 if missing else 0
+        for message_id in not_kept:
+            err.print(
+                f"[red]not replayed:[/red] {escape(message_id)}: its original was too large to"
+                " keep whole (MessageTooLarge), and replay sends exactly what was received or"
+                " nothing; it stays on the poison queue: ask its sender to send it again, smaller",
+                highlight=False,
+            )
+        return 1 if missing or not_kept else 0
 
     _run(ctx, work)
 

@@ -163,6 +163,10 @@ def item_detail(item: PoisonItem, *, reveal: bool) -> Table:
         ("poisoned at", _when(item.message.inserted_at)),
     ]
     original, how = _shown_original(r.original, reveal)
+    if not r.kept:  # too large to keep whole: only its start was kept, and replay refuses it
+        length = r.details.get("originalLength", "?")
+        how = f"not kept: too large; its first {len(r.original)} of {length} characters"
+        original = shown(r.original)
     rows.append(("original", f"({how})\n{original}"))
     for name, value in rows:
         table.add_row(Text(name), Text(value))

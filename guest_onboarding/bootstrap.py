@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guest_onboarding.config import Settings
-from guest_onboarding.handlers.invite import InvitationGate
+from guest_onboarding.handlers.gate import InvitationGate
 from guest_onboarding.handlers.lifecycle import Lifecycle
 from guest_onboarding.handlers.offboard import Offboarding, OffboardSettings
 from guest_onboarding.handlers.sweep import SweepSettings
@@ -82,21 +82,6 @@ class Runtime:
             clock=clock,
         )
 
-    def sweep_settings(self) -> SweepSettings:
-        """The settings the reminder sweep decides with."""
-        s = self.settings
-        return SweepSettings(
-            reminder_days=s.reminder_days,
-            pending_expiry_days=s.pending_expiry_days,
-            expired_guest_action=s.expired_guest_action,
-            delete_grace_days=s.delete_grace_days,
-            max_removals_per_run=s.max_deletions_per_run,
-            resend_untracked=s.resend_untracked,
-            retention_days=s.ledger_retention_days,
-            replication_wait=timedelta(seconds=s.invite_replication_wait_seconds),
-            policy=s.policy,
-        )
-
     async def aclose(self) -> None:
         """Close every adapter's connections (the end of a test, a benchmark or a tool; the
         function app keeps its runtime for the life of the process)."""
@@ -104,6 +89,21 @@ class Runtime:
             close = getattr(part, "aclose", None) or getattr(part, "close", None)
             if close is not None:
                 await close()
+
+
+def sweep_settings(s: Settings) -> SweepSettings:
+    """What the sweep decides with, from the settings."""
+    return SweepSettings(
+        reminder_days=s.reminder_days,
+        pending_expiry_days=s.pending_expiry_days,
+        expired_guest_action=s.expired_guest_action,
+        delete_grace_days=s.delete_grace_days,
+        max_removals_per_run=s.max_deletions_per_run,
+        resend_untracked=s.resend_untracked,
+        retention_days=s.ledger_retention_days,
+        replication_wait=timedelta(seconds=s.invite_replication_wait_seconds),
+        policy=s.policy,
+    )
 
 
 def max_dequeue_count(host_json: Path = HOST_JSON) -> int:

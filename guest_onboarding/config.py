@@ -70,6 +70,7 @@ SETTING_DEFAULTS: dict[str, str] = {
     "DELETE_GRACE_DAYS": "30",
     "SPONSOR_CC_FROM_REMINDER": "2",
     "ADD_SPONSORS_TO_EXISTING_USERS": "false",
+    "ALLOW_MEMBERS": "false",
     "TENANT_STOP_PROBE_SECONDS": "600",
     "GRAPH_WRITES_PER_SECOND": "20",
     "GRAPH_READS_PER_SECOND": "100",
@@ -145,6 +146,8 @@ class Settings:
     invite_replication_wait_seconds: int
     sponsor_cc_from_reminder: int
     add_sponsors_to_existing_users: bool
+    #: HR messages may onboard members of the tenant too (default: guests only).
+    allow_members: bool
     tenant_stop_probe_seconds: int
     # The Graph budget every instance shares (README, "Scaling out").
     graph_writes_per_second: float
@@ -211,6 +214,7 @@ class Settings:
             add_sponsors_to_existing_users=parse_bool(
                 "ADD_SPONSORS_TO_EXISTING_USERS", get("ADD_SPONSORS_TO_EXISTING_USERS")
             ),
+            allow_members=parse_bool("ALLOW_MEMBERS", get("ALLOW_MEMBERS")),
             tenant_stop_probe_seconds=parse_int(
                 "TENANT_STOP_PROBE_SECONDS", get("TENANT_STOP_PROBE_SECONDS"), minimum=1
             ),

@@ -19,11 +19,18 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from guest_onboarding import telemetry
-from guest_onboarding.bootstrap import Runtime, build_runtime
+from guest_onboarding.bootstrap import Runtime, build_runtime, sweep_settings
 from guest_onboarding.domain.addresses import mask_address, pseudonym
 from guest_onboarding.domain.invitation import OffboardCommand
 from guest_onboarding.domain.outcomes import Outcome
-from guest_onboarding.errors import InvalidMessage, InvitationsStopped, Paused, ServiceError
+from guest_onboarding.errors import (
+    InvalidMessage,
+    InvitationsStopped,
+    Paused,
+    logged_error,
+    poison_reason,
+    without_text,
+)
 from guest_onboarding.handlers.assign import perform_step, record_step_failed
 from guest_onboarding.handlers.invite import invite_guest
 from guest_onboarding.handlers.leavers import sweep_leavers
@@ -39,7 +46,7 @@ from guest_onboarding.internal_messages import (
 from guest_onboarding.messages import parse_invitation_queue_message
 from guest_onboarding.retry import Action, RetryRules
 from guest_onboarding.telemetry import delivery_span
-from guest_onboarding.wire import as_received
+from guest_onboarding.wire import as_received, check_kept_whole
 
 log = logging.getLogger("guest_onboarding")
 T = TypeVar("T")
@@ -124,6 +131,7 @@ async def handle_invitation_message(
                 replication_wait=timedelta(seconds=settings.invite_replication_wait_seconds),
                 link_sponsors=settings.add_sponsors_to_existing_users,
                 lifecycle=rt.lifecycle,
+                allow_members=settings.allow_members,
             )
             return delivery.done(invited.outcome, steps_queued=invited.steps_queued)
         except Exception as exc:
@@ -187,7 +195,7 @@ async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = Non
     """resend_timer_fn's work: one sweep, in one span (the reminders' parent). A late (past-due)
     or repeated firing is safe: the ledger records each scheduled reminder before it is queued."""
     rt = rt or runtime()
-    settings, now = rt.sweep_settings(), rt.clock()
+    settings, now = sweep_settings(rt.settings), rt.clock()
     with telemetry.step_span("sweep"):
         rt = _traced(rt)
         summary = await sweep_reminders(
@@ -220,16 +228,6 @@ def log_step(step: str, outcome: Outcome, **fields: Any) -> None:
     log.log(level, json.dumps(record, sort_keys=True, default=str))
 
 
-def _reason(exc: BaseException) -> dict[str, str]:
-    """The poison envelope's ``error`` for ``exc``: our rule, Graph's or Storage's error, else
-    its type."""
-    if isinstance(exc, InvalidMessage):
-        return {"code": exc.code, "message": exc.message}
-    if isinstance(exc, ServiceError):
-        return exc.as_reason()
-    return {"code": "RetriesExhausted", "message": f"{type(exc).__name__}: {exc}"}
-
-
 @dataclass(kw_only=True)
 class _Delivery:
     """One queue message being handled: what its log line, its telemetry and its poison
@@ -254,8 +252,10 @@ class _Delivery:
         return outcome
 
     async def parse(self, parse: Callable[[], T]) -> T | Outcome:
-        """The parsed message, or (rejected) the poisoning's outcome."""
+        """The parsed message, or (rejected) the poisoning's outcome. A message too large to
+        keep whole for replay is refused before anything reads it (``MessageTooLarge``)."""
         try:
+            check_kept_whole(self.text)
             return parse()
         except InvalidMessage as exc:
             return await self.poison(exc)
@@ -265,7 +265,7 @@ class _Delivery:
 
     async def poison(self, exc: BaseException) -> Outcome:
         """To ``<queue>-poison`` with the reason, now."""
-        reason = _reason(exc)
+        reason = poison_reason(exc)
         code, message = reason.pop("code"), reason.pop("message")
         await self.rt.outbox.reject(
             queue=self.queue, original=self.text, code=code, message=message, details=reason or None
@@ -294,6 +294,6 @@ class _Delivery:
                 outcome = Outcome.THROTTLED  # Graph asked to wait
             else:
                 outcome = Outcome.RETRYING  # a back-off, or a Storage outage
-            return self.done(outcome, retry_after=decision.delay, error=_reason(exc)["code"])
-        self.done(Outcome.RETRY, error=str(exc), delivery=self.dequeue_count)
-        raise exc
+            return self.done(outcome, retry_after=decision.delay, error=poison_reason(exc)["code"])
+        self.done(Outcome.RETRY, **logged_error(exc), delivery=self.dequeue_count)
+        raise without_text(exc) from None

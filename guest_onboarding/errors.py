@@ -195,3 +195,43 @@ class PermanentStoreError(StoreError):
     """Storage refuses the call as made: the identity lacks a data role (403), the table or queue
     does not exist (404), the request is refused (400, 413). Retrying will not help until the
     deployment is fixed; the message goes to poison with Storage's error, to replay then."""
+
+
+# -- what logs and telemetry may say of an error ------------------------------------------
+
+#: The code of an error that has none of its own (not one of this tree's).
+UNEXPECTED_ERROR = "Unexpected"
+
+
+def logged_error(exc: BaseException) -> dict[str, str]:
+    """What a log line or telemetry says of ``exc``: its code (:data:`UNEXPECTED_ERROR` if it
+    has none), its type and the service's request id; never its text, which can quote an
+    address or a message body (a Graph 5xx's message did)."""
+    code = exc.code if isinstance(exc, InvalidMessage | ServiceError) else UNEXPECTED_ERROR
+    fields = {"error": code, "exception": type(exc).__name__}
+    if isinstance(exc, ServiceError) and exc.request_id:
+        fields["request_id"] = exc.request_id
+    return fields
+
+
+def without_text(exc: Exception) -> Exception:
+    """``exc`` (same type, attributes and traceback, so whatever catches it, the queue among
+    them, acts as before) with its text replaced by :func:`logged_error`'s words: the Functions
+    host logs what a function raises, message and all."""
+    words = " ".join(f"{k}={v}" for k, v in logged_error(exc).items())
+    clean = type(exc).__new__(type(exc))
+    clean.__dict__.update(exc.__dict__)
+    clean.args = (words,)
+    if "message" in clean.__dict__:
+        clean.__dict__["message"] = words
+    return clean.with_traceback(exc.__traceback__)
+
+
+def poison_reason(exc: BaseException) -> dict[str, str]:
+    """The poison envelope's ``error`` for ``exc``: our rule, Graph's or Storage's error, else
+    its type."""
+    if isinstance(exc, InvalidMessage):
+        return {"code": exc.code, "message": exc.message}
+    if isinstance(exc, ServiceError):
+        return exc.as_reason()
+    return {"code": "RetriesExhausted", "message": f"{type(exc).__name__}: {exc}"}

@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from guest_onboarding.domain.addresses import check_address
 from guest_onboarding.domain.content import check_display_name, check_message_body
 from guest_onboarding.domain.invitation import (
+    MOST_SPONSORS,
     AccessMode,
     AppRoleRef,
     Invitation,
@@ -42,7 +43,7 @@ MAX_DISPLAY_NAME = 256
 MAX_MESSAGE_BODY = 2000
 MAX_ITEMS = 50
 #: Graph takes at most five sponsors per guest.
-MAX_SPONSORS = 5
+MAX_SPONSORS = MOST_SPONSORS
 _LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,2}$"
 #: A sponsor: an object id, or a user principal name (an address-shaped name; checked by
 #: ``check_address`` in ``to_command``).

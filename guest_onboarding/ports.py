@@ -51,8 +51,9 @@ class InvitationResult:
 class Directory(Protocol):
     """Microsoft Graph, as much of it as onboarding needs. Raises ``errors.DirectoryError``s."""
 
-    async def find_user(self, email: str) -> DirectoryUser | None:
-        """The user whose mail, UPN, other mails or proxy addresses hold ``email``, if any."""
+    async def find_users(self, email: str) -> tuple[DirectoryUser, ...]:
+        """The users whose mail, UPN, other mails or proxy addresses hold ``email``: none, one,
+        or (at least) two, enough to tell that the address names nobody in particular."""
         ...
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:
@@ -147,9 +148,14 @@ class Ledger(Protocol):
         or before ``on_or_before``, whole."""
         ...
 
-    def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
-        """Rows in a finished status (``domain.ledger.FINISHED``) last written before
-        ``updated_before`` and not retired yet, whole."""
+    def stale_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
+        """Rows in any status last written before ``updated_before`` and not retired yet,
+        whole (``LEDGER_RETENTION_DAYS``)."""
+        ...
+
+    async def last_retired(self, email: str) -> GuestStatus | None:
+        """The status of ``email``'s latest retired record (``domain.ledger.retired_prefix``),
+        if retention retired a row of theirs."""
         ...
 
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:

@@ -63,6 +63,33 @@ def as_received(body: bytes | str) -> str:
 #: A queue message holds at most 64 KiB; the envelope stays well under it.
 MAX_ENVELOPE_BYTES = 60_000
 MAX_REASON_CHARACTERS = 1_000
+#: An original whose JSON string (escapes included) is at most this many UTF-8 bytes travels
+#: whole in its envelope, whatever the reason beside it (the reason is cut to fit, never the
+#: original). A bigger one is refused whole on arrival (``MessageTooLarge``), and its envelope
+#: keeps no original at all: replay sends exactly the bytes first received or nothing.
+MAX_KEPT_ORIGINAL_BYTES = 48_000
+#: Shown by ``poison show`` for an original not kept (never replayed).
+ORIGINAL_HEAD_CHARACTERS = 2_000
+#: The code of a message too large to travel whole in its poison envelope.
+TOO_LARGE_TO_KEEP = "MessageTooLarge"
+
+
+def kept_whole(original: str) -> bool:
+    """True when ``original`` fits whole in a poison envelope (:data:`MAX_KEPT_ORIGINAL_BYTES`)."""
+    escaped = json.dumps(original, ensure_ascii=False)
+    return len(escaped.encode("utf-8")) <= MAX_KEPT_ORIGINAL_BYTES
+
+
+def check_kept_whole(original: str) -> None:
+    """``MessageTooLarge`` for a message that could not be kept whole for replay: refused on
+    arrival, before anything is done for it."""
+    if not kept_whole(original):
+        size = len(json.dumps(original, ensure_ascii=False).encode("utf-8"))
+        raise InvalidMessage(
+            TOO_LARGE_TO_KEEP,
+            f"the message takes {size} bytes in a poison envelope, at most "
+            f"{MAX_KEPT_ORIGINAL_BYTES}: too large to keep whole for replay, so not acted on",
+        )
 
 
 def rejection_envelope(
@@ -70,23 +97,29 @@ def rejection_envelope(
 ) -> str:
     """The poison-queue body: ``{"error": {"code", "message", ...}, "original": "..."}``.
 
-    It always fits on a queue: the reason is cut to 1,000 characters, and an original too big
-    to travel with it is cut too, its SHA-256 and length beside it (``originalSha256``,
-    ``originalLength``) so the cut is visible and the message can be matched."""
-    error: dict[str, str] = {"code": code, "message": message[:MAX_REASON_CHARACTERS]}
-    if details:
-        error.update({k: v[:MAX_REASON_CHARACTERS] for k, v in details.items()})
-    envelope = json.dumps({"error": error, "original": original}, ensure_ascii=False)
-    if len(envelope.encode("utf-8")) <= MAX_ENVELOPE_BYTES:
-        return envelope
+    It always fits on a queue. The reason is cut to 1,000 characters (and further if it must,
+    to keep the original whole). An original :func:`kept_whole` is always kept exactly as
+    received; one too big is never cut into something else: ``original`` is ``null``, its
+    SHA-256 and length are beside the reason (``originalSha256``, ``originalLength``,
+    ``originalKept: "false"``) and its start is under ``originalHead`` for a person to read
+    (``poison replay`` refuses such a message)."""
+    limit = MAX_REASON_CHARACTERS
+    error: dict[str, str] = {"code": code, "message": message}
+    for key, value in (details or {}).items():
+        error[key] = value
+    if kept_whole(original):
+        while True:
+            cut = {k: v[:limit] for k, v in error.items()}
+            envelope = json.dumps({"error": cut, "original": original}, ensure_ascii=False)
+            if len(envelope.encode("utf-8")) <= MAX_ENVELOPE_BYTES:
+                return envelope
+            limit //= 2
+    error = {k: v[:limit] for k, v in error.items()}
     error["originalSha256"] = hashlib.sha256(original.encode("utf-8")).hexdigest()
     error["originalLength"] = str(len(original))
-    kept = original
-    while True:
-        kept = kept[: len(kept) // 2]
-        envelope = json.dumps({"error": error, "original": kept}, ensure_ascii=False)
-        if len(envelope.encode("utf-8")) <= MAX_ENVELOPE_BYTES:
-            return envelope
+    error["originalKept"] = "false"
+    head = original[:ORIGINAL_HEAD_CHARACTERS]
+    return json.dumps({"error": error, "original": None, "originalHead": head}, ensure_ascii=False)
 
 
 # -- what every message schema shares ---------------------------------------------------------

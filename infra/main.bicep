@@ -157,6 +157,9 @@ param sponsorCcFromReminder int = 2
 @description('ADD_SPONSORS_TO_EXISTING_USERS: add sponsors to users who already existed; grants Graph User.ReadWrite.All, far broader than every other grant. Off by default.')
 param addSponsorsToExistingUsers bool = false
 
+@description('ALLOW_MEMBERS: HR messages may also onboard members of the tenant (groups, app roles, sponsors on employees). Off by default: a member is refused with MemberNotGuest.')
+param allowMembers bool = false
+
 @description('TENANT_STOP_PROBE_SECONDS: while Graph refuses invitations for the whole tenant, one invitation is tried this often.')
 @minValue(1)
 param tenantStopProbeSeconds int = 600
@@ -266,6 +269,7 @@ var codeAppSettings = {
   DELETE_GRACE_DAYS: string(deleteGraceDays)
   SPONSOR_CC_FROM_REMINDER: string(sponsorCcFromReminder)
   ADD_SPONSORS_TO_EXISTING_USERS: string(addSponsorsToExistingUsers)
+  ALLOW_MEMBERS: string(allowMembers)
   TENANT_STOP_PROBE_SECONDS: string(tenantStopProbeSeconds)
   GRAPH_WRITES_PER_SECOND: string(graphWritesPerSecond)
   GRAPH_READS_PER_SECOND: string(graphReadsPerSecond)

@@ -1,4 +1,11 @@
-"""In-memory fakes of the ports, for fast unit tests of the handlers (no I/O)."""
+"""In-memory fakes of the ports, for fast unit tests of the handlers (no I/O).
+
+Interleavings are the test's to choose: each fake calls its ``hooks`` at named points of its
+operations (a ledger read after the row is read, a ledger write before its etag is checked, a
+queue send or a Graph call before its effect), and :class:`Rendezvous` and :class:`Hold` are
+the hooks races are made of. Two deliveries that both reached their etag-checked write have
+both read the row before it: with the etag, one write fails; without it, both land.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import copy
 import dataclasses
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,12 +22,89 @@ from typing import Any
 from guest_onboarding.domain.brake import BrakeState
 from guest_onboarding.domain.changes import Change, apply
 from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.domain.ledger import FINISHED, TRACKED, GuestStatus, LedgerEntry
+from guest_onboarding.domain.ledger import TRACKED, GuestStatus, LedgerEntry, retired_prefix
 from guest_onboarding.domain.offboarding import OFFBOARDABLE
 from guest_onboarding.errors import AlreadyDone, DirectoryError, NotFound, StoreError
 from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
 from guest_onboarding.ports import DirectoryUser, InvitationResult, TenantStop
 from guest_onboarding.wire import rejection_envelope
+
+#: A test's hook at one point of a fake's operation: ``(operation, key, what)``, where ``key`` is
+#: the row's address (the queue's name for a rejection, the user id for a Graph write) and
+#: ``what`` the change or message written (None for a read).
+Hook = Callable[[str, str, object], Awaitable[None]]
+
+
+async def _at(hooks: list[Hook], operation: str, key: str, what: object = None) -> None:
+    for hook in list(hooks):
+        await hook(operation, key, what)
+
+
+@dataclass(kw_only=True)
+class _Point:
+    """Which operations a hook holds: by name, key and (for writes) the change's type."""
+
+    operation: str
+    key: str | None = None
+    change: type | tuple[type, ...] | None = None
+    #: Seconds to wait for the others (or the release) before failing loudly.
+    timeout: float = 5.0
+
+    def matches(self, operation: str, key: str, what: object) -> bool:
+        return (
+            operation == self.operation
+            and (self.key is None or key == self.key)
+            and (self.change is None or isinstance(what, self.change))
+        )
+
+
+@dataclass(kw_only=True)
+class Rendezvous(_Point):
+    """The first ``parties`` matching operations wait for one another, then go on together: at
+    a write, every party has read what it writes on before any of them writes (a real race).
+    ``met`` says it happened; a party left waiting alone fails with ``AssertionError``."""
+
+    parties: int = 2
+    arrived: int = 0
+    met: bool = False
+    _barrier: asyncio.Barrier | None = None
+
+    async def __call__(self, operation: str, key: str, what: object) -> None:
+        if not self.matches(operation, key, what) or self.arrived >= self.parties:
+            return
+        if self._barrier is None:
+            self._barrier = asyncio.Barrier(self.parties)
+        self.arrived += 1
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._barrier.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"only {self.arrived} of {self.parties} deliveries reached {self.operation}"
+            ) from None
+        self.met = True
+
+
+@dataclass(kw_only=True)
+class Hold(_Point):
+    """The first matching operation waits at its point until the test calls :meth:`release`
+    (``reached`` is set when it gets there): the test does something else meanwhile."""
+
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, operation: str, key: str, what: object) -> None:
+        if self.reached.is_set() or not self.matches(operation, key, what):
+            return
+        self.reached.set()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.released.wait()
+        except TimeoutError:
+            raise AssertionError(f"{self.operation} was held and never released") from None
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass(frozen=True)
@@ -49,6 +133,8 @@ class FakeDirectory:
     emails: list[SentEmail] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     fail_next: dict[str, list[DirectoryError]] = field(default_factory=dict)
+    #: Called before each write's effect (``invite``: key the address; the others: the user).
+    hooks: list[Hook] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def _maybe_fail(self, call: str) -> None:
@@ -79,17 +165,15 @@ class FakeDirectory:
         self.users[user.id] = user
         return user
 
-    async def find_user(self, email: str) -> DirectoryUser | None:
+    async def find_users(self, email: str) -> tuple[DirectoryUser, ...]:
         await asyncio.sleep(0)  # yield, so concurrent deliveries really interleave
-        self._maybe_fail("find_user")
-        return next(
-            (
-                u
-                for u in self.users.values()
-                if (u.mail or "").lower() == email and u.id not in self.lagging
-            ),
-            None,
-        )
+        self._maybe_fail("find_users")
+        return tuple(
+            u
+            for u in self.users.values()
+            if email in {(u.mail or "").lower(), (u.user_principal_name or "").lower()}
+            and u.id not in self.lagging
+        )[:2]
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:
         self._maybe_fail("get_user")
@@ -109,6 +193,7 @@ class FakeDirectory:
 
     async def set_account_enabled(self, user_id: str, *, enabled: bool) -> None:
         self._maybe_fail("set_account_enabled")
+        await _at(self.hooks, "set_account_enabled", user_id, enabled)
         user = self.users.get(user_id)
         if user is None:
             raise NotFound("no such user", status=404)
@@ -116,6 +201,7 @@ class FakeDirectory:
 
     async def add_sponsor(self, *, user_id: str, sponsor_id: str) -> None:
         self._maybe_fail("add_sponsor")
+        await _at(self.hooks, "add_sponsor", user_id, sponsor_id)
         if user_id not in self.users or sponsor_id not in self.users:
             raise NotFound("no such user", status=404)
         if sponsor_id in self.sponsors.setdefault(user_id, set()):
@@ -125,6 +211,7 @@ class FakeDirectory:
     async def invite(self, email: str, invitation: Invitation) -> InvitationResult:
         await asyncio.sleep(0)
         self._maybe_fail("invite")
+        await _at(self.hooks, "invite", email, invitation)
         user = next((u for u in self.users.values() if u.mail == email), None)
         if user is None:
             user = self.add_user(email, state="PendingAcceptance")
@@ -136,6 +223,7 @@ class FakeDirectory:
 
     async def add_group_member(self, *, group_id: str, user_id: str) -> None:
         self._maybe_fail("add_group_member")
+        await _at(self.hooks, "add_group_member", user_id, group_id)
         if group_id not in self.members:
             raise NotFound("group not found", code="Request_ResourceNotFound", status=404)
         if user_id in self.members[group_id]:
@@ -195,6 +283,7 @@ class FakeDirectory:
 
     async def delete_user(self, user_id: str) -> None:
         self._maybe_fail("delete_user")
+        await _at(self.hooks, "delete_user", user_id)
         if self.users.pop(user_id, None) is None:
             raise NotFound("no such user", status=404)
 
@@ -205,7 +294,11 @@ class FakeDirectory:
 @dataclass
 class FakeLedger:
     """Rows keyed by address with etags that change on every write, like Azure Tables; changes
-    mean what ``domain.ledger.apply`` says they mean."""
+    mean what ``domain.ledger.apply`` says they mean.
+
+    ``hooks`` run after a read has read its row (``get``, each row of ``tracked_entries``) and
+    before a write checks its etag (``claim``, ``take_over``, ``update``, ``retire``), so a test
+    decides what happens between a delivery's read and its write."""
 
     rows: dict[str, LedgerEntry] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -213,6 +306,7 @@ class FakeLedger:
     outage: StoreError | None = None
     #: The offboarding brake's record (a row of the same table in the adapter).
     brake_state: BrakeState = field(default_factory=BrakeState)
+    hooks: list[Hook] = field(default_factory=list)
     _etags: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def _reachable(self) -> None:
@@ -245,12 +339,16 @@ class FakeLedger:
 
     async def get(self, email: str) -> LedgerEntry | None:
         self._reachable()
-        await asyncio.sleep(0)
         row = self.rows.get(email)
-        return copy.deepcopy(row) if row is not None else None
+        read = copy.deepcopy(row) if row is not None else None
+        # The answer comes back after the row was read: others may write meanwhile.
+        await asyncio.sleep(0)
+        await _at(self.hooks, "get", email)
+        return read
 
     async def claim(self, entry: LedgerEntry) -> bool:
         self._reachable()
+        await _at(self.hooks, "claim", entry.email, entry)
         if entry.email in self.rows:
             return False
         self._store(entry)
@@ -258,6 +356,7 @@ class FakeLedger:
 
     async def take_over(self, entry: LedgerEntry, *, etag: str) -> bool:
         self._reachable()
+        await _at(self.hooks, "take_over", entry.email, entry)
         row = self.rows.get(entry.email)
         if row is None or row.etag != etag:
             return False
@@ -266,6 +365,7 @@ class FakeLedger:
 
     async def update(self, email: str, change: Change, *, etag: str | None = None) -> bool:
         self._reachable()
+        await _at(self.hooks, "update", email, change)
         row = self.rows.get(email)
         if row is None or (etag is not None and row.etag != etag):
             return False
@@ -276,17 +376,28 @@ class FakeLedger:
         self._reachable()
         for entry in list(self.rows.values()):
             if entry.status in TRACKED:
-                yield copy.deepcopy(entry)
+                read = copy.deepcopy(entry)
+                await _at(self.hooks, "tracked_entries", entry.email)
+                yield read
 
-    async def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
+    async def stale_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
         self._reachable()
         for entry in list(self.rows.values()):
             old = entry.updated_at is not None and entry.updated_at < updated_before
-            if entry.status in FINISHED and old and "@" in entry.email:
+            if old and "@" in entry.email:
                 yield copy.deepcopy(entry)
+
+    async def last_retired(self, email: str) -> GuestStatus | None:
+        self._reachable()
+        prefix = retired_prefix(email)
+        mine = [
+            (int(k[len(prefix) :]), e.status) for k, e in self.rows.items() if k.startswith(prefix)
+        ]
+        return max(mine)[1] if mine else None
 
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
         self._reachable()
+        await _at(self.hooks, "retire", entry.email, record)
         self._store(dataclasses.replace(record, updated_at=entry.updated_at))
         current = self.rows.get(entry.email)
         if current is not None and current.etag != entry.etag:
@@ -335,6 +446,8 @@ class FakeOutbox:
     poison: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: While set, every send raises it (the queue service down).
     outage: StoreError | None = None
+    #: Called before each send (key: the guest's address; the queue's name for a rejection).
+    hooks: list[Hook] = field(default_factory=list)
 
     def _reachable(self) -> None:
         if self.outage is not None:
@@ -342,14 +455,17 @@ class FakeOutbox:
 
     async def queue_assignment(self, step: AssignmentStep, *, delay_seconds: float = 0) -> None:
         self._reachable()
+        await _at(self.hooks, "queue_assignment", step.email, step)
         self.assignments.append((step, delay_seconds))
 
     async def queue_reminder(self, reminder: ReminderRequest) -> None:
         self._reachable()
+        await _at(self.hooks, "queue_reminder", reminder.email, reminder)
         self.reminders.append(reminder)
 
     async def requeue_invitation(self, body: str, *, delay_seconds: float) -> None:
         self._reachable()
+        await _at(self.hooks, "requeue_invitation", "", body)
         self.requeued.append((body, delay_seconds))
 
     async def reject(
@@ -362,6 +478,7 @@ class FakeOutbox:
         details: dict[str, str] | None = None,
     ) -> None:
         self._reachable()
+        await _at(self.hooks, "reject", queue, original)
         envelope = rejection_envelope(
             original=original, code=code, message=message, details=details
         )

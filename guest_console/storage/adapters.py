@@ -192,6 +192,10 @@ class QueueOperator:
         poison_queue = f"{queue}-poison"
         leased = await self._leased(poison_queue)
         chosen = [m for m in leased if m.id in ids]
+        not_kept = [m for m in chosen if not read_envelope(str(m.content)).kept]
+        refused = tuple(m.id for m in not_kept)
+        chosen = [m for m in chosen if m.id not in refused]
+        sent = {m.id for m in chosen}
         try:
             for message in chosen:
                 original = read_envelope(str(message.content)).original
@@ -199,11 +203,13 @@ class QueueOperator:
                     await self._queue(queue).send_message(original)
                 with self._refusals("delete messages of", poison_queue, QUEUE_PROCESSOR):
                     await self._queue(poison_queue).delete_message(message)
-        finally:
-            await self._release(poison_queue, [m for m in leased if m.id not in ids])
+        finally:  # the rest, those not kept whole included, stay on the poison queue
+            await self._release(poison_queue, [m for m in leased if m.id not in sent])
         replayed = tuple(m.id for m in chosen)
         return ReplayOutcome(
-            replayed=replayed, not_found=tuple(i for i in ids if i not in set(replayed))
+            replayed=replayed,
+            not_found=tuple(i for i in ids if i not in {*replayed, *refused}),
+            not_kept=refused,
         )
 
     async def close(self) -> None:

@@ -52,6 +52,9 @@ class PoisonMessage:
 class ReplayOutcome:
     replayed: tuple[str, ...]  # ids sent back to the work queue and deleted from poison
     not_found: tuple[str, ...]  # ids not on the poison queue (replayed already, or leased)
+    #: ids whose original was too large to keep whole: never sent (replay sends exactly the
+    #: bytes first received or nothing), left on the poison queue
+    not_kept: tuple[str, ...] = ()
 
 
 class OperatorQueues(Protocol):
@@ -115,17 +118,22 @@ NO_ENVELOPE_CODE = "HostPoisoned"
 
 @dataclass(frozen=True, kw_only=True)
 class Rejection:
-    """A poison message read back: the ``error`` object and the original text."""
+    """A poison message read back: the ``error`` object and the original text. ``kept`` is
+    false for an original too large to travel whole (``MessageTooLarge``): ``original`` is then
+    only its start, for a person to read, and is never replayed."""
 
     code: str
     message: str
     details: dict[str, str]
     original: str
+    kept: bool = True
 
     def envelope(self) -> dict[str, object]:
         """The envelope as ``wire.rejection_envelope`` writes it (a host-poisoned message as
         if it had one)."""
         error = {"code": self.code, "message": self.message, **self.details}
+        if not self.kept:
+            return {"error": error, "original": None, "originalHead": self.original}
         return {"error": error, "original": self.original}
 
 
@@ -138,6 +146,10 @@ def read_envelope(text: str) -> Rejection:
         data = None
     error = data.get("error") if isinstance(data, dict) else None
     original = data.get("original") if isinstance(data, dict) else None
+    kept = True
+    if isinstance(data, dict) and isinstance(error, dict) and error.get("originalKept") == "false":
+        head = data.get("originalHead")  # too large to keep: its start only, never replayed
+        original, kept = (head if isinstance(head, str) else ""), False
     if not isinstance(error, dict) or not isinstance(original, str) or "code" not in error:
         return Rejection(code=NO_ENVELOPE_CODE, message="", details={}, original=text)
     details = {str(k): str(v) for k, v in error.items() if k not in {"code", "message"}}
@@ -146,4 +158,5 @@ def read_envelope(text: str) -> Rejection:
         message=str(error.get("message", "")),
         details=details,
         original=original,
+        kept=kept,
     )

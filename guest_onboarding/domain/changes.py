@@ -1,8 +1,8 @@
 """Typed changes of a ledger row, named by intent, and a whole new row. No I/O.
 
-Every write to a row is one of the classes below (or an offboarding's, in
-:mod:`.offboarding`), or a row :func:`new_row` builds. A change's
-fields are :class:`~guest_onboarding.domain.ledger.LedgerEntry` field names; all of them are
+Every write to a row is one of the classes below (or of :mod:`.email_wins` or
+:mod:`.offboarding`), or a row :func:`new_row` builds. A change's fields are ``LedgerEntry``
+field names; all of them are
 written (``None`` clears a field), and ``steps`` merges step by step. A :class:`Transition`
 changes the status and is kept in the row's ``history`` with its time (``at``). :func:`apply` is
 the reference meaning of a change: the in-memory fakes use it, and the Table adapter must agree
@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from guest_onboarding.domain.invitation import Invitation, InvitationCommand
+from guest_onboarding.domain.invitation import Invitation, InvitationCommand, sponsors_joined
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 
 
@@ -55,16 +55,9 @@ class Invited(Transition):
 
     @classmethod
     def sent(cls, user_id: str, *, sent_at: datetime, emailed: bool, at: datetime) -> Invited:
-        """The invitation that went out at ``sent_at``, by email or not
-        (``sendInvitationMessage``)."""
-        last = sent_at if emailed else None
-        return cls(
-            user_id=user_id,
-            first_sent_at=sent_at,
-            last_sent_at=last,
-            send_count=int(emailed),
-            at=at,
-        )
+        """The invitation sent at ``sent_at``, by email or not (``sendInvitationMessage``)."""
+        last, n = (sent_at, 1) if emailed else (None, 0)
+        return cls(user_id=user_id, first_sent_at=sent_at, last_sent_at=last, send_count=n, at=at)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,6 +175,18 @@ class Adopted(Transition):
     invitation: Invitation
     status: GuestStatus = field(default=GuestStatus.UNTRACKED, init=False)
 
+    @classmethod
+    def tracking(
+        cls, user_id: str, kept: Invitation | None, *, default_redirect_url: str, now: datetime
+    ) -> Adopted:
+        """Adoption now, the schedule counting from it. An existing user's row keeps what its
+        HR message said (redirect, sponsors, content), but never its ``sendInvitationMessage:
+        false``: that message found the guest invited by someone else and sent nothing, so it
+        cannot switch off the reminders ``RESEND_UNTRACKED`` owes before any removal."""
+        invitation = kept or Invitation(redirect_url=default_redirect_url)
+        reminded = dataclasses.replace(invitation, send_message=True)
+        return cls(user_id=user_id, first_sent_at=now, invitation=reminded, at=now)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ComebackUndone(Transition):
@@ -228,22 +233,16 @@ class SponsorsRecorded(Change):
         cls, row: LedgerEntry, sponsors: tuple[str, ...], contact: str | None
     ) -> SponsorsRecorded | None:
         """The change that adds the ``sponsors`` the row does not record yet (None if there is
-        none to add); the first contact recorded stays."""
+        none to add); the first contact recorded stays. ``TooManySponsors`` if the guest would
+        have more than Graph's five (:func:`.invitation.sponsors_joined`)."""
         if row.invitation is None:
             return None
         known = row.invitation.sponsors
-        new = tuple(s for s in sponsors if s not in known)
-        if not new:
+        joined = sponsors_joined(known, sponsors)  # TooManySponsors beyond Graph's five
+        if joined == known:
             return None
-        recorded = dataclasses.replace(row.invitation, sponsors=(*known, *new))
+        recorded = dataclasses.replace(row.invitation, sponsors=joined)
         return cls(invitation=recorded, sponsor_contact=row.sponsor_contact or contact)
-
-
-@dataclass(frozen=True, kw_only=True)
-class AccessEndRecorded(Change):
-    """HR's latest word on the day access ends (None: no end date)."""
-
-    access_ends_on: date | None
 
 
 def history_line(status: GuestStatus, at: datetime) -> str:

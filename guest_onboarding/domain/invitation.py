@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from guest_onboarding.errors import InvalidMessage
+
 #: An object id (a GUID) as Graph writes it, in any case: the one check of an id, for the
 #: message schemas, the settings and the Graph adapter alike.
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -22,6 +24,26 @@ _GUID = re.compile(GUID_PATTERN)
 def is_guid(value: str) -> bool:
     """True when ``value`` is an object id (hyphenated, 36 characters, any case)."""
     return _GUID.fullmatch(value) is not None
+
+
+#: Graph's limit of sponsors per guest (``invitedUserSponsors``: "at most 5"; GRAPH_NOTES.md,
+#: "Lifecycle, sponsors and refusals"): a message names at most this many, and a guest's row
+#: records (and the fan-out links) at most this many in all, whatever later messages add.
+MOST_SPONSORS = 5
+
+
+def sponsors_joined(known: tuple[str, ...], asked: tuple[str, ...]) -> tuple[str, ...]:
+    """The sponsors a guest has once a message's ``asked`` are added to the ``known`` ones (in
+    that order, each once). More than :data:`MOST_SPONSORS` in all is refused whole
+    (``TooManySponsors``): message after message cannot grow a guest's sponsors (a ledger column
+    and a Graph link each) without bound, and none of the message is granted."""
+    joined = (*known, *(s for s in dict.fromkeys(asked) if s not in known))
+    if len(joined) > MOST_SPONSORS:
+        raise InvalidMessage(
+            "TooManySponsors",
+            f"the guest would have {len(joined)} sponsors, at most {MOST_SPONSORS}",
+        )
+    return joined
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

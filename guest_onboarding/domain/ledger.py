@@ -34,8 +34,8 @@ class GuestStatus(StrEnum):
 REMINDABLE = frozenset({GuestStatus.INVITED, GuestStatus.UNTRACKED})
 #: Statuses the sweep reads at all (expired rows stop a still-pending guest being re-adopted).
 TRACKED = REMINDABLE | {GuestStatus.EXPIRED, GuestStatus.DISABLED, GuestStatus.EXISTING}
-#: Statuses nothing happens after: their rows' personal fields are cleared after
-#: ``LEDGER_RETENTION_DAYS``.
+#: Statuses nothing happens after. (``LEDGER_RETENTION_DAYS`` retires a row in any status once
+#: it has not been written for that long: :func:`retired_record`.)
 FINISHED = frozenset(
     {GuestStatus.REDEEMED, GuestStatus.DELETED, GuestStatus.REMOVED, GuestStatus.FAILED}
 )
@@ -118,8 +118,9 @@ class LedgerEntry:
 
 # -- claims: how long a delivery holds a guest, and how long a new user may stay unseen --------
 
-#: How long a claim keeps concurrent deliveries of the same guest waiting: longer than the worst
-#: case of a token fetch, the Graph client's timeout (30 s) and the ledger writes around them.
+#: How long a claim keeps concurrent deliveries of the same guest waiting: longer than the slowest
+#: invitation the Graph adapter allows (the pacer's waits, a token fetch given up after 20 s,
+#: Graph's answer after 30 s: 95 s; tests/unit/test_claim_lease.py reads them where they are set).
 CLAIM_LEASE = timedelta(seconds=120)
 #: While waiting for a possibly invited user to replicate, look again this often.
 REPLICATION_RECHECK_SECONDS = 15.0
@@ -200,16 +201,29 @@ def reinvitation_limit(entry: LedgerEntry) -> OperatorNeeded | None:
 RETIRED_PREFIX = "retired-"
 
 
+#: Statuses of a retired row after which a returning person who is still a pending guest is
+#: invited afresh, as the row would have had them (enabled again first only if this system had
+#: disabled them): :func:`returning_row`.
+COMES_BACK = frozenset(
+    {GuestStatus.INVITED, GuestStatus.UNTRACKED, GuestStatus.EXPIRED, GuestStatus.DISABLED}
+)
+
+
+def retired_prefix(email: str) -> str:
+    """The start of the key of every retired record of ``email`` (one per lifecycle)."""
+    return f"{RETIRED_PREFIX}{hashlib.sha256(email.encode('utf-8')).hexdigest()}-"
+
+
 def retired_record(entry: LedgerEntry) -> LedgerEntry:
-    """What is kept of a finished guest after the retention period: a hash of the address (so
-    the rows still count in reports, and one person's rows stay together), the status, the
-    timestamps, counts and step outcomes. Names, addresses, messages, ids and error texts go."""
-    digest = hashlib.sha256(entry.email.encode("utf-8")).hexdigest()
+    """What is kept of a guest's row once it has not been written for the retention period,
+    whatever its status: a hash of the address (so the rows still count in reports, and one
+    person's rows stay together), the status, the timestamps, counts and step outcomes. Names,
+    addresses, messages, ids and error texts go."""
     # one record per lifecycle: a person who came back keeps both
     since = int(entry.created_at.timestamp()) if entry.created_at else 0
     return dataclasses.replace(
         entry,
-        email=f"{RETIRED_PREFIX}{digest}-{since}",
+        email=f"{retired_prefix(entry.email)}{since}",
         sponsor_contact=None,
         user_id=None,
         external_id=None,
@@ -220,3 +234,24 @@ def retired_record(entry: LedgerEntry) -> LedgerEntry:
         grant_ids={},
         etag=None,
     )
+
+
+def returning_row(
+    email: str,
+    retired: GuestStatus | None,
+    *,
+    user_id: str | None,
+    pending: bool,
+    enabled: bool,
+    now: datetime,
+) -> LedgerEntry | None:
+    """The row a person whose row was retired comes back to, if they are still a pending guest
+    after a status in :data:`COMES_BACK`: expired (invited afresh), or disabled (enabled, then
+    invited afresh) only if the retired row says this system disabled them. None otherwise
+    (no user, a user who redeemed or was never invited here: onboarded as anyone new)."""
+    if retired not in COMES_BACK or user_id is None or not pending:
+        return None
+    if not enabled and retired != GuestStatus.DISABLED:
+        return None  # disabled by someone else: not for this system to enable
+    status = GuestStatus.EXPIRED if enabled else GuestStatus.DISABLED
+    return LedgerEntry(email=email, status=status, user_id=user_id, created_at=now, updated_at=now)

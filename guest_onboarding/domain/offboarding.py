@@ -20,6 +20,13 @@ from guest_onboarding.domain.invitation import ACCOUNT_STEP_PREFIX, InvitationCo
 from guest_onboarding.domain.ledger import ONBOARDED, GuestStatus, LedgerEntry, StepStatus
 
 
+@dataclass(frozen=True, kw_only=True)
+class AccessEndRecorded(Change):
+    """HR's latest word on the day access ends (None: no end date)."""
+
+    access_ends_on: date | None
+
+
 class OffboardAction(StrEnum):
     """What an offboarding does to the account once its access is removed
     (``OFFBOARD_ACTION``). Sessions are revoked in every case."""

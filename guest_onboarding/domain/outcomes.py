@@ -26,6 +26,7 @@ class Outcome(StrEnum):
     REINVITED = "reinvited"  # invited again: an earlier invitation's guest never appeared
     EXISTING = "existing"  # the address already had a user: no email, steps only
     ALREADY_ONBOARDED = "already_onboarded"  # the ledger's guest: missing steps only
+    EMAILED = "emailed"  # invited without an email before; this message asked for it: sent now
     RETURNED = "returned"  # an offboarded guest onboarded again: enabled, access granted again
     # invite: an offboarding (HR's, an end date's, or an operator's release)
     OFFBOARDING = "offboarding"  # admitted: the removal and account steps are queued

@@ -1,14 +1,23 @@
-"""The allow-lists every message is checked against, by whoever acts on it.
+"""The allow-lists every message is checked against, by whoever acts on it, and who an HR
+message may onboard at all.
 
 Built once from settings (:mod:`guest_onboarding.config`); :mod:`guest_onboarding.messages`
 checks HR messages with it, and the assignment handler re-checks every step it reads.
+
+Guests only (:func:`onboardable`): a guest pipeline must not change employees' access. A member
+of the tenant (the CFO, anyone whose ``userType`` is not ``Guest``) found under a message's
+address is refused (``MemberNotGuest``) and gets nothing, no group, app role or sponsor, unless
+``ALLOW_MEMBERS`` says this deployment onboards members too. An address the directory finds on
+more than one user (mail, UPN, ``otherMails``, ``proxyAddresses``) names nobody in particular:
+refused (``AmbiguousAddress``), never "the first hit".
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from guest_onboarding.domain.addresses import domain_matches, domain_of
 from guest_onboarding.domain.invitation import AppRoleRef, Invitation
@@ -137,3 +146,45 @@ class Policy:
         if not self.allowed_redirects.allows(parsed):
             raise InvalidMessage("RedirectNotAllowed", "redirectUrl is not under an allowed prefix")
         return parsed.text()
+
+
+#: Graph's ``userType`` of an external user.
+GUEST = "Guest"
+
+
+class Account(Protocol):
+    """What the rule reads of a directory user."""
+
+    @property
+    def user_type(self) -> str | None: ...
+
+
+A = TypeVar("A", bound=Account)
+
+
+def onboardable(matches: Sequence[A], *, allow_members: bool) -> A | None:
+    """The one existing user a message may onboard among the directory's ``matches`` for its
+    address, or None when nobody has it. ``AmbiguousAddress`` for several matches,
+    ``MemberNotGuest`` for a user who is not a guest (unless ``allow_members``)."""
+    if not matches:
+        return None
+    if len(matches) > 1:
+        raise InvalidMessage(
+            "AmbiguousAddress",
+            "the address belongs to more than one user of the tenant (mail, user principal "
+            "name, other mails or proxy addresses): which one is meant cannot be told",
+        )
+    (user,) = matches
+    check_guest(user, allow_members=allow_members)
+    return user
+
+
+def check_guest(user: Account, *, allow_members: bool) -> None:
+    """``MemberNotGuest`` unless ``user`` is a guest (or ``allow_members``)."""
+    if user.user_type != GUEST and not allow_members:
+        kind = user.user_type or "user without a user type"
+        raise InvalidMessage(
+            "MemberNotGuest",
+            f"the address belongs to a {kind} of the tenant, not a guest: this pipeline "
+            "onboards guests only (ALLOW_MEMBERS)",
+        )

@@ -89,17 +89,45 @@ class Removal(StrEnum):
         return Deleted(deleted_at=now, at=now)
 
 
+def earliest_removal(
+    row: LedgerEntry, *, reminder_days: tuple[int, ...], pending_expiry_days: int
+) -> datetime | None:
+    """The first moment the guest's account may be disabled or deleted: ``pending_expiry_days``
+    after the first invitation, and never sooner after the last email sent (the invitation or
+    a reminder) than the schedule leaves between its last reminder and expiry
+    (``pending_expiry_days`` minus the last ``reminder_days`` entry). After an outage the
+    overdue last reminder goes out late; the guest it asked to redeem keeps that whole time.
+    None: no bound of its own (no first invitation, or ``pending_expiry_days`` 0: nobody
+    expires, and a row expired under an earlier setting is removed as it was decided)."""
+    if row.first_sent_at is None or pending_expiry_days <= 0:
+        return None
+    earliest = row.first_sent_at + timedelta(days=pending_expiry_days)
+    if row.last_sent_at is not None:
+        last_day = reminder_days[-1] if reminder_days else 0
+        after_last = timedelta(days=max(pending_expiry_days - last_day, 0))
+        earliest = max(earliest, row.last_sent_at + after_last)
+    return earliest
+
+
 def removal_due(
     row: LedgerEntry,
     *,
     action: ExpiredGuestAction,
     delete_grace_days: int,
+    reminder_days: tuple[int, ...],
+    pending_expiry_days: int,
     now: datetime,
 ) -> Removal | None:
-    """For an expired (or disabled) guest: what to do to their account now, if anything. A
-    disabled guest is deleted only under ``disable-then-delete`` and after the grace period."""
+    """For an expired (or disabled) guest: what to do to their account now, if anything. Not
+    before :func:`earliest_removal`; a disabled guest is deleted only under
+    ``disable-then-delete`` and after the grace period."""
     disabled_at = row.disabled_at if row.status == GuestStatus.DISABLED else None
     if disabled_at is None:
+        earliest = earliest_removal(
+            row, reminder_days=reminder_days, pending_expiry_days=pending_expiry_days
+        )
+        if earliest is not None and now < earliest:
+            return None
         if action in (ExpiredGuestAction.DISABLE, ExpiredGuestAction.DISABLE_THEN_DELETE):
             return Removal.DISABLE
         return Removal.DELETE if action == ExpiredGuestAction.DELETE else None

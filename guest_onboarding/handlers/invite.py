@@ -2,27 +2,30 @@
 the queue redelivers, then queue one assignment step per group and app role not yet done. The
 ledger row decides, one branch per state (read :func:`invite_guest` top to bottom). Sponsors are
 resolved before anything is written or sent; every ``POST /invitations``, first invitations and
-reminders alike, goes through the :class:`InvitationGate`.
+reminders alike, goes through the :class:`~.gate.InvitationGate`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from guest_onboarding import errors, ports
+from guest_onboarding import errors
 from guest_onboarding.domain import changes
 from guest_onboarding.domain import ledger as rows
-from guest_onboarding.domain.invitation import Invitation, InvitationCommand
+from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.outcomes import Outcome
+from guest_onboarding.domain.policy import check_guest, onboardable
 from guest_onboarding.handlers import lifecycle as later
-from guest_onboarding.handlers import sponsors
 from guest_onboarding.handlers.assign import queue_steps
-from guest_onboarding.ports import Directory, Ledger, Outbox
+from guest_onboarding.handlers.email_owed import email_if_owed
+from guest_onboarding.handlers.gate import InvitationGate
+from guest_onboarding.handlers.returning import comeback_row
+from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
+from guest_onboarding.ports import Directory, DirectoryUser, Ledger, Outbox
 
 _log = logging.getLogger("guest_onboarding")
 
@@ -45,11 +48,14 @@ async def invite_guest(
     clock: Callable[[], datetime],
     replication_wait: timedelta,
     link_sponsors: bool = False,
+    allow_members: bool = False,
     lifecycle: later.Lifecycle | None = None,
 ) -> InviteOutcome:
     """The guest exists (invited only if no user has the address), their steps queued. ``token``
-    is the queue message id (a redelivery keeps it); ``raw_body`` is re-queued on deferral."""
-    cmd, contact = await sponsors.resolve(cmd, directory) if cmd.sponsor_refs else (cmd, None)
+    is the queue message id (a redelivery keeps it); ``raw_body`` is re-queued on deferral. A
+    member of the tenant (unless ``allow_members``), or an address several users hold, is
+    refused (``MemberNotGuest``, ``AmbiguousAddress``): nothing is granted."""
+    cmd, contact = await resolve_sponsors(cmd, directory) if cmd.sponsor_refs else (cmd, None)
     run = _Run(
         cmd=cmd,
         token=token,
@@ -61,23 +67,34 @@ async def invite_guest(
         clock=clock,
         replication_wait=replication_wait,
         link_sponsors=link_sponsors,
+        allow_members=allow_members,
         sponsor_contact=contact,
         lifecycle=lifecycle or later.Lifecycle(),
     )
-    entry = await ledger.get(cmd.email)
+    entry = await ledger.get(cmd.email) or await comeback_row(
+        cmd.email, ledger=ledger, find=run.existing_user, clock=clock
+    )
     if entry is None:
         return await _onboard_afresh(run, None)
     if entry.status in rows.KEEPS_ITS_USER and entry.user_id:
-        if await directory.get_user(entry.user_id) is None:
+        user = await directory.get_user(entry.user_id)
+        if user is None:
             if rows.invited_recently(entry, now=clock(), wait=replication_wait):
                 # The directory may not show a user invited moments ago yet: not gone.
                 return await run.defer(at_most=rows.REPLICATION_RECHECK_SECONDS)
             return await _onboard_afresh(run, entry)  # the user is gone: the row is stale
-        await sponsors.record_new(ledger, entry, cmd.invitation.sponsors, contact)
-        mover = later.record_latest_word(
-            run.cmd, entry, entry.user_id, lifecycle=run.lifecycle, ledger=ledger, outbox=outbox
+        check_guest(user, allow_members=allow_members)  # (rows from before members were refused)
+        emailed = await email_if_owed(
+            entry, user, cmd, contact, token=token, gate=gate, ledger=ledger, clock=clock
         )
-        return await run.fan_out(Outcome.ALREADY_ONBOARDED, entry.user_id, entry.steps, await mover)
+        if emailed is False:
+            return await run.defer()  # another delivery is sending it, or changed the row
+        await record_new_sponsors(entry, cmd, contact, ledger=ledger)
+        mover = await later.record_latest_word(
+            cmd, entry, entry.user_id, lifecycle=run.lifecycle, ledger=ledger, outbox=outbox
+        )
+        outcome = Outcome.EMAILED if emailed else Outcome.ALREADY_ONBOARDED
+        return await run.fan_out(outcome, entry.user_id, entry.steps, mover)
     if entry.status == GuestStatus.OFFBOARDING:  # wait for it to finish (poison when stuck)
         later.check_offboarding_not_stuck(entry, now=clock())
         return await run.defer(later.OFFBOARDING_RECHECK_SECONDS, at_most=60.0)
@@ -109,7 +126,7 @@ async def invite_guest(
 
 async def _onboard_afresh(run: _Run, entry: LedgerEntry | None) -> InviteOutcome:
     """Look the address up: an existing user gets no email, anyone else an invitation."""
-    user = await run.directory.find_user(run.cmd.email)
+    user = await run.existing_user()
     if user is None:
         return await _claim_and_invite(run, entry)
     if not await run.write(entry, user_id=user.id):
@@ -147,11 +164,14 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
     """A crashed claim or an unknown outcome (5xx): wait for the user, then invite again, once."""
     if entry.claimed_at is None:  # released: Graph did nothing
         return await _claim_and_invite(run, entry)
-    if (user := await run.directory.find_user(run.cmd.email)) is not None:  # it did, when claimed
-        sent_at, emailed = entry.claimed_at, run.cmd.invitation.send_message
+    if (user := await run.existing_user()) is not None:  # it did, when claimed, as its row says
+        claimed = entry.invitation or run.cmd.invitation
+        sent_at, emailed = entry.claimed_at, claimed.send_message
         found = changes.Invited.sent(user.id, sent_at=sent_at, emailed=emailed, at=run.clock())
         if not await run.ledger.update(run.cmd.email, found, etag=entry.etag):
             return await run.defer()
+        if run.cmd.invitation.send_message and not emailed:
+            return await run.defer()  # this message asks for the email: back as a follow-up
         return await run.fan_out(Outcome.INVITED, user.id, entry.steps)
     left = rows.replication_wait_left(entry.claimed_at, now=run.clock(), wait=run.replication_wait)
     if left:  # maybe sent and not replicated yet: look again rather than risk a second email
@@ -201,8 +221,14 @@ class _Run:
     clock: Callable[[], datetime]
     replication_wait: timedelta
     link_sponsors: bool
+    allow_members: bool
     sponsor_contact: str | None
     lifecycle: later.Lifecycle
+
+    async def existing_user(self) -> DirectoryUser | None:
+        """The one user the directory holds under the address, if any (``policy.onboardable``)."""
+        matches = await self.directory.find_users(self.cmd.email)
+        return onboardable(matches, allow_members=self.allow_members)
 
     async def defer(self, wait: float = 0.0, *, at_most: float | None = None) -> InviteOutcome:
         delay = rows.recheck_delay(wait, at_most=at_most)
@@ -241,52 +267,3 @@ class _Run:
         if self.lifecycle.leave_dates:
             queued += await later.queue_leave_date(self.cmd, user_id, ledger=ledger, outbox=outbox)
         return InviteOutcome(outcome=outcome, steps_queued=queued + more)
-
-
-@dataclass(frozen=True, kw_only=True)
-class InvitationGate:
-    """The ``Directory``'s invitations behind the tenant's health record (built once, in
-    ``bootstrap.Runtime``). While Graph refuses invitations for the whole tenant, the stop is
-    recorded once for every instance, messages wait on their queue (nothing poisoned), one
-    delivery per probe interval tries for real, and the first success lifts the stop."""
-
-    directory: Directory
-    health: ports.TenantHealth
-    probe_interval: timedelta
-
-    async def ensure_open(self, now: datetime) -> ports.TenantStop | None:
-        """The stop if a probe is due; ``InvitationsStopped`` while it holds and none is due."""
-        stop = await self.health.invitations_stopped()
-        if stop is not None and (wait := stop.next_probe_in(self.probe_interval, now)) > 0:
-            raise errors.InvitationsStopped(stop.message, retry_after=wait, code=stop.code)
-        return stop
-
-    async def invite(
-        self, email: str, invitation: Invitation, *, now: datetime
-    ) -> ports.InvitationResult:
-        """``POST /invitations`` unless the tenant is stopped; the probe when one is due."""
-        interval = self.probe_interval.total_seconds()
-        stop = probe = await self.ensure_open(now)
-        if stop is not None:  # the probe is due: one delivery of any instance claims it
-            probe = await self.health.record_stop(dataclasses.replace(stop, last_probe_at=now))
-            if probe is None:
-                raise errors.InvitationsStopped(stop.message, retry_after=interval, code=stop.code)
-        try:
-            result = await self.directory.invite(email, invitation)
-        except errors.InvitationsStopped as exc:
-            # The prober refreshes the stop it won; anyone else records it only if no other
-            # delivery did first: one recorded stop (one tenant_stop outcome) per probe.
-            since, etag = (stop.since, probe.etag) if stop and probe else (now, None)
-            met = ports.TenantStop(
-                code=exc.code, message=exc.message, since=since, last_probe_at=now, etag=etag
-            )
-            exc.recorded, exc.retry_after = await self.health.record_stop(met) is not None, interval
-            raise
-        except errors.Paused:
-            if stop is not None and probe is not None:  # nothing reached Graph: still due
-                await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
-            raise
-        if stop is not None:
-            await self.health.clear_stop()
-            _log.warning("invitations resume: the tenant-wide stop since %s is lifted", stop.since)
-        return result

@@ -62,7 +62,9 @@ async def record_latest_word(
     if entry.offboard_held_at is not None:
         await ledger.update(cmd.email, offboarding.HoldCleared())
     if cmd.ends_on_given and entry.access_ends_on != cmd.access_ends_on:
-        await ledger.update(cmd.email, changes.AccessEndRecorded(access_ends_on=cmd.access_ends_on))
+        await ledger.update(
+            cmd.email, offboarding.AccessEndRecorded(access_ends_on=cmd.access_ends_on)
+        )
     if (cmd.access_mode or lifecycle.access_mode) != AccessMode.EXACT:
         return 0
     wanted = [group_step_key(g) for g in cmd.groups]

@@ -1,5 +1,8 @@
-"""A guest's sponsors, for ``invite_guest``: resolved (and checked to be members of the tenant)
-before anything is written or sent, and recorded on the row of a guest already onboarded."""
+"""Sponsors, for :func:`.invite.invite_guest`: the ones a message names are resolved before
+anything is written or sent (only members of the tenant may sponsor), and the ones a later
+message adds for a guest already onboarded are recorded on the row (their steps are checked
+against it).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,23 @@ from guest_onboarding.domain.ledger import LedgerEntry
 from guest_onboarding.ports import Directory, Ledger
 
 
-async def resolve(
+async def record_new_sponsors(
+    entry: LedgerEntry, cmd: InvitationCommand, contact: str | None, *, ledger: Ledger
+) -> None:
+    """New sponsors recorded on an onboarded guest's row (their steps are checked against it),
+    etag-checked and re-read on a conflict: two messages adding sponsors both land."""
+    for _ in range(5):
+        sponsors = cmd.invitation.sponsors
+        change = changes.SponsorsRecorded.adding(entry, sponsors, contact)
+        if change is None or await ledger.update(entry.email, change, etag=entry.etag):
+            return
+        if (fresh := await ledger.get(entry.email)) is None:
+            return
+        entry = fresh
+    raise errors.LedgerContention("the guest's ledger row kept changing")
+
+
+async def resolve_sponsors(
     cmd: InvitationCommand, directory: Directory
 ) -> tuple[InvitationCommand, str | None]:
     """``cmd`` naming its sponsors by object id, and the first one's address (the escalation
@@ -35,18 +54,3 @@ async def resolve(
         return cmd, None
     invitation = dataclasses.replace(cmd.invitation, sponsors=tuple(ids))
     return dataclasses.replace(cmd, invitation=invitation), contact
-
-
-async def record_new(
-    ledger: Ledger, entry: LedgerEntry, sponsors: tuple[str, ...], contact: str | None
-) -> None:
-    """New sponsors recorded on an onboarded guest's row (their steps are checked against it),
-    etag-checked and re-read on a conflict: two messages adding sponsors both land."""
-    for _ in range(5):
-        change = changes.SponsorsRecorded.adding(entry, sponsors, contact)
-        if change is None or await ledger.update(entry.email, change, etag=entry.etag):
-            return
-        if (fresh := await ledger.get(entry.email)) is None:
-            return
-        entry = fresh
-    raise errors.LedgerContention("the guest's ledger row kept changing")

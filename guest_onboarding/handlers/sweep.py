@@ -21,6 +21,7 @@ never stops the sweep.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -29,7 +30,6 @@ from datetime import datetime, timedelta
 from guest_onboarding.domain import changes, schedule
 from guest_onboarding.domain.addresses import mask_address, normalize_address
 from guest_onboarding.domain.changes import Adopted, Expired, Redeemed, ReminderScheduled, Removed
-from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import (
     REMINDABLE,
     GuestStatus,
@@ -39,7 +39,7 @@ from guest_onboarding.domain.ledger import (
 )
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.domain.schedule import ExpiredGuestAction, Removal
-from guest_onboarding.errors import InvalidMessage, NotFound
+from guest_onboarding.errors import InvalidMessage, NotFound, logged_error
 from guest_onboarding.internal_messages import ReminderRequest
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
@@ -147,9 +147,10 @@ class _Sweep:
         """Run one guest's step; a failure is counted and logged, and the sweep goes on."""
         try:
             await step
-        except Exception:
+        except Exception as exc:  # its code, type and request id: never its text
             self.summary.errors += 1
-            log.exception("sweep: %s failed", mask_address(what) if "@" in what else what)
+            who = mask_address(what) if "@" in what else what
+            log.error("sweep: %s failed: %s", who, json.dumps(logged_error(exc)))
 
 
 async def _adopt(run: _Sweep, email: str, user_id: str, row: LedgerEntry | None) -> None:
@@ -161,10 +162,9 @@ async def _adopt(run: _Sweep, email: str, user_id: str, row: LedgerEntry | None)
     except InvalidMessage:
         run.summary.not_adopted += 1
         return
-    # an existing user's row keeps what its HR message said (redirect, sponsors)
     kept = row.invitation if row is not None else None
-    invitation = kept or Invitation(redirect_url=run.settings.policy.default_redirect_url)
-    adopted = Adopted(user_id=user_id, first_sent_at=run.now, invitation=invitation, at=run.now)
+    default = run.settings.policy.default_redirect_url
+    adopted = Adopted.tracking(user_id, kept, default_redirect_url=default, now=run.now)
     if row is None:
         fresh = LedgerEntry(email=email, status=GuestStatus.UNTRACKED, created_at=run.now)
         done = await run.ledger.claim(changes.apply(fresh, adopted))
@@ -230,6 +230,8 @@ async def _remove_if_due(run: _Sweep, row: LedgerEntry) -> None:
         row,
         action=settings.expired_guest_action,
         delete_grace_days=settings.delete_grace_days,
+        reminder_days=settings.reminder_days,
+        pending_expiry_days=settings.pending_expiry_days,
         now=run.now,
     )
     if removal is None or row.user_id is None:
@@ -284,12 +286,13 @@ async def _no_longer_pending(run: _Sweep, row: LedgerEntry, user_id: str) -> Non
 
 
 async def _forget_finished_guests(run: _Sweep) -> None:
-    """The ledger keeps personal data no longer than it needs to: rows in a finished status
-    (redeemed, deleted, removed, refused) untouched for ``LEDGER_RETENTION_DAYS`` are replaced
-    by a record without personal fields, keyed by a hash of the address
-    (``domain.ledger.retired_record``): reports still count them."""
+    """The ledger keeps personal data no longer than it needs to: rows in any status (existing,
+    expired, disabled, refused, redeemed...) not written for ``LEDGER_RETENTION_DAYS`` are
+    replaced by a record without personal fields, keyed by a hash of the address
+    (``domain.ledger.retired_record``): reports still count them, and a person who comes back
+    is onboarded afresh (``domain.ledger.returning_row``)."""
     cutoff = run.now - timedelta(days=run.settings.retention_days)
-    async for entry in run.ledger.finished_entries(updated_before=cutoff):
+    async for entry in run.ledger.stale_entries(updated_before=cutoff):
         if run.summary.retired >= MAX_RETIRED_PER_RUN:
             break
         if await run.ledger.retire(entry, retired_record(entry)):

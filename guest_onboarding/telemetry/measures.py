@@ -160,7 +160,7 @@ def record_outcome(step: str, outcome: Outcome, fields: Mapping[str, Any]) -> No
         record_offboarding(outcome, str(fields.get("trigger") or "hr"))
     if fields.get("kind") in REMOVAL_KINDS and result == Result.DONE:
         _removals.add(1, {STEP_KIND: str(fields["kind"]), OUTCOME: outcome.value})
-    if outcome in (Outcome.INVITED, Outcome.REINVITED):
+    if outcome in (Outcome.INVITED, Outcome.REINVITED, Outcome.EMAILED):
         _invitations.add(1, {OUTCOME: outcome.value})
     elif outcome == Outcome.SENT:
         _reminders.add(1, {REMINDER_NUMBER: int(fields.get("reminder") or 0)})

@@ -56,8 +56,7 @@ async def test_invite_then_find_and_get(directory: GraphDirectory, graph: GraphE
     )
     result = await directory.invite("ada@fabrikam.example", request)
 
-    found = await directory.find_user("ADA@fabrikam.example")
-    assert found is not None
+    (found,) = await directory.find_users("ADA@fabrikam.example")
     assert found.id == result.user_id
     assert found.mail == "ada@fabrikam.example"
     assert found.user_type == "Guest"
@@ -66,16 +65,16 @@ async def test_invite_then_find_and_get(directory: GraphDirectory, graph: GraphE
 
     fetched = await directory.get_user(result.user_id)
     assert fetched == found
-    assert await directory.find_user("nobody@fabrikam.example") is None
+    assert await directory.find_users("nobody@fabrikam.example") == ()
     assert len(graph.control.mailbox(to="ada@fabrikam.example")) == 1
 
 
 async def test_find_user_by_upn_and_quoted_address(directory: GraphDirectory) -> None:
     user_id = await invite(directory, "o'brien@fabrikam.example")
-    by_mail = await directory.find_user("o'brien@fabrikam.example")
-    assert by_mail is not None and by_mail.id == user_id
-    grace = await directory.find_user("grace@contoso.onmicrosoft.com")
-    assert grace is not None and grace.id == GRACE
+    (by_mail,) = await directory.find_users("o'brien@fabrikam.example")
+    assert by_mail.id == user_id
+    (grace,) = await directory.find_users("grace@contoso.onmicrosoft.com")
+    assert grace.id == GRACE
 
 
 async def test_reinvite_returns_the_same_user(directory: GraphDirectory) -> None:
@@ -204,7 +203,7 @@ async def test_dropped_connection_is_service_unavailable(
 ) -> None:
     graph.control.set_faults(errors=[{"endpoint": "GET /users", "kind": "reset"}])
     with pytest.raises(errors.ServiceUnavailable):
-        await directory.find_user("grace@contoso.example")
+        await directory.find_users("grace@contoso.example")
 
 
 def demo_seed() -> dict[str, Any]:
@@ -248,5 +247,5 @@ async def test_one_token_for_many_calls(directory: GraphDirectory, graph: GraphE
     """The credential is built once and caches its token across calls."""
     for _ in range(3):
         await directory.get_user(GRACE)
-    await directory.find_user("grace@contoso.example")
+    await directory.find_users("grace@contoso.example")
     assert requests_to(graph, "GET /msi/token") == 1

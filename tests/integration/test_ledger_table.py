@@ -15,7 +15,6 @@ from guest_onboarding.adapters.storage import TableLedger
 from guest_onboarding.config import StorageSettings
 from guest_onboarding.domain.brake import BrakeState, Decided, Decision
 from guest_onboarding.domain.changes import (
-    AccessEndRecorded,
     Adopted,
     Change,
     ClaimReleased,
@@ -38,9 +37,11 @@ from guest_onboarding.domain.changes import (
     Transition,
     apply,
 )
+from guest_onboarding.domain.email_wins import EmailClaimed, EmailReleased, EmailSent
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 from guest_onboarding.domain.offboarding import (
+    AccessEndRecorded,
     HoldCleared,
     Offboarded,
     OffboardHeld,
@@ -126,6 +127,17 @@ CHANGES: list[Change] = [
         invitation=Invitation(redirect_url="https://myapps.example", sponsors=("s1", "s2")),
         sponsor_contact="pm@contoso.example",
     ),
+    EmailClaimed(
+        invitation=Invitation(redirect_url="https://myapps.example", message_body="Hi"),
+        sponsor_contact="pm@contoso.example",
+        claim_token="m2",
+        claimed_at=T1,
+    ),
+    EmailReleased(
+        invitation=Invitation(redirect_url="https://myapps.example", send_message=False),
+        sponsor_contact=None,
+    ),
+    EmailSent(first_sent_at=T1, last_sent_at=T1),
     ComebackUndone.of(
         LedgerEntry(
             email="ada@fabrikam.example",

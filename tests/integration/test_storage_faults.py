@@ -138,11 +138,12 @@ CALLS: dict[type, dict[str, tuple[Call, bool]]] = {
         "take_over": (lambda a: a.ledger.take_over(_row(), etag='W/"x"'), True),
         "update": (lambda a: a.ledger.update(EMAIL, Expired(expired_at=T0, at=T0)), True),
         "tracked_entries": (lambda a: _drain(a.ledger.tracked_entries()), True),
-        "finished_entries": (
-            lambda a: _drain(a.ledger.finished_entries(updated_before=datetime.now(UTC))),
+        "stale_entries": (
+            lambda a: _drain(a.ledger.stale_entries(updated_before=datetime.now(UTC))),
             True,
         ),
         "retire": (lambda a: a.ledger.retire(_row(), retired_record(_row())), True),
+        "last_retired": (lambda a: a.ledger.last_retired(EMAIL), True),
         "entries": (lambda a: _drain(a.ledger.entries()), True),
         "ending_entries": (
             lambda a: _drain(a.ledger.ending_entries(on_or_before=T0.date())),

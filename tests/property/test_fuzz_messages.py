@@ -351,13 +351,19 @@ def assert_redirect_goes_where_allowed(url_text: str) -> None:
     assert "/../" not in url.path + "/" and "/./" not in url.path + "/", url_text
 
 
+#: The README's promise: a message up to 48,000 bytes as a JSON string travels whole in its
+#: poison envelope; a larger one is refused whole (``MessageTooLarge``).
+KEPT_WHOLE_BYTES = 48_000
+
+
 def assert_original_kept(envelope: dict[str, Any], received: str) -> None:
-    """The envelope holds the message as received, or (too big for a queue message) its start
-    with the SHA-256 and length of the whole."""
+    """The envelope holds the message as received, or (too big to keep whole) no original at
+    all, its start apart and the SHA-256 and length of the whole: never a cut replay could send."""
     if "originalSha256" not in envelope["error"]:
         assert envelope["original"] == received
         return
-    assert received.startswith(envelope["original"])
+    assert envelope["original"] is None
+    assert received.startswith(envelope["originalHead"])
     assert envelope["error"]["originalLength"] == str(len(received))
     assert envelope["error"]["originalSha256"] == hashlib.sha256(received.encode()).hexdigest()
 
@@ -408,6 +414,13 @@ def test_any_body_is_rejected_by_design_or_is_a_valid_command(body: bytes | str)
     outcome = asyncio.run(handle_invitation_message(body=body, message_id="m-1", rt=rt))
 
     event(f"rejected: {rejection.code}" if rejection else f"accepted: {type(parsed).__name__}")
+    escaped = json.dumps(as_received(body), ensure_ascii=False).encode("utf-8")
+    if len(escaped) > KEPT_WHOLE_BYTES:  # refused whole, valid or not: never acted on
+        assert outcome == "rejected" and directory.calls == [] and ledger.rows == {}
+        (envelope,) = outbox.poison[POISON]
+        assert envelope["error"]["code"] == "MessageTooLarge"
+        assert_original_kept(envelope, as_received(body))
+        return
     if rejection is not None:
         assert rejection.code in KNOWN_CODES, rejection.code
         assert outcome == "rejected"
@@ -430,7 +443,7 @@ def test_any_body_is_rejected_by_design_or_is_a_valid_command(body: bytes | str)
     if isinstance(parsed, InvitationCommand):
         assert_satisfies_every_rule(parsed)
         assert outcome == "invited"
-        assert directory.calls == ["find_user", "invite"]
+        assert directory.calls == ["find_users", "invite"]
         requested = {s.groupId for s, _ in outbox.assignments if s.kind == "group"}
         assert requested == set(parsed.groups)
     else:

@@ -70,7 +70,7 @@ class Tenant:
 
     def writes(self) -> list[str]:
         """Graph calls that change the tenant or send mail."""
-        reads = {"find_user", "get_user", "pending_guests"}
+        reads = {"find_users", "get_user", "pending_guests"}
         return [c for c in self.directory.calls if c not in reads]
 
 

@@ -28,22 +28,23 @@ async def test_a_delivery_during_a_slow_invitation_waits(tenant: Tenant) -> None
 
     tenant.directory.invite = slow_invite  # type: ignore[method-assign]
     first = asyncio.create_task(tenant.invite(ADA, "m1"))
-    await started.wait()
+    await asyncio.wait_for(started.wait(), 5)
     tenant.clock.now += timedelta(seconds=45)
-    assert await tenant.invite(ADA, "m2") == "deferred"
+    # bounded: a second delivery that invites too would wait on ``release`` for ever
+    assert await asyncio.wait_for(tenant.invite(ADA, "m2"), 5) == "deferred"
     release.set()
     assert await first == "invited"
     assert tenant.directory.emails_to("ada@fabrikam.example") == 1
 
 
 async def test_the_claim_is_taken_after_a_slow_look_up(tenant: Tenant) -> None:
-    real_find = tenant.directory.find_user
+    real_find = tenant.directory.find_users
 
-    async def slow_find(email: str) -> DirectoryUser | None:
+    async def slow_find(email: str) -> tuple[DirectoryUser, ...]:
         tenant.clock.now += timedelta(seconds=29)  # a slow token fetch and look-up
         return await real_find(email)
 
-    tenant.directory.find_user = slow_find  # type: ignore[method-assign]
+    tenant.directory.find_users = slow_find  # type: ignore[method-assign]
     start = tenant.clock.now
     tenant.directory.fail_next["invite"] = [ServiceUnavailable("timeout", status=504)]
     try:

@@ -127,7 +127,7 @@ async def drain(graph: GraphDirectory) -> list[Any]:
 
 # Every public method of the port, with arguments that would succeed against a real tenant.
 CALLS: dict[str, Callable[[GraphDirectory], Awaitable[Any]]] = {
-    "find_user": lambda g: g.find_user("ada@fabrikam.example"),
+    "find_users": lambda g: g.find_users("ada@fabrikam.example"),
     "get_user": lambda g: g.get_user(USER),
     "invite": lambda g: g.invite(
         "ada@fabrikam.example", Invitation(redirect_url="https://myapps.microsoft.com")
@@ -216,7 +216,7 @@ async def test_token_failure_is_mapped(method: str) -> None:
 async def test_status_classes(failure: str, expected: type[Exception], sleeps: list[float]) -> None:
     graph, _ = directory(FAILURES[failure])
     with pytest.raises(expected):
-        await graph.find_user("ada@fabrikam.example")
+        await graph.find_users("ada@fabrikam.example")
     await graph.aclose()
 
 
@@ -250,7 +250,7 @@ async def test_throttled_carries_retry_after(header: str | None, expected: float
     headers = {"Retry-After": header} if header else {}
     graph, _ = directory(lambda r: graph_error(429, "TooManyRequests", "Slow down", **headers))
     with pytest.raises(errors.Throttled) as caught:
-        await graph.find_user("a@b.example")
+        await graph.find_users("a@b.example")
     await graph.aclose()
     assert caught.value.retry_after == expected
 
@@ -261,7 +261,7 @@ async def test_throttled_understands_an_http_date() -> None:
         lambda r: graph_error(429, "TooManyRequests", "x", **{"Retry-After": when})
     )
     with pytest.raises(errors.Throttled) as caught:
-        await graph.find_user("a@b.example")
+        await graph.find_users("a@b.example")
     await graph.aclose()
     assert 100 < caught.value.retry_after <= 120
 
@@ -401,7 +401,7 @@ async def test_bad_guid_is_invalid_request_without_a_call() -> None:
 
 async def test_find_user_filter_escapes_quotes_and_selects_few_fields() -> None:
     graph, recorder = directory(lambda r: httpx.Response(200, json={"value": []}))
-    assert await graph.find_user("o'brien@fabrikam.example") is None
+    assert await graph.find_users("o'brien@fabrikam.example") == ()
     await graph.aclose()
     params = recorder.requests[0].url.params
     a = "o''brien@fabrikam.example"
@@ -409,7 +409,7 @@ async def test_find_user_filter_escapes_quotes_and_selects_few_fields() -> None:
         f"mail eq '{a}' or userPrincipalName eq '{a}' or otherMails/any(x:x eq '{a}')"
         f" or proxyAddresses/any(x:x eq 'smtp:{a}')"
     )
-    assert params["$top"] == "1"
+    assert params["$top"] == "2"
     assert params["$select"] == (
         "id,mail,userType,externalUserState,externalUserStateChangeDateTime"
     )

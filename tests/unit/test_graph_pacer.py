@@ -326,7 +326,7 @@ async def test_graph_client_paces_invitations_on_the_sdks_own_requests() -> None
         await directory.invite("ada@fabrikam.example", invitation)
         with pytest.raises(Throttled) as paced:
             await directory.invite("bob@fabrikam.example", invitation)
-        assert await directory.find_user("bob@fabrikam.example") is None
+        assert await directory.find_users("bob@fabrikam.example") == ()
         await directory.add_group_member(group_id=GROUP_PROJECT_X, user_id="u1")
     finally:
         await directory.aclose()
@@ -437,10 +437,10 @@ async def test_a_429_holds_back_only_its_own_bucket_through_the_graph_client() -
     directory = paced_directory(graph, max_wait=1.0)
     try:
         with pytest.raises(Throttled):
-            await directory.find_user("ada@fabrikam.example")
+            await directory.find_users("ada@fabrikam.example")
         await directory.add_group_member(group_id=GROUP_PROJECT_X, user_id="u1")
         with pytest.raises(Throttled):  # the reads wait out their pause on the queue
-            await directory.find_user("bob@fabrikam.example")
+            await directory.find_users("bob@fabrikam.example")
     finally:
         await directory.aclose()
     assert sent == ["GET /v1.0/users", f"POST /v1.0/groups/{GROUP_PROJECT_X}/members/$ref"]

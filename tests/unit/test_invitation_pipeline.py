@@ -114,9 +114,9 @@ async def test_concurrent_deliveries_defer_instead_of_inviting_twice(rt: Runtime
         assert json.loads(body)["email"] == "ada@fabrikam.example"
 
 
-async def test_existing_guest_or_member_gets_no_email_but_missing_groups(rt: Runtime) -> None:
+async def test_existing_guest_gets_no_email_but_missing_groups(rt: Runtime) -> None:
     directory, ledger, _ = parts(rt)
-    member = directory.add_user("grace@contoso.example", user_type="Member")
+    member = directory.add_user("grace@contoso.example", state="Accepted")
     directory.members[GROUP_X].add(member.id)
     assert (
         await deliver_invite(
@@ -356,7 +356,7 @@ async def test_throttled_invitation_is_requeued_after_retry_after(rt: Runtime) -
 
 async def test_transient_failure_retries_then_poisons_on_last_delivery(rt: Runtime) -> None:
     directory, _, outbox = parts(rt)
-    directory.fail_next["find_user"] = [ServiceUnavailable("503", status=503)] * 5
+    directory.fail_next["find_users"] = [ServiceUnavailable("503", status=503)] * 5
     for count in range(1, 5):
         try:
             await deliver_invite(rt, ADA, count=count)

@@ -13,9 +13,12 @@ times the budget. The rate then learns per process, from Graph's 429s.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
+
+from guest_onboarding.errors import logged_error
 
 log = logging.getLogger("guest_onboarding.graph_budget")
 
@@ -135,6 +138,6 @@ class SharedRecord:
             log.warning(
                 "shared Graph budget unavailable (%s); pacing Graph calls per process, and "
                 "trying the shared record again every %.0f s",
-                type(exc).__name__ if isinstance(exc, TimeoutError) else repr(exc),
+                json.dumps(logged_error(exc)),  # never its text
                 RETRY_SHARED_SECONDS,
             )

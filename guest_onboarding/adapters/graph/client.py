@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 from typing import TYPE_CHECKING, Any, cast
@@ -16,6 +17,41 @@ if TYPE_CHECKING:
     import httpx
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+#: httpx's timeout for a Graph request, per phase (connect, write, each read). An invitation is
+#: never retried in process (``GraphDirectory.invite``), so this bounds how long its answer takes.
+GRAPH_TIMEOUT_SECONDS = 30.0
+#: A token fetch (the managed identity endpoint) is given up after this long: azure-identity's
+#: own transport would wait up to 300 s a read. The ledger's claim (``domain.ledger.CLAIM_LEASE``)
+#: must outlast the pacer's waits, a token fetch and an invitation's answer together
+#: (tests/unit/test_claim_lease.py reads these settings from here).
+TOKEN_FETCH_TIMEOUT_SECONDS = 20.0
+
+
+class _TokenDeadline:
+    """The credential, with each token fetch given up after ``timeout`` seconds (as azure-core's
+    ``ClientAuthenticationError``, which the adapter maps to a transient "no token")."""
+
+    def __init__(self, credential: Any, timeout: float) -> None:
+        self._credential = credential
+        self.timeout = timeout
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        try:
+            async with asyncio.timeout(self.timeout):
+                token = self._credential.get_token(*scopes, **kwargs)
+                return await token if inspect.isawaitable(token) else token
+        except TimeoutError:
+            message = f"no Graph token within {self.timeout:.0f} s"
+            raise ClientAuthenticationError(message=message) from None
+
+    async def close(self) -> None:
+        close = getattr(self._credential, "close", None)
+        if close is not None:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
 
 
 class GraphClient:
@@ -58,7 +94,8 @@ class GraphClient:
         pacer: GraphPacer,
         client_id: str | None = None,
         credential: object | None = None,
-        timeout_seconds: float = 30.0,
+        timeout_seconds: float = GRAPH_TIMEOUT_SECONDS,
+        token_timeout_seconds: float = TOKEN_FETCH_TIMEOUT_SECONDS,
         http_client: httpx.AsyncClient | None = None,
         transient_retries: int = 2,
     ) -> GraphClient:
@@ -66,7 +103,8 @@ class GraphClient:
 
         ``base_url`` is the Graph root including the version (``https://graph.microsoft.com/v1.0``
         or a local emulator on ``http://localhost``/``127.0.0.1``). Without ``credential`` it uses
-        ``DefaultAzureCredential(managed_identity_client_id=client_id)``. ``http_client`` is the
+        ``DefaultAzureCredential(managed_identity_client_id=client_id)``; either way a token fetch
+        is given up after ``token_timeout_seconds``. ``http_client`` is the
         injectable HTTP seam (its transport ends the SDK's middleware pipeline).
         ``transient_retries`` bounds the quick in-process retries of 5xx; 429 is never retried
         here but raised as :class:`Throttled` so the queue waits instead of the function.
@@ -86,6 +124,7 @@ class GraphClient:
             from azure.identity.aio import DefaultAzureCredential
 
             credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+        credential = _TokenDeadline(credential, token_timeout_seconds)
         if http_client is None:
             http_client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), http2=True)
         http_client = GraphClientFactory.create_with_custom_middleware(

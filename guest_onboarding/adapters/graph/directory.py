@@ -66,8 +66,9 @@ class GraphDirectory:
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def find_user(self, email: str) -> DirectoryUser | None:
-        """The user whose mail, UPN, other mails or proxy addresses hold ``email``, if any."""
+    async def find_users(self, email: str) -> tuple[DirectoryUser, ...]:
+        """The users whose mail, UPN, other mails or proxy addresses hold ``email``: at most two
+        (``$top=2``), enough to tell one from several."""
         from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
         a = email.replace("'", "''")
@@ -77,13 +78,13 @@ class GraphDirectory:
                 f" or proxyAddresses/any(x:x eq 'smtp:{a}')"
             ),
             select=list(USER_FIELDS),
-            top=1,
+            top=2,
         )
         users = self._client.users
         response = await self._send(users.to_get_request_information(self._config(query)))
         raise_for_status(response)
         values = json_object(response).get("value") or []
-        return directory_user(values[0]) if values else None
+        return tuple(directory_user(value) for value in values[:2])
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:
         """The user with state properties, or None when it no longer exists."""

@@ -29,13 +29,28 @@ _ALREADY_DONE_MARKERS = (
     "one or more added object references already exist",
     "permission being assigned already exists",
 )
-# Graph's wording when it refuses every invitation for the tenant, not this one message: an
-# abuse block only Microsoft support lifts, and external collaboration settings that forbid
-# invitations. (A domain refused by the B2B allow/deny list, or cross-tenant access settings,
-# concern one partner: those stay per-message refusals.)
-_TENANT_STOP_MARKERS = (
-    "invitations are blocked for this directory",
-    "guest invitations not allowed for your company",
+#: Graph's refusals of every invitation for the tenant, not of one message, as Graph words them
+#: (status, ``error.code``, ``error.message``), matched exactly: an abuse block only Microsoft
+#: support lifts (the wording seen in the field, GRAPH_NOTES and graph_emulator/README.md), and
+#: external collaboration settings that forbid invitations (status and message from the public
+#: report MicrosoftDocs/azure-docs#78054; the code ``Forbidden`` is unconfirmed). Anything else,
+#: a domain refused by the B2B allow/deny list or by cross-tenant access settings included,
+#: concerns one message: a refusal that merely quotes these words never pauses the tenant.
+TENANT_WIDE_REFUSALS = frozenset(
+    {
+        (
+            403,
+            "Forbidden",
+            "Invitations are blocked for this directory due to suspicious activity. "
+            "Please contact Microsoft support for help.",
+        ),
+        (
+            403,
+            "Forbidden",
+            "Guest invitations not allowed for your company. "
+            "Contact your company administrator for more details.",
+        ),
+    }
 )
 # Graph's 400 wording when a referenced object (often a just-invited user) is not visible yet.
 _MISSING_REFERENCE_MARKER = "do not exist"
@@ -103,7 +118,7 @@ def raise_for_status(response: httpx.Response) -> None:
         raise Throttled(message, retry_after=retry_after_seconds(response), **details)
     if status >= 500:
         raise ServiceUnavailable(message, **details)
-    if status == 403 and any(m in message.lower() for m in _TENANT_STOP_MARKERS):
+    if (status, code, message) in TENANT_WIDE_REFUSALS:
         # The invitation gate decides how long to wait; the adapter only says what it is.
         raise InvitationsStopped(message, retry_after=0.0, **details)
     if status in (401, 403):

@@ -34,7 +34,7 @@ from guest_onboarding.adapters.storage.failures import storage_call, storage_str
 from guest_onboarding.config import StorageSettings
 from guest_onboarding.domain.brake import BrakeState
 from guest_onboarding.domain.changes import Change, Transition
-from guest_onboarding.domain.ledger import FINISHED, TRACKED, GuestStatus, LedgerEntry
+from guest_onboarding.domain.ledger import TRACKED, GuestStatus, LedgerEntry, retired_prefix
 from guest_onboarding.domain.offboarding import OFFBOARDABLE
 
 #: Partitions that hold no guest rows (``~health``, ``~brake``).
@@ -45,6 +45,7 @@ SWEEP_COLUMNS = (
     "status",
     "user_id",
     "first_sent_at",
+    "last_sent_at",
     "reminders_scheduled",
     "reminders_sent",
     "disabled_at",
@@ -196,16 +197,27 @@ class TableLedger:
             return False
         return True
 
-    @storage_stream("list the finished ledger rows")
-    async def finished_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
-        query = (
-            f"({_status_filter(FINISHED)}) and updated_at lt @cutoff "
-            f"and PartitionKey ne '{RETIRED_PARTITION}'"
-        )
+    @storage_stream("list the ledger rows past retention")
+    async def stale_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
+        query = f"updated_at lt @cutoff and PartitionKey ne '{RETIRED_PARTITION}'"
         async for entity in self._table.query_entities(
             query, parameters={"cutoff": updated_before}, results_per_page=_PAGE
         ):
             yield entry_of_entity(entity, _etag(entity))
+
+    @storage_call("read a guest's retired records")
+    async def last_retired(self, email: str) -> GuestStatus | None:
+        prefix = retired_prefix(email)  # "...-<created_at>": the latest lifecycle is the last
+        query = "PartitionKey eq @partition and RowKey ge @low and RowKey lt @high"
+        bounds = {"partition": RETIRED_PARTITION, "low": prefix, "high": prefix[:-1] + "."}
+        latest: tuple[int, GuestStatus] | None = None
+        async for entity in self._table.query_entities(
+            query, parameters=bounds, select=["RowKey", "status"]
+        ):
+            since = int(str(entity["RowKey"])[len(prefix) :] or 0)
+            if latest is None or since >= latest[0]:
+                latest = (since, GuestStatus(entity["status"]))
+        return latest[1] if latest else None
 
     @storage_call("retire a ledger row")
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
