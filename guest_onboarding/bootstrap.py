@@ -63,7 +63,11 @@ class Runtime:
     def lifecycle(self) -> Lifecycle:
         """What an onboarding message's access means, and whether end dates go on the user."""
         s = self.settings
-        return Lifecycle(access_mode=s.access_mode, leave_dates=s.set_employee_leave_date)
+        return Lifecycle(
+            access_mode=s.access_mode,
+            leave_dates=s.set_employee_leave_date,
+            threshold=s.offboard_threshold,
+        )
 
     def leavers(self, now: datetime | None = None) -> Offboarding:
         """What an offboarding works with (``now``: the sweep's fixed time, else the clock)."""

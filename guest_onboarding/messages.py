@@ -184,8 +184,14 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
         sponsor_refs=sponsors,
         access_ends_on=message.accessEndsOn,
         ends_on_given="accessEndsOn" in message.model_fields_set,
+        access_given=bool(ACCESS_FIELDS & message.model_fields_set),
         access_mode=message.accessMode,
     )
+
+
+#: The fields that state a guest's access: only a message that carries one of them can remove
+#: access (``exact``); a profile-only update or a CSV row without them leaves access alone.
+ACCESS_FIELDS = frozenset({"groups", "accessProfiles", "appRoles"})
 
 
 def _sponsor_refs(refs: list[str]) -> tuple[str, ...]:

@@ -95,6 +95,8 @@ class InvitationCommand:
     #: The day access ends, when the message said (``ends_on_given``; None: no end date).
     access_ends_on: date | None = None
     ends_on_given: bool = False
+    #: The message carried groups, access profiles or app roles (only then can ``exact`` remove).
+    access_given: bool = False
     #: The message's ``accessMode`` (None: the deployment's ``ACCESS_MODE``).
     access_mode: AccessMode | None = None
 

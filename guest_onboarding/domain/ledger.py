@@ -104,6 +104,9 @@ class LedgerEntry:
     access_ends_on: date | None = None
     #: An offboarding the brake holds (``OFFBOARD_THRESHOLD``) until an operator decides.
     offboard_held_at: datetime | None = None
+    #: The grants a mover's message (``exact``) removes, held by the brake with that hold (an
+    #: operator's release removes just these; empty: the hold is an offboarding's).
+    mover_held: tuple[str, ...] = ()
     offboard_started_at: datetime | None = None
     offboarded_at: datetime | None = None
     #: What the offboarding does to the account (``domain.offboarding.OffboardAction``), as

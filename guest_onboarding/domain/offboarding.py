@@ -89,14 +89,34 @@ class OffboardHeld(Change):
     operator releases or discards it."""
 
     offboard_held_at: datetime
+    mover_held: tuple[str, ...] = ()  # an offboarding supersedes a mover's held removals
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoverHeld(Change):
+    """The brake holds a mover's removals (``exact``): none is made until an operator releases
+    them (then only these are removed; the account stays) or discards them."""
+
+    offboard_held_at: datetime
+    mover_held: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoverReleased(Change):
+    """An operator released a mover's held removals: each is ``removing``, its step queued."""
+
+    steps: Mapping[str, StepStatus]
+    offboard_held_at: None = None
+    mover_held: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class HoldCleared(Change):
-    """The held offboarding is gone: discarded by an operator, or an onboarding message (HR's
-    latest word) came after it."""
+    """The held offboarding (or mover's removals) is gone: discarded by an operator, or an
+    onboarding message (HR's latest word) came after it."""
 
     offboard_held_at: None = None
+    mover_held: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +128,7 @@ class OffboardingStarted(Transition):
     offboard_action: str
     steps: Mapping[str, StepStatus]
     offboard_held_at: None = None
+    mover_held: tuple[str, ...] = ()
     status: GuestStatus = field(default=GuestStatus.OFFBOARDING, init=False)
 
 
@@ -160,6 +181,12 @@ def mover_removals(steps: Mapping[str, StepStatus], wanted: Iterable[str]) -> tu
         for key, status in sorted(steps.items())
         if is_grant_key(key) and key not in keep and status in _GRANTED_OR_GRANTING
     )
+
+
+def mover_release(row: LedgerEntry) -> tuple[str, ...]:
+    """Of a mover's held removals, those still this app's to remove when an operator releases
+    them (a grant removed or found since is left alone)."""
+    return tuple(k for k in row.mover_held if row.steps.get(k) in _GRANTED_OR_GRANTING)
 
 
 def pending_steps(row: LedgerEntry) -> dict[str, StepStatus]:

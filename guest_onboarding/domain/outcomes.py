@@ -36,6 +36,7 @@ class Outcome(StrEnum):
     BRAKE_ENGAGED = "brake_engaged"  # one offboarding too many this hour: the brake is on (alert)
     HELD = "held"  # the brake is on: held until an operator releases or discards it
     DISCARDED = "discarded"  # an operator discarded the held offboarding: nothing removed
+    MOVED = "moved"  # an operator released a mover's held removals: queued
     # assign: one step
     DONE = "done"
     ALREADY_DONE = "already_done"

@@ -91,7 +91,13 @@ async def invite_guest(
             return await run.defer()  # another delivery is sending it, or changed the row
         await record_new_sponsors(entry, cmd, contact, ledger=ledger)
         mover = await later.record_latest_word(
-            cmd, entry, entry.user_id, lifecycle=run.lifecycle, ledger=ledger, outbox=outbox
+            cmd,
+            entry,
+            entry.user_id,
+            lifecycle=run.lifecycle,
+            ledger=ledger,
+            outbox=outbox,
+            now=clock(),
         )
         outcome = Outcome.EMAILED if emailed else Outcome.ALREADY_ONBOARDED
         return await run.fan_out(outcome, entry.user_id, entry.steps, mover)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from guest_onboarding.domain import changes, offboarding
+from guest_onboarding.domain.brake import Verdict
 from guest_onboarding.domain.invitation import (
     AccessMode,
     InvitationCommand,
@@ -18,7 +19,8 @@ from guest_onboarding.domain.invitation import (
     group_step_key,
 )
 from guest_onboarding.domain.ledger import LedgerEntry, StepStatus
-from guest_onboarding.errors import InvalidMessage
+from guest_onboarding.errors import InvalidMessage, LedgerContention
+from guest_onboarding.handlers.offboard import ask_brake
 from guest_onboarding.internal_messages import account_step, removal_step
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
@@ -38,6 +40,8 @@ class Lifecycle:
     access_mode: AccessMode = AccessMode.ADD
     #: Write HR's end date on the user too (``SET_EMPLOYEE_LEAVE_DATE``).
     leave_dates: bool = False
+    #: A mover's removals count as an offboarding against the brake (``OFFBOARD_THRESHOLD``).
+    threshold: int = 10
 
 
 class Comeback(Enum):
@@ -55,24 +59,38 @@ async def record_latest_word(
     lifecycle: Lifecycle,
     ledger: Ledger,
     outbox: Outbox,
+    now: datetime,
 ) -> int:
-    """HR's latest word for a guest already onboarded: it clears an offboarding the brake holds,
-    moves (or removes) the end date, and, stating the whole access (``exact``), has what this
-    app granted and the message no longer names removed, each by a step. The removals queued."""
+    """HR's latest word for a guest already onboarded: it clears an offboarding (or a move) the
+    brake holds (etag-checked), moves (or removes) the end date, and, stating the whole access
+    (``exact``, and only a message that carries groups, profiles or app roles), has what this
+    app granted and the message no longer names removed, each by a step, through the brake like
+    an offboarding (held, while it is on, until an operator decides). The removals queued."""
     if entry.offboard_held_at is not None:
-        await ledger.update(cmd.email, offboarding.HoldCleared())
+        held = await ledger.get(cmd.email)  # earlier writes of this delivery changed the etag
+        if held is None or not await ledger.update(
+            cmd.email, offboarding.HoldCleared(), etag=held.etag
+        ):
+            raise LedgerContention("the guest's ledger row changed as its hold was cleared")
     if cmd.ends_on_given and entry.access_ends_on != cmd.access_ends_on:
-        await ledger.update(
-            cmd.email, offboarding.AccessEndRecorded(access_ends_on=cmd.access_ends_on)
-        )
-    if (cmd.access_mode or lifecycle.access_mode) != AccessMode.EXACT:
+        ends = offboarding.AccessEndRecorded(access_ends_on=cmd.access_ends_on)
+        await ledger.update(cmd.email, ends)
+    exact = (cmd.access_mode or lifecycle.access_mode) == AccessMode.EXACT
+    if not (exact and cmd.access_given):
         return 0
     wanted = [group_step_key(g) for g in cmd.groups]
     wanted += [app_role_step_key(r.resource_id, r.app_role_id) for r in cmd.app_roles]
     removals = offboarding.mover_removals(entry.steps, wanted)
-    if removals:
-        decided = dict.fromkeys(removals, StepStatus.REMOVING)
-        await ledger.update(cmd.email, changes.StepsRecorded(steps=decided))
+    if not removals:
+        return 0
+    if await ask_brake(ledger, cmd.email, now=now, threshold=lifecycle.threshold) != (
+        Verdict.ADMITTED
+    ):
+        held_move = offboarding.MoverHeld(offboard_held_at=now, mover_held=removals)
+        await ledger.update(cmd.email, held_move)
+        return 0
+    decided = dict.fromkeys(removals, StepStatus.REMOVING)
+    await ledger.update(cmd.email, changes.StepsRecorded(steps=decided))
     for key in removals:
         await outbox.queue_assignment(
             removal_step(cmd.email, user_id, key, external_id=cmd.external_id)

@@ -27,9 +27,10 @@ from guest_onboarding.domain import brake as brakes
 from guest_onboarding.domain import offboarding
 from guest_onboarding.domain.addresses import pseudonym
 from guest_onboarding.domain.invitation import OffboardCommand
-from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, invited_recently
+from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus, invited_recently
 from guest_onboarding.domain.offboarding import (
     HoldCleared,
+    MoverReleased,
     OffboardAction,
     Offboarded,
     OffboardHeld,
@@ -96,9 +97,12 @@ async def offboard_message(
     return dataclasses.replace(left, fields=fields)
 
 
-async def offboard_guest(email: str, *, run: Offboarding) -> OffboardOutcome:
+async def offboard_guest(
+    email: str, *, run: Offboarding, settling: bool = False
+) -> OffboardOutcome:
     """Offboard the guest at ``email`` (see the module docstring). ``DEFERRED`` when the row is
-    being invited right now (the caller puts the message back)."""
+    being invited right now (the caller puts the message back). ``settling``: an operator's
+    decision on the row's hold, which may be a mover's held removals."""
     entry = await run.ledger.get(email)
     if entry is None:
         return OffboardOutcome(outcome=Outcome.NOT_ONBOARDED)
@@ -116,9 +120,11 @@ async def offboard_guest(email: str, *, run: Offboarding) -> OffboardOutcome:
         return OffboardOutcome(outcome=Outcome.NOT_ONBOARDED)  # the sweep records it removed
     if user.is_member:
         return OffboardOutcome(outcome=Outcome.NOT_A_GUEST)
-    if entry.offboard_held_at is not None:
-        return await _settle(run, entry, entry.offboard_held_at)
-    verdict = await _ask_brake(run, email)
+    if (held_at := entry.offboard_held_at) is not None:
+        if entry.mover_held and not settling:  # an offboarding supersedes a held move
+            entry = await _hold_as_offboarding(run, entry, held_at)
+        return await _settle(run, entry, held_at)
+    verdict = await ask_brake(run.ledger, email, now=run.clock(), threshold=run.settings.threshold)
     if verdict == brakes.Verdict.ADMITTED:
         return await _start(run, entry)
     held = OffboardHeld(offboard_held_at=run.clock())
@@ -137,7 +143,16 @@ async def settle_held_offboarding(
     entry = await run.ledger.get(email)
     if entry is None or entry.offboard_held_at != held_at:
         return OffboardOutcome(outcome=Outcome.SKIPPED)
-    return await offboard_guest(email, run=run)
+    return await offboard_guest(email, run=run, settling=True)
+
+
+async def _hold_as_offboarding(run: Offboarding, entry: LedgerEntry, at: datetime) -> LedgerEntry:
+    if not await run.ledger.update(entry.email, OffboardHeld(offboard_held_at=at), etag=entry.etag):
+        raise LedgerContention("the guest's ledger row changed while the brake held it")
+    fresh = await run.ledger.get(entry.email)
+    if fresh is None:
+        raise LedgerContention("the guest's ledger row went while the brake held it")
+    return fresh
 
 
 async def _settle(run: Offboarding, entry: LedgerEntry, held_at: datetime) -> OffboardOutcome:
@@ -145,6 +160,8 @@ async def _settle(run: Offboarding, entry: LedgerEntry, held_at: datetime) -> Of
     decision = brakes.decision_for(await run.ledger.brake(), held_at)
     if decision is None:
         return OffboardOutcome(outcome=Outcome.HELD)
+    if decision == brakes.Decision.RELEASE and entry.mover_held:
+        return await _release_mover(run, entry)
     if decision == brakes.Decision.RELEASE:
         return await _start(run, entry)  # released: it does not count towards the threshold
     if not await run.ledger.update(entry.email, HoldCleared(), etag=entry.etag):
@@ -152,16 +169,29 @@ async def _settle(run: Offboarding, entry: LedgerEntry, held_at: datetime) -> Of
     return OffboardOutcome(outcome=Outcome.DISCARDED)
 
 
-async def _ask_brake(run: Offboarding, email: str) -> brakes.Verdict:
-    """The brake's verdict on one more offboarding, recorded (etag-checked) in its record."""
+async def ask_brake(ledger: Ledger, email: str, *, now: datetime, threshold: int) -> brakes.Verdict:
+    """The brake's verdict on one more offboarding (or a mover's removals), recorded
+    (etag-checked) in its record."""
     for _ in range(BRAKE_ATTEMPTS):
-        state = await run.ledger.brake()
-        verdict, written = brakes.admit(
-            state, email, now=run.clock(), threshold=run.settings.threshold
-        )
-        if written is None or await run.ledger.write_brake(written):
+        verdict, written = brakes.admit(await ledger.brake(), email, now=now, threshold=threshold)
+        if written is None or await ledger.write_brake(written):
             return verdict
     raise LedgerContention("the offboarding brake's record kept changing")
+
+
+async def _release_mover(run: Offboarding, entry: LedgerEntry) -> OffboardOutcome:
+    """A mover's held removals released: only those go (the account is left as it is)."""
+    assert entry.user_id is not None
+    keys = offboarding.mover_release(entry)
+    released = MoverReleased(steps=dict.fromkeys(keys, StepStatus.REMOVING))
+    if not await run.ledger.update(entry.email, released, etag=entry.etag):
+        raise LedgerContention("the guest's ledger row changed while releasing its removals")
+    for key in keys:
+        step = step_for_key(
+            entry.email, entry.user_id, key, leave_date=None, external_id=entry.external_id
+        )
+        await run.outbox.queue_assignment(step)
+    return OffboardOutcome(outcome=Outcome.MOVED, steps_queued=len(keys))
 
 
 async def _start(run: Offboarding, entry: LedgerEntry) -> OffboardOutcome:
