@@ -66,6 +66,9 @@ class StepStatus(StrEnum):
     FOUND = "found"
     REMOVING = "removing"  # a removal step is queued: offboarding, or a mover's message
     REMOVED = "removed"  # removed by this app (or it was gone already)
+    #: An account step (enable, leave date) still queued when an offboarding started: when it
+    #: runs late it does nothing (an offboarded account is never enabled again by it).
+    CANCELLED = "cancelled"
 
 
 @dataclass(kw_only=True)

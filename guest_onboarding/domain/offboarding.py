@@ -150,13 +150,22 @@ class OffboardPlan:
     removals: tuple[str, ...]
     account_steps: tuple[str, ...]
 
+    #: A comeback's enable or a leave date still queued: cancelled (they run late, harmless).
+    cancelled: tuple[str, ...] = ()
+
     @property
     def steps(self) -> dict[str, StepStatus]:
         """The step statuses the offboarding starts with."""
         return {
+            **dict.fromkeys(self.cancelled, StepStatus.CANCELLED),
             **dict.fromkeys(self.removals, StepStatus.REMOVING),
             **dict.fromkeys(self.account_steps, StepStatus.QUEUED),
         }
+
+    @property
+    def queued(self) -> tuple[str, ...]:
+        """The steps the offboarding queues."""
+        return (*self.removals, *self.account_steps)
 
 
 def plan_offboarding(row: LedgerEntry, action: OffboardAction) -> OffboardPlan:
@@ -166,10 +175,16 @@ def plan_offboarding(row: LedgerEntry, action: OffboardAction) -> OffboardPlan:
         for key, status in sorted(row.steps.items())
         if is_grant_key(key) and status not in _NOT_OURS_TO_REMOVE
     )
+    late = (ENABLE_SIGN_IN, LEAVE_DATE)
+    cancelled = tuple(k for k in late if row.steps.get(k) == StepStatus.QUEUED)
     if row.status not in ACCOUNT_OURS:
-        return OffboardPlan(action=GRANTS_ONLY, removals=removals, account_steps=())
+        return OffboardPlan(
+            action=GRANTS_ONLY, removals=removals, account_steps=(), cancelled=cancelled
+        )
     account = (REVOKE_SESSIONS, DISABLE_SIGN_IN) if action.disables else (REVOKE_SESSIONS,)
-    return OffboardPlan(action=action.value, removals=removals, account_steps=account)
+    return OffboardPlan(
+        action=action.value, removals=removals, account_steps=account, cancelled=cancelled
+    )
 
 
 def mover_removals(steps: Mapping[str, StepStatus], wanted: Iterable[str]) -> tuple[str, ...]:
@@ -196,7 +211,7 @@ def pending_steps(row: LedgerEntry) -> dict[str, StepStatus]:
         key: status
         for key, status in row.steps.items()
         if status == StepStatus.REMOVING
-        or (key.startswith(ACCOUNT_STEP_PREFIX) and status == StepStatus.QUEUED)
+        or (key in OFFBOARDING_ACCOUNT_STEPS and status == StepStatus.QUEUED)
     }
 
 

@@ -204,16 +204,16 @@ async def _start(run: Offboarding, entry: LedgerEntry) -> OffboardOutcome:
     )
     if not await run.ledger.update(entry.email, started, etag=entry.etag):
         raise LedgerContention("the guest's ledger row changed as the offboarding started")
-    for key in plan.steps:
+    for key in plan.queued:
         step = step_for_key(
             entry.email, entry.user_id, key, leave_date=None, external_id=entry.external_id
         )
         await run.outbox.queue_assignment(step)
-    if not plan.steps:  # nothing granted, an account that is not this app's: finished now
+    if not plan.queued:  # nothing granted, an account that is not this app's: finished now
         fresh = await run.ledger.get(entry.email)
         if fresh is not None:
             await finish_offboarding(fresh, ledger=run.ledger, now=now)
-    return OffboardOutcome(outcome=Outcome.OFFBOARDING, steps_queued=len(plan.steps))
+    return OffboardOutcome(outcome=Outcome.OFFBOARDING, steps_queued=len(plan.queued))
 
 
 async def queue_pending_steps(entry: LedgerEntry, *, outbox: Outbox) -> int:

@@ -117,6 +117,10 @@ async def perform_account_step(
     if status == StepStatus.DONE:
         await _finish(entry, ledger, now, read_again=False)
         return Outcome.ALREADY_DONE
+    if status == StepStatus.CANCELLED or (
+        step.action == "enable" and entry.status not in ONBOARDED
+    ):
+        return Outcome.SKIPPED  # an offboarding came after the comeback that queued it
     if status != StepStatus.QUEUED:
         raise InvalidMessage("UnknownStep", "the ledger records no such step as queued")
     if step.action == "leavedate" and step.leaveDate != entry.access_ends_on:
