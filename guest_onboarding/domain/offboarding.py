@@ -1,5 +1,5 @@
-"""Leavers and movers: what an offboarding removes, what it does to the account, when it is
-finished, when the account is deleted, and what a mover's message removes. No I/O.
+"""Leavers: what an offboarding removes, what it does to the account, when it is finished,
+when the account is deleted, and which rows retention must keep (movers: :mod:`.movers`). No I/O.
 
 The ledger is the only record of what this app granted: a grant step ``done`` was made by this
 app; ``found`` means Graph said it was there already when this app first asked (someone else
@@ -10,7 +10,7 @@ granted it), and this app never removes it. Every removal is a step of its own
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -77,7 +77,7 @@ LEAVING = frozenset({GuestStatus.OFFBOARDING, GuestStatus.OFFBOARDED})
 #: may have applied). ``found`` ones are someone else's; ``removed`` ones are gone.
 _NOT_OURS_TO_REMOVE = frozenset({StepStatus.FOUND, StepStatus.REMOVED})
 #: Grants a mover's message removes when it no longer names them.
-_GRANTED_OR_GRANTING = frozenset({StepStatus.DONE, StepStatus.QUEUED, StepStatus.FAILED})
+GRANTED_OR_GRANTING = frozenset({StepStatus.DONE, StepStatus.QUEUED, StepStatus.FAILED})
 
 
 # -- the offboarding's writes to the row (typed changes, as in ``domain.changes``) ---------------
@@ -90,24 +90,6 @@ class OffboardHeld(Change):
 
     offboard_held_at: datetime
     mover_held: tuple[str, ...] = ()  # an offboarding supersedes a mover's held removals
-
-
-@dataclass(frozen=True, kw_only=True)
-class MoverHeld(Change):
-    """The brake holds a mover's removals (``exact``): none is made until an operator releases
-    them (then only these are removed; the account stays) or discards them."""
-
-    offboard_held_at: datetime
-    mover_held: tuple[str, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class MoverReleased(Change):
-    """An operator released a mover's held removals: each is ``removing``, its step queued."""
-
-    steps: Mapping[str, StepStatus]
-    offboard_held_at: None = None
-    mover_held: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,21 +169,20 @@ def plan_offboarding(row: LedgerEntry, action: OffboardAction) -> OffboardPlan:
     )
 
 
-def mover_removals(steps: Mapping[str, StepStatus], wanted: Iterable[str]) -> tuple[str, ...]:
-    """The grants a message that states the whole access (``exact``) removes: what this app
-    granted (or is granting) that the message does not name. Someone else's stay."""
-    keep = set(wanted)
-    return tuple(
-        key
-        for key, status in sorted(steps.items())
-        if is_grant_key(key) and key not in keep and status in _GRANTED_OR_GRANTING
-    )
+#: Rows whose access is gone: retention may retire them whatever they recorded.
+_ACCESS_GONE = frozenset({GuestStatus.OFFBOARDED, GuestStatus.REMOVED, GuestStatus.DELETED})
 
 
-def mover_release(row: LedgerEntry) -> tuple[str, ...]:
-    """Of a mover's held removals, those still this app's to remove when an operator releases
-    them (a grant removed or found since is left alone)."""
-    return tuple(k for k in row.mover_held if row.steps.get(k) in _GRANTED_OR_GRANTING)
+def holds_access(row: LedgerEntry) -> bool:
+    """The row is the record an offboarding needs: it still holds a grant this app made (or is
+    making, or removing) or an end date, and the guest is not offboarded or removed. Retention
+    (``LEDGER_RETENTION_DAYS``) never retires such a row: without it HR's offboarding finds
+    nothing of this app's and the end date never comes."""
+    if row.status in _ACCESS_GONE:
+        return False
+    granted = GRANTED_OR_GRANTING | {StepStatus.REMOVING}
+    ours = any(is_grant_key(k) and s in granted for k, s in row.steps.items())
+    return ours or row.access_ends_on is not None
 
 
 def pending_steps(row: LedgerEntry) -> dict[str, StepStatus]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from guest_onboarding.domain import changes, offboarding
+from guest_onboarding.domain import changes, movers, offboarding
 from guest_onboarding.domain.brake import Verdict
 from guest_onboarding.domain.invitation import (
     AccessMode,
@@ -80,13 +80,13 @@ async def record_latest_word(
         return 0
     wanted = [group_step_key(g) for g in cmd.groups]
     wanted += [app_role_step_key(r.resource_id, r.app_role_id) for r in cmd.app_roles]
-    removals = offboarding.mover_removals(entry.steps, wanted)
+    removals = movers.mover_removals(entry.steps, wanted)
     if not removals:
         return 0
     if await ask_brake(ledger, cmd.email, now=now, threshold=lifecycle.threshold) != (
         Verdict.ADMITTED
     ):
-        held_move = offboarding.MoverHeld(offboard_held_at=now, mover_held=removals)
+        held_move = movers.MoverHeld(offboard_held_at=now, mover_held=removals)
         await ledger.update(cmd.email, held_move)
         return 0
     decided = dict.fromkeys(removals, StepStatus.REMOVING)

@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from guest_onboarding.domain import brake as brakes
-from guest_onboarding.domain import offboarding
+from guest_onboarding.domain import movers, offboarding
 from guest_onboarding.domain.addresses import pseudonym
 from guest_onboarding.domain.invitation import OffboardCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus, invited_recently
 from guest_onboarding.domain.offboarding import (
     HoldCleared,
-    MoverReleased,
     OffboardAction,
     Offboarded,
     OffboardHeld,
@@ -182,8 +181,8 @@ async def ask_brake(ledger: Ledger, email: str, *, now: datetime, threshold: int
 async def _release_mover(run: Offboarding, entry: LedgerEntry) -> OffboardOutcome:
     """A mover's held removals released: only those go (the account is left as it is)."""
     assert entry.user_id is not None
-    keys = offboarding.mover_release(entry)
-    released = MoverReleased(steps=dict.fromkeys(keys, StepStatus.REMOVING))
+    keys = movers.mover_release(entry)
+    released = movers.MoverReleased(steps=dict.fromkeys(keys, StepStatus.REMOVING))
     if not await run.ledger.update(entry.email, released, etag=entry.etag):
         raise LedgerContention("the guest's ledger row changed while releasing its removals")
     for key in keys:

@@ -40,6 +40,7 @@ from guest_onboarding.domain.changes import (
 from guest_onboarding.domain.email_wins import EmailClaimed, EmailReleased, EmailSent
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
+from guest_onboarding.domain.movers import MoverHeld, MoverReleased
 from guest_onboarding.domain.offboarding import (
     AccessEndRecorded,
     HoldCleared,
@@ -93,6 +94,9 @@ CHANGES: list[Change] = [
     StepsRecorded(steps={"r_2_3": StepStatus.DONE}, grant_ids={"r_2_3": "dGhlIGFzc2lnbm1lbnQ"}),
     AccessEndRecorded(access_ends_on=date(2027, 3, 31)),
     OffboardHeld(offboard_held_at=T1),
+    MoverHeld(offboard_held_at=T1, mover_held=("g_1", "r_2_3")),
+    MoverReleased(steps={"g_1": StepStatus.REMOVING}),
+    StepsRecorded(steps={"o_enable": StepStatus.CANCELLED}),
     HoldCleared(),
     OffboardingStarted(
         offboard_started_at=T1,
