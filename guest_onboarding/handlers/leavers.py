@@ -5,6 +5,7 @@ deleted, disable before delete, within the per-run bound."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from guest_onboarding.domain.changes import Deleted
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.offboarding import Offboarded
 from guest_onboarding.domain.outcomes import Outcome
-from guest_onboarding.errors import NotFound
+from guest_onboarding.errors import NotFound, logged_error
 from guest_onboarding.handlers.offboard import Offboarding, offboard_guest
 from guest_onboarding.handlers.sweep import SweepSettings, SweepSummary
 from guest_onboarding.ports import Directory, Ledger
@@ -81,9 +82,10 @@ async def sweep_leavers(
     async def guard(email: str, part: Awaitable[None]) -> None:
         try:
             await part
-        except Exception:
+        except Exception as exc:  # the code and type only: its text can quote an address
             swept.errors += 1
-            log.exception("sweep: leaver %s failed", mask_address(email))
+            who = mask_address(email)
+            log.error("sweep: leaver %s failed: %s", who, json.dumps(logged_error(exc)))
 
     async def end_access(row: LedgerEntry) -> None:
         if row.offboard_held_at is not None:
