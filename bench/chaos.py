@@ -205,7 +205,9 @@ def check(stack: LocalStack, invalid: list[str], guests: dict[str, int]) -> dict
         "lost": lost[:20],
         "lost_count": len(lost),
         "reinvitations": reinvited,
-        "valid_poisoned": sum((poisoned - expected_poison).values()) + len(asg_poison),
+        # Originals that were valid (a second copy of an invalid one is a poison copy, above).
+        "valid_poisoned": sum(n for o, n in poisoned.items() if o not in expected_poison)
+        + len(asg_poison),
         "poisoned_invitations": len(inv_poison),
         "duplicated_poison": duplicated_poison,
         "poison_codes": dict(codes),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,7 +19,13 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from devstack.seeds import SAMPLE_PORTAL_CSV_PATH
+from devstack.seeds import (
+    FABRIKAM_GUESTS,
+    GROUP_FABRIKAM_GUESTS,
+    PROFILED_GUEST,
+    SAMPLE_PORTAL_CSV_PATH,
+    SAMPLE_PROFILES_PATH,
+)
 from devstack.stack import LocalStack, local_stack
 from guest_console.bulk import read_rows
 from guest_console.poison import PoisonItem, read_poison
@@ -51,13 +58,30 @@ def console_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "guest_console"]
 
 
-def run_console(settings_path: Path, *args: str) -> int:
-    """Run the console as an operator would, its output shown as it comes."""
+#: The profile attributes the demo deployment writes (``GUEST_PROFILE_FIELDS``).
+DEMO_SETTINGS = {"GUEST_PROFILE_FIELDS": "companyName,department"}
+
+
+def run_console(settings_path: Path, *args: str, env: dict[str, str] | None = None) -> int:
+    """Run the console as an operator would, its output shown as it comes (``env`` added to
+    its environment: the emulator's identity for ``plan``)."""
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     console.print(f"\n[bold cyan]$ guest-onboarding {escape(shown)}")
     sys.stdout.flush()
     command = [*console_command(), "--settings", str(settings_path), *args]
-    return subprocess.run(command, check=False).returncode
+    environment = {**os.environ, **env} if env else None
+    return subprocess.run(command, check=False, env=environment).returncode
+
+
+def demo_tenant(workdir: Path, tenant_path: Path) -> Path:
+    """The tenant seed with User.ReadWrite.All granted, as ``GUEST_PROFILE_FIELDS`` grants it."""
+    seed = json.loads(tenant_path.read_text(encoding="utf-8"))
+    permissions = seed.setdefault("identity", {}).setdefault("permissions", [])
+    if "User.ReadWrite.All" not in permissions:
+        permissions.append("User.ReadWrite.All")
+    path = workdir / "tenant.json"
+    path.write_text(json.dumps(seed), encoding="utf-8")
+    return path
 
 
 def _original_names(body: str, domain: str) -> bool:
@@ -134,25 +158,32 @@ def run_demo(
     timeout: float,
     report_dir: Path,
     portal_path: Path = SAMPLE_PORTAL_CSV_PATH,
+    profiles_path: Path = SAMPLE_PROFILES_PATH,
 ) -> int:
     """Start everything; submit the samples with the console (JSON lines and the portal's
     CSV); send the rows it rejected raw, as an HR system would, to see the app refuse them
     with the same codes; replay what a tenant policy refused once it is fixed; let two guests
-    redeem; print ``status`` and write the ``report``; stop everything. Returns 0 when every
-    accepted row was onboarded once and poison holds exactly the rejected rows."""
-    files = [Path(_shown(messages_path)), Path(_shown(portal_path))]
+    redeem; print ``status`` and write the ``report``; stop everything. Before submitting,
+    ``plan`` shows the groups each guest will land in; after, a guest onboarded with a profile
+    alone is in the dynamic group its rule names, and ``status`` shows the profile. Returns 0
+    when every accepted row was onboarded once, poison holds exactly the rejected rows and the
+    profiled guest is in the dynamic group."""
+    files = [Path(_shown(p)) for p in (messages_path, portal_path, profiles_path)]
     report_dir = Path(_shown(report_dir))
     with tempfile.TemporaryDirectory(prefix="guest-onboarding-demo-") as tmp:
         workdir = Path(tmp)
         console.print("[bold]Starting Azurite, the Graph emulator and the local Functions host…")
         started = time.monotonic()
-        with local_stack(workdir=workdir, tenant_path=tenant_path) as stack:
+        tenant = demo_tenant(workdir, tenant_path)
+        with local_stack(workdir=workdir, tenant_path=tenant, overrides=DEMO_SETTINGS) as stack:
             console.print(f"  ready in {time.monotonic() - started:.1f} s")
             settings_path = workdir / "console.settings.json"
             settings_path.write_text(json.dumps({"Values": stack.settings}), encoding="utf-8")
             plan = prepare(files, Settings.from_env(stack.settings).policy)
             accepted = {a.email: f"{Path(a.path).name}:{a.line}" for a in plan.accepted}
-            problems = _onboard(stack, settings_path, files, timeout)
+            problems = _plan(stack, settings_path, files)
+            problems += _onboard(stack, settings_path, files, timeout)
+            problems += _in_the_dynamic_group(stack, settings_path)
             problems += _redeem_and_report(stack, settings_path, report_dir, workdir)
             problems += check_outcome(stack, accepted, Counter(r.code for r in plan.rejected))
     if problems:
@@ -169,6 +200,33 @@ def run_demo(
         "of the access this app granted, and cannot sign in."
     )
     return 0
+
+
+def _plan(stack: LocalStack, settings_path: Path, files: list[Path]) -> list[str]:
+    console.print(
+        "\nBefore sending anything, the identity team asks where each guest will land: the "
+        "tenant's dynamic groups by their rules, and the access profiles' groups."
+    )
+    code = run_console(
+        settings_path, "plan", *map(str, files), env=stack.emulator.identity_environment()
+    )
+    return [] if code in (0, 1) else [f"plan exited {code}"]  # 1: rows rejected, as meant
+
+
+def _in_the_dynamic_group(stack: LocalStack, settings_path: Path) -> list[str]:
+    console.print(
+        f"\n{PROFILED_GUEST} was sent with a profile and no group: Entra's rule for "
+        f"{FABRIKAM_GUESTS!r} put them in it."
+    )
+    state = stack.emulator.control.state()
+    guest = next((u for u in state["users"] if u.get("mail") == PROFILED_GUEST), None)
+    group = next(g for g in state["groups"] if g["id"] == GROUP_FABRIKAM_GUESTS)
+    problems = []
+    if guest is None or guest["id"] not in group["members"]:
+        problems.append(f"{PROFILED_GUEST} is not in the dynamic group {FABRIKAM_GUESTS!r}")
+    if run_console(settings_path, "status", PROFILED_GUEST) != 0:
+        problems.append(f"status {PROFILED_GUEST} failed")
+    return problems
 
 
 def _onboard(

@@ -15,6 +15,11 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_TENANT_PATH = REPO_ROOT / "samples" / "tenant.json"
 SAMPLE_MESSAGES_PATH = REPO_ROOT / "samples" / "hr_messages.jsonl"
+#: HR messages with a ``profile`` (the demo writes companyName and department): Ivan lands in the
+#: "Fabrikam guests" dynamic group by his profile alone, Kim in "Partners" by ``groups`` only.
+SAMPLE_PROFILES_PATH = REPO_ROOT / "samples" / "hr_profiles.jsonl"
+#: The guest the demo onboards into a dynamic group by profile alone.
+PROFILED_GUEST = "ivan@fabrikam.example"
 #: The same kind of guests in the Entra portal's bulk-invite CSV, as a spreadsheet saves it.
 SAMPLE_PORTAL_CSV_PATH = REPO_ROOT / "samples" / "portal_bulk_invite.csv"
 
@@ -29,6 +34,11 @@ GROUP_PROJECT_X = "11111111-1111-1111-1111-111111111111"
 GROUP_PARTNERS = "22222222-2222-2222-2222-222222222222"
 #: "Privileged operators": role-assignable, so member changes need RoleManagement permission.
 GROUP_ROLE_ASSIGNABLE = "55555555-5555-5555-5555-555555555555"
+#: "Fabrikam guests": a dynamic group (rule: guests whose companyName is Fabrikam), on no
+#: allow-list: guests land in it by the profile HR sends, never by an assignment step.
+GROUP_FABRIKAM_GUESTS = "aaaaaaaa-0000-4000-8000-00000000f001"
+FABRIKAM_GUESTS = "Fabrikam guests"
+FABRIKAM_GUESTS_RULE = '(user.userType -eq "Guest") -and (user.companyName -eq "Fabrikam")'
 #: A group id on no allow-list and absent from the tenant.
 NOT_ALLOWED_GROUP = "99999999-9999-9999-9999-999999999999"
 

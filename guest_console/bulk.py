@@ -7,7 +7,10 @@ per guest. Spreadsheets add a BOM, CRLF, quoted commas and line breaks, trailing
 empty rows; all of them are read here. A row becomes the HR message the app validates: columns
 map to HR fields (lists separated by ``;``), and a bracketed column this file does not know is
 passed on under its own name, so the app's rules refuse it as ``UnknownField`` rather than
-dropping it silently (a typo such as ``[group]`` must not lose an assignment).
+dropping it silently (a typo such as ``[group]`` must not lose an assignment). A column named
+by a profile attribute (``[companyName]``, ``[department]``, ``[jobTitle]``, ... Graph's names,
+``domain.profile.ProfileField``) fills the message's ``profile``; an empty cell states nothing
+(JSON lines clear an attribute with ``null``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guest_console.errors import FileFormatError
+from guest_onboarding.domain.profile import profile_field
 
 PORTAL_VERSION = "version:v1.0"
 #: Portal columns and the HR field each fills.
@@ -128,6 +132,7 @@ def _message(
 ) -> tuple[dict[str, object], RowProblem | None]:
     """The HR message a row stands for, and what makes it unusable (if anything)."""
     message: dict[str, object] = {}
+    profile: dict[str, str] = {}
     for name, cell in zip(names, cells, strict=False):
         value = cell.strip()
         if name is None or not value:
@@ -143,6 +148,8 @@ def _message(
             message[field_name] = value.lower() == "true"
         elif name in LIST_COLUMNS:
             message[field_name] = _split(value)
+        elif profile_field(name) is not None:
+            profile[name] = value
         elif name == APP_ROLES_COLUMN:
             pairs = [pair.partition(":") for pair in _split(value)]
             message[field_name] = [
@@ -151,6 +158,8 @@ def _message(
             ]
         else:
             message[field_name] = value
+    if profile:
+        message["profile"] = profile
     extra = [cell for cell in cells[len(names) :] if cell.strip()]
     if extra:
         return message, RowProblem(

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from guest_console import plan as planning
 from guest_console import poison as poison_view
 from guest_console import release as releasing
 from guest_console import status as status_view
@@ -162,6 +163,29 @@ def submit(
                 await queues.close()
         submitting.print_summary(out, plan, sent=sent, dry_run=dry_run)
         return 1 if plan.rejected else 0
+
+    _run(ctx, work)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            exists=True, dir_okay=False, help="JSON lines, or the portal's bulk-invite CSV."
+        ),
+    ],
+) -> None:
+    """Show the groups each row's guest will land in, sending nothing: the tenant's dynamic
+    groups whose rule their profile satisfies, and the groups their access profiles grant.
+
+    Reads the dynamic groups from Graph (GRAPH_BASE_URL, DefaultAzureCredential; needs
+    GroupMember.Read.All). Rules the evaluator cannot read are listed."""
+    out, err = consoles()
+
+    async def work(settings: Settings) -> int:
+        return await planning.plan_files(files, settings, out=out, err=err)
 
     _run(ctx, work)
 

@@ -22,7 +22,11 @@ from rich.text import Text
 from guest_console.errors import ConsoleError
 from guest_console.storage.ports import LedgerReader
 from guest_onboarding.domain.addresses import normalize_address
-from guest_onboarding.domain.invitation import APP_ROLE_STEP_PREFIX, GROUP_STEP_PREFIX
+from guest_onboarding.domain.invitation import (
+    APP_ROLE_STEP_PREFIX,
+    GROUP_STEP_PREFIX,
+    PROFILE_STEP_KEY,
+)
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
 
 #: Fields never shown: the optimistic-concurrency tag and the claim's lease token.
@@ -63,7 +67,10 @@ def _guid(compact: str) -> str:
 
 
 def step_label(key: str) -> str:
-    """A step key as a person reads it: ``group <id>`` or ``app role <id> on <resource>``."""
+    """A step key as a person reads it: ``group <id>``, ``app role <id> on <resource>``,
+    ``profile``."""
+    if key == PROFILE_STEP_KEY:
+        return "profile"
     if key.startswith(GROUP_STEP_PREFIX):
         return f"group {_guid(key[len(GROUP_STEP_PREFIX) :])}"
     if key.startswith(APP_ROLE_STEP_PREFIX):

@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guest_onboarding.config import Settings
+from guest_onboarding.domain.invitation import InvitationCommand
+from guest_onboarding.domain.policy import Policy
 from guest_onboarding.handlers.gate import InvitationGate
+from guest_onboarding.handlers.groups import DynamicGroupCheck
 from guest_onboarding.handlers.lifecycle import Lifecycle
 from guest_onboarding.handlers.offboard import Offboarding, OffboardSettings
 from guest_onboarding.handlers.sweep import SweepSettings
+from guest_onboarding.internal_messages import AssignmentStep, GroupMembership
 from guest_onboarding.ports import (
     Directory,
     Ledger,
@@ -39,7 +43,8 @@ HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 @dataclass(kw_only=True)
 class Runtime:
     """Everything a handler needs, built once per process: the adapters, and the invitation
-    gate that puts the directory's invitations behind the tenant's health record."""
+    gate that puts the directory's invitations behind the tenant's health record, and the check
+    that finds the dynamic groups on the allow-lists."""
 
     settings: Settings
     directory: Directory
@@ -51,8 +56,14 @@ class Runtime:
     clock: Callable[[], datetime] = field(default=functools.partial(datetime.now, UTC))
     #: Built from the fields above (a runtime with other settings or adapters is a new one).
     gate: InvitationGate = field(init=False, repr=False)
+    #: The allow-listed dynamic groups, read at the first delivery granting a group
+    #: (``DETECT_DYNAMIC_GROUPS``).
+    groups: DynamicGroupCheck = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.groups = DynamicGroupCheck(
+            directory=self.directory, enabled=self.settings.detect_dynamic_groups
+        )
         self.gate = InvitationGate(
             directory=self.directory,
             health=self.health,
@@ -85,6 +96,24 @@ class Runtime:
             outbox=self.outbox,
             clock=clock,
         )
+
+    async def policy_for(self, work: InvitationCommand | AssignmentStep) -> Policy:
+        """The policy to act on ``work`` by: for work that grants a group, the settings' policy
+        with the allow-listed dynamic groups refused (read once per process, at the first such
+        delivery: a message refused for its own reasons, or granting no group, costs no Graph
+        call); the settings' policy otherwise."""
+        grants = work.groups if isinstance(work, InvitationCommand) else ()
+        if isinstance(work, GroupMembership):
+            grants = (work.groupId,)
+        if not grants:
+            return self.settings.policy
+        return await self.groups.policy_now(self.settings.policy, self.clock())
+
+    async def grantable(self, command: InvitationCommand) -> InvitationCommand:
+        """``command``, once every group it grants can take members (``InvalidMessage``
+        ``DynamicGroupNotAssignable`` otherwise, before anything is done for the guest)."""
+        (await self.policy_for(command)).check_groups(command.groups)
+        return command
 
     async def aclose(self) -> None:
         """Close every adapter's connections (the end of a test, a benchmark or a tool; the

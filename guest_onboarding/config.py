@@ -27,6 +27,7 @@ from guest_onboarding.setting_values import (
     parse_expiry_days,
     parse_guids,
     parse_int,
+    parse_profile_fields,
     parse_rate,
     parse_redirects,
     parse_reminder_days,
@@ -81,6 +82,8 @@ SETTING_DEFAULTS: dict[str, str] = {
     "OFFBOARD_THRESHOLD": "10",
     "ACCESS_MODE": "add",
     "SET_EMPLOYEE_LEAVE_DATE": "false",
+    "GUEST_PROFILE_FIELDS": "",
+    "DETECT_DYNAMIC_GROUPS": "true",
 }
 
 #: The storage connection: a connection string, or identity-based ``AzureWebJobsStorage__*``.
@@ -146,6 +149,9 @@ class Settings:
     invite_replication_wait_seconds: int
     sponsor_cc_from_reminder: int
     add_sponsors_to_existing_users: bool
+    #: Read the allow-listed groups at the first delivery and refuse the dynamic ones
+    #: (``handlers.groups``; GroupMember.Read.All).
+    detect_dynamic_groups: bool
     #: HR messages may onboard members of the tenant too (default: guests only).
     allow_members: bool
     tenant_stop_probe_seconds: int
@@ -191,6 +197,7 @@ class Settings:
                     "ALLOWED_GROUP_IDS", parse_csv(get("ALLOWED_GROUP_IDS"))
                 ),
                 allowed_app_roles=parse_app_roles(get("ALLOWED_APP_ROLES")),
+                profile_fields=parse_profile_fields(get("GUEST_PROFILE_FIELDS")),
             ),
             resend_schedule=get("RESEND_SCHEDULE"),
             reminder_days=reminder_days,
@@ -214,6 +221,7 @@ class Settings:
             add_sponsors_to_existing_users=parse_bool(
                 "ADD_SPONSORS_TO_EXISTING_USERS", get("ADD_SPONSORS_TO_EXISTING_USERS")
             ),
+            detect_dynamic_groups=parse_bool("DETECT_DYNAMIC_GROUPS", get("DETECT_DYNAMIC_GROUPS")),
             allow_members=parse_bool("ALLOW_MEMBERS", get("ALLOW_MEMBERS")),
             tenant_stop_probe_seconds=parse_int(
                 "TENANT_STOP_PROBE_SECONDS", get("TENANT_STOP_PROBE_SECONDS"), minimum=1

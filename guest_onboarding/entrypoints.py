@@ -120,7 +120,7 @@ async def handle_invitation_message(
                 return delivery.done(left.outcome, steps_queued=left.steps_queued, **left.fields)
             delivery.fields["external_ref"] = pseudonym(parsed.external_id)
             invited = await invite_guest(
-                parsed,
+                await rt.grantable(parsed),  # dynamic groups refused
                 token=message_id,
                 raw_body=delivery.text,
                 directory=rt.directory,
@@ -172,7 +172,7 @@ async def handle_assignment_message(
         try:
             done = await perform_step(
                 step,
-                policy=rt.settings.policy,
+                policy=await rt.policy_for(step),
                 link_sponsors=rt.settings.add_sponsors_to_existing_users,
                 directory=rt.directory,
                 ledger=rt.ledger,

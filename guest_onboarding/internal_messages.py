@@ -11,10 +11,10 @@ from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
 from guest_onboarding.domain.invitation import (
     ACCOUNT_STEP_PREFIX,
+    PROFILE_STEP_KEY,
     AppRoleRef,
     InvitationCommand,
     app_role_step_key,
-    grant_of_key,
     group_step_key,
     sponsor_step_key,
 )
@@ -175,9 +175,32 @@ class AccountStep(_Step):
         return self.action
 
 
+class ProfileUpdate(_Step):
+    """Write the guest's profile (``PATCH /users/{id}``): the profile the ledger records for the
+    address, as HR's latest message stated it. The step carries no values, so a forged one can
+    only write what the ledger already says."""
+
+    kind: Literal["profile"] = "profile"
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for this step (one per guest, queued again on every change)."""
+        return PROFILE_STEP_KEY
+
+    @property
+    def target(self) -> str:
+        return "profile"
+
+
 #: One fan-out step on the assignments queue.
 AssignmentStep = Annotated[
-    GroupMembership | AppRoleAssignment | SponsorLink | GroupRemoval | AppRoleRemoval | AccountStep,
+    GroupMembership
+    | AppRoleAssignment
+    | SponsorLink
+    | ProfileUpdate
+    | GroupRemoval
+    | AppRoleRemoval
+    | AccountStep,
     Field(discriminator="kind"),
 ]
 #: The steps that add access (re-validated against the allow-lists).
@@ -207,10 +230,11 @@ def next_attempt(step: AssignmentStep) -> AssignmentStep:
 
 
 def assignment_steps(
-    cmd: InvitationCommand, user_id: str, *, link_sponsors: bool = False
+    cmd: InvitationCommand, user_id: str, *, link_sponsors: bool = False, profile: bool = False
 ) -> list[AssignmentStep]:
-    """One step per group and per app role the command asks for, and (``link_sponsors``, for a
-    user who already existed) one per resolved sponsor."""
+    """One step per group and per app role the command asks for, one for the profile when it
+    states one and ``profile`` (a guest this app invited: ``domain.ledger.created_here``), and
+    (``link_sponsors``, for a user who already existed) one per resolved sponsor."""
     steps: list[AssignmentStep] = [
         GroupMembership(email=cmd.email, userId=user_id, groupId=g, externalId=cmd.external_id)
         for g in cmd.groups
@@ -225,57 +249,14 @@ def assignment_steps(
         )
         for r in cmd.app_roles
     ]
+    if profile and cmd.profile is not None:
+        steps.append(ProfileUpdate(email=cmd.email, userId=user_id, externalId=cmd.external_id))
     if link_sponsors:
         steps += [
             SponsorLink(email=cmd.email, userId=user_id, sponsorId=s, externalId=cmd.external_id)
             for s in cmd.invitation.sponsors
         ]
     return steps
-
-
-def removal_step(
-    email: str, user_id: str, key: str, *, external_id: str | None = None
-) -> RemovalStep:
-    """The step that removes the grant ``key`` names."""
-    grant, base = grant_of_key(key), {"email": email, "userId": user_id, "externalId": external_id}
-    if isinstance(grant, AppRoleRef):
-        role = {"resourceId": grant.resource_id, "appRoleId": grant.app_role_id}
-        return AppRoleRemoval.model_validate({**base, **role})
-    return GroupRemoval.model_validate({**base, "groupId": grant})
-
-
-def grant_step(email: str, user_id: str, key: str, *, external_id: str | None = None) -> GrantStep:
-    """The step that adds the grant ``key`` names again (a removal undid a later add); a copy
-    that may follow one that reached Graph (``requeued``)."""
-    grant, base = grant_of_key(key), {"email": email, "userId": user_id, "externalId": external_id}
-    if isinstance(grant, AppRoleRef):
-        role = {"resourceId": grant.resource_id, "appRoleId": grant.app_role_id}
-        return AppRoleAssignment.model_validate({**base, **role, "requeued": True})
-    return GroupMembership.model_validate({**base, "groupId": grant, "requeued": True})
-
-
-def account_step(
-    email: str,
-    user_id: str,
-    key: str,
-    *,
-    leave_date: date | None = None,
-    external_id: str | None = None,
-) -> AccountStep:
-    """The account step ``key`` names (``domain.offboarding``'s keys)."""
-    action = key.removeprefix(ACCOUNT_STEP_PREFIX)
-    base = {"email": email, "userId": user_id, "externalId": external_id}
-    return AccountStep.model_validate({**base, "action": action, "leaveDate": leave_date})
-
-
-def step_for_key(
-    email: str, user_id: str, key: str, *, leave_date: date | None, external_id: str | None
-) -> AssignmentStep:
-    """The step that carries out what the ledger records for ``key`` now (a removal for a
-    ``removing`` grant, the account step for an account key)."""
-    if key.startswith(ACCOUNT_STEP_PREFIX):
-        return account_step(email, user_id, key, leave_date=leave_date, external_id=external_id)
-    return removal_step(email, user_id, key, external_id=external_id)
 
 
 def parse_assignment_message(body: bytes | str) -> AssignmentStep:

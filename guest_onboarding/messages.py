@@ -23,6 +23,7 @@ from guest_onboarding.domain.invitation import (
     is_guid,
 )
 from guest_onboarding.domain.policy import Policy
+from guest_onboarding.domain.profile import ProfileField, check_profile
 from guest_onboarding.errors import InvalidMessage
 from guest_onboarding.internal_messages import (
     HeldOffboarding,
@@ -63,6 +64,10 @@ def _iso_date(value: object) -> date:
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
+#: A profile value as received (its own rules, and Graph's length, in ``domain.profile``); long
+#: enough for any of them, short enough that a hostile message cannot make the check costly.
+ProfileValue = Annotated[str, Field(max_length=1024)] | None
+
 
 class AppRoleRequest(Strict):
     resourceId: Guid
@@ -91,6 +96,9 @@ class HrMessage(Strict):
     #: ``add`` (the access named is added) or ``exact`` (it is all of it); default
     #: ``ACCESS_MODE``.
     accessMode: AccessMode | None = None
+    #: Graph ``user`` attributes (``domain.profile.ProfileField``), limited to
+    #: ``GUEST_PROFILE_FIELDS``; absent: the profile is left as it is.
+    profile: Annotated[dict[str, ProfileValue], Field(max_length=len(ProfileField))] | None = None
 
     @field_validator("ccRecipient")
     @classmethod
@@ -163,6 +171,7 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
     if body is not None:
         body = check_message_body(body, policy)
     sponsors = _sponsor_refs([*message.sponsors, *(s for p in profiles for s in p.sponsors)])
+    profile = None if message.profile is None else check_profile(message.profile, policy)
 
     unique_roles = dict.fromkeys(
         AppRoleRef(resource_id=r.resource_id.lower(), app_role_id=r.app_role_id.lower())
@@ -186,6 +195,7 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
         ends_on_given="accessEndsOn" in message.model_fields_set,
         access_given=bool(ACCESS_FIELDS & message.model_fields_set),
         access_mode=message.accessMode,
+        profile=profile,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -39,6 +39,25 @@ class DirectoryUser:
     def has_redeemed(self) -> bool:
         """An invited user who accepted (a state other than pending; none: never invited)."""
         return bool(self.external_user_state) and self.external_user_state != PENDING_ACCEPTANCE
+
+
+#: Graph's ``groupTypes`` value of a group whose members come from a rule.
+DYNAMIC_MEMBERSHIP = "DynamicMembership"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DirectoryGroup:
+    """The group properties the dynamic-group check reads."""
+
+    id: str
+    display_name: str | None = None
+    group_types: tuple[str, ...] = ()
+    membership_rule: str | None = None
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Members come from a rule: nobody, this app included, can add one."""
+        return DYNAMIC_MEMBERSHIP in self.group_types
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,6 +136,15 @@ class Directory(Protocol):
         """Make ``sponsor_id`` a sponsor of the user; ``AlreadyDone`` if it is one."""
         ...
 
+    async def get_group(self, group_id: str) -> DirectoryGroup | None:
+        """The group (``groupTypes``, rule), or None when there is none with that id."""
+        ...
+
+    async def update_profile(self, *, user_id: str, values: Mapping[str, str | None]) -> None:
+        """Set the user's profile attributes (Graph names; None clears one). Setting what is
+        already set is no change; ``NotYetReplicated`` while a new user is not visible yet."""
+        ...
+
 
 class Ledger(Protocol):
     """One row per guest, keyed by the normalized address: the idempotency record."""
@@ -153,9 +181,10 @@ class Ledger(Protocol):
         whole (``LEDGER_RETENTION_DAYS``)."""
         ...
 
-    async def last_retired(self, email: str) -> GuestStatus | None:
-        """The status of ``email``'s latest retired record (``domain.ledger.retired_prefix``),
-        if retention retired a row of theirs."""
+    async def last_retired(self, email: str) -> LedgerEntry | None:
+        """``email``'s latest retired record (``domain.ledger.retired_prefix``; its status and
+        the hash of its account, ``domain.ledger.retired_account``), if retention retired a
+        row of theirs."""
         ...
 
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:

@@ -12,6 +12,7 @@ from typing import TypeVar
 from guest_onboarding.domain.addresses import DomainError, canonical_domain, check_address
 from guest_onboarding.domain.invitation import AppRoleRef, is_guid
 from guest_onboarding.domain.policy import AccessProfile
+from guest_onboarding.domain.profile import ProfileField, profile_field
 from guest_onboarding.domain.redirects import RedirectAllowList, RedirectError, parse_url
 from guest_onboarding.domain.schedule import ExpiredGuestAction
 from guest_onboarding.errors import InvalidMessage
@@ -66,6 +67,20 @@ def parse_app_roles(value: str) -> frozenset[str]:
         parse_guids("ALLOWED_APP_ROLES", (resource, role))
         roles.add(f"{resource.lower()}:{role.lower()}")
     return frozenset(roles)
+
+
+def parse_profile_fields(value: str) -> frozenset[str]:
+    """``GUEST_PROFILE_FIELDS``: Graph's names of the profile attributes this deployment writes
+    (comma-separated, any case); empty: none."""
+    fields: set[str] = set()
+    by_lower = {f.value.lower(): f for f in ProfileField}
+    for name in parse_csv(value):
+        field = profile_field(name) or by_lower.get(name.lower())
+        if field is None:
+            choices = ", ".join(f.value for f in ProfileField)
+            raise SettingsError(f"GUEST_PROFILE_FIELDS: {name!r} is not one of {choices}")
+        fields.add(field.value)
+    return frozenset(fields)
 
 
 def parse_int(name: str, value: str, *, minimum: int) -> int:

@@ -53,11 +53,22 @@ def load_object(body: bytes | str) -> dict[str, Any]:
 
 
 def as_received(body: bytes | str) -> str:
-    """The message exactly as received (base64 stays base64; bytes that are not UTF-8 become
-    U+FFFD), for poison envelopes and re-queued copies."""
+    """The message exactly as received (base64 stays base64), for poison envelopes and re-queued
+    copies. Bytes that are not UTF-8 become lone surrogates (``surrogateescape``), which text
+    read from UTF-8 never holds: such a message cannot be kept as text, and its envelope keeps
+    no original (:func:`rejection_envelope`), rather than a look-alike replay would act on."""
     if isinstance(body, str):
         return body
-    return body.decode("utf-8", errors="replace")
+    return body.decode("utf-8", errors="surrogateescape")
+
+
+def _is_text(original: str) -> bool:
+    """Whether ``original`` is text (no byte :func:`as_received` could not read as UTF-8)."""
+    try:
+        original.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 #: A queue message holds at most 64 KiB; the envelope stays well under it.
@@ -76,6 +87,8 @@ TOO_LARGE_TO_KEEP = "MessageTooLarge"
 
 def kept_whole(original: str) -> bool:
     """True when ``original`` fits whole in a poison envelope (:data:`MAX_KEPT_ORIGINAL_BYTES`)."""
+    if not _is_text(original):
+        return False
     escaped = json.dumps(original, ensure_ascii=False)
     return len(escaped.encode("utf-8")) <= MAX_KEPT_ORIGINAL_BYTES
 
@@ -83,7 +96,7 @@ def kept_whole(original: str) -> bool:
 def check_kept_whole(original: str) -> None:
     """``MessageTooLarge`` for a message that could not be kept whole for replay: refused on
     arrival, before anything is done for it."""
-    if not kept_whole(original):
+    if _is_text(original) and not kept_whole(original):  # not text: InvalidEncoding, next
         size = len(json.dumps(original, ensure_ascii=False).encode("utf-8"))
         raise InvalidMessage(
             TOO_LARGE_TO_KEEP,
@@ -99,9 +112,10 @@ def rejection_envelope(
 
     It always fits on a queue. The reason is cut to 1,000 characters (and further if it must,
     to keep the original whole). An original :func:`kept_whole` is always kept exactly as
-    received; one too big is never cut into something else: ``original`` is ``null``, its
-    SHA-256 and length are beside the reason (``originalSha256``, ``originalLength``,
-    ``originalKept: "false"``) and its start is under ``originalHead`` for a person to read
+    received; one too big, or not UTF-8 text, is never cut or mended into something else:
+    ``original`` is ``null``, its SHA-256 and length are beside the reason (``originalSha256``,
+    ``originalLength``, ``originalKept: "false"``) and its start is under ``originalHead`` for
+    a person to read
     (``poison replay`` refuses such a message)."""
     limit = MAX_REASON_CHARACTERS
     error: dict[str, str] = {"code": code, "message": message}
@@ -115,10 +129,12 @@ def rejection_envelope(
                 return envelope
             limit //= 2
     error = {k: v[:limit] for k, v in error.items()}
-    error["originalSha256"] = hashlib.sha256(original.encode("utf-8")).hexdigest()
+    received = original.encode("utf-8", errors="surrogateescape")  # the bytes, exactly
+    error["originalSha256"] = hashlib.sha256(received).hexdigest()
     error["originalLength"] = str(len(original))
     error["originalKept"] = "false"
     head = original[:ORIGINAL_HEAD_CHARACTERS]
+    head = head.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
     return json.dumps({"error": error, "original": None, "originalHead": head}, ensure_ascii=False)
 
 

@@ -157,6 +157,11 @@ param sponsorCcFromReminder int = 2
 @description('ADD_SPONSORS_TO_EXISTING_USERS: add sponsors to users who already existed; grants Graph User.ReadWrite.All, far broader than every other grant. Off by default.')
 param addSponsorsToExistingUsers bool = false
 
+@description('GUEST_PROFILE_FIELDS: profile attributes HR messages may set on guests (comma-separated Graph names: companyName, department, jobTitle, employeeType, employeeId, officeLocation, usageLocation, city, country). Any field grants Graph User.ReadWrite.All (PATCH /users/{id}), far broader than every other grant. Empty by default: no profile is written.')
+param guestProfileFields string = ''
+
+@description('DETECT_DYNAMIC_GROUPS: read the groups of ACCESS_PROFILES and ALLOWED_GROUP_IDS once per process and refuse messages naming a dynamic group (DynamicGroupNotAssignable) instead of meeting Graph\'s 403 for each guest; grants Graph GroupMember.Read.All (read only). On by default.')
+param detectDynamicGroups bool = true
 @description('ALLOW_MEMBERS: HR messages may also onboard members of the tenant (groups, app roles, sponsors on employees). Off by default: a member is refused with MemberNotGuest.')
 param allowMembers bool = false
 
@@ -280,6 +285,8 @@ var codeAppSettings = {
   OFFBOARD_THRESHOLD: string(offboardThreshold)
   ACCESS_MODE: accessMode
   SET_EMPLOYEE_LEAVE_DATE: string(setEmployeeLeaveDate)
+  GUEST_PROFILE_FIELDS: guestProfileFields
+  DETECT_DYNAMIC_GROUPS: string(detectDynamicGroups)
 }
 
 // The Graph grants follow exactly what the settings above make the app do.
@@ -292,6 +299,7 @@ var disablesLeavers = offboardAction != 'remove-access'
 var deletesLeavers = (offboardAction == 'delete') || (offboardAction == 'disable-then-delete')
 var grantsDisable = disablesExpiredGuests || disablesLeavers
 var grantsDelete = deletesExpiredGuests || deletesLeavers
+var writesGuestProfiles = !empty(guestProfileFields)
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -436,6 +444,8 @@ module graphPermissionList 'app/graph-permissions.bicep' = {
     grantDisablePermission: grantsDisable
     grantSponsorWrite: addSponsorsToExistingUsers
     grantLifecycleWrite: setEmployeeLeaveDate
+    grantProfileWrite: writesGuestProfiles
+    grantGroupRead: detectDynamicGroups
   }
 }
 
@@ -456,6 +466,8 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
     grantDisablePermission: grantsDisable
     grantSponsorWrite: addSponsorsToExistingUsers
     grantLifecycleWrite: setEmployeeLeaveDate
+    grantProfileWrite: writesGuestProfiles
+    grantGroupRead: detectDynamicGroups
   }
   dependsOn: [
     api

@@ -14,7 +14,7 @@ import copy
 import dataclasses
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,11 +22,16 @@ from typing import Any
 from guest_onboarding.domain.brake import BrakeState
 from guest_onboarding.domain.changes import Change, apply
 from guest_onboarding.domain.invitation import Invitation
-from guest_onboarding.domain.ledger import TRACKED, GuestStatus, LedgerEntry, retired_prefix
+from guest_onboarding.domain.ledger import (
+    TRACKED,
+    GuestStatus,
+    LedgerEntry,
+    retired_prefix,
+)
 from guest_onboarding.domain.offboarding import OFFBOARDABLE
-from guest_onboarding.errors import AlreadyDone, DirectoryError, NotFound, StoreError
+from guest_onboarding.errors import AlreadyDone, DirectoryError, NotFound, Refused, StoreError
 from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
-from guest_onboarding.ports import DirectoryUser, InvitationResult, TenantStop
+from guest_onboarding.ports import DirectoryGroup, DirectoryUser, InvitationResult, TenantStop
 from guest_onboarding.wire import rejection_envelope
 
 #: A test's hook at one point of a fake's operation: ``(operation, key, what)``, where ``key`` is
@@ -128,6 +133,10 @@ class FakeDirectory:
     #: Sign-in session revocations per user, and each user's employeeLeaveDateTime.
     revocations: dict[str, int] = field(default_factory=dict)
     leave_dates: dict[str, date | None] = field(default_factory=dict)
+    #: Dynamic groups (their members come from a rule: adding one is refused, as Graph does).
+    dynamic: dict[str, DirectoryGroup] = field(default_factory=dict)
+    #: Profile attributes written on users (Graph names; a cleared one is absent).
+    profiles: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Users the look-ups cannot see yet (replication lag after an invitation).
     lagging: set[str] = field(default_factory=set)
     emails: list[SentEmail] = field(default_factory=list)
@@ -208,6 +217,24 @@ class FakeDirectory:
             raise AlreadyDone("already a sponsor", code="Request_BadRequest", status=400)
         self.sponsors[user_id].add(sponsor_id)
 
+    async def get_group(self, group_id: str) -> DirectoryGroup | None:
+        self._maybe_fail("get_group")
+        if group_id in self.dynamic:
+            return self.dynamic[group_id]
+        return DirectoryGroup(id=group_id) if group_id in self.members else None
+
+    async def update_profile(self, *, user_id: str, values: Mapping[str, str | None]) -> None:
+        await asyncio.sleep(0)
+        self._maybe_fail("update_profile")
+        if user_id not in self.users:
+            raise NotFound("no such user", status=404)
+        profile = self.profiles.setdefault(user_id, {})
+        for name, value in values.items():
+            if value is None:
+                profile.pop(name, None)
+            else:
+                profile[name] = value
+
     async def invite(self, email: str, invitation: Invitation) -> InvitationResult:
         await asyncio.sleep(0)
         self._maybe_fail("invite")
@@ -223,6 +250,8 @@ class FakeDirectory:
 
     async def add_group_member(self, *, group_id: str, user_id: str) -> None:
         self._maybe_fail("add_group_member")
+        if group_id in self.dynamic:
+            raise Refused("Insufficient privileges to complete the operation.", status=403)
         await _at(self.hooks, "add_group_member", user_id, group_id)
         if group_id not in self.members:
             raise NotFound("group not found", code="Request_ResourceNotFound", status=404)
@@ -387,13 +416,11 @@ class FakeLedger:
             if old and "@" in entry.email:
                 yield copy.deepcopy(entry)
 
-    async def last_retired(self, email: str) -> GuestStatus | None:
+    async def last_retired(self, email: str) -> LedgerEntry | None:
         self._reachable()
         prefix = retired_prefix(email)
-        mine = [
-            (int(k[len(prefix) :]), e.status) for k, e in self.rows.items() if k.startswith(prefix)
-        ]
-        return max(mine)[1] if mine else None
+        mine = [(int(k[len(prefix) :]), e) for k, e in self.rows.items() if k.startswith(prefix)]
+        return max(mine, key=lambda pair: pair[0])[1] if mine else None
 
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
         self._reachable()

@@ -42,6 +42,18 @@ READ_GROUP = any_of(
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 )
+# GET /groups: the "List groups" page's application permissions (GroupMember.Read.All least;
+# Microsoft's table marks both Group.ReadBasic.All and Group-NestingSupport.ReadWrite.All least
+# for the path, infra/checks/graph_permissions.py LIST_GROUPS says which one a reader of
+# groupTypes and membershipRule needs).
+LIST_GROUPS = any_of(
+    "GroupMember.Read.All",
+    "Group.ReadBasic.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+)
 READ_MEMBERS = any_of(
     "GroupMember.ReadBasic.All",
     "GroupMember.Read.All",

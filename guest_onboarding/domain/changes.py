@@ -19,6 +19,7 @@ from typing import Any
 
 from guest_onboarding.domain.invitation import Invitation, InvitationCommand, sponsors_joined
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
+from guest_onboarding.domain.profile import profile_carried
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,9 +261,8 @@ def new_row(
     reinvitations: int = 0,
     replacing: LedgerEntry | None = None,
 ) -> LedgerEntry:
-    """A guest's row for a new lifecycle: claimed (``claim_token``) right before an invitation,
-    or naming an existing user (``user_id``), who gets no email. A row it replaces keeps its
-    history (the ledger keeps every transition)."""
+    """A guest's row for a new lifecycle: claimed (``claim_token``) before an invitation, or an
+    existing user's (``user_id``: no email, no profile); it keeps ``replacing``'s history."""
     status = GuestStatus.EXISTING if user_id else GuestStatus.INVITING
     return LedgerEntry(
         access_ends_on=cmd.access_ends_on,
@@ -274,6 +274,7 @@ def new_row(
         external_id=cmd.external_id,
         invitation=cmd.invitation,
         sponsor_contact=sponsor_contact,
+        profile=None if user_id else profile_carried(replacing, cmd.profile),
         created_at=now,
         reinvitations=reinvitations,
         history=(*(replacing.history if replacing else ()), history_line(status, now)),

@@ -96,7 +96,7 @@ def unsafe_characters(text: str, *, line_breaks: bool = False) -> list[tuple[int
     return found
 
 
-def _check_characters(text: str, field: ContentField, *, line_breaks: bool) -> None:
+def _check_characters(text: str, field: str, *, line_breaks: bool) -> None:
     found = unsafe_characters(text, line_breaks=line_breaks)
     if found:
         shown = ", ".join(f"U+{ord(c):04X} ({kind}) at {i}" for i, c, kind in found[:_SHOWN])
@@ -107,7 +107,7 @@ def _check_characters(text: str, field: ContentField, *, line_breaks: bool) -> N
         )
 
 
-def _check_links(text: str, field: ContentField, policy: Policy) -> None:
+def _check_links(text: str, field: str, policy: Policy) -> None:
     for link in find_links(text):
         try:
             if link.kind is LinkKind.ADDRESS:
@@ -130,6 +130,15 @@ def check_display_name(value: str, policy: Policy) -> str:
     """``value`` if a display name may say it, else ``UnsafeCharacter`` or ``LinkNotAllowed``."""
     _check_characters(value, ContentField.DISPLAY_NAME, line_breaks=False)
     _check_links(value, ContentField.DISPLAY_NAME, policy)
+    return value
+
+
+def check_profile_value(value: str, field: str, policy: Policy) -> str:
+    """``value`` if a profile attribute (``field``, named as the message names it) may say it:
+    the display name's rules, since Graph shows it to the whole tenant. ``UnsafeCharacter`` or
+    ``LinkNotAllowed`` otherwise."""
+    _check_characters(value, field, line_breaks=False)
+    _check_links(value, field, policy)
     return value
 
 

@@ -9,6 +9,7 @@ the schema and to the adapter's mapping (docs/extending.md).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -92,6 +93,9 @@ class InvitationCommand:
     external_id: str | None = None
     #: Sponsors as the message named them (object ids or UPNs), before they are resolved.
     sponsor_refs: tuple[str, ...] = ()
+    #: The guest's profile as HR states it (``domain.profile``: Graph names, None clears), or
+    #: None when the message carries none (the profile is left as it is).
+    profile: Mapping[str, str | None] | None = None
     #: The day access ends, when the message said (``ends_on_given``; None: no end date).
     access_ends_on: date | None = None
     ends_on_given: bool = False
@@ -119,14 +123,19 @@ SPONSOR_STEP_PREFIX = "s_"
 #: Steps on the guest's account itself (revoke sessions, disable or enable sign-in, the leave
 #: date): one fixed key each (``domain.offboarding``).
 ACCOUNT_STEP_PREFIX = "o_"
+PROFILE_STEP_PREFIX = "p_"
 STEP_KEY_PREFIXES = (
     GROUP_STEP_PREFIX,
     APP_ROLE_STEP_PREFIX,
     SPONSOR_STEP_PREFIX,
     ACCOUNT_STEP_PREFIX,
+    PROFILE_STEP_PREFIX,
 )
 #: Steps that grant access (what offboarding and a mover's message remove).
 GRANT_STEP_PREFIXES = (GROUP_STEP_PREFIX, APP_ROLE_STEP_PREFIX)
+#: The one profile step of a guest: it brings the user in line with the profile the ledger
+#: records (queued again, as ``queued``, whenever HR's profile changes).
+PROFILE_STEP_KEY = PROFILE_STEP_PREFIX + "profile"
 
 
 def _compact(guid: str) -> str:

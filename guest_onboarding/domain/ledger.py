@@ -57,6 +57,21 @@ ONBOARDED = frozenset(
 )
 
 
+#: Statuses of a row whose user this system's invitation created (if no adoption intervened).
+INVITED_HERE = frozenset(
+    {GuestStatus.INVITED, GuestStatus.REDEEMED, GuestStatus.EXPIRED, GuestStatus.DISABLED}
+)
+
+
+def created_here(entry: LedgerEntry | None) -> bool:
+    """Whether ``entry``'s user is an account this app's invitation created: invited here and
+    never found existing or adopted (``history``), so not a member, nor someone else's guest."""
+    if entry is None or entry.status not in INVITED_HERE:
+        return False
+    found = (f"{GuestStatus.EXISTING.value}@", f"{GuestStatus.UNTRACKED.value}@")
+    return not any(line.startswith(found) for line in entry.history)
+
+
 class StepStatus(StrEnum):
     QUEUED = "queued"
     DONE = "done"  # granted (or done) by this app
@@ -115,6 +130,9 @@ class LedgerEntry:
     #: What the offboarding does to the account (``domain.offboarding.OffboardAction``), as
     #: decided when it started (a later change of the setting does not apply to it).
     offboard_action: str | None = None
+    #: The profile HR's latest message stated (``domain.profile``: Graph names, None clears),
+    #: which the profile step writes on the user; None when no message carried one.
+    profile: dict[str, str | None] | None = None
     #: Invitations sent again because an earlier one's guest never appeared in the directory.
     reinvitations: int = 0
     #: Every change of status, oldest first: ``"<status>@<ISO time>"``.
@@ -231,9 +249,10 @@ def retired_record(entry: LedgerEntry) -> LedgerEntry:
         entry,
         email=f"{retired_prefix(entry.email)}{since}",
         sponsor_contact=None,
-        user_id=None,
+        user_id=retired_account(entry.user_id) if entry.user_id else None,
         external_id=None,
         invitation=None,
+        profile=None,
         claim_token=None,
         last_error=entry.last_error.partition(":")[0] if entry.last_error else None,
         steps=dict(entry.steps),
@@ -242,10 +261,17 @@ def retired_record(entry: LedgerEntry) -> LedgerEntry:
     )
 
 
+def retired_account(user_id: str) -> str:
+    """What a retired record keeps of the account: a hash of its object id, enough to tell
+    whether a returning person's account is the one this system disabled, and nothing more."""
+    return "sha256:" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()
+
+
 def returning_row(
     email: str,
     retired: GuestStatus | None,
     *,
+    retired_user: str | None = None,
     user_id: str | None,
     pending: bool,
     enabled: bool,
@@ -253,11 +279,15 @@ def returning_row(
 ) -> LedgerEntry | None:
     """The row a person whose row was retired comes back to, if they are still a pending guest
     after a status in :data:`COMES_BACK`: expired (invited afresh), or disabled (enabled, then
-    invited afresh) only if the retired row says this system disabled them. None otherwise
+    invited afresh) only if the retired row says this system disabled them, and that account
+    (``retired_user``, :func:`retired_account`): never another account with the address, nor
+    one from a record that names none. None otherwise
     (no user, a user who redeemed or was never invited here: onboarded as anyone new)."""
     if retired not in COMES_BACK or user_id is None or not pending:
         return None
-    if not enabled and retired != GuestStatus.DISABLED:
-        return None  # disabled by someone else: not for this system to enable
+    if not enabled and (
+        retired != GuestStatus.DISABLED or retired_user != retired_account(user_id)
+    ):
+        return None  # disabled by someone else, or another account: not for this system to enable
     status = GuestStatus.EXPIRED if enabled else GuestStatus.DISABLED
     return LedgerEntry(email=email, status=status, user_id=user_id, created_at=now, updated_at=now)

@@ -49,6 +49,12 @@ class Policy:
     access_profiles: Mapping[str, AccessProfile] = field(default_factory=dict)
     allowed_group_ids: frozenset[str] = frozenset()
     allowed_app_roles: frozenset[str] = frozenset()
+    #: The profile attributes this deployment writes (``GUEST_PROFILE_FIELDS``, Graph's names;
+    #: ``domain.profile.ProfileField``): an HR message naming another is refused.
+    profile_fields: frozenset[str] = frozenset()
+    #: Allow-listed groups that cannot take members (dynamic groups, found at the first
+    #: delivery of a process: ``handlers.groups``), each with the reason a refusal gives.
+    unassignable_groups: Mapping[str, str] = field(default_factory=dict)
     #: Derived once: every group and app role key a message may ask for.
     group_allow_list: frozenset[str] = field(init=False)
     app_role_allow_list: frozenset[str] = field(init=False)
@@ -104,8 +110,31 @@ class Policy:
         return found
 
     def check_group(self, group_id: str) -> None:
+        """``GroupNotAllowed`` off the allow-lists, ``DynamicGroupNotAssignable`` for one known to
+        take no members."""
         if group_id.lower() not in self.group_allow_list:
             raise InvalidMessage("GroupNotAllowed", f"group {group_id} is not on the allow-list")
+        reason = self.unassignable_groups.get(group_id.lower())
+        if reason is not None:
+            raise InvalidMessage("DynamicGroupNotAssignable", reason)
+
+    def check_groups(self, group_ids: Iterable[str]) -> None:
+        """:meth:`check_group` for each, in order."""
+        for group_id in group_ids:
+            self.check_group(group_id)
+
+    def settings_naming(self, group_id: str) -> list[str]:
+        """The settings that put ``group_id`` on the allow-list (``ACCESS_PROFILES['name']``,
+        ``ALLOWED_GROUP_IDS``), for messages an operator acts on."""
+        group = group_id.lower()
+        named = [
+            f"ACCESS_PROFILES[{name!r}]"
+            for name, profile in self.access_profiles.items()
+            if group in (g.lower() for g in profile.groups)
+        ]
+        if group in self.allowed_group_ids:
+            named.append("ALLOWED_GROUP_IDS")
+        return named
 
     def check_app_role(self, role: AppRoleRef) -> None:
         if role.key() not in self.app_role_allow_list:

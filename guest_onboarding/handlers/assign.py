@@ -1,6 +1,7 @@
 """The assignment steps: ``queue_steps``, the fan-out an invitation ends with (one step per
-group, app role and sponsor link, recorded in the ledger before it is queued), and
-``perform_assignment``, one step carried out. "Already there" is success; a step the ledger
+group, app role and sponsor link, and the profile step, recorded in the ledger before it is
+queued), and ``perform_step``, one step carried out (a profile step by :mod:`.profile_step`, a
+removal or an account step by :mod:`.remove`). "Already there" is success; a step the ledger
 records as done never reaches Graph again. A grant remembers whether this app made it
 (``done``, with Graph's id of an app role assignment) or found it there (``found``: someone
 else's, never removed by this app)."""
@@ -13,11 +14,13 @@ from datetime import datetime
 from guest_onboarding.domain import offboarding
 from guest_onboarding.domain.changes import StepsRecorded
 from guest_onboarding.domain.invitation import InvitationCommand
-from guest_onboarding.domain.ledger import ONBOARDED, LedgerEntry, StepStatus
+from guest_onboarding.domain.ledger import ONBOARDED, LedgerEntry, StepStatus, created_here
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import AlreadyDone, InvalidMessage
+from guest_onboarding.handlers.profile_step import write_profile
 from guest_onboarding.handlers.remove import perform_account_step, perform_removal
+from guest_onboarding.handlers.step_keys import removal_step
 from guest_onboarding.handlers.step_records import record_step
 from guest_onboarding.internal_messages import (
     AccountStep,
@@ -26,9 +29,9 @@ from guest_onboarding.internal_messages import (
     AssignmentStep,
     GroupMembership,
     GroupRemoval,
+    ProfileUpdate,
     SponsorLink,
     assignment_steps,
-    removal_step,
 )
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
@@ -50,8 +53,10 @@ async def queue_steps(
     """Queue every step of ``cmd`` for ``user_id`` not ``done`` yet (and, ``link_sponsors``,
     one per sponsor); the new ones are recorded as queued first, since ``perform_assignment``
     acts only on steps the ledger records. A grant removed earlier (a mover's message, a
-    leaver) is granted again. The number queued."""
-    steps = assignment_steps(cmd, user_id, link_sponsors=link_sponsors)
+    leaver) is granted again. The profile step only for a guest this app invited (the row read
+    again: ``created_here``). The number queued."""
+    profile = cmd.profile is not None and created_here(await ledger.get(cmd.email))
+    steps = assignment_steps(cmd, user_id, link_sponsors=link_sponsors, profile=profile)
     steps = [s for s in steps if done.get(s.key) not in _SETTLED]
     new = {s.key: StepStatus.QUEUED for s in steps if done.get(s.key) in _AFRESH}
     if new:
@@ -72,8 +77,8 @@ async def perform_step(
     first_try: bool,
     now: datetime,
 ) -> Outcome:
-    """One step of the assignments queue, whatever its kind: a grant or a sponsor link
-    (:func:`perform_assignment`), a removal or an account step (:mod:`.remove`)."""
+    """One step of the assignments queue, whatever its kind: a grant, a sponsor link or the
+    profile step (:func:`perform_assignment`), a removal or an account step (:mod:`.remove`)."""
     if isinstance(step, GroupRemoval | AppRoleRemoval):
         return await perform_removal(
             step, directory=directory, ledger=ledger, outbox=outbox, now=now
@@ -92,7 +97,7 @@ async def perform_step(
 
 
 async def perform_assignment(
-    step: GroupMembership | AppRoleAssignment | SponsorLink,
+    step: GroupMembership | AppRoleAssignment | SponsorLink | ProfileUpdate,
     *,
     policy: Policy,
     link_sponsors: bool,
@@ -117,6 +122,9 @@ async def perform_assignment(
         case SponsorLink():
             if not link_sponsors:
                 raise InvalidMessage("SponsorLinkDisabled", "ADD_SPONSORS_TO_EXISTING_USERS is off")
+        case ProfileUpdate():
+            if not policy.profile_fields:
+                raise InvalidMessage("ProfileFieldNotAllowed", "GUEST_PROFILE_FIELDS is empty")
     entry = await ledger.get(step.email)
     known = ONBOARDED | offboarding.LEAVING
     if entry is None or entry.status not in known or entry.user_id is None:
@@ -131,6 +139,8 @@ async def perform_assignment(
         entry.invitation is None or step.sponsorId.lower() not in entry.invitation.sponsors
     ):
         raise InvalidMessage("UnknownStep", "the ledger records no such sponsor for the guest")
+    if isinstance(step, ProfileUpdate):
+        return await write_profile(step, entry, policy=policy, directory=directory, ledger=ledger)
     status = entry.steps[step.key]
     if status == StepStatus.DONE or (status == StepStatus.FOUND and first_try):
         return Outcome.ALREADY_DONE

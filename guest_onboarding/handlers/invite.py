@@ -23,6 +23,7 @@ from guest_onboarding.handlers import lifecycle as later
 from guest_onboarding.handlers.assign import queue_steps
 from guest_onboarding.handlers.email_owed import email_if_owed
 from guest_onboarding.handlers.gate import InvitationGate
+from guest_onboarding.handlers.profile_step import record_profile
 from guest_onboarding.handlers.returning import comeback_row
 from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
 from guest_onboarding.ports import Directory, DirectoryUser, Ledger, Outbox
@@ -89,6 +90,7 @@ async def invite_guest(
         )
         if emailed is False:
             return await run.defer()  # another delivery is sending it, or changed the row
+        steps = await record_profile(cmd, entry, ledger=ledger)
         await record_new_sponsors(entry, cmd, contact, ledger=ledger)
         mover = await later.record_latest_word(
             cmd,
@@ -100,7 +102,7 @@ async def invite_guest(
             now=clock(),
         )
         outcome = Outcome.EMAILED if emailed else Outcome.ALREADY_ONBOARDED
-        return await run.fan_out(outcome, entry.user_id, entry.steps, mover)
+        return await run.fan_out(outcome, entry.user_id, steps, mover)
     if entry.status == GuestStatus.OFFBOARDING:  # wait for it to finish (poison when stuck)
         later.check_offboarding_not_stuck(entry, now=clock())
         return await run.defer(later.OFFBOARDING_RECHECK_SECONDS, at_most=60.0)
@@ -187,8 +189,7 @@ async def _recover_claim(run: _Run, entry: LedgerEntry) -> InviteOutcome:
         if not await run.ledger.update(run.cmd.email, gave_up, etag=entry.etag):
             return await run.defer()
         raise limit
-    # Graph answers an address that has a user with that user: no second one (operations.md).
-    return await _claim_and_invite(run, entry, again=True)
+    return await _claim_and_invite(run, entry, again=True)  # Graph returns a user, never a second
 
 
 async def _send_invitation(run: _Run, outcome: Outcome) -> InviteOutcome:

@@ -21,7 +21,7 @@ from guest_onboarding.domain.invitation import (
 from guest_onboarding.domain.ledger import LedgerEntry, StepStatus
 from guest_onboarding.errors import InvalidMessage, LedgerContention
 from guest_onboarding.handlers.offboard import ask_brake
-from guest_onboarding.internal_messages import account_step, removal_step
+from guest_onboarding.handlers.step_keys import account_step, removal_step
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
 #: An onboarding message for a guest whose offboarding is under way waits for it this long,

@@ -37,7 +37,8 @@ from guest_onboarding.domain.offboarding import (
 from guest_onboarding.domain.offboarding import OffboardingStarted as Started
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.errors import LedgerContention
-from guest_onboarding.internal_messages import HeldOffboarding, step_for_key
+from guest_onboarding.handlers.step_keys import step_for_key
+from guest_onboarding.internal_messages import HeldOffboarding
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
 #: Etag-checked attempts on the brake's record before the message is delivered again.

@@ -15,12 +15,12 @@ from guest_onboarding.domain.ledger import ONBOARDED, GuestStatus, LedgerEntry, 
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.errors import InvalidMessage, NotFound
 from guest_onboarding.handlers.offboard import finish_offboarding
+from guest_onboarding.handlers.step_keys import grant_step
 from guest_onboarding.handlers.step_records import record_step, step_is
 from guest_onboarding.internal_messages import (
     AccountStep,
     AppRoleRemoval,
     GroupRemoval,
-    grant_step,
 )
 from guest_onboarding.ports import Directory, Ledger, Outbox
 

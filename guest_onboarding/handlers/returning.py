@@ -24,12 +24,19 @@ async def comeback_row(
 ) -> LedgerEntry | None:
     """The row a returning person's message goes on with, written (``claim``: a concurrent
     delivery's row wins) and read back; None if there is none to bring back."""
-    retired = await ledger.last_retired(email)
+    record = await ledger.last_retired(email)
+    retired = record.status if record else None
     user = await find() if retired in rows.COMES_BACK else None
     pending = user is not None and user.external_user_state == PENDING_ACCEPTANCE
     enabled = user is None or user.account_enabled is not False
     user_id = user.id if user else None
     row = rows.returning_row(
-        email, retired, user_id=user_id, pending=pending, enabled=enabled, now=clock()
+        email,
+        retired,
+        retired_user=record.user_id if record else None,
+        user_id=user_id,
+        pending=pending,
+        enabled=enabled,
+        now=clock(),
     )
     return await ledger.get(email) if row and await ledger.claim(row) else None

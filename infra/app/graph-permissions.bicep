@@ -28,6 +28,13 @@ param grantSponsorWrite bool = false
 
 // GroupMember.ReadWrite.All also removes leavers and movers from the groups this app added
 // them to; User.RevokeSessions.All revokes a leaver's sessions.
+
+@description('PATCH /users/{id} profile properties (companyName, department, jobTitle... from GUEST_PROFILE_FIELDS): User.ReadWrite.All, the least privileged for them in Microsoft\'s permissions table. Off unless GUEST_PROFILE_FIELDS names a field.')
+param grantProfileWrite bool = false
+
+@description('GET /groups/{id} (DETECT_DYNAMIC_GROUPS: the app reads the allow-listed groups once per process to refuse the dynamic ones by name): GroupMember.Read.All, the least privileged for it.')
+param grantGroupRead bool = false
+
 var basePermissions = [
   'User.Invite.All'
   'User.Read.All'
@@ -44,19 +51,24 @@ var deletePermissions = [
 var disablePermissions = [
   'User.EnableDisableAccount.All'
 ]
-var sponsorPermissions = [
+// Sponsors for existing users and guests' profiles both need it: granted once for either.
+var userWritePermissions = [
   'User.ReadWrite.All'
 ]
 var lifecyclePermissions = [
   'User-LifeCycleInfo.ReadWrite.All'
+]
+var groupReadPermissions = [
+  'GroupMember.Read.All'
 ]
 var permissions = concat(
   basePermissions,
   grantAppRoleAssignment ? appRolePermissions : [],
   grantDeletePermission ? deletePermissions : [],
   grantDisablePermission ? disablePermissions : [],
-  grantSponsorWrite ? sponsorPermissions : [],
-  grantLifecycleWrite ? lifecyclePermissions : []
+  (grantSponsorWrite || grantProfileWrite) ? userWritePermissions : [],
+  grantLifecycleWrite ? lifecyclePermissions : [],
+  grantGroupRead ? groupReadPermissions : []
 )
 
 // Microsoft Graph's service principal has the same well-known appId in every tenant. Conditional:

@@ -146,6 +146,8 @@ GRAPH_MODULE = Path("infra") / "app" / "graph-permissions.bicep"
 GRAPH_SWITCHES: dict[str, str] = {
     "deleteExpiredGuests": "grantDeletePermission",
     "appRoleAssignmentsEnabled": "grantAppRoleAssignment",
+    "addSponsorsToExistingUsers": "grantSponsorWrite",
+    "detectDynamicGroups": "grantGroupRead",
 }
 
 
@@ -245,9 +247,10 @@ def function_bindings(root: Path) -> list[Binding]:
     return [Binding(**item) for item in json.loads(result.stdout)]
 
 
-def documented_graph_permissions(root: Path) -> dict[str, str | None]:
-    """Permission -> the switch named in its "Granted" cell (None: always), docs/deployment.md."""
-    found: dict[str, str | None] = {}
+def documented_graph_permissions(root: Path) -> dict[str, frozenset[str] | None]:
+    """Permission -> the switches named in its "Granted" cell, any one of which grants it (None:
+    always), docs/deployment.md."""
+    found: dict[str, frozenset[str] | None] = {}
     in_section = False
     for line in (root / DEPLOYMENT_DOC).read_text().splitlines():
         if line.startswith("## "):
@@ -256,8 +259,8 @@ def documented_graph_permissions(root: Path) -> dict[str, str | None]:
         match = _PERMISSION_ROW.match(line.strip()) if in_section else None
         if match:
             granted = match["rest"].split("|")[0]
-            switch = _SWITCH.search(granted)
-            found[match["name"]] = switch["name"] if switch else None
+            switches = frozenset(m["name"] for m in _SWITCH.finditer(granted))
+            found[match["name"]] = switches or None
     return found
 
 
@@ -391,7 +394,8 @@ def graph_problems(root: Path) -> list[str]:
     if not documented:
         return [f"{DEPLOYMENT_DOC}: no Graph permissions table found"]
     switches = graph_switches(root)
-    for switch in sorted({s for s in documented.values() if s is not None} - set(switches)):
+    named = {switch for s in documented.values() if s is not None for switch in s}
+    for switch in sorted(named - set(switches)):
         problems.append(f"{DEPLOYMENT_DOC}: {switch} is not a switch of {GRAPH_MODULE}")
     cases: list[tuple[str, dict[str, bool]]] = [
         ("every switch off", dict.fromkeys(switches, False))
@@ -399,7 +403,7 @@ def graph_problems(root: Path) -> list[str]:
     cases += [(f"{s}=true", {**dict.fromkeys(switches, False), s: True}) for s in switches]
     for when, flags in cases:
         on = {s for s, v in flags.items() if v}
-        expected = {p for p, s in documented.items() if s is None or s in on}
+        expected = {p for p, s in documented.items() if s is None or s & on}
         granted = [str(p) for p in granted_graph_permissions(root, flags)]
         for permission in sorted(set(granted) - expected):
             problems.append(f"Graph permission {permission} is granted ({when}) but not documented")

@@ -126,8 +126,21 @@ SPONSORS_FOR_EXISTING = Feature(
     "`ADD_SPONSORS_TO_EXISTING_USERS=true`",
     lambda d: bool(d.settings and d.settings.add_sponsors_to_existing_users),
 )
+PROFILE_WRITES = Feature(
+    "grantProfileWrite",
+    "`GUEST_PROFILE_FIELDS` names a field",
+    lambda d: bool(d.settings and d.settings.policy.profile_fields),
+)
+GROUP_READS = Feature(
+    "grantGroupRead",
+    "`DETECT_DYNAMIC_GROUPS=true`, default on",
+    lambda d: bool(d.settings and d.settings.detect_dynamic_groups),
+)
 #: A call the app does not make yet (phase B): a row ready to switch on.
 NOT_YET = Feature(None, "not called yet", lambda d: False)
+#: A call the operator console makes with the operator's own identity (``plan``): never granted
+#: to the app, listed so the emulator and the operator know what it needs.
+CONSOLE = Feature(None, "the operator console, with the operator's identity", lambda d: False)
 
 #: main.bicep's feature parameters and the values the check tries (every combination).
 FEATURE_PARAMETERS: dict[str, tuple[Any, ...]] = {
@@ -137,6 +150,8 @@ FEATURE_PARAMETERS: dict[str, tuple[Any, ...]] = {
     "addSponsorsToExistingUsers": (False, True),
     "offboardAction": ("remove-access", "disable", "disable-then-delete", "delete"),
     "setEmployeeLeaveDate": (False, True),
+    "guestProfileFields": ("", "companyName,department"),
+    "detectDynamicGroups": (True, False),
 }
 
 
@@ -324,8 +339,10 @@ FIND_ASSIGNMENT = GraphCall(
 UPDATE_PROFILE = GraphCall(
     "PATCH",
     "/users/{id}",
-    "update a guest's profile fields (displayName, jobTitle, department, companyName...)",
-    NOT_YET,
+    "write the profile HR states for a guest this app invited (the fields of "
+    "`GUEST_PROFILE_FIELDS`: companyName, department, jobTitle...), the profile step; never a "
+    "member or a guest someone else invited (the README's `profile`)",
+    PROFILE_WRITES,
     writes=("profile fields",),
 )
 SET_LEAVE_DATE = GraphCall(
@@ -344,8 +361,9 @@ SET_LEAVE_DATE = GraphCall(
 GET_GROUP = GraphCall(
     "GET",
     "/groups/{id}",
-    "read a group's `groupTypes` and `membershipRule` (dynamic group detection)",
-    NOT_YET,
+    "read the allow-listed groups' `groupTypes` and `membershipRule`, once per process, to refuse "
+    "the dynamic ones by name (handlers/groups.py)",
+    GROUP_READS,
     least=frozenset({"GroupMember.Read.All"}),
     source=Source(
         DOCS + "group-get?view=graph-rest-1.0",
@@ -356,6 +374,26 @@ GET_GROUP = GraphCall(
     ),
     higher=frozenset(
         {"Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "Group.Read.All"}
+    ),
+)
+
+LIST_GROUPS = GraphCall(
+    "GET",
+    "/groups",
+    "the console's `plan`: list the tenant's dynamic groups "
+    "(`$filter=groupTypes/any(c:c eq 'DynamicMembership')`) and their rules",
+    CONSOLE,
+    least=frozenset({"GroupMember.Read.All"}),
+    source=Source(
+        DOCS + "group-list?view=graph-rest-1.0",
+        "List groups: application, least privileged GroupMember.Read.All; higher "
+        "Directory.Read.All, Directory.ReadWrite.All, Group.Read.All, Group.ReadWrite.All "
+        "(Microsoft's table marks both Group.ReadBasic.All and Group-NestingSupport.ReadWrite.All "
+        "least for the path: the first by its description reads basic properties only, the "
+        "second writes disableNesting)",
+    ),
+    higher=frozenset(
+        {"Directory.Read.All", "Directory.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All"}
     ),
 )
 
@@ -377,7 +415,14 @@ GRAPH_CALLS: tuple[GraphCall, ...] = (
     UPDATE_PROFILE,
     SET_LEAVE_DATE,
     GET_GROUP,
+    LIST_GROUPS,
 )
+
+
+def made_by_app(call: GraphCall) -> bool:
+    """The function app makes (or will make, once switched on) this call: not the console."""
+    return call.feature is not CONSOLE
+
 
 #: What the tables say beside a permission (risks, and why a permission is needed at all).
 PERMISSION_NOTES: dict[str, str] = {
@@ -400,7 +445,23 @@ PERMISSION_NOTES: dict[str, str] = {
         "Makes an offboarding take effect now: a leaver's refresh tokens and session cookies "
         "stop working."
     ),
-    "User.ReadWrite.All": "Far broader than every other grant: off unless you need it.",
+    "User.ReadWrite.All": (
+        "**Risk:** far broader than every other grant. Its holder can create users, read and "
+        "update the profile of every user who holds no administrator role, members included "
+        "(names, job titles, departments, company, usage location, mail-related and sign-in "
+        "properties), delete and restore them, invite guests and revoke sessions "
+        "(Microsoft's table lists it for `POST /users`, `PATCH` and `DELETE /users/{id}`, "
+        "`POST /invitations`); a stolen token of the app could rename employees or change what "
+        "dynamic groups see of them, and so who is in those groups. Microsoft's table names "
+        "no narrower application permission for these properties (only for `accountEnabled`, "
+        "phones, `otherMails`, passwords and identities). Off unless you need it."
+    ),
+    "GroupMember.Read.All": (
+        "Read only. Its holder can read every group's properties (names, rules, settings) and "
+        "members, owners included, and every user's group memberships, in the whole tenant; "
+        "it changes nothing. Without it (`DETECT_DYNAMIC_GROUPS=false`) a dynamic group on an "
+        "allow-list fails at Graph with 403 for each guest instead of being named once."
+    ),
     "User.Read.All": (
         "`User.ReadBasic.All`, which Microsoft's table marks least for these paths, does not "
         "read `userType`, `externalUserState` and the other properties the app selects."
@@ -642,21 +703,21 @@ def _source(call: GraphCall) -> str:
     return "Microsoft's table"
 
 
-def permission_rows() -> list[tuple[str, Feature, list[GraphCall]]]:
-    """(permission, the feature that grants it, the calls it is least privileged for), in the
-    order a reader meets them: always first, then by switch."""
-    rows: dict[str, tuple[Feature, list[GraphCall]]] = {}
+def permission_rows() -> list[tuple[str, tuple[Feature, ...], list[GraphCall]]]:
+    """(permission, the features that grant it, the calls it is least privileged for), in the
+    order a reader meets them: always first, then by switch. A permission needed always is
+    granted always, whatever else also needs it."""
+    rows: dict[str, tuple[tuple[Feature, ...], list[GraphCall]]] = {}
     for call in GRAPH_CALLS:
-        if call.feature is NOT_YET or call.covered_by is not None:
+        if call.feature in (NOT_YET, CONSOLE) or call.covered_by is not None:
             continue
         for permission in sorted(least_privileged(call)):
-            if permission in rows:
-                feature, calls = rows[permission]
-                if feature.switch is not None and call.feature.switch is None:
-                    feature = call.feature  # needed always by another call: granted always
-                rows[permission] = (feature, [*calls, call])
-            else:
-                rows[permission] = (call.feature, [call])
+            features, calls = rows.get(permission, ((), []))
+            if call.feature.switch is None:
+                features = (call.feature,)
+            elif call.feature not in features and not any(f.switch is None for f in features):
+                features = (*features, call.feature)
+            rows[permission] = (features, [*calls, call])
     order = [
         None,
         "grantAppRoleAssignment",
@@ -664,11 +725,21 @@ def permission_rows() -> list[tuple[str, Feature, list[GraphCall]]]:
         "grantDisablePermission",
         "grantSponsorWrite",
         "grantLifecycleWrite",
+        "grantProfileWrite",
+        "grantGroupRead",
     ]
     return sorted(
         ((p, f, c) for p, (f, c) in rows.items()),
-        key=lambda row: (order.index(row[1].switch) if row[1].switch in order else 99,),
+        key=lambda row: (order.index(row[1][0].switch) if row[1][0].switch in order else 99,),
     )
+
+
+def _granted(features: tuple[Feature, ...], *, short: bool = False) -> str:
+    if any(f.switch is None for f in features):
+        return "always"
+    if short:
+        return " or ".join(f.turned_on_by for f in features)
+    return " or ".join(f"when `{f.switch}` ({f.turned_on_by})" for f in features)
 
 
 def deployment_table() -> str:
@@ -678,15 +749,11 @@ def deployment_table() -> str:
         "| Permission | Granted | Least privileged for | Notes |",
         "| --- | --- | --- | --- |",
     ]
-    for permission, feature, calls in permission_rows():
-        granted = (
-            "always"
-            if feature.switch is None
-            else (f"when `{feature.switch}` ({feature.turned_on_by})")
-        )
+    for permission, features, calls in permission_rows():
         uses = "; ".join(f"`{c.method} {c.path}` ({_source(c)}): {c.does}" for c in calls)
         lines.append(
-            f"| `{permission}` | {granted} | {uses} | {PERMISSION_NOTES.get(permission, '')} |"
+            f"| `{permission}` | {_granted(features)} | {uses} | "
+            f"{PERMISSION_NOTES.get(permission, '')} |"
         )
     lines += [
         "",
@@ -700,15 +767,26 @@ def deployment_table() -> str:
         if call.feature is NOT_YET:
             least = " and ".join(f"`{p}`" for p in sorted(least_privileged(call)))
             lines.append(f"| `{call.key}` | {call.does} | {least} | {_source(call)} |")
+    lines += [
+        "",
+        "Calls the operator console makes with the operator's own identity (`az login`, "
+        "`DefaultAzureCredential`), never granted to the app:",
+        "",
+        "| Call | For | Least privileged | Source |",
+        "| --- | --- | --- | --- |",
+    ]
+    for call in GRAPH_CALLS:
+        if call.feature is CONSOLE:
+            least = " and ".join(f"`{p}`" for p in sorted(least_privileged(call)))
+            lines.append(f"| `{call.key}` | {call.does} | {least} | {_source(call)} |")
     return "\n".join(lines)
 
 
 def readme_table() -> str:
     """README.md's short table: each permission and when it is granted."""
     lines = ["| Graph permission | Granted |", "| --- | --- |"]
-    for permission, feature, _ in permission_rows():
-        granted = "always" if feature.switch is None else feature.turned_on_by
-        lines.append(f"| `{permission}` | {granted} |")
+    for permission, features, _ in permission_rows():
+        lines.append(f"| `{permission}` | {_granted(features, short=True)} |")
     return "\n".join(lines)
 
 

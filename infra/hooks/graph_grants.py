@@ -98,6 +98,7 @@ OK, MISSING, UNAVAILABLE = 0, 1, 2
 APP_PERMISSIONS = (
     "AppRoleAssignment.ReadWrite.All",
     "Application.Read.All",
+    "GroupMember.Read.All",
     "GroupMember.ReadWrite.All",
     "User.DeleteRestore.All",
     "User.EnableDisableAccount.All",

@@ -37,6 +37,10 @@ def test_groups_are_the_ones_their_names_say() -> None:
     assert groups["Partners"]["id"] == seeds.GROUP_PARTNERS
     assert groups["Privileged operators"]["id"] == seeds.GROUP_ROLE_ASSIGNABLE
     assert groups["Privileged operators"]["isAssignableToRole"] is True
+    dynamic = groups["Fabrikam guests"]
+    assert dynamic["id"] == seeds.GROUP_FABRIKAM_GUESTS
+    assert dynamic["groupTypes"] == ["DynamicMembership"]
+    assert dynamic["membershipRule"] == seeds.FABRIKAM_GUESTS_RULE
     assert seeds.NOT_ALLOWED_GROUP not in {g["id"] for g in groups.values()}
 
 
@@ -56,9 +60,11 @@ def test_users_and_their_memberships() -> None:
         "Guest",
         "Accepted",
     )
-    members = {g["id"]: g["members"] for g in data["groups"]}
+    # Assigned groups list their members; a dynamic group's come from its rule (none listed).
+    members = {g["id"]: g.get("members") for g in data["groups"]}
     assert members[seeds.GROUP_PROJECT_X] == [seeds.GRACE]
     assert members[seeds.GROUP_PARTNERS] == [seeds.ALAN]
+    assert members[seeds.GROUP_FABRIKAM_GUESTS] is None
 
 
 def test_portal_and_its_role() -> None:

@@ -105,6 +105,12 @@ EXAMPLES: dict[str, tuple[str, str, Any, dict[str, str]]] = {
         None,
         {},
     ),
+    "GET /groups": (
+        "GET",
+        "/groups",
+        None,
+        {"$filter": "groupTypes/any(c:c eq 'DynamicMembership')"},
+    ),
     "GET /groups/{id}": ("GET", f"/groups/{GROUP_PROJECT_X}", None, {}),
     "GET /groups/{id}/members": (
         "GET",

@@ -280,13 +280,12 @@ async def test_get_group_needs_a_group_read_permission(
     graph_client: Any, graph: GraphEmulator
 ) -> None:
     # Microsoft's permissions table and "Get group": GroupMember.Read.All (or a broader group
-    # read), not the sample's GroupMember.ReadWrite.All.
+    # read), not GroupMember.ReadWrite.All alone.
+    graph.control.reset(sample_tenant(without_permissions=["GroupMember.Read.All"]))
     with pytest.raises(ODataError) as refused:
         await graph_client.groups.by_group_id(PROJECT_X).get()
     assert refused.value.response_status_code == 403
-    seed = sample_tenant()
-    seed["identity"]["permissions"] += ["GroupMember.Read.All"]
-    graph.control.reset(seed)
+    graph.control.reset(sample_tenant())  # the sample holds it (DETECT_DYNAMIC_GROUPS)
     group = await graph_client.groups.by_group_id(ROLE_ASSIGNABLE).get()
     assert group.is_assignable_to_role is True
     assert (await graph_client.groups.by_group_id(PROJECT_X).get()).display_name == (

@@ -23,6 +23,8 @@ GRAPH_WHEN = {
     "grantDisablePermission": ["User.EnableDisableAccount.All"],
     "grantSponsorWrite": ["User.ReadWrite.All"],
     "grantLifecycleWrite": ["User-LifeCycleInfo.ReadWrite.All"],
+    "grantProfileWrite": ["User.ReadWrite.All"],
+    "grantGroupRead": ["GroupMember.Read.All"],
 }
 #: Leavers only lose what this app granted: no disabling, no deletion.
 REMOVE_ACCESS_ONLY = {"offboardAction": "remove-access"}
@@ -101,17 +103,35 @@ def test_graph_permissions_in_bicep_match_the_list() -> None:
 def test_a_default_deployment_grants_no_app_role_assignment_and_no_deletion() -> None:
     # OFFBOARD_ACTION defaults to disable: leavers' sign-in is blocked.
     granted = contract.deployed_graph_permissions(REPO_ROOT)
-    assert granted == [*GRAPH_ALWAYS, "User.EnableDisableAccount.All"]
-    assert contract.deployed_graph_permissions(REPO_ROOT, REMOVE_ACCESS_ONLY) == GRAPH_ALWAYS
+    # DETECT_DYNAMIC_GROUPS is on by default: a read-only group permission beside the rest.
+    assert granted == [*GRAPH_ALWAYS, "User.EnableDisableAccount.All", "GroupMember.Read.All"]
+    assert contract.deployed_graph_permissions(REPO_ROOT, REMOVE_ACCESS_ONLY) == [
+        *GRAPH_ALWAYS,
+        "GroupMember.Read.All",
+    ]
     assert "User.ReadWrite.All" not in contract.deployed_graph_permissions(
         REPO_ROOT, {"deleteExpiredGuests": True, "appRoleAssignmentsEnabled": True}
     )
 
 
+def test_profile_fields_grant_user_readwrite_once_and_set_the_setting() -> None:
+    profiles = {"guestProfileFields": "companyName,jobTitle", **REMOVE_ACCESS_ONLY}
+    assert contract.deployed_graph_permissions(REPO_ROOT, profiles) == (
+        [*GRAPH_ALWAYS, "User.ReadWrite.All", "GroupMember.Read.All"]
+    )
+    both = {**profiles, "addSponsorsToExistingUsers": True}
+    assert contract.deployed_graph_permissions(REPO_ROOT, both) == (
+        [*GRAPH_ALWAYS, "User.ReadWrite.All", "GroupMember.Read.All"]
+    )
+    settings = contract.deployed_app_settings(REPO_ROOT, profiles)
+    assert settings["GUEST_PROFILE_FIELDS"] == "companyName,jobTitle"
+    assert contract.deployed_app_settings(REPO_ROOT)["GUEST_PROFILE_FIELDS"] == ""
+
+
 def test_deletion_grants_user_deleterestore_and_sets_the_setting() -> None:
     deleting = {"deleteExpiredGuests": True, **REMOVE_ACCESS_ONLY}
     assert contract.deployed_graph_permissions(REPO_ROOT, deleting) == (
-        [*GRAPH_ALWAYS, "User.DeleteRestore.All"]
+        [*GRAPH_ALWAYS, "User.DeleteRestore.All", "GroupMember.Read.All"]
     )
     off = contract.deployed_app_settings(REPO_ROOT, {"deleteExpiredGuests": False})
     on = contract.deployed_app_settings(REPO_ROOT, deleting)
@@ -121,14 +141,14 @@ def test_deletion_grants_user_deleterestore_and_sets_the_setting() -> None:
 def test_app_roles_parameter_grants_app_role_assignment() -> None:
     app_roles = {"appRoleAssignmentsEnabled": True, **REMOVE_ACCESS_ONLY}
     granted = contract.deployed_graph_permissions(REPO_ROOT, app_roles)
-    assert granted == GRAPH_ALWAYS + GRAPH_WHEN["grantAppRoleAssignment"]
+    assert granted == [*GRAPH_ALWAYS, *GRAPH_WHEN["grantAppRoleAssignment"], "GroupMember.Read.All"]
 
 
 def test_graph_permissions_in_the_deployment_doc_match_the_list() -> None:
     documented = contract.documented_graph_permissions(REPO_ROOT)
     assert [p for p, s in documented.items() if s is None] == GRAPH_ALWAYS
     for switch, extra in GRAPH_WHEN.items():
-        assert [p for p, s in documented.items() if s == switch] == extra
+        assert [p for p, s in documented.items() if s is not None and switch in s] == extra
     assert contract.graph_problems(REPO_ROOT) == []
 
 

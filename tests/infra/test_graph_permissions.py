@@ -57,6 +57,7 @@ EXPECTED_LEAST = {
         "User.Read.All",
     },
     "GET /groups/{id}": {"GroupMember.Read.All"},
+    "GET /groups": {"GroupMember.Read.All"},  # the console's plan; the page, not the table
 }
 
 
@@ -224,15 +225,17 @@ def test_the_old_group_probe_is_not_allowed_by_the_grants(monkeypatch: pytest.Mo
 def test_switching_a_phase_b_row_on_lets_the_grant_command_grant_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A row still marked NOT_YET (the leaver's rows are switched on, and listed there).
-    group = graph_permissions.GET_GROUP
-    switched = dataclasses.replace(group, feature=graph_permissions.ALWAYS)
-    calls = tuple(switched if c.key == switched.key else c for c in GRAPH_CALLS)
+    # Every row is switched on now (the leaver's and the profile's): APP_PERMISSIONS lists
+    # exactly their permissions. The same row marked NOT_YET again (as it was before its phase)
+    # is a permission the grant command must not grant.
+    assert graph_permissions.grant_hook_problems(REPO_ROOT) == []
+    revoke = graph_permissions.REVOKE_SESSIONS
+    not_yet = dataclasses.replace(revoke, feature=graph_permissions.NOT_YET)
+    calls = tuple(not_yet if c.key == revoke.key else c for c in GRAPH_CALLS)
     monkeypatch.setattr(graph_permissions, "GRAPH_CALLS", calls)
     assert graph_permissions.grant_hook_problems(REPO_ROOT) == [
-        "infra/hooks/graph_grants.py APP_PERMISSIONS lacks GroupMember.Read.All, the "
-        "least-privileged permission of a call the app makes: add it (the grant command refuses "
-        "it until then)"
+        "infra/hooks/graph_grants.py APP_PERMISSIONS lets the grant command grant "
+        "User.RevokeSessions.All, which no Graph call of the app needs: remove it"
     ]
 
 
@@ -266,7 +269,8 @@ def test_switching_a_row_on_asks_for_its_grant(monkeypatch: pytest.MonkeyPatch) 
 
 def test_the_sample_tenant_holds_exactly_what_a_deployment_with_app_roles_grants() -> None:
     # Every test and the demo run against samples/tenant.json: with these grants and no more,
-    # a call the deployment could not make fails in the tests too.
+    # a call the deployment could not make fails in the tests too. (Tests and the demo that
+    # write guests' profiles grant User.ReadWrite.All on top, as GUEST_PROFILE_FIELDS does.)
     for deployment in graph_permissions.deployments(REPO_ROOT):
         if dict(deployment.parameters) == {
             "appRoleAssignmentsEnabled": True,
@@ -275,6 +279,8 @@ def test_the_sample_tenant_holds_exactly_what_a_deployment_with_app_roles_grants
             "addSponsorsToExistingUsers": False,
             "offboardAction": "disable",  # the default: leavers are disabled
             "setEmployeeLeaveDate": False,
+            "guestProfileFields": "",
+            "detectDynamicGroups": True,
         }:
             assert sorted(sample_tenant()["identity"]["permissions"]) == sorted(deployment.granted)
             return

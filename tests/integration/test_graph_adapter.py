@@ -249,3 +249,25 @@ async def test_one_token_for_many_calls(directory: GraphDirectory, graph: GraphE
         await directory.get_user(GRACE)
     await directory.find_users("grace@contoso.example")
     assert requests_to(graph, "GET /msi/token") == 1
+
+
+async def test_update_profile_writes_and_clears_with_user_readwrite_all(
+    directory: GraphDirectory, graph: GraphEmulator
+) -> None:
+    user_id = await invite(directory, "profiled@fabrikam.example")
+    with pytest.raises(errors.Refused):  # the demo identity lacks User.ReadWrite.All
+        await directory.update_profile(user_id=user_id, values={"companyName": "Fabrikam"})
+
+    seed = demo_seed()
+    seed["identity"]["permissions"].append("User.ReadWrite.All")
+    graph.control.reset(seed)
+    user_id = await invite(directory, "profiled@fabrikam.example")
+    values = {"companyName": "Fabrikam", "department": "Research", "usageLocation": "GB"}
+    await directory.update_profile(user_id=user_id, values=values)
+    await directory.update_profile(user_id=user_id, values={**values, "department": None})
+    shown = graph.control.user(user_id)
+    assert (shown["companyName"], shown["department"], shown["usageLocation"]) == (
+        "Fabrikam",
+        None,
+        "GB",
+    )

@@ -48,6 +48,7 @@ from guest_onboarding.domain.offboarding import (
     OffboardHeld,
     OffboardingStarted,
 )
+from guest_onboarding.domain.profile_changes import ProfileRecorded
 from tests.fixtures.azurite import AzuriteEndpoint
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -130,6 +131,10 @@ CHANGES: list[Change] = [
     SponsorsRecorded(
         invitation=Invitation(redirect_url="https://myapps.example", sponsors=("s1", "s2")),
         sponsor_contact="pm@contoso.example",
+    ),
+    ProfileRecorded(
+        profile={"companyName": "Fabrikäm", "department": None},
+        steps={"p_profile": StepStatus.QUEUED},
     ),
     EmailClaimed(
         invitation=Invitation(redirect_url="https://myapps.example", message_body="Hi"),

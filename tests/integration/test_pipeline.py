@@ -71,6 +71,8 @@ async def test_new_guest_one_email_exact_state_and_minimal_graph_calls(stack: St
         "POST /invitations": 1,
         "POST /groups/{id}/members/$ref": 2,
         "POST /servicePrincipals/{id}/appRoleAssignedTo": 1,
+        # The process's one read of each allow-listed group (dynamic groups, handlers/groups.py).
+        "GET /groups/{id}": 2,
     }
     row = await stack.rt.ledger.get("ada@fabrikam.example")
     assert row is not None and row.status == GuestStatus.INVITED and row.user_id == ada["id"]

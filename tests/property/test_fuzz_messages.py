@@ -321,10 +321,19 @@ bodies = st.one_of(
 
 
 def as_received(body: bytes | str) -> str:
-    """What a poison envelope's ``original`` must hold: the body exactly as received (bytes
-    that are not UTF-8 replaced), not a decoded or trimmed form of it."""
-    raw = body if isinstance(body, bytes) else body.encode("utf-8")
-    return raw.decode("utf-8", errors="replace")
+    """What a poison envelope's ``original`` must hold for a body that is UTF-8 text: the body
+    exactly as received, not a decoded or trimmed form of it."""
+    return body.decode("utf-8") if isinstance(body, bytes) else body
+
+
+def not_utf8(body: bytes | str) -> bool:
+    if isinstance(body, str):
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 #: The deployment these tests configure, stated again here, not read from the code: the oracle
@@ -414,6 +423,14 @@ def test_any_body_is_rejected_by_design_or_is_a_valid_command(body: bytes | str)
     outcome = asyncio.run(handle_invitation_message(body=body, message_id="m-1", rt=rt))
 
     event(f"rejected: {rejection.code}" if rejection else f"accepted: {type(parsed).__name__}")
+    if not_utf8(body):  # never kept as text a replay could act on, mended or not
+        assert outcome == "rejected" and directory.calls == [] and ledger.rows == {}
+        (envelope,) = outbox.poison[POISON]
+        assert envelope["error"]["code"] == "InvalidEncoding"
+        assert envelope["original"] is None and envelope["error"]["originalKept"] == "false"
+        assert envelope["error"]["originalSha256"] == hashlib.sha256(body).hexdigest()  # type: ignore[arg-type]
+        envelope["originalHead"].encode("utf-8")  # readable text, whatever the bytes
+        return
     escaped = json.dumps(as_received(body), ensure_ascii=False).encode("utf-8")
     if len(escaped) > KEPT_WHOLE_BYTES:  # refused whole, valid or not: never acted on
         assert outcome == "rejected" and directory.calls == [] and ledger.rows == {}
@@ -443,7 +460,9 @@ def test_any_body_is_rejected_by_design_or_is_a_valid_command(body: bytes | str)
     if isinstance(parsed, InvitationCommand):
         assert_satisfies_every_rule(parsed)
         assert outcome == "invited"
-        assert directory.calls == ["find_users", "invite"]
+        # A fresh process reads the allow-listed groups once, before the first group it grants.
+        reads = len(SETTINGS.policy.group_allow_list) if parsed.groups else 0
+        assert directory.calls == ["get_group"] * reads + ["find_users", "invite"]
         requested = {s.groupId for s, _ in outbox.assignments if s.kind == "group"}
         assert requested == set(parsed.groups)
     else:

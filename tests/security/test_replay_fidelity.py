@@ -8,10 +8,12 @@ messages after a replay, and the Graph emulator's mailbox."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 
+from guest_onboarding.entrypoints import handle_invitation_message
 from guest_onboarding.wire import MAX_ENVELOPE_BYTES
 from tests.console.conftest import Operated, operated, table_rows
 from tests.security.conftest import Tenant
@@ -103,3 +105,20 @@ async def test_replay_on_azurite_refuses_what_was_not_kept_and_sends_the_rest_ex
     assert [json.loads(m.content)["error"]["code"] for m in poison.peek_messages(32)] == [
         "MessageTooLarge"  # still there for the operator, never sent
     ]
+
+
+#: A valid message but for one byte that is not UTF-8: mended to U+FFFD, it would be a valid
+#: message nobody sent.
+NOT_UTF8 = b'{"email": "ada@fabrikam.example", "displayName": "Ad\xff"}'
+
+
+async def test_a_body_that_is_not_utf8_is_never_kept_as_a_mended_copy(tenant: Tenant) -> None:
+    outcome = await handle_invitation_message(body=NOT_UTF8, message_id="m", rt=tenant.rt)
+    assert outcome == "rejected"
+    [envelope] = tenant.outbox.poison["guest-invitations-poison"]
+    assert envelope["error"]["code"] == "InvalidEncoding"
+    assert envelope["original"] is None  # nothing replay could send
+    assert envelope["error"]["originalKept"] == "false"
+    assert envelope["error"]["originalSha256"] == hashlib.sha256(NOT_UTF8).hexdigest()
+    assert envelope["originalHead"].startswith('{"email": "ada@fabrikam.example"')
+    assert tenant.directory.calls == []

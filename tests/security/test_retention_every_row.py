@@ -109,6 +109,22 @@ async def test_a_user_disabled_by_someone_else_is_not_enabled_by_a_return() -> N
     assert not user_of(tenant, email).account_enabled
 
 
+async def test_another_disabled_account_with_the_address_is_not_enabled_by_a_return() -> None:
+    """The retired record says this system disabled Dan's account; the disabled, pending user
+    the address finds today is another one (Dan's deleted, a new one disabled by an admin):
+    not for this system to enable (the record keeps a hash of the account it disabled)."""
+    tenant = await lifecycle()
+    await sweep_until(tenant, 40)
+    tenant.clock.now = T0 + timedelta(days=800)
+    await run_reminder_sweep(rt=tenant.rt)  # retired
+    old = user_of(tenant, GUESTS["disabled"])
+    del tenant.directory.users[old.id]
+    other = tenant.directory.add_user(GUESTS["disabled"], state="PendingAcceptance")
+    tenant.directory.users[other.id] = dataclasses.replace(other, account_enabled=False)
+    assert await tenant.invite(message(GUESTS["disabled"]), "back") == "existing"
+    assert not user_of(tenant, GUESTS["disabled"]).account_enabled
+
+
 @pytest.mark.integration
 async def test_on_the_table_an_expired_row_is_retired_and_its_guest_invited_afresh(
     stack: Stack,
@@ -123,7 +139,8 @@ async def test_on_the_table_an_expired_row_is_retired_and_its_guest_invited_afre
     assert summary.retired == 1
     rows = repr([e async for e in stack.rt.ledger.entries()]).lower()
     assert email not in rows and NAME.lower() not in rows and BODY.lower() not in rows
-    assert await stack.rt.ledger.last_retired(email) == GuestStatus.EXPIRED
+    record = await stack.rt.ledger.last_retired(email)
+    assert record is not None and record.status == GuestStatus.EXPIRED
     stack.send({"email": email})
     assert await stack.drain() == ["invited"]  # afresh: a new invitation email
     assert len(stack.graph.control.mailbox(to=email)) == 2

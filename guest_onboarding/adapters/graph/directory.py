@@ -4,24 +4,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import date
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from guest_onboarding.adapters.graph.client import GraphClient
+from guest_onboarding.adapters.graph.leavers import LeaverCalls
 from guest_onboarding.adapters.graph.payloads import (
     GRAPH_DIRECTORY_OBJECTS,
     GRAPH_USERS,
+    GROUP_FIELDS,
     PENDING_FIELDS,
     SPONSOR_FIELDS,
     USER_FIELDS,
-    assignment_of,
     created_id,
+    directory_group,
     directory_user,
     guid,
     invitation_body,
-    leave_date_time,
-    query_of,
     select_id,
 )
 from guest_onboarding.adapters.graph.pipeline import no_retry
@@ -39,7 +38,7 @@ from guest_onboarding.errors import (
     ServiceUnavailable,
     Throttled,
 )
-from guest_onboarding.ports import DirectoryUser, InvitationResult
+from guest_onboarding.ports import DirectoryGroup, DirectoryUser, InvitationResult
 
 if TYPE_CHECKING:
     import httpx
@@ -50,8 +49,9 @@ MAX_LISTING_THROTTLE_WAIT_SECONDS = 60.0
 _PAGE_SIZE = 999
 
 
-class GraphDirectory:
-    """The ``Directory`` port on Microsoft Graph, on a :class:`GraphClient`."""
+class GraphDirectory(LeaverCalls):
+    """The ``Directory`` port on Microsoft Graph, on a :class:`GraphClient` (the calls that
+    remove access and end an account's sessions in :class:`LeaverCalls`)."""
 
     def __init__(self, graph: GraphClient) -> None:
         self._graph = graph
@@ -99,6 +99,23 @@ class GraphDirectory:
             return None
         raise_for_status(response)
         return directory_user(json_object(response))
+
+    async def get_group(self, group_id: str) -> DirectoryGroup | None:
+        """``GET /groups/{id}`` (``groupTypes``, ``membershipRule``), or None for no such group.
+        Needs a group read permission (GroupMember.Read.All): ``Refused`` without one."""
+        from msgraph.generated.groups.item.group_item_request_builder import (
+            GroupItemRequestBuilder,
+        )
+
+        query = GroupItemRequestBuilder.GroupItemRequestBuilderGetQueryParameters(
+            select=list(GROUP_FIELDS)
+        )
+        item = self._client.groups.by_group_id(guid("groupId", group_id))
+        response = await self._send(item.to_get_request_information(self._config(query)))
+        if response.status_code == 404:
+            return None
+        raise_for_status(response)
+        return directory_group(json_object(response))
 
     async def pending_guests(self) -> AsyncIterator[DirectoryUser]:
         """Every guest in PendingAcceptance, streamed one page (up to 999) at a time.
@@ -204,44 +221,6 @@ class GraphDirectory:
         raise_for_status(response)
         return created_id(json_object(response))
 
-    async def remove_group_member(self, *, group_id: str, user_id: str) -> None:
-        """``DELETE /groups/{id}/members/{id}/$ref``; ``NotFound`` when not a member (or gone)."""
-        members = self._client.groups.by_group_id(group_id).members
-        member = members.by_directory_object_id(guid("userId", user_id))
-        response = await self._send(member.ref.to_delete_request_information(self._config()))
-        raise_for_status(response)
-
-    async def find_app_role_assignment(
-        self, *, user_id: str, resource_id: str, app_role_id: str
-    ) -> str | None:
-        """``GET /users/{id}/appRoleAssignments?$filter=resourceId eq {id}``: the id of the
-        user's assignment of that app role, if any (a grant whose id the ledger lacks)."""
-        assignments = self._client.users.by_user_id(user_id).app_role_assignments
-        query = query_of(assignments, filter=f"resourceId eq {guid('resourceId', resource_id)}")
-        response = await self._send(assignments.to_get_request_information(self._config(query)))
-        raise_for_status(response)
-        return assignment_of(json_object(response).get("value"), app_role_id)
-
-    async def remove_app_role_assignment(self, *, resource_id: str, assignment_id: str) -> None:
-        """``DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}``; ``NotFound`` when gone."""
-        principal = self._client.service_principals.by_service_principal_id(resource_id)
-        item = principal.app_role_assigned_to.by_app_role_assignment_id(assignment_id)
-        response = await self._send(item.to_delete_request_information(self._config()))
-        raise_for_status(response)
-
-    async def revoke_sessions(self, user_id: str) -> None:
-        """``POST /users/{id}/revokeSignInSessions``: the user's refresh tokens and session
-        cookies stop working (``NotFound`` when the user is gone)."""
-        revoke = self._client.users.by_user_id(user_id).revoke_sign_in_sessions
-        response = await self._send(revoke.to_post_request_information(self._config()))
-        raise_for_status(response)
-
-    async def set_leave_date(self, user_id: str, day: date | None) -> None:
-        """PATCH ``employeeLeaveDateTime`` to the start of ``day`` (UTC), or null."""
-        item = self._client.users.by_user_id(user_id)
-        body = {"employeeLeaveDateTime": leave_date_time(day)}
-        raise_for_status(await self._send(self._json_post(item, body, patch=True)))
-
     async def resolve_user(self, reference: str) -> DirectoryUser | None:
         """The user an object id or user principal name names (a sponsor), or None."""
         from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
@@ -261,6 +240,17 @@ class GraphDirectory:
         item = self._client.users.by_user_id(user_id)
         body = {"accountEnabled": enabled}
         raise_for_status(await self._send(self._json_post(item, body, patch=True)))
+
+    async def update_profile(self, *, user_id: str, values: Mapping[str, str | None]) -> None:
+        """PATCH the profile attributes (Graph names; null clears one). A 404 is a user the
+        ledger recorded that Graph cannot see: right after the invitation, one that has not
+        replicated yet (``NotYetReplicated``, retried; a user really gone fails every retry)."""
+        item = self._client.users.by_user_id(guid("userId", user_id))
+        response = await self._send(self._json_post(item, dict(values), patch=True))
+        if response.status_code == 404:
+            code, message, request_id = graph_error(response)
+            raise NotYetReplicated(message, code=code, status=404, request_id=request_id)
+        raise_for_status(response)
 
     async def add_sponsor(self, *, user_id: str, sponsor_id: str) -> None:
         """POST ``/users/{id}/sponsors/$ref``; ``AlreadyDone`` if it is a sponsor already."""

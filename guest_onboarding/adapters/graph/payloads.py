@@ -8,7 +8,7 @@ from typing import Any
 
 from guest_onboarding.domain.invitation import Invitation, is_guid
 from guest_onboarding.errors import InvalidRequest, ServiceUnavailable
-from guest_onboarding.ports import DirectoryUser
+from guest_onboarding.ports import DirectoryGroup, DirectoryUser
 
 #: ``@odata.id`` in a ``$ref`` body must name Graph itself, whatever base URL the client uses.
 GRAPH_DIRECTORY_OBJECTS = "https://graph.microsoft.com/v1.0/directoryObjects/"
@@ -18,6 +18,7 @@ GRAPH_USERS = "https://graph.microsoft.com/v1.0/users/"
 SPONSOR_FIELDS = ("id", "mail", "userPrincipalName", "userType", "accountEnabled")
 
 USER_FIELDS = ("id", "mail", "userType", "externalUserState", "externalUserStateChangeDateTime")
+GROUP_FIELDS = ("id", "displayName", "groupTypes", "membershipRule")
 PENDING_FIELDS = ("id", "mail", "externalUserState", "externalUserStateChangeDateTime")
 
 
@@ -66,6 +67,16 @@ def directory_user(raw: dict[str, Any]) -> DirectoryUser:
         account_enabled=raw.get("accountEnabled"),
         external_user_state=raw.get("externalUserState"),
         state_changed_at=parse_datetime(raw.get("externalUserStateChangeDateTime")),
+    )
+
+
+def directory_group(raw: dict[str, Any]) -> DirectoryGroup:
+    types = raw.get("groupTypes")
+    return DirectoryGroup(
+        id=raw["id"],
+        display_name=raw.get("displayName"),
+        group_types=tuple(str(t) for t in types) if isinstance(types, list) else (),
+        membership_rule=raw.get("membershipRule"),
     )
 
 

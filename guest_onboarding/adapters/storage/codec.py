@@ -4,8 +4,9 @@ One generic mapping, so a field added to ``LedgerEntry``, to a ``Change`` or to 
 is stored and read back with no edit here: the invitation's fields are columns of their own
 (a reminder re-sends them), step statuses are columns named by their step key (and Graph's id
 of a grant by ``gid_`` and its step key), ``None`` is written as an empty string (a MERGE
-cannot remove a property) and read back as ``None``, tuples are stored as JSON arrays and dates
-(not times) as ISO text (``2027-03-31``, which sorts and compares as the date does).
+cannot remove a property) and read back as ``None``, tuples are stored as JSON arrays, mappings
+(the guest's profile) as JSON objects and dates (not times) as ISO text (``2027-03-31``, which
+sorts and compares as the date does).
 """
 
 from __future__ import annotations
@@ -45,9 +46,24 @@ def _date_fields(cls: type) -> frozenset[str]:
     )
 
 
+def _holds_mapping(annotation: object) -> bool:
+    if get_origin(annotation) in (dict, Mapping):
+        return True
+    return get_origin(annotation) in (Union, UnionType) and any(
+        get_origin(arg) in (dict, Mapping) for arg in get_args(annotation)
+    )
+
+
+def _mapping_fields(cls: type) -> frozenset[str]:
+    """The fields of a dataclass stored as JSON objects (``steps`` has columns of its own)."""
+    hints = get_type_hints(cls).items()
+    return frozenset(name for name, hint in hints if _holds_mapping(hint)) - {"steps"}
+
+
 _INVITATION_TUPLES = _tuple_fields(Invitation)
 _ENTRY_TUPLES = _tuple_fields(LedgerEntry)
 _ENTRY_DATES = _date_fields(LedgerEntry)
+_ENTRY_MAPPINGS = _mapping_fields(LedgerEntry)
 _ENTRY_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(LedgerEntry)
@@ -80,6 +96,8 @@ def _encode(value: object) -> object:
         return json.dumps(list(value))
     if isinstance(value, date) and not isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, Mapping):
+        return json.dumps(dict(value), ensure_ascii=False, sort_keys=True)
     return value
 
 
@@ -158,6 +176,9 @@ def entry_of_entity(entity: Mapping[str, Any], etag: str | None) -> LedgerEntry:
     for name in _ENTRY_DATES & fields.keys():
         if isinstance(fields[name], str):
             fields[name] = date.fromisoformat(fields[name])
+    for name in _ENTRY_MAPPINGS & fields.keys():
+        if isinstance(fields[name], str):
+            fields[name] = dict(json.loads(fields[name]))
     fields["status"] = GuestStatus(str(data.get("status") or GuestStatus.INVITING))
     return LedgerEntry(
         email=str(entity["RowKey"]),

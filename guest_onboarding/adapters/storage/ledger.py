@@ -206,17 +206,15 @@ class TableLedger:
             yield entry_of_entity(entity, _etag(entity))
 
     @storage_call("read a guest's retired records")
-    async def last_retired(self, email: str) -> GuestStatus | None:
+    async def last_retired(self, email: str) -> LedgerEntry | None:
         prefix = retired_prefix(email)  # "...-<created_at>": the latest lifecycle is the last
         query = "PartitionKey eq @partition and RowKey ge @low and RowKey lt @high"
         bounds = {"partition": RETIRED_PARTITION, "low": prefix, "high": prefix[:-1] + "."}
-        latest: tuple[int, GuestStatus] | None = None
-        async for entity in self._table.query_entities(
-            query, parameters=bounds, select=["RowKey", "status"]
-        ):
+        latest: tuple[int, LedgerEntry] | None = None
+        async for entity in self._table.query_entities(query, parameters=bounds):
             since = int(str(entity["RowKey"])[len(prefix) :] or 0)
             if latest is None or since >= latest[0]:
-                latest = (since, GuestStatus(entity["status"]))
+                latest = (since, entry_of_entity(entity, _etag(entity)))
         return latest[1] if latest else None
 
     @storage_call("retire a ledger row")
