@@ -16,7 +16,12 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from guest_onboarding.domain.changes import Change, Transition, history_line, new_row
-from guest_onboarding.domain.invitation import ACCOUNT_STEP_PREFIX, InvitationCommand, is_grant_key
+from guest_onboarding.domain.invitation import (
+    ACCOUNT_STEP_PREFIX,
+    PROFILE_STEP_KEY,
+    InvitationCommand,
+    is_grant_key,
+)
 from guest_onboarding.domain.ledger import ONBOARDED, GuestStatus, LedgerEntry, StepStatus
 
 
@@ -186,13 +191,14 @@ def holds_access(row: LedgerEntry) -> bool:
 
 
 def pending_steps(row: LedgerEntry) -> dict[str, StepStatus]:
-    """Steps the row still waits for: removals decided, account steps queued (a redelivered
-    message queues them again; a step already finished does nothing a second time)."""
+    """Steps the row still waits for: removals decided, account steps and the profile's clearing
+    queued (a redelivered message queues them again; a step already finished does nothing a
+    second time)."""
     return {
         key: status
         for key, status in row.steps.items()
         if status == StepStatus.REMOVING
-        or (key in OFFBOARDING_ACCOUNT_STEPS and status == StepStatus.QUEUED)
+        or (key in (*OFFBOARDING_ACCOUNT_STEPS, PROFILE_STEP_KEY) and status == StepStatus.QUEUED)
     }
 
 
@@ -206,6 +212,16 @@ def offboarding_finished(row: LedgerEntry) -> bool:
         if key in OFFBOARDING_ACCOUNT_STEPS and status != StepStatus.DONE:
             return False
     return True
+
+
+def leaver_created_here(row: LedgerEntry) -> bool:
+    """A leaving row whose account this app's invitation created (``domain.ledger.created_here``
+    before the offboarding): the offboarding acted on the account (not ``grants-only``) and the
+    history never found the user existing or adopted. Its profile step may clear the profile."""
+    if row.status not in LEAVING or row.offboard_action in (None, GRANTS_ONLY):
+        return False
+    found = (f"{GuestStatus.EXISTING.value}@", f"{GuestStatus.UNTRACKED.value}@")
+    return not any(line.startswith(found) for line in row.history)
 
 
 def answer_already_there(*, first_try: bool) -> StepStatus:

@@ -12,7 +12,10 @@ out once by ``assign_fn`` (:mod:`.remove`).
    releases or discards it (``guest-onboarding release``).
 4. Admitted: the row becomes ``offboarding`` (etag-checked, one history line), every grant this
    app made becomes ``removing`` and the account's steps (revoke sessions, disable sign-in) are
-   queued; the last step to finish writes ``offboarded`` (:func:`finish_offboarding`).
+   queued; the last step to finish writes ``offboarded`` (:func:`finish_offboarding`). On a
+   guest this app invited, the profile attributes this app set are recorded as cleared and the
+   profile step queued (``domain.profile.profile_to_clear``): dynamic groups that matched them
+   drop the guest (not a condition of ``offboarded``: a failed one is in poison with its reason).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from datetime import datetime, timedelta
 from guest_onboarding.domain import brake as brakes
 from guest_onboarding.domain import movers, offboarding
 from guest_onboarding.domain.addresses import pseudonym
-from guest_onboarding.domain.invitation import OffboardCommand
+from guest_onboarding.domain.invitation import PROFILE_STEP_KEY, OffboardCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus, invited_recently
 from guest_onboarding.domain.offboarding import (
     HoldCleared,
@@ -36,6 +39,7 @@ from guest_onboarding.domain.offboarding import (
 )
 from guest_onboarding.domain.offboarding import OffboardingStarted as Started
 from guest_onboarding.domain.outcomes import Outcome
+from guest_onboarding.domain.profile_changes import OffboardingClearsProfile
 from guest_onboarding.errors import LedgerContention
 from guest_onboarding.handlers.step_keys import step_for_key
 from guest_onboarding.internal_messages import HeldOffboarding
@@ -199,12 +203,14 @@ async def _start(run: Offboarding, entry: LedgerEntry) -> OffboardOutcome:
     assert entry.user_id is not None
     plan = offboarding.plan_offboarding(entry, run.settings.action)
     now = run.clock()
-    started = Started(
-        offboard_started_at=now, offboard_action=plan.action, steps=plan.steps, at=now
+    started = OffboardingClearsProfile.of(
+        Started(offboard_started_at=now, offboard_action=plan.action, steps=plan.steps, at=now),
+        entry,
     )
     if not await run.ledger.update(entry.email, started, etag=entry.etag):
         raise LedgerContention("the guest's ledger row changed as the offboarding started")
-    for key in plan.queued:
+    clears = (PROFILE_STEP_KEY,) if isinstance(started, OffboardingClearsProfile) else ()
+    for key in (*plan.queued, *clears):
         step = step_for_key(
             entry.email, entry.user_id, key, leave_date=None, external_id=entry.external_id
         )

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from guest_onboarding.domain.changes import StepsRecorded
 from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.ledger import LedgerEntry, StepStatus, created_here
+from guest_onboarding.domain.offboarding import leaver_created_here
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import Policy, check_guest
 from guest_onboarding.domain.profile import writable_now
@@ -80,7 +81,7 @@ async def _check_own_guest(step: ProfileUpdate, entry: LedgerEntry, directory: D
     """``PATCH /users/{id}`` (User.ReadWrite.All) only on a guest this app invited: the row
     says this app created the account, and the user, read now, is a guest (``MemberNotGuest``
     whatever ``ALLOW_MEMBERS`` says; ``NotInvitedHere`` otherwise)."""
-    if not created_here(entry):
+    if not created_here(entry) and not leaver_created_here(entry):  # (an offboarding clears)
         raise InvalidMessage(
             "NotInvitedHere", "the profile is written only on guests this app invited"
         )

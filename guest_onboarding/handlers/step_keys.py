@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from guest_onboarding.domain.invitation import ACCOUNT_STEP_PREFIX, AppRoleRef, grant_of_key
+from guest_onboarding.domain.invitation import (
+    ACCOUNT_STEP_PREFIX,
+    PROFILE_STEP_KEY,
+    AppRoleRef,
+    grant_of_key,
+)
 from guest_onboarding.internal_messages import (
     AccountStep,
     AppRoleAssignment,
@@ -15,6 +20,7 @@ from guest_onboarding.internal_messages import (
     GrantStep,
     GroupMembership,
     GroupRemoval,
+    ProfileUpdate,
     RemovalStep,
 )
 
@@ -58,7 +64,9 @@ def step_for_key(
     email: str, user_id: str, key: str, *, leave_date: date | None, external_id: str | None
 ) -> AssignmentStep:
     """The step that carries out what the ledger records for ``key`` now (a removal for a
-    ``removing`` grant, the account step for an account key)."""
+    ``removing`` grant, the account step for an account key, the profile step for its key)."""
+    if key == PROFILE_STEP_KEY:
+        return ProfileUpdate(email=email, userId=user_id, externalId=external_id)
     if key.startswith(ACCOUNT_STEP_PREFIX):
         return account_step(email, user_id, key, leave_date=leave_date, external_id=external_id)
     return removal_step(email, user_id, key, external_id=external_id)

@@ -48,7 +48,7 @@ from guest_onboarding.domain.offboarding import (
     OffboardHeld,
     OffboardingStarted,
 )
-from guest_onboarding.domain.profile_changes import ProfileRecorded
+from guest_onboarding.domain.profile_changes import OffboardingClearsProfile, ProfileRecorded
 from tests.fixtures.azurite import AzuriteEndpoint
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -135,6 +135,13 @@ CHANGES: list[Change] = [
     ProfileRecorded(
         profile={"companyName": "Fabrikäm", "department": None},
         steps={"p_profile": StepStatus.QUEUED},
+    ),
+    OffboardingClearsProfile(
+        offboard_started_at=T1,
+        offboard_action="disable",
+        steps={"o_revoke": StepStatus.QUEUED, "p_profile": StepStatus.QUEUED},
+        profile={"companyName": None, "department": None, "jobTitle": "Engineer"},
+        at=T1,
     ),
     EmailClaimed(
         invitation=Invitation(redirect_url="https://myapps.example", message_body="Hi"),
