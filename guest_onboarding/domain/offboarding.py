@@ -23,6 +23,7 @@ from guest_onboarding.domain.invitation import (
     is_grant_key,
 )
 from guest_onboarding.domain.ledger import ONBOARDED, GuestStatus, LedgerEntry, StepStatus
+from guest_onboarding.domain.profile import profile_carried
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -268,7 +269,7 @@ def returning_row(
     """The row of an offboarded guest onboarded again: a new lifecycle of the same user, the
     history kept. An account this app onboarded stays this app's (``redeemed`` or
     ``invited``, as the user stands), so a later offboarding disables it again; a user this app
-    found (``GRANTS_ONLY``) stays ``existing``."""
+    found (``GRANTS_ONLY``) stays ``existing``; only this app's carries HR's profile on."""
     assert offboarded.user_id is not None
     row = new_row(
         cmd,
@@ -286,4 +287,5 @@ def returning_row(
         first_sent_at=offboarded.first_sent_at,
         redeemed_at=offboarded.redeemed_at if redeemed else None,
         history=(*offboarded.history, history_line(status, now)),
+        profile=profile_carried(offboarded, cmd.profile),  # (the profile step writes it again)
     )

@@ -115,3 +115,21 @@ async def test_concurrent_deliveries_of_the_offboarding_and_its_steps_clear_the_
     row = await t.ledger.get(ADA)
     assert row is not None and row.status == GuestStatus.OFFBOARDED
     assert t.poison_codes("guest-assignments") == []
+
+
+async def test_a_leaver_who_comes_back_gets_the_profile_hr_sends_again() -> None:
+    t = make_tenant(GUEST_PROFILE_FIELDS=FIELDS)
+    user_id = await invited_with_profile(t)
+    await t.invite({"email": ADA, "action": "offboard"}, "leave")
+    await t.drain_assignments()
+    assert t.directory.profiles[user_id] == {"jobTitle": "Engineer"}
+
+    back = {"email": ADA, "profile": {"companyName": "Fabrikam", "department": "Ops"}}
+    assert await t.invite(back, "back") == "returned"
+    await t.drain_assignments()
+
+    assert t.directory.profiles[user_id] == {
+        "jobTitle": "Engineer",
+        "companyName": "Fabrikam",
+        "department": "Ops",
+    }
