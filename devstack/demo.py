@@ -48,6 +48,8 @@ REFUSED_AT_FIRST = "wingtip.example"
 REDEEMING = ("ada@fabrikam.example", "judy@fabrikam.example")
 #: Statuses a sample guest may end in.
 SETTLED = frozenset({GuestStatus.INVITED, GuestStatus.EXISTING, GuestStatus.REDEEMED})
+#: The guest HR offboards at the end of the demo (one of those who redeemed).
+LEAVER = "judy@fabrikam.example"
 
 
 def console_command() -> list[str]:
@@ -119,6 +121,8 @@ def check_outcome(
     ledger = {entry.email: entry for entry in stack.ledger_entries()}
     mailbox = Counter(normalize_address(m["to"]) for m in stack.emulator.control.mailbox())
     for email, where in sorted(accepted.items()):
+        if email == LEAVER:
+            continue  # offboarded at the end (``_one_leaver`` checks it)
         entry = ledger.get(email)
         if entry is None or entry.status not in SETTLED:
             problems.append(f"{where}: {email} is {entry.status if entry else 'not in the ledger'}")
@@ -180,7 +184,7 @@ def run_demo(
             problems = _plan(stack, settings_path, files)
             problems += _onboard(stack, settings_path, files, timeout)
             problems += _in_the_dynamic_group(stack, settings_path)
-            problems += _redeem_and_report(stack, settings_path, report_dir)
+            problems += _redeem_and_report(stack, settings_path, report_dir, workdir)
             problems += check_outcome(stack, accepted, Counter(r.code for r in plan.rejected))
     if problems:
         for problem in problems:
@@ -192,7 +196,8 @@ def run_demo(
     console.print(
         f"[green bold]{len(accepted)} guests onboarded, each once; the {len(plan.rejected)} rows "
         "the console rejected were refused by the app with the same codes; the invitation the "
-        "tenant's policy refused was replayed once the policy was fixed."
+        "tenant's policy refused was replayed once the policy was fixed; the leaver kept none "
+        "of the access this app granted, and cannot sign in."
     )
     return 0
 
@@ -264,7 +269,38 @@ def _onboard(
     return problems
 
 
-def _redeem_and_report(stack: LocalStack, settings_path: Path, report_dir: Path) -> list[str]:
+def _one_leaver(stack: LocalStack, settings_path: Path, workdir: Path) -> list[str]:
+    """HR offboards one guest (a line submitted with the console); the emulator's directory
+    must then hold none of the access this app granted them, and their sign-in disabled."""
+    console.print(f"\nHR offboards {LEAVER}: their access from this app goes, sign-in is disabled.")
+    leavers = workdir / "leavers.jsonl"
+    leavers.write_text(json.dumps({"email": LEAVER, "action": "offboard"}) + "\n", "utf-8")
+    problems = []
+    if run_console(settings_path, "submit", str(leavers)) != 0:
+        problems.append("submit of the leaver failed")
+    if not _wait_for({LEAVER: GuestStatus.OFFBOARDED}, stack, 60):
+        problems.append(f"{LEAVER} was not offboarded")
+    state = stack.emulator.control.state()
+    user = next((u for u in state["users"] if u.get("mail") == LEAVER), None)
+    if user is None:
+        return [*problems, f"{LEAVER} is not in the directory"]
+    groups = [g["id"] for g in state["groups"] if user["id"] in g["members"]]
+    roles = [
+        a["id"]
+        for sp in state["servicePrincipals"]
+        for a in sp["assignments"]
+        if a["principalId"] == user["id"]
+    ]
+    if groups or roles:
+        problems.append(f"{LEAVER} still has groups {groups} and app roles {roles}")
+    if user.get("accountEnabled") is not False:
+        problems.append(f"{LEAVER} can still sign in")
+    return problems
+
+
+def _redeem_and_report(
+    stack: LocalStack, settings_path: Path, report_dir: Path, workdir: Path
+) -> list[str]:
     problems = []
     console.print(f"\n{' and '.join(REDEEMING)} accept their invitations; the sweep runs.")
     for email in REDEEMING:
@@ -277,6 +313,7 @@ def _redeem_and_report(stack: LocalStack, settings_path: Path, report_dir: Path)
         problems.append(f"the sweep failed: {response.status_code} {response.text[:200]}")
     if not _wait_for(dict.fromkeys(REDEEMING, GuestStatus.REDEEMED), stack, 60):
         problems.append("the sweep did not record the redemptions")
+    problems += _one_leaver(stack, settings_path, workdir)
     if run_console(settings_path, "status") != 0:
         problems.append("status failed")
     if run_console(settings_path, "report", "--out", str(report_dir)) != 0:

@@ -109,8 +109,12 @@ class Route:
 def route(
     method: str, template: str, permissions: Permissions, handler: Handler, cost: int = 1
 ) -> Route:
-    """A route for ``METHOD /template`` (``{id}`` matches one path segment)."""
-    regex = re.escape(template).replace(re.escape("{id}"), "(?P<id>[^/]+)")
+    """A route for ``METHOD /template`` (``{id}`` matches one path segment; a second ``{id}``
+    is the handler's ``params["id2"]``)."""
+    parts = re.escape(template).split(re.escape("{id}"))
+    regex = parts[0] + "".join(
+        f"(?P<id{'' if i == 0 else i + 1}>[^/]+){part}" for i, part in enumerate(parts[1:])
+    )
     return Route(
         method=method,
         pattern=re.compile(f"^{regex}$", re.IGNORECASE),

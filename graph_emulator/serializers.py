@@ -186,6 +186,8 @@ STATE_PROPERTIES = (
     "otherMails",
     "proxyAddresses",
     "accountEnabled",
+    "signInSessionsValidFromDateTime",
+    "employeeLeaveDateTime",
     *PROFILE_PROPERTIES,
 )
 

@@ -31,6 +31,7 @@ from graph_emulator.model import (
     Mail,
     ServicePrincipal,
     User,
+    format_time,
 )
 
 #: Sponsors per user (invitedUserSponsors and sponsors/$ref alike).
@@ -141,6 +142,11 @@ class Tenant:
             user.profile[name] = value
         self.on_user_changed(user)
 
+    def revoke_sessions(self, user: User) -> None:
+        """Sessions issued before now no longer count (Graph's read-only
+        ``signInSessionsValidFromDateTime``)."""
+        user.profile["signInSessionsValidFromDateTime"] = format_time(self.clock.now())
+
     def delete_user(self, user: User) -> None:
         """Move the user to deleted items: out of the directory and its groups; its app role
         assignments are removed."""
@@ -237,6 +243,12 @@ class Tenant:
             raise references_exist("members")
         group.members[member_id] = None
 
+    def remove_member(self, group: Group, member_id: str) -> None:
+        """Remove one member; 404 when the object is not a member (or does not exist)."""
+        if member_id not in group.members:
+            raise not_found(member_id)
+        del group.members[member_id]
+
     # ----- app roles -------------------------------------------------------------------------
 
     def get_service_principal(self, sp_id: str) -> ServicePrincipal:
@@ -296,6 +308,16 @@ class Tenant:
         sp.assignments.append(assignment)
         self.assignments_by_principal.setdefault(principal_id, []).append(assignment)
         return assignment
+
+    def remove_app_role_assignment(self, sp: ServicePrincipal, assignment_id: str) -> None:
+        """Delete one of the service principal's assignments; 404 for an id it does not hold."""
+        found = next((a for a in sp.assignments if a.id == assignment_id), None)
+        if found is None:
+            raise not_found(assignment_id)
+        sp.assignments.remove(found)
+        held = self.assignments_by_principal.get(found.principal_id, [])
+        if found in held:
+            held.remove(found)
 
 
 def _nobody_listens(user: User) -> None:

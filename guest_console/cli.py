@@ -22,6 +22,7 @@ from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from guest_console import plan as planning
 from guest_console import poison as poison_view
+from guest_console import release as releasing
 from guest_console import status as status_view
 from guest_console import submit as submitting
 from guest_console.environment import describe_storage, load_settings
@@ -29,6 +30,8 @@ from guest_console.errors import ConsoleError
 from guest_console.storage import build_ledger_reader, build_operator_queues
 from guest_console.storage.ports import StorageError
 from guest_onboarding.config import Settings, SettingsError
+from guest_onboarding.domain.addresses import mask_address
+from guest_onboarding.domain.brake import Decision
 
 #: Wide enough for the tables when output is piped (CI logs), where rich would assume 80.
 PIPED_WIDTH = 132
@@ -255,6 +258,50 @@ def report(
             generated_at=datetime.now(UTC),
         )
         out.print(escape(f"Report written: {page.resolve().as_uri()}"))
+        return 0
+
+    _run(ctx, work)
+
+
+@app.command()
+def release(
+    ctx: typer.Context,
+    discard: Annotated[
+        bool,
+        typer.Option("--discard", help="Drop the held offboardings: nothing is removed."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what the brake holds; decide nothing.")
+    ] = False,
+) -> None:
+    """Release (or --discard) the offboardings the brake holds (OFFBOARD_THRESHOLD).
+
+    The decision covers every offboarding held until now and turns the brake off; later
+    offboardings are counted afresh. Look at who is held first (--dry-run, or status)."""
+    out, _ = consoles()
+
+    async def work(settings: Settings) -> int:
+        ledger = build_ledger_reader(settings)
+        queues = build_operator_queues(settings)
+        try:
+            if dry_run:
+                state = await ledger.brake()
+                held = await releasing.held_offboardings(ledger)
+                engaged = state.engaged_at.isoformat() if state.engaged_at else "off"
+                out.print(escape(f"brake: {engaged}; {len(held)} offboarding(s) held"))
+                for entry in held:
+                    at = entry.offboard_held_at.isoformat() if entry.offboard_held_at else ""
+                    out.print(escape(f"  {mask_address(entry.email)} held since {at}"))
+                return 0
+            decision = Decision.DISCARD if discard else Decision.RELEASE
+            settled = await releasing.decide(
+                ledger, queues, settings.invitations_queue, decision, now=datetime.now(UTC)
+            )
+        finally:
+            await ledger.close()
+            await queues.close()
+        verb = "discarded" if discard else "released"
+        out.print(escape(f"{verb} {settled.queued} held offboarding(s); the brake is off"))
         return 0
 
     _run(ctx, work)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
@@ -117,9 +118,13 @@ def _steps_cell(data: Mapping[str, Any]) -> str:
     steps = data["steps"]
     if not steps:
         return "-"
-    done = sum(1 for s in steps if s["status"] == StepStatus.DONE.value)
-    failed = sum(1 for s in steps if s["status"] == StepStatus.FAILED.value)
-    return f"{done}/{len(steps)} done" + (f", {failed} failed" if failed else "")
+    counts = Counter(str(s["status"]) for s in steps)
+    done, failed = counts[StepStatus.DONE.value], counts[StepStatus.FAILED.value]
+    removed, removing = counts[StepStatus.REMOVED.value], counts[StepStatus.REMOVING.value]
+    cell = f"{done}/{len(steps)} done"
+    for number, what in ((removed, "removed"), (removing, "removing"), (failed, "failed")):
+        cell += f", {number} {what}" if number else ""
+    return cell
 
 
 def _day(value: object) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from guest_console.bulk import InputRow
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage
-from guest_onboarding.internal_messages import ReminderRequest
+from guest_onboarding.internal_messages import HeldOffboarding, ReminderRequest
 from guest_onboarding.messages import HrMessage, parse_invitation_queue_message
 from guest_onboarding.wire import decode_body
 
@@ -102,6 +102,14 @@ def judge(row: InputRow, policy: Policy) -> Accepted | Rejected:
             column=_column(row, "reminder"),
             code="UnknownField",
             message="unknown field 'reminder': reminders are queued by the sweep, not submitted",
+        )
+    if isinstance(result, HeldOffboarding):
+        return Rejected(
+            path=row.path,
+            line=row.line,
+            column=_column(row, "heldOffboarding"),
+            code="UnknownField",
+            message="unknown field 'heldOffboarding': held offboardings are settled by release",
         )
     return Accepted(path=row.path, line=row.line, email=result.email, body=decode_body(row.body))
 

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 from guest_onboarding.config import Settings
 from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.policy import Policy
+from guest_onboarding.handlers.gate import InvitationGate
 from guest_onboarding.handlers.groups import DynamicGroupCheck
-from guest_onboarding.handlers.invite import InvitationGate
+from guest_onboarding.handlers.lifecycle import Lifecycle
+from guest_onboarding.handlers.offboard import Offboarding, OffboardSettings
 from guest_onboarding.handlers.sweep import SweepSettings
 from guest_onboarding.internal_messages import AssignmentStep, GroupMembership
 from guest_onboarding.ports import (
@@ -66,6 +68,33 @@ class Runtime:
             directory=self.directory,
             health=self.health,
             probe_interval=timedelta(seconds=self.settings.tenant_stop_probe_seconds),
+        )
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """What an onboarding message's access means, and whether end dates go on the user."""
+        s = self.settings
+        return Lifecycle(
+            access_mode=s.access_mode,
+            leave_dates=s.set_employee_leave_date,
+            threshold=s.offboard_threshold,
+        )
+
+    def leavers(self, now: datetime | None = None) -> Offboarding:
+        """What an offboarding works with (``now``: the sweep's fixed time, else the clock)."""
+        s = self.settings
+        settings = OffboardSettings(
+            action=s.offboard_action,
+            threshold=s.offboard_threshold,
+            replication_wait=timedelta(seconds=s.invite_replication_wait_seconds),
+        )
+        clock = self.clock if now is None else (lambda: now)
+        return Offboarding(
+            settings=settings,
+            directory=self.directory,
+            ledger=self.ledger,
+            outbox=self.outbox,
+            clock=clock,
         )
 
     async def policy_for(self, work: InvitationCommand | AssignmentStep) -> Policy:

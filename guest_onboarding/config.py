@@ -10,6 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from guest_onboarding.domain.brake import MAX_THRESHOLD
+from guest_onboarding.domain.invitation import AccessMode
+from guest_onboarding.domain.offboarding import OffboardAction
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.domain.schedule import ExpiredGuestAction
 from guest_onboarding.setting_values import (
@@ -17,6 +20,7 @@ from guest_onboarding.setting_values import (
     parse_access_profiles,
     parse_app_roles,
     parse_bool,
+    parse_choice,
     parse_csv,
     parse_domains,
     parse_expired_action,
@@ -74,6 +78,10 @@ SETTING_DEFAULTS: dict[str, str] = {
     "INVITATIONS_PER_MINUTE": "1",
     "GRAPH_BUDGET_TABLE": "graphbudget",
     "GRAPH_BUDGET_SHARED": "true",
+    "OFFBOARD_ACTION": "disable",
+    "OFFBOARD_THRESHOLD": "10",
+    "ACCESS_MODE": "add",
+    "SET_EMPLOYEE_LEAVE_DATE": "false",
     "GUEST_PROFILE_FIELDS": "",
     "DETECT_DYNAMIC_GROUPS": "true",
 }
@@ -153,6 +161,11 @@ class Settings:
     invitations_per_minute: float
     graph_budget_table: str
     graph_budget_shared: bool
+    # Joiner, mover, leaver (README, "Joiner, mover, leaver").
+    offboard_action: OffboardAction
+    offboard_threshold: int
+    access_mode: AccessMode
+    set_employee_leave_date: bool
     storage: StorageSettings
 
     @classmethod
@@ -218,8 +231,21 @@ class Settings:
             invitations_per_minute=parse_rate("INVITATIONS_PER_MINUTE", get),
             graph_budget_table=get("GRAPH_BUDGET_TABLE"),
             graph_budget_shared=parse_bool("GRAPH_BUDGET_SHARED", get("GRAPH_BUDGET_SHARED")),
+            offboard_action=parse_choice("OFFBOARD_ACTION", get("OFFBOARD_ACTION"), OffboardAction),
+            offboard_threshold=_threshold(get("OFFBOARD_THRESHOLD")),
+            access_mode=parse_choice("ACCESS_MODE", get("ACCESS_MODE"), AccessMode),
+            set_employee_leave_date=parse_bool(
+                "SET_EMPLOYEE_LEAVE_DATE", get("SET_EMPLOYEE_LEAVE_DATE")
+            ),
             storage=_storage(env),
         )
+
+
+def _threshold(value: str) -> int:
+    threshold = parse_int("OFFBOARD_THRESHOLD", value, minimum=1)
+    if threshold > MAX_THRESHOLD:
+        raise SettingsError(f"OFFBOARD_THRESHOLD must be at most {MAX_THRESHOLD}, got {threshold}")
+    return threshold
 
 
 def _storage(env: Mapping[str, str]) -> StorageSettings:

@@ -21,20 +21,24 @@ from typing import Any, TypeVar
 from guest_onboarding import telemetry
 from guest_onboarding.bootstrap import Runtime, build_runtime, sweep_settings
 from guest_onboarding.domain.addresses import mask_address, pseudonym
+from guest_onboarding.domain.invitation import OffboardCommand
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.errors import (
     InvalidMessage,
     InvitationsStopped,
     Paused,
-    ServiceError,
     logged_error,
+    poison_reason,
     without_text,
 )
-from guest_onboarding.handlers.assign import perform_assignment, record_step_failed
+from guest_onboarding.handlers.assign import perform_step, record_step_failed
 from guest_onboarding.handlers.invite import invite_guest
+from guest_onboarding.handlers.leavers import sweep_leavers
+from guest_onboarding.handlers.offboard import offboard_message
 from guest_onboarding.handlers.remind import send_reminder
 from guest_onboarding.handlers.sweep import SweepSummary, sweep_reminders
 from guest_onboarding.internal_messages import (
+    HeldOffboarding,
     ReminderRequest,
     next_attempt,
     parse_assignment_message,
@@ -110,6 +114,10 @@ async def handle_invitation_message(
                     now=rt.clock(),
                 )
                 return delivery.done(sent)
+            if isinstance(parsed, OffboardCommand | HeldOffboarding):
+                delivery.step = "offboard"
+                left = await offboard_message(parsed, raw_body=delivery.text, run=rt.leavers())
+                return delivery.done(left.outcome, steps_queued=left.steps_queued, **left.fields)
             delivery.fields["external_ref"] = pseudonym(parsed.external_id)
             invited = await invite_guest(
                 await rt.grantable(parsed),  # dynamic groups refused
@@ -122,6 +130,7 @@ async def handle_invitation_message(
                 clock=rt.clock,
                 replication_wait=timedelta(seconds=settings.invite_replication_wait_seconds),
                 link_sponsors=settings.add_sponsors_to_existing_users,
+                lifecycle=rt.lifecycle,
                 allow_members=settings.allow_members,
             )
             return delivery.done(invited.outcome, steps_queued=invited.steps_queued)
@@ -157,16 +166,19 @@ async def handle_assignment_message(
         }
 
         async def requeue(delay: float, counts: bool) -> None:
-            again = next_attempt(step) if counts else step
+            again = next_attempt(step) if counts else step.model_copy(update={"requeued": True})
             await rt.outbox.queue_assignment(again, delay_seconds=delay)
 
         try:
-            done = await perform_assignment(
+            done = await perform_step(
                 step,
                 policy=await rt.policy_for(step),
                 link_sponsors=rt.settings.add_sponsors_to_existing_users,
                 directory=rt.directory,
                 ledger=rt.ledger,
+                outbox=rt.outbox,
+                first_try=not step.requeued and dequeue_count == 1,
+                now=rt.clock(),
             )
             return delivery.done(done)
         except Exception as exc:
@@ -183,21 +195,20 @@ async def run_reminder_sweep(*, past_due: bool = False, rt: Runtime | None = Non
     """resend_timer_fn's work: one sweep, in one span (the reminders' parent). A late (past-due)
     or repeated firing is safe: the ledger records each scheduled reminder before it is queued."""
     rt = rt or runtime()
+    settings, now = sweep_settings(rt.settings), rt.clock()
     with telemetry.step_span("sweep"):
         rt = _traced(rt)
         summary = await sweep_reminders(
-            settings=sweep_settings(rt.settings),
-            directory=rt.directory,
-            ledger=rt.ledger,
-            outbox=rt.outbox,
-            now=rt.clock(),
+            settings=settings, directory=rt.directory, ledger=rt.ledger, outbox=rt.outbox, now=now
         )
-        log_step("sweep", Outcome.FINISHED, past_due=past_due, **summary.as_dict())
+        leavers = await sweep_leavers(rt.leavers(now), settings=settings, after=summary)
+        counts = summary.as_dict() | leavers.counts()
+        log_step("sweep", Outcome.FINISHED, past_due=past_due, **counts)
         redeemed = [
             (mask_address(r.email), pseudonym(r.email) or "", r.after_seconds)
             for r in summary.redemptions
         ]
-        telemetry.record_sweep(summary.as_dict(), redeemed)
+        telemetry.record_sweep(counts, redeemed, offboardings=leavers.outcomes)
         return summary
 
 
@@ -215,16 +226,6 @@ def log_step(step: str, outcome: Outcome, **fields: Any) -> None:
     record |= {k: v for k, v in fields.items() if v is not None}
     level = logging.ERROR if outcome == Outcome.TENANT_STOP else logging.INFO
     log.log(level, json.dumps(record, sort_keys=True, default=str))
-
-
-def _reason(exc: BaseException) -> dict[str, str]:
-    """The poison envelope's ``error`` for ``exc``: our rule, Graph's or Storage's error, else
-    its type."""
-    if isinstance(exc, InvalidMessage):
-        return {"code": exc.code, "message": exc.message}
-    if isinstance(exc, ServiceError):
-        return exc.as_reason()
-    return {"code": "RetriesExhausted", "message": f"{type(exc).__name__}: {exc}"}
 
 
 @dataclass(kw_only=True)
@@ -264,7 +265,7 @@ class _Delivery:
 
     async def poison(self, exc: BaseException) -> Outcome:
         """To ``<queue>-poison`` with the reason, now."""
-        reason = _reason(exc)
+        reason = poison_reason(exc)
         code, message = reason.pop("code"), reason.pop("message")
         await self.rt.outbox.reject(
             queue=self.queue, original=self.text, code=code, message=message, details=reason or None
@@ -293,6 +294,6 @@ class _Delivery:
                 outcome = Outcome.THROTTLED  # Graph asked to wait
             else:
                 outcome = Outcome.RETRYING  # a back-off, or a Storage outage
-            return self.done(outcome, retry_after=decision.delay, error=_reason(exc)["code"])
+            return self.done(outcome, retry_after=decision.delay, error=poison_reason(exc)["code"])
         self.done(Outcome.RETRY, **logged_error(exc), delivery=self.dequeue_count)
         raise without_text(exc) from None

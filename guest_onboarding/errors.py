@@ -225,3 +225,13 @@ def without_text(exc: Exception) -> Exception:
     if "message" in clean.__dict__:
         clean.__dict__["message"] = words
     return clean.with_traceback(exc.__traceback__)
+
+
+def poison_reason(exc: BaseException) -> dict[str, str]:
+    """The poison envelope's ``error`` for ``exc``: our rule, Graph's or Storage's error, else
+    its type."""
+    if isinstance(exc, InvalidMessage):
+        return {"code": exc.code, "message": exc.message}
+    if isinstance(exc, ServiceError):
+        return exc.as_reason()
+    return {"code": "RetriesExhausted", "message": f"{type(exc).__name__}: {exc}"}

@@ -4,11 +4,13 @@ against the allow-lists and the ledger."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
 from guest_onboarding.domain.invitation import (
+    ACCOUNT_STEP_PREFIX,
     PROFILE_STEP_KEY,
     AppRoleRef,
     InvitationCommand,
@@ -21,8 +23,10 @@ from guest_onboarding.wire import (
     Address,
     Guid,
     Internal,
+    iso_date_or_value,
     load_object,
     rejection,
+    utc_time,
     utf16_units,
 )
 
@@ -60,6 +64,8 @@ class _Step(_Traced):
     userId: Guid
     externalId: Annotated[str, utf16_units(MAX_EXTERNAL_ID)] | None = None
     attempt: Annotated[int, Field(ge=0, le=1000)] = 0
+    #: A copy queued again (a retry, or a grant made again): one before it may have reached Graph.
+    requeued: bool = False
 
 
 class GroupMembership(_Step):
@@ -116,6 +122,59 @@ class SponsorLink(_Step):
         return self.sponsorId
 
 
+class GroupRemoval(_Step):
+    """Remove the guest from a group this app added them to (offboarding, or a mover's
+    message that no longer names it)."""
+
+    kind: Literal["removeGroup"] = "removeGroup"
+    groupId: Guid
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for the grant this step removes."""
+        return group_step_key(self.groupId)
+
+    @property
+    def target(self) -> str:
+        return self.groupId
+
+
+class AppRoleRemoval(_Step):
+    """Remove an app role assignment this app made (the assignment's id is the ledger's)."""
+
+    kind: Literal["removeAppRole"] = "removeAppRole"
+    resourceId: Guid
+    appRoleId: Guid
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for the grant this step removes."""
+        return app_role_step_key(self.resourceId, self.appRoleId)
+
+    @property
+    def target(self) -> str:
+        return f"{self.resourceId}:{self.appRoleId}"
+
+
+class AccountStep(_Step):
+    """One step on the account itself: ``revoke`` its sign-in sessions, ``disable`` or
+    ``enable`` sign-in, or set its ``leaveDate`` (``employeeLeaveDateTime``). Each is done only
+    when the ledger records it as queued (and the leave date only the ledger's)."""
+
+    kind: Literal["account"] = "account"
+    action: Literal["revoke", "disable", "enable", "leavedate"]
+    leaveDate: Annotated[date | None, BeforeValidator(iso_date_or_value)] = None
+
+    @property
+    def key(self) -> str:
+        """The ledger's name for this step."""
+        return ACCOUNT_STEP_PREFIX + self.action
+
+    @property
+    def target(self) -> str:
+        return self.action
+
+
 class ProfileUpdate(_Step):
     """Write the guest's profile (``PATCH /users/{id}``): the profile the ledger records for the
     address, as HR's latest message stated it. The step carries no values, so a forged one can
@@ -135,15 +194,39 @@ class ProfileUpdate(_Step):
 
 #: One fan-out step on the assignments queue.
 AssignmentStep = Annotated[
-    GroupMembership | AppRoleAssignment | SponsorLink | ProfileUpdate,
+    GroupMembership
+    | AppRoleAssignment
+    | SponsorLink
+    | ProfileUpdate
+    | GroupRemoval
+    | AppRoleRemoval
+    | AccountStep,
     Field(discriminator="kind"),
 ]
+#: The steps that add access (re-validated against the allow-lists).
+GrantStep = GroupMembership | AppRoleAssignment
+RemovalStep = GroupRemoval | AppRoleRemoval
+
+
+class HeldOffboarding(_Traced):
+    """Queued by ``guest-onboarding release`` onto the invitations queue: settle the offboarding
+    the brake held at ``heldAt`` as the operators' decision (in the brake's record) says. It
+    decides nothing itself: without a decision, or for a row held at another time, nothing."""
+
+    email: Address
+    heldAt: Annotated[datetime, BeforeValidator(utc_time)]
+
+
+class HeldOffboardingEnvelope(Internal):
+    heldOffboarding: HeldOffboarding
+
+
 _ASSIGNMENT_STEP: TypeAdapter[AssignmentStep] = TypeAdapter(AssignmentStep)
 
 
 def next_attempt(step: AssignmentStep) -> AssignmentStep:
     """``step`` again, one attempt later (a transient failure's retry)."""
-    return step.model_copy(update={"attempt": step.attempt + 1})
+    return step.model_copy(update={"attempt": step.attempt + 1, "requeued": True})
 
 
 def assignment_steps(

@@ -6,23 +6,31 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
 
 from guest_onboarding.domain.addresses import check_address
 from guest_onboarding.domain.content import check_display_name, check_message_body
 from guest_onboarding.domain.invitation import (
     MOST_SPONSORS,
+    AccessMode,
     AppRoleRef,
     Invitation,
     InvitationCommand,
+    OffboardCommand,
     is_guid,
 )
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.domain.profile import ProfileField, check_profile
 from guest_onboarding.errors import InvalidMessage
-from guest_onboarding.internal_messages import ReminderEnvelope, ReminderRequest
+from guest_onboarding.internal_messages import (
+    HeldOffboarding,
+    HeldOffboardingEnvelope,
+    ReminderEnvelope,
+    ReminderRequest,
+)
 from guest_onboarding.wire import (
     MAX_EXTERNAL_ID,
     Guid,
@@ -41,6 +49,21 @@ _LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,2}$"
 #: A sponsor: an object id, or a user principal name (an address-shaped name; checked by
 #: ``check_address`` in ``to_command``).
 SponsorRef = Annotated[str, Field(min_length=3, max_length=320)]
+#: The fields an offboarding message may carry: who, and nothing about access (the ledger
+#: says what this app granted).
+OFFBOARD_FIELDS = frozenset({"email", "action", "externalId"})
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> date:
+    """A calendar date written ``YYYY-MM-DD`` (ISO 8601), nothing else (no time, no number)."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("an ISO date, YYYY-MM-DD")
+    return date.fromisoformat(value)
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
 #: A profile value as received (its own rules, and Graph's length, in ``domain.profile``); long
 #: enough for any of them, short enough that a hostile message cannot make the check costly.
 ProfileValue = Annotated[str, Field(max_length=1024)] | None
@@ -66,6 +89,13 @@ class HrMessage(Strict):
     ccRecipient: str | list[str] | None = None
     externalId: Annotated[str, utf16_units(MAX_EXTERNAL_ID)] | None = None
     sponsors: Annotated[list[SponsorRef], Field(max_length=MAX_ITEMS)] = []
+    #: ``onboard`` (the default) or ``offboard`` (README: "Joiner, mover, leaver").
+    action: Literal["onboard", "offboard"] = "onboard"
+    #: The day access ends; ``null`` removes an end date given before.
+    accessEndsOn: IsoDate | None = None
+    #: ``add`` (the access named is added) or ``exact`` (it is all of it); default
+    #: ``ACCESS_MODE``.
+    accessMode: AccessMode | None = None
     #: Graph ``user`` attributes (``domain.profile.ProfileField``), limited to
     #: ``GUEST_PROFILE_FIELDS``; absent: the profile is left as it is.
     profile: Annotated[dict[str, ProfileValue], Field(max_length=len(ProfileField))] | None = None
@@ -84,17 +114,34 @@ class HrMessage(Strict):
 
 def parse_invitation_queue_message(
     body: bytes | str, policy: Policy
-) -> InvitationCommand | ReminderRequest:
+) -> InvitationCommand | OffboardCommand | ReminderRequest | HeldOffboarding:
     """Decode and validate a message from the invitations queue: an HR message (checked against
-    every rule and allow-list of ``policy``) or a reminder queued by the sweep."""
+    every rule and allow-list of ``policy``), a reminder queued by the sweep, or a held
+    offboarding an operator's decision settles."""
     data = load_object(body)
     try:
         if set(data) == {"reminder"}:
             return ReminderEnvelope.model_validate(data).reminder
+        if set(data) == {"heldOffboarding"}:
+            return HeldOffboardingEnvelope.model_validate(data).heldOffboarding
         message = HrMessage.model_validate(data)
     except ValidationError as exc:
         raise rejection(exc) from None
+    if message.action == "offboard":
+        return to_offboard_command(message)
     return to_command(message, policy)
+
+
+def to_offboard_command(message: HrMessage) -> OffboardCommand:
+    """An offboarding: the address only. No allow-list applies (whoever this app onboarded
+    can be offboarded, whatever the lists say today); anything about access is refused."""
+    extra = sorted(message.model_fields_set - OFFBOARD_FIELDS)
+    if extra:
+        raise InvalidMessage(
+            "InvalidField",
+            f"'{extra[0]}': an offboarding message takes only email, action and externalId",
+        )
+    return OffboardCommand(email=check_address(message.email), external_id=message.externalId)
 
 
 def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
@@ -144,8 +191,17 @@ def to_command(message: HrMessage, policy: Policy) -> InvitationCommand:
         app_roles=tuple(unique_roles),
         external_id=message.externalId,
         sponsor_refs=sponsors,
+        access_ends_on=message.accessEndsOn,
+        ends_on_given="accessEndsOn" in message.model_fields_set,
+        access_given=bool(ACCESS_FIELDS & message.model_fields_set),
+        access_mode=message.accessMode,
         profile=profile,
     )
+
+
+#: The fields that state a guest's access: only a message that carries one of them can remove
+#: access (``exact``); a profile-only update or a CSV row without them leaves access alone.
+ACCESS_FIELDS = frozenset({"groups", "accessProfiles", "appRoles"})
 
 
 def _sponsor_refs(refs: list[str]) -> tuple[str, ...]:

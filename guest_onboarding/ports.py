@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from guest_onboarding.domain.brake import BrakeState
 from guest_onboarding.domain.changes import Change
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
@@ -91,8 +92,32 @@ class Directory(Protocol):
         """Add the user to the group; ``AlreadyDone`` if it is a member already."""
         ...
 
-    async def assign_app_role(self, *, user_id: str, resource_id: str, app_role_id: str) -> None:
-        """Assign the app role; ``AlreadyDone`` if the assignment exists."""
+    async def assign_app_role(self, *, user_id: str, resource_id: str, app_role_id: str) -> str:
+        """Assign the app role: the assignment's id; ``AlreadyDone`` if the assignment exists."""
+        ...
+
+    async def remove_group_member(self, *, group_id: str, user_id: str) -> None:
+        """Remove the user from the group; ``NotFound`` when it is not a member (or the group
+        is gone)."""
+        ...
+
+    async def find_app_role_assignment(
+        self, *, user_id: str, resource_id: str, app_role_id: str
+    ) -> str | None:
+        """The id of the user's assignment of that app role, or None when there is none."""
+        ...
+
+    async def remove_app_role_assignment(self, *, resource_id: str, assignment_id: str) -> None:
+        """Delete the assignment; ``NotFound`` when it is gone."""
+        ...
+
+    async def revoke_sessions(self, user_id: str) -> None:
+        """Invalidate the user's refresh tokens and session cookies (``NotFound`` when gone)."""
+        ...
+
+    async def set_leave_date(self, user_id: str, day: date | None) -> None:
+        """Set (None: clear) the user's ``employeeLeaveDateTime`` to the start of ``day``
+        (``NotFound`` when the user is gone)."""
         ...
 
     def pending_guests(self) -> AsyncIterator[DirectoryUser]:
@@ -146,6 +171,11 @@ class Ledger(Protocol):
         the etag (``SWEEP_COLUMNS``); every other field has its default."""
         ...
 
+    def ending_entries(self, *, on_or_before: date) -> AsyncIterator[LedgerEntry]:
+        """Rows of onboarded guests (``domain.offboarding.OFFBOARDABLE``) whose access ends on
+        or before ``on_or_before``, whole."""
+        ...
+
     def stale_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
         """Rows in any status last written before ``updated_before`` and not retired yet,
         whole (``LEDGER_RETENTION_DAYS``)."""
@@ -160,6 +190,16 @@ class Ledger(Protocol):
     async def retire(self, entry: LedgerEntry, record: LedgerEntry) -> bool:
         """Replace ``entry`` by ``record`` (``domain.ledger.retired_record``): the record is
         written, then the row removed if unchanged since read (``entry.etag``). Safe to repeat."""
+        ...
+
+    async def brake(self) -> BrakeState:
+        """The brake's shared record (``domain.brake``; an empty one when none was written
+        yet), with its etag: a row of the ledger's table that is not a guest's."""
+        ...
+
+    async def write_brake(self, state: BrakeState) -> bool:
+        """Write the brake's record only if it is unchanged since ``state.etag`` was read (no
+        etag: only if there is none yet); False when it changed meanwhile."""
         ...
 
     async def close(self) -> None:

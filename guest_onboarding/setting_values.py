@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from enum import StrEnum
+from typing import TypeVar
 
 from guest_onboarding.domain.addresses import DomainError, canonical_domain, check_address
 from guest_onboarding.domain.invitation import AppRoleRef, is_guid
@@ -14,6 +16,8 @@ from guest_onboarding.domain.profile import ProfileField, profile_field
 from guest_onboarding.domain.redirects import RedirectAllowList, RedirectError, parse_url
 from guest_onboarding.domain.schedule import ExpiredGuestAction
 from guest_onboarding.errors import InvalidMessage
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class SettingsError(ValueError):
@@ -138,6 +142,15 @@ def parse_expired_action(get: Callable[[str], str]) -> ExpiredGuestAction:
             )
         return ExpiredGuestAction.DELETE
     return action
+
+
+def parse_choice(name: str, value: str, choices: type[E]) -> E:
+    """One of an enum's values (``OFFBOARD_ACTION``, ``ACCESS_MODE``), in any case."""
+    try:
+        return choices(value.lower())
+    except ValueError:
+        allowed = ", ".join(c.value for c in choices)
+        raise SettingsError(f"{name} must be one of {allowed}, got {value!r}") from None
 
 
 def parse_reminder_days(value: str) -> tuple[int, ...]:

@@ -9,6 +9,8 @@ import base64
 import binascii
 import hashlib
 import json
+import re
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -190,3 +192,25 @@ def rejection(exc: ValidationError) -> InvalidMessage:
     if "TooManyCcRecipients" in str(first.get("msg", "")):
         return InvalidMessage("TooManyCcRecipients", "ccRecipient takes one address only")
     return InvalidMessage("InvalidField", f"'{where}': {first['msg']}")
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_date_or_value(value: object) -> object:
+    """A ``YYYY-MM-DD`` text as a date; anything else as it is (the field's type judges it)."""
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return date.fromisoformat(value)
+    return value  # a date already, or refused by the type
+
+
+def utc_time(value: object) -> datetime:
+    """An ISO 8601 time with its UTC offset (the JSON text, or a datetime already)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("an ISO 8601 time") from None
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError("an ISO 8601 time with its UTC offset")
+    return value

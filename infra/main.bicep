@@ -212,6 +212,30 @@ param graphBudgetTableName string = 'graphbudget'
 @description('GRAPH_BUDGET_SHARED: pace Graph calls on the shared budget table (false: each instance on its own).')
 param graphBudgetShared bool = true
 
+@description('OFFBOARD_ACTION: what an offboarding does to the account once this app\'s access is removed and its sessions revoked. remove-access changes nothing more; disable (the default) grants User.EnableDisableAccount.All; delete (disabled at once, deleted by the next sweep) and disable-then-delete (deleted DELETE_GRACE_DAYS later) also grant User.DeleteRestore.All.')
+@allowed([
+  'remove-access'
+  'disable'
+  'disable-then-delete'
+  'delete'
+])
+param offboardAction string = 'disable'
+
+@description('OFFBOARD_THRESHOLD: offboardings per hour above which offboarding pauses (the brake) until an operator releases or discards the held ones.')
+@minValue(1)
+@maxValue(1000)
+param offboardThreshold int = 10
+
+@description('ACCESS_MODE: what an onboarding message\'s groups and app roles mean when it does not say (accessMode): add (access to add) or exact (all of it: what this app granted earlier and the message omits is removed).')
+@allowed([
+  'add'
+  'exact'
+])
+param accessMode string = 'add'
+
+@description('SET_EMPLOYEE_LEAVE_DATE: also write HR\'s accessEndsOn on the guest as employeeLeaveDateTime; grants User-LifeCycleInfo.ReadWrite.All.')
+param setEmployeeLeaveDate bool = false
+
 // ---- Names ----------------------------------------------------------------------------------
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -257,6 +281,10 @@ var codeAppSettings = {
   INVITATIONS_PER_MINUTE: string(invitationsPerMinute)
   GRAPH_BUDGET_TABLE: graphBudgetTableName
   GRAPH_BUDGET_SHARED: string(graphBudgetShared)
+  OFFBOARD_ACTION: offboardAction
+  OFFBOARD_THRESHOLD: string(offboardThreshold)
+  ACCESS_MODE: accessMode
+  SET_EMPLOYEE_LEAVE_DATE: string(setEmployeeLeaveDate)
   GUEST_PROFILE_FIELDS: guestProfileFields
   DETECT_DYNAMIC_GROUPS: string(detectDynamicGroups)
 }
@@ -265,6 +293,12 @@ var codeAppSettings = {
 // (Parenthesised: the offline checks' Bicep parser does not know operator precedence.)
 var disablesExpiredGuests = (expiredGuestAction == 'disable') || (expiredGuestAction == 'disable-then-delete')
 var deletesExpiredGuests = deleteExpiredGuests || ((expiredGuestAction == 'delete') || (expiredGuestAction == 'disable-then-delete'))
+// Leavers: every OFFBOARD_ACTION but remove-access disables first; delete and
+// disable-then-delete delete too.
+var disablesLeavers = offboardAction != 'remove-access'
+var deletesLeavers = (offboardAction == 'delete') || (offboardAction == 'disable-then-delete')
+var grantsDisable = disablesExpiredGuests || disablesLeavers
+var grantsDelete = deletesExpiredGuests || deletesLeavers
 var writesGuestProfiles = !empty(guestProfileFields)
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
@@ -406,9 +440,10 @@ module graphPermissionList 'app/graph-permissions.bicep' = {
     principalId: identity.outputs.principalId
     assign: false
     grantAppRoleAssignment: appRoleAssignmentsEnabled
-    grantDeletePermission: deletesExpiredGuests
-    grantDisablePermission: disablesExpiredGuests
+    grantDeletePermission: grantsDelete
+    grantDisablePermission: grantsDisable
     grantSponsorWrite: addSponsorsToExistingUsers
+    grantLifecycleWrite: setEmployeeLeaveDate
     grantProfileWrite: writesGuestProfiles
     grantGroupRead: detectDynamicGroups
   }
@@ -427,9 +462,10 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
     principalId: identity.outputs.principalId
     assign: true
     grantAppRoleAssignment: appRoleAssignmentsEnabled
-    grantDeletePermission: deletesExpiredGuests
-    grantDisablePermission: disablesExpiredGuests
+    grantDeletePermission: grantsDelete
+    grantDisablePermission: grantsDisable
     grantSponsorWrite: addSponsorsToExistingUsers
+    grantLifecycleWrite: setEmployeeLeaveDate
     grantProfileWrite: writesGuestProfiles
     grantGroupRead: detectDynamicGroups
   }

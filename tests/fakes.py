@@ -16,9 +16,10 @@ import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from guest_onboarding.domain.brake import BrakeState
 from guest_onboarding.domain.changes import Change, apply
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import (
@@ -27,6 +28,7 @@ from guest_onboarding.domain.ledger import (
     LedgerEntry,
     retired_prefix,
 )
+from guest_onboarding.domain.offboarding import OFFBOARDABLE
 from guest_onboarding.errors import AlreadyDone, DirectoryError, NotFound, Refused, StoreError
 from guest_onboarding.internal_messages import AssignmentStep, ReminderRequest
 from guest_onboarding.ports import DirectoryGroup, DirectoryUser, InvitationResult, TenantStop
@@ -126,6 +128,11 @@ class FakeDirectory:
     members: dict[str, set[str]] = field(default_factory=dict)
     assignments: set[tuple[str, str, str]] = field(default_factory=set)
     sponsors: dict[str, set[str]] = field(default_factory=dict)
+    #: Graph's id of each app role assignment (user, resource, role) -> id.
+    assignment_ids: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    #: Sign-in session revocations per user, and each user's employeeLeaveDateTime.
+    revocations: dict[str, int] = field(default_factory=dict)
+    leave_dates: dict[str, date | None] = field(default_factory=dict)
     #: Dynamic groups (their members come from a rule: adding one is refused, as Graph does).
     dynamic: dict[str, DirectoryGroup] = field(default_factory=dict)
     #: Profile attributes written on users (Graph names; a cleared one is absent).
@@ -252,12 +259,50 @@ class FakeDirectory:
             raise AlreadyDone("already a member", code="Request_BadRequest", status=400)
         self.members[group_id].add(user_id)
 
-    async def assign_app_role(self, *, user_id: str, resource_id: str, app_role_id: str) -> None:
+    async def assign_app_role(self, *, user_id: str, resource_id: str, app_role_id: str) -> str:
         self._maybe_fail("assign_app_role")
         key = (user_id, resource_id, app_role_id)
         if key in self.assignments:
             raise AlreadyDone("exists", code="Request_BadRequest", status=400)
         self.assignments.add(key)
+        self.assignment_ids[key] = f"assignment-{next(self._ids)}"
+        return self.assignment_ids[key]
+
+    async def remove_group_member(self, *, group_id: str, user_id: str) -> None:
+        self._maybe_fail("remove_group_member")
+        if user_id not in self.members.get(group_id, set()):
+            raise NotFound("not a member", code="Request_ResourceNotFound", status=404)
+        self.members[group_id].discard(user_id)
+
+    async def find_app_role_assignment(
+        self, *, user_id: str, resource_id: str, app_role_id: str
+    ) -> str | None:
+        self._maybe_fail("find_app_role_assignment")
+        key = (user_id, resource_id, app_role_id)
+        if key not in self.assignments:
+            return None
+        return self.assignment_ids.setdefault(key, f"assignment-{next(self._ids)}")
+
+    async def remove_app_role_assignment(self, *, resource_id: str, assignment_id: str) -> None:
+        self._maybe_fail("remove_app_role_assignment")
+        for key, found in list(self.assignment_ids.items()):
+            if found == assignment_id and key[1] == resource_id and key in self.assignments:
+                self.assignments.discard(key)
+                del self.assignment_ids[key]
+                return
+        raise NotFound("no such assignment", code="Request_ResourceNotFound", status=404)
+
+    async def revoke_sessions(self, user_id: str) -> None:
+        self._maybe_fail("revoke_sessions")
+        if user_id not in self.users:
+            raise NotFound("no such user", status=404)
+        self.revocations[user_id] = self.revocations.get(user_id, 0) + 1
+
+    async def set_leave_date(self, user_id: str, day: date | None) -> None:
+        self._maybe_fail("set_leave_date")
+        if user_id not in self.users:
+            raise NotFound("no such user", status=404)
+        self.leave_dates[user_id] = day
 
     async def pending_guests(self) -> AsyncIterator[DirectoryUser]:
         self.calls.append("pending_guests")
@@ -288,12 +333,33 @@ class FakeLedger:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     #: While set, every call raises it (the table down, as the adapter reports it).
     outage: StoreError | None = None
+    #: The offboarding brake's record (a row of the same table in the adapter).
+    brake_state: BrakeState = field(default_factory=BrakeState)
     hooks: list[Hook] = field(default_factory=list)
     _etags: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def _reachable(self) -> None:
         if self.outage is not None:
             raise self.outage
+
+    async def brake(self) -> BrakeState:
+        self._reachable()
+        await asyncio.sleep(0)
+        return self.brake_state
+
+    async def write_brake(self, state: BrakeState) -> bool:
+        self._reachable()
+        if state.etag != self.brake_state.etag:
+            return False
+        self.brake_state = dataclasses.replace(state, etag=f"W/{next(self._etags)}")
+        return True
+
+    async def ending_entries(self, *, on_or_before: date) -> AsyncIterator[LedgerEntry]:
+        self._reachable()
+        for entry in list(self.rows.values()):
+            ends = entry.access_ends_on
+            if entry.status in OFFBOARDABLE and ends is not None and ends <= on_or_before:
+                yield copy.deepcopy(entry)
 
     def _store(self, entry: LedgerEntry) -> None:
         self.rows[entry.email] = dataclasses.replace(

@@ -137,9 +137,22 @@ def add_group_member(
     return GraphResponse(204)
 
 
+def remove_group_member(
+    tenant: Tenant, request: GraphRequest, params: dict[str, str]
+) -> GraphResponse:
+    """DELETE /groups/{id}/members/{id}/$ref; 204, or 404 when the object is not a member."""
+    group = tenant.get_group(params["id"])
+    refuse_member_changes(group)
+    if group.is_assignable_to_role and "RoleManagement.ReadWrite.Directory" not in request.granted:
+        raise forbidden()
+    tenant.remove_member(group, params["id2"])
+    return GraphResponse(204)
+
+
 ROUTES = (
     route("GET", "/groups", LIST_GROUPS, list_groups, cost=2),
     route("GET", "/groups/{id}", READ_GROUP, get_group),
     route("GET", "/groups/{id}/members", READ_MEMBERS, list_group_members, cost=3),
     route("POST", "/groups/{id}/members/$ref", WRITE_MEMBERS, add_group_member),
+    route("DELETE", "/groups/{id}/members/{id}/$ref", WRITE_MEMBERS, remove_group_member),
 )

@@ -75,3 +75,9 @@ READ_ASSIGNED_TO = READ_APPLICATIONS
 # Directory.Read.All only.
 READ_USER_ASSIGNMENTS = any_of("AppRoleAssignment.ReadWrite.All", "Directory.Read.All")
 ASSIGN_APP_ROLES = all_of(any_of("AppRoleAssignment.ReadWrite.All"), READ_APPLICATIONS)
+# DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}: the table lists these two, and marks
+# AppRoleAssignment.ReadWrite.All least (no Application.Read.All beside it, unlike the POST).
+REMOVE_APP_ROLE_ASSIGNMENTS = any_of("AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.All")
+# POST /users/{id}/revokeSignInSessions: the table's application permissions (the agent ID
+# permissions apply to agent users only, which the emulator does not have).
+REVOKE_SESSIONS = any_of("User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All")

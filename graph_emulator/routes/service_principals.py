@@ -18,7 +18,12 @@ from graph_emulator.query import (
     start_position,
     unsupported_property,
 )
-from graph_emulator.routes.permissions import ASSIGN_APP_ROLES, READ_APPLICATIONS, READ_ASSIGNED_TO
+from graph_emulator.routes.permissions import (
+    ASSIGN_APP_ROLES,
+    READ_APPLICATIONS,
+    READ_ASSIGNED_TO,
+    REMOVE_APP_ROLE_ASSIGNMENTS,
+)
 from graph_emulator.serializers import (
     SERVICE_PRINCIPAL,
     assignment_json,
@@ -129,6 +134,16 @@ def assign_app_role(tenant: Tenant, request: GraphRequest, params: dict[str, str
     return GraphResponse(201, body_out)
 
 
+def remove_app_role_assignment(
+    tenant: Tenant, request: GraphRequest, params: dict[str, str]
+) -> GraphResponse:
+    """DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}; 204, or 404 for an assignment the
+    service principal does not have."""
+    sp = tenant.get_service_principal(params["id"])
+    tenant.remove_app_role_assignment(sp, params["id2"])
+    return GraphResponse(204)
+
+
 ROUTES = (
     route("GET", "/servicePrincipals/{id}", READ_APPLICATIONS, get_service_principal),
     route(
@@ -150,4 +165,10 @@ ROUTES = (
         list_app_role_assigned_to,
     ),
     route("POST", "/servicePrincipals/{id}/appRoleAssignedTo", ASSIGN_APP_ROLES, assign_app_role),
+    route(
+        "DELETE",
+        "/servicePrincipals/{id}/appRoleAssignedTo/{id}",
+        REMOVE_APP_ROLE_ASSIGNMENTS,
+        remove_app_role_assignment,
+    ),
 )

@@ -33,6 +33,7 @@ from graph_emulator.routes.permissions import (
     READ_SPONSORS,
     READ_USER_ASSIGNMENTS,
     READ_USERS,
+    REVOKE_SESSIONS,
     UPDATE_LIFECYCLE,
     UPDATE_PROFILE,
     UPDATE_USERS,
@@ -217,6 +218,18 @@ def restore_deleted_item(
     return GraphResponse(200, body)
 
 
+def revoke_sign_in_sessions(
+    tenant: Tenant, request: GraphRequest, params: dict[str, str]
+) -> GraphResponse:
+    """POST /users/{id}/revokeSignInSessions: every refresh token and session cookie issued
+    before now stops working (``signInSessionsValidFromDateTime`` becomes now); 200 with
+    ``{"value": true}`` (the action returns Edm.Boolean)."""
+    user = tenant.get_user(params["id"])
+    tenant.revoke_sessions(user)
+    body = {"@odata.context": f"{METADATA}#Edm.Boolean", "value": True}
+    return GraphResponse(200, body)
+
+
 def list_sponsors(tenant: Tenant, request: GraphRequest, params: dict[str, str]) -> GraphResponse:
     """GET /users/{id}/sponsors: the users and groups sponsoring the user."""
     user = tenant.look_up_user(params["id"])
@@ -249,6 +262,7 @@ ROUTES = (
     route("GET", "/users/{id}", READ_USERS, get_user),
     route("PATCH", "/users/{id}", UPDATE_USERS, update_user),
     route("DELETE", "/users/{id}", DELETE_RESTORE_USERS, delete_user),
+    route("POST", "/users/{id}/revokeSignInSessions", REVOKE_SESSIONS, revoke_sign_in_sessions),
     route("GET", "/users/{id}/sponsors", READ_SPONSORS, list_sponsors),
     route("POST", "/users/{id}/sponsors/$ref", WRITE_SPONSORS, add_sponsor),
     route("GET", "/users/{id}/appRoleAssignments", READ_USER_ASSIGNMENTS, list_user_assignments),

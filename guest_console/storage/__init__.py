@@ -10,12 +10,12 @@ the sweep does, and never needs a role named):
 
 from __future__ import annotations
 
-from guest_console.storage.ports import LedgerReader, OperatorQueues
+from guest_console.storage.ports import BrakeLedger, OperatorQueues
 from guest_onboarding.bootstrap import quiet_sdk_logging
 from guest_onboarding.config import Settings
 
 
-def build_ledger_reader(settings: Settings) -> LedgerReader:
+def build_ledger_reader(settings: Settings) -> BrakeLedger:
     """The ledger's read side on its Table: Storage errors become :class:`StorageError`s
     naming the table and the role that is missing."""
     from guest_console.storage.adapters import CheckedLedgerReader

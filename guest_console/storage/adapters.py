@@ -32,12 +32,15 @@ from guest_console.storage.ports import (
 from guest_onboarding.adapters.storage.clients import service_client
 from guest_onboarding.adapters.storage.ledger import TableLedger
 from guest_onboarding.config import StorageSettings
+from guest_onboarding.domain.brake import BrakeState
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 
 #: The built-in data roles each operation needs (docs: "Operating it").
 QUEUE_SENDER = "Storage Queue Data Message Sender"
 QUEUE_PROCESSOR = "Storage Queue Data Message Processor"
 TABLE_READER = "Storage Table Data Reader"
+#: ``release`` writes the brake's record, a row of the ledger's table.
+TABLE_WRITER = "Storage Table Data Contributor"
 #: How long a poison scan hides the messages it reads; they are released at once afterwards
 #: when the identity may update messages, else they reappear after this.
 POISON_LEASE_SECONDS = 30
@@ -229,7 +232,7 @@ class CheckedLedgerReader:
         service = service_client(TableServiceClient, storage, storage.table_service_uri, "table")
         return cls(service.get_table_client(table), service)
 
-    def _error(self, exc: Exception) -> Exception:
+    def _error(self, exc: Exception, *, writing: bool = False) -> Exception:
         """``exc`` as the operator reads it, when the Storage SDK's error is behind it (raised
         as is, or translated by the app's ledger adapter, ``raise ... from``)."""
         cause: BaseException | None = exc
@@ -239,11 +242,11 @@ class CheckedLedgerReader:
             return exc
         return storage_error(
             cause,
-            doing="read",
+            doing="write" if writing else "read",
             kind="table",
             name=self._table,
             account=self._account,
-            role=TABLE_READER,
+            role=TABLE_WRITER if writing else TABLE_READER,
         )
 
     async def get(self, email: str) -> LedgerEntry | None:
@@ -266,6 +269,18 @@ class CheckedLedgerReader:
                 yield entry
         except Exception as exc:
             raise self._error(exc) from exc
+
+    async def brake(self) -> BrakeState:
+        try:
+            return await self._ledger.brake()
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    async def write_brake(self, state: BrakeState) -> bool:
+        try:
+            return await self._ledger.write_brake(state)
+        except Exception as exc:
+            raise self._error(exc, writing=True) from exc
 
     async def close(self) -> None:
         await self._ledger.close()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from guest_onboarding.domain.brake import BrakeState
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 
 # -- what the console reads and sends ------------------------------------------------------
@@ -25,6 +26,15 @@ class LedgerReader(Protocol):
     ) -> AsyncIterator[LedgerEntry]: ...
 
     async def close(self) -> None: ...
+
+
+class BrakeLedger(LedgerReader, Protocol):
+    """The ledger with the offboarding brake's record (``release``): read, and written only if
+    unchanged since read (False otherwise). Writing needs Storage Table Data Contributor."""
+
+    async def brake(self) -> BrakeState: ...
+
+    async def write_brake(self, state: BrakeState) -> bool: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

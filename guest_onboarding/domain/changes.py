@@ -1,7 +1,8 @@
 """Typed changes of a ledger row, named by intent, and a whole new row. No I/O.
 
-Every write to a row is one of the classes below (or of :mod:`.email_wins`), or a row
-:func:`new_row` builds. A change's fields are ``LedgerEntry`` field names; all of them are
+Every write to a row is one of the classes below (or of :mod:`.email_wins` or
+:mod:`.offboarding`), or a row :func:`new_row` builds. A change's fields are ``LedgerEntry``
+field names; all of them are
 written (``None`` clears a field), and ``steps`` merges step by step. A :class:`Transition`
 changes the status and is kept in the row's ``history`` with its time (``at``). :func:`apply` is
 the reference meaning of a change: the in-memory fakes use it, and the Table adapter must agree
@@ -55,16 +56,9 @@ class Invited(Transition):
 
     @classmethod
     def sent(cls, user_id: str, *, sent_at: datetime, emailed: bool, at: datetime) -> Invited:
-        """The invitation that went out at ``sent_at``, by email or not
-        (``sendInvitationMessage``)."""
-        last = sent_at if emailed else None
-        return cls(
-            user_id=user_id,
-            first_sent_at=sent_at,
-            last_sent_at=last,
-            send_count=int(emailed),
-            at=at,
-        )
+        """The invitation sent at ``sent_at``, by email or not (``sendInvitationMessage``)."""
+        last, n = (sent_at, 1) if emailed else (None, 0)
+        return cls(user_id=user_id, first_sent_at=sent_at, last_sent_at=last, send_count=n, at=at)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,9 +94,11 @@ class InvitationOutcomeUnknown(Change):
 
 @dataclass(frozen=True, kw_only=True)
 class StepsRecorded(Change):
-    """New statuses of some fan-out steps (others keep theirs)."""
+    """New statuses of some fan-out steps (others keep theirs), and Graph's ids of the grants
+    they made (``grant_ids``, merged the same way)."""
 
     steps: Mapping[str, StepStatus]
+    grant_ids: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,6 +265,7 @@ def new_row(
     existing user's (``user_id``: no email, no profile); it keeps ``replacing``'s history."""
     status = GuestStatus.EXISTING if user_id else GuestStatus.INVITING
     return LedgerEntry(
+        access_ends_on=cmd.access_ends_on,
         email=cmd.email,
         status=status,
         user_id=user_id,
@@ -294,7 +291,10 @@ def apply(entry: LedgerEntry, change: Change) -> LedgerEntry:
     """``entry`` with ``change`` applied (a new object; ``entry`` is left as it was)."""
     fields = changed_fields(change)
     steps: Mapping[str, StepStatus] = fields.pop("steps", {})
-    updated = dataclasses.replace(entry, steps={**entry.steps, **steps}, **fields)
+    ids: Mapping[str, str] = fields.pop("grant_ids", {})
+    updated = dataclasses.replace(
+        entry, steps={**entry.steps, **steps}, grant_ids={**entry.grant_ids, **ids}, **fields
+    )
     if isinstance(change, Transition):
         updated.history = (*entry.history, history_line(updated.status, change.at))
     return updated

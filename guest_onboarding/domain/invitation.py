@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
 
 from guest_onboarding.errors import InvalidMessage
 
@@ -72,6 +74,14 @@ class AppRoleRef:
         return f"{self.resource_id.lower()}:{self.app_role_id.lower()}"
 
 
+class AccessMode(StrEnum):
+    """What an onboarding message's groups and app roles mean (``accessMode``, else the
+    deployment's ``ACCESS_MODE``)."""
+
+    ADD = "add"  # access to add: what the guest has already stays (partial messages)
+    EXACT = "exact"  # all of it: what this app granted earlier and the message omits is removed
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class InvitationCommand:
     """A validated HR message: profiles expanded, defaults applied, every allow-list checked."""
@@ -86,6 +96,22 @@ class InvitationCommand:
     #: The guest's profile as HR states it (``domain.profile``: Graph names, None clears), or
     #: None when the message carries none (the profile is left as it is).
     profile: Mapping[str, str | None] | None = None
+    #: The day access ends, when the message said (``ends_on_given``; None: no end date).
+    access_ends_on: date | None = None
+    ends_on_given: bool = False
+    #: The message carried groups, access profiles or app roles (only then can ``exact`` remove).
+    access_given: bool = False
+    #: The message's ``accessMode`` (None: the deployment's ``ACCESS_MODE``).
+    access_mode: AccessMode | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OffboardCommand:
+    """A validated offboarding message (``"action": "offboard"``): the address, nothing else
+    (what is removed is what the ledger records this app granted)."""
+
+    email: str
+    external_id: str | None = None
 
 
 # -- step keys: the ledger's name for each fan-out step, derived here and nowhere else ----------
@@ -94,13 +120,19 @@ class InvitationCommand:
 GROUP_STEP_PREFIX = "g_"
 APP_ROLE_STEP_PREFIX = "r_"
 SPONSOR_STEP_PREFIX = "s_"
+#: Steps on the guest's account itself (revoke sessions, disable or enable sign-in, the leave
+#: date): one fixed key each (``domain.offboarding``).
+ACCOUNT_STEP_PREFIX = "o_"
 PROFILE_STEP_PREFIX = "p_"
 STEP_KEY_PREFIXES = (
     GROUP_STEP_PREFIX,
     APP_ROLE_STEP_PREFIX,
     SPONSOR_STEP_PREFIX,
+    ACCOUNT_STEP_PREFIX,
     PROFILE_STEP_PREFIX,
 )
+#: Steps that grant access (what offboarding and a mover's message remove).
+GRANT_STEP_PREFIXES = (GROUP_STEP_PREFIX, APP_ROLE_STEP_PREFIX)
 #: The one profile step of a guest: it brings the user in line with the profile the ledger
 #: records (queued again, as ``queued``, whenever HR's profile changes).
 PROFILE_STEP_KEY = PROFILE_STEP_PREFIX + "profile"
@@ -128,3 +160,23 @@ def sponsor_step_key(sponsor_id: str) -> str:
 def is_step_key(name: str) -> bool:
     """True for a ledger column that holds a step's status."""
     return name.startswith(STEP_KEY_PREFIXES)
+
+
+def is_grant_key(key: str) -> bool:
+    """True for the step of a group membership or an app role assignment."""
+    return key.startswith(GRANT_STEP_PREFIXES)
+
+
+def _hyphenated(compact: str) -> str:
+    c = compact
+    return f"{c[:8]}-{c[8:12]}-{c[12:16]}-{c[16:20]}-{c[20:]}"
+
+
+def grant_of_key(key: str) -> str | AppRoleRef:
+    """What a grant step's key names: a group id, or an app role (ids as Graph writes them)."""
+    if key.startswith(GROUP_STEP_PREFIX):
+        return _hyphenated(key[len(GROUP_STEP_PREFIX) :])
+    if key.startswith(APP_ROLE_STEP_PREFIX):
+        resource, _, role = key[len(APP_ROLE_STEP_PREFIX) :].partition("_")
+        return AppRoleRef(resource_id=_hyphenated(resource), app_role_id=_hyphenated(role))
+    raise ValueError(f"not a grant step key: {key!r}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from guest_onboarding.domain.invitation import Invitation
@@ -26,6 +26,8 @@ class GuestStatus(StrEnum):
     DELETED = "deleted"  # expired and deleted from the directory
     REMOVED = "removed"  # gone from the directory
     FAILED = "failed"  # Graph refused the invitation
+    OFFBOARDING = "offboarding"  # HR (or the end date) offboarded them: removal steps under way
+    OFFBOARDED = "offboarded"  # access removed, sessions revoked (and disabled, OFFBOARD_ACTION)
 
 
 #: Statuses that can still receive reminders (the sweep joins these with the directory).
@@ -72,8 +74,16 @@ def created_here(entry: LedgerEntry | None) -> bool:
 
 class StepStatus(StrEnum):
     QUEUED = "queued"
-    DONE = "done"
+    DONE = "done"  # granted (or done) by this app
     FAILED = "failed"
+    #: Graph said it was there already when this app first asked: granted by someone else, so
+    #: this app never removes it (``domain.offboarding``).
+    FOUND = "found"
+    REMOVING = "removing"  # a removal step is queued: offboarding, or a mover's message
+    REMOVED = "removed"  # removed by this app (or it was gone already)
+    #: An account step (enable, leave date) still queued when an offboarding started: when it
+    #: runs late it does nothing (an offboarded account is never enabled again by it).
+    CANCELLED = "cancelled"
 
 
 @dataclass(kw_only=True)
@@ -105,6 +115,21 @@ class LedgerEntry:
     updated_at: datetime | None = None
     last_error: str | None = None
     steps: dict[str, StepStatus] = field(default_factory=dict)
+    #: Graph's id of each grant this app made, by step key (app role assignments: the id
+    #: ``POST appRoleAssignedTo`` answers, which ``DELETE`` needs).
+    grant_ids: dict[str, str] = field(default_factory=dict)
+    #: The day access ends (HR's ``accessEndsOn``): the sweep offboards the guest on it.
+    access_ends_on: date | None = None
+    #: An offboarding the brake holds (``OFFBOARD_THRESHOLD``) until an operator decides.
+    offboard_held_at: datetime | None = None
+    #: The grants a mover's message (``exact``) removes, held by the brake with that hold (an
+    #: operator's release removes just these; empty: the hold is an offboarding's).
+    mover_held: tuple[str, ...] = ()
+    offboard_started_at: datetime | None = None
+    offboarded_at: datetime | None = None
+    #: What the offboarding does to the account (``domain.offboarding.OffboardAction``), as
+    #: decided when it started (a later change of the setting does not apply to it).
+    offboard_action: str | None = None
     #: The profile HR's latest message stated (``domain.profile``: Graph names, None clears),
     #: which the profile step writes on the user; None when no message carried one.
     profile: dict[str, str | None] | None = None
@@ -231,6 +256,7 @@ def retired_record(entry: LedgerEntry) -> LedgerEntry:
         claim_token=None,
         last_error=entry.last_error.partition(":")[0] if entry.last_error else None,
         steps=dict(entry.steps),
+        grant_ids={},
         etag=None,
     )
 

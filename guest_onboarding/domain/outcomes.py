@@ -27,6 +27,16 @@ class Outcome(StrEnum):
     EXISTING = "existing"  # the address already had a user: no email, steps only
     ALREADY_ONBOARDED = "already_onboarded"  # the ledger's guest: missing steps only
     EMAILED = "emailed"  # invited without an email before; this message asked for it: sent now
+    RETURNED = "returned"  # an offboarded guest onboarded again: enabled, access granted again
+    # invite: an offboarding (HR's, an end date's, or an operator's release)
+    OFFBOARDING = "offboarding"  # admitted: the removal and account steps are queued
+    ALREADY_OFFBOARDED = "already_offboarded"  # under way or finished already: nothing new
+    NOT_ONBOARDED = "not_onboarded"  # no guest of this app's at that address: nothing to do
+    NOT_A_GUEST = "not_a_guest"  # the address is a member of the tenant: never touched
+    BRAKE_ENGAGED = "brake_engaged"  # one offboarding too many this hour: the brake is on (alert)
+    HELD = "held"  # the brake is on: held until an operator releases or discards it
+    DISCARDED = "discarded"  # an operator discarded the held offboarding: nothing removed
+    MOVED = "moved"  # an operator released a mover's held removals: queued
     # assign: one step
     DONE = "done"
     ALREADY_DONE = "already_done"
@@ -67,6 +77,12 @@ class Outcome(StrEnum):
 _RESULTS = {
     Outcome.NOT_SCHEDULED: Result.SKIPPED,
     Outcome.SKIPPED: Result.SKIPPED,
+    # nothing was done, by design: no guest to offboard, or the brake holds it for an operator
+    Outcome.NOT_ONBOARDED: Result.SKIPPED,
+    Outcome.NOT_A_GUEST: Result.SKIPPED,
+    Outcome.BRAKE_ENGAGED: Result.SKIPPED,
+    Outcome.HELD: Result.SKIPPED,
+    Outcome.DISCARDED: Result.SKIPPED,
     Outcome.DEFERRED: Result.RETRIED,
     Outcome.THROTTLED: Result.RETRIED,
     Outcome.TENANT_STOP: Result.RETRIED,

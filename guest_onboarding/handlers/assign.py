@@ -1,35 +1,44 @@
 """The assignment steps: ``queue_steps``, the fan-out an invitation ends with (one step per
 group, app role and sponsor link, and the profile step, recorded in the ledger before it is
-queued), and ``perform_assignment``, one step carried out. "Already there" is success; a step
-the ledger records as done never reaches Graph again. The profile step writes the profile the
-ledger records, whichever message queued it, and marks itself done only if the row has not
-changed since it read it (so a profile recorded meanwhile is written too)."""
+queued), and ``perform_step``, one step carried out (a profile step by :mod:`.profile_step`, a
+removal or an account step by :mod:`.remove`). "Already there" is success; a step the ledger
+records as done never reaches Graph again. A grant remembers whether this app made it
+(``done``, with Graph's id of an app role assignment) or found it there (``found``: someone
+else's, never removed by this app)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
+from guest_onboarding.domain import offboarding
 from guest_onboarding.domain.changes import StepsRecorded
 from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.ledger import ONBOARDED, LedgerEntry, StepStatus, created_here
 from guest_onboarding.domain.outcomes import Outcome
-from guest_onboarding.domain.policy import Policy, check_guest
-from guest_onboarding.domain.profile import writable_now
-from guest_onboarding.domain.profile_changes import ProfileRecorded
-from guest_onboarding.errors import AlreadyDone, InvalidMessage, LedgerContention
+from guest_onboarding.domain.policy import Policy
+from guest_onboarding.errors import AlreadyDone, InvalidMessage
+from guest_onboarding.handlers.profile_step import write_profile
+from guest_onboarding.handlers.remove import perform_account_step, perform_removal
+from guest_onboarding.handlers.step_keys import removal_step
+from guest_onboarding.handlers.step_records import record_step
 from guest_onboarding.internal_messages import (
+    AccountStep,
     AppRoleAssignment,
+    AppRoleRemoval,
     AssignmentStep,
     GroupMembership,
+    GroupRemoval,
     ProfileUpdate,
     SponsorLink,
     assignment_steps,
 )
 from guest_onboarding.ports import Directory, Ledger, Outbox
 
-#: The profile step re-reads a row that changed under it this many times, then lets the queue
-#: bring it back (``LedgerContention``).
-PROFILE_ATTEMPTS = 5
+#: Statuses after which a step is not queued again (granted, by this app or by someone else).
+_SETTLED = frozenset({StepStatus.DONE, StepStatus.FOUND})
+#: Statuses a step is queued from afresh (recorded ``queued`` first): new, or removed since.
+_AFRESH = frozenset({None, StepStatus.REMOVING, StepStatus.REMOVED})
 
 
 async def queue_steps(
@@ -43,12 +52,13 @@ async def queue_steps(
 ) -> int:
     """Queue every step of ``cmd`` for ``user_id`` not ``done`` yet (and, ``link_sponsors``,
     one per sponsor); the new ones are recorded as queued first, since ``perform_assignment``
-    acts only on steps the ledger records. The profile step only for a guest this app invited
-    (the row read again: ``created_here``). The number queued."""
+    acts only on steps the ledger records. A grant removed earlier (a mover's message, a
+    leaver) is granted again. The profile step only for a guest this app invited (the row read
+    again: ``created_here``). The number queued."""
     profile = cmd.profile is not None and created_here(await ledger.get(cmd.email))
     steps = assignment_steps(cmd, user_id, link_sponsors=link_sponsors, profile=profile)
-    steps = [s for s in steps if done.get(s.key) != StepStatus.DONE]
-    new = {s.key: StepStatus.QUEUED for s in steps if s.key not in done}
+    steps = [s for s in steps if done.get(s.key) not in _SETTLED]
+    new = {s.key: StepStatus.QUEUED for s in steps if done.get(s.key) in _AFRESH}
     if new:
         await ledger.update(cmd.email, StepsRecorded(steps=new))
     for step in steps:
@@ -56,40 +66,54 @@ async def queue_steps(
     return len(steps)
 
 
-async def record_profile(
-    cmd: InvitationCommand, entry: LedgerEntry, *, ledger: Ledger
-) -> Mapping[str, StepStatus]:
-    """HR's profile (``cmd.profile``) recorded on an onboarded guest's row with its step queued
-    again when it changed, etag-checked and re-read on a conflict; the row's steps as they now
-    are (what ``queue_steps`` is to skip). Nothing for a user this app did not invite."""
-    if cmd.profile is None or not created_here(entry):
-        return entry.steps
-    for _ in range(PROFILE_ATTEMPTS):
-        change = ProfileRecorded.stating(entry, cmd.profile)
-        if change is None:
-            return entry.steps
-        if await ledger.update(entry.email, change, etag=entry.etag):
-            return {**entry.steps, **change.steps}
-        if (fresh := await ledger.get(entry.email)) is None:
-            return entry.steps
-        entry = fresh
-    raise LedgerContention("the guest's ledger row kept changing")
-
-
-async def perform_assignment(
+async def perform_step(
     step: AssignmentStep,
     *,
     policy: Policy,
     link_sponsors: bool,
     directory: Directory,
     ledger: Ledger,
+    outbox: Outbox,
+    first_try: bool,
+    now: datetime,
+) -> Outcome:
+    """One step of the assignments queue, whatever its kind: a grant, a sponsor link or the
+    profile step (:func:`perform_assignment`), a removal or an account step (:mod:`.remove`)."""
+    if isinstance(step, GroupRemoval | AppRoleRemoval):
+        return await perform_removal(
+            step, directory=directory, ledger=ledger, outbox=outbox, now=now
+        )
+    if isinstance(step, AccountStep):
+        return await perform_account_step(step, directory=directory, ledger=ledger, now=now)
+    return await perform_assignment(
+        step,
+        policy=policy,
+        link_sponsors=link_sponsors,
+        directory=directory,
+        ledger=ledger,
+        outbox=outbox,
+        first_try=first_try,
+    )
+
+
+async def perform_assignment(
+    step: GroupMembership | AppRoleAssignment | SponsorLink | ProfileUpdate,
+    *,
+    policy: Policy,
+    link_sponsors: bool,
+    directory: Directory,
+    ledger: Ledger,
+    outbox: Outbox,
+    first_try: bool = False,
 ) -> Outcome:
     """Carry out one step, after checking it again: anyone who can write to the assignments
     queue could have written it. The target must be on the allow-lists, the user must be the one
     the ledger recorded for that address, and the step one that ``invite_fn`` queued for them
-    (``InvalidMessage`` otherwise, before any Graph call). Graph errors propagate: the retry
-    rules decide what comes next, and the entrypoint records the step as failed when they give
-    up."""
+    (``InvalidMessage`` otherwise, before any Graph call). A guest who is leaving, or a grant
+    whose removal was decided since, is not granted (``skipped``). ``first_try``: no earlier
+    delivery of this step can have reached Graph (Graph's "already there" then means someone
+    else granted it). Graph errors propagate: the retry rules decide what comes next, and the
+    entrypoint records the step as failed when they give up."""
     match step:
         case GroupMembership():
             policy.check_group(step.groupId)
@@ -102,7 +126,8 @@ async def perform_assignment(
             if not policy.profile_fields:
                 raise InvalidMessage("ProfileFieldNotAllowed", "GUEST_PROFILE_FIELDS is empty")
     entry = await ledger.get(step.email)
-    if entry is None or entry.status not in ONBOARDED or entry.user_id is None:
+    known = ONBOARDED | offboarding.LEAVING
+    if entry is None or entry.status not in known or entry.user_id is None:
         raise InvalidMessage("UnknownGuest", "the ledger records no onboarded guest for the step")
     if entry.user_id.lower() != step.userId.lower():
         raise InvalidMessage(
@@ -115,78 +140,73 @@ async def perform_assignment(
     ):
         raise InvalidMessage("UnknownStep", "the ledger records no such sponsor for the guest")
     if isinstance(step, ProfileUpdate):
-        return await _write_profile(step, entry, policy=policy, directory=directory, ledger=ledger)
-    if entry.steps[step.key] == StepStatus.DONE:
+        return await write_profile(step, entry, policy=policy, directory=directory, ledger=ledger)
+    status = entry.steps[step.key]
+    if status == StepStatus.DONE or (status == StepStatus.FOUND and first_try):
         return Outcome.ALREADY_DONE
+    # ``found`` met by a copy that may follow one of this app's own calls (a redelivery, a
+    # retry): another copy's "already there" may have been this delivery's own grant, so Graph
+    # is asked again, and its "already there" now records ``done``.
+    if entry.status in offboarding.LEAVING or status in (StepStatus.REMOVING, StepStatus.REMOVED):
+        return Outcome.SKIPPED  # the latest decision is that the guest has no such access
     try:
-        await _call(step, directory)
-        result = Outcome.DONE
+        grant_id = await _call(step, directory)
+        answer, result = StepStatus.DONE, Outcome.DONE
     except AlreadyDone:
-        result = Outcome.ALREADY_DONE
-    await ledger.update(step.email, StepsRecorded(steps={step.key: StepStatus.DONE}))
+        grant_id, result = None, Outcome.ALREADY_DONE
+        answer = offboarding.answer_already_there(first_try=first_try)
+    if isinstance(step, SponsorLink):  # never removed: nothing to reconcile
+        await ledger.update(step.email, StepsRecorded(steps={step.key: answer}))
+        return result
+    # A ``done`` wins over a ``found`` another copy of this step wrote (that copy met this
+    # delivery's own grant); a removal decided meanwhile wins over both (handled below).
+    expected: tuple[StepStatus, ...] = (StepStatus.QUEUED, StepStatus.FAILED)
+    if answer == StepStatus.DONE:
+        expected += (StepStatus.FOUND,)
+    recorded = await record_step(
+        ledger, entry, step.key, answer, still=_granting(step.key, expected), grant_id=grant_id
+    )
+    row = recorded.row
+    if not recorded.written and row is not None and answer == StepStatus.DONE:
+        leaving = row.status in offboarding.LEAVING
+        if leaving or row.steps.get(step.key) in (StepStatus.REMOVING, StepStatus.REMOVED):
+            # This grant landed after its removal was decided (maybe after the removal ran):
+            # the decision stands, so this grant is removed too.
+            ids = {step.key: grant_id} if grant_id else {}
+            again = StepsRecorded(steps={step.key: StepStatus.REMOVING}, grant_ids=ids)
+            await ledger.update(step.email, again)
+            await outbox.queue_assignment(
+                removal_step(step.email, step.userId, step.key, external_id=step.externalId)
+            )
     return result
 
 
-async def _write_profile(
-    step: ProfileUpdate,
-    entry: LedgerEntry,
-    *,
-    policy: Policy,
-    directory: Directory,
-    ledger: Ledger,
-) -> Outcome:
-    """Write the profile the row records (what ``GUEST_PROFILE_FIELDS`` allows today), then
-    mark the step done, etag-checked: if the row changed meanwhile (a later message recorded
-    another profile, or another step wrote), read it again and write again what differs from
-    what was sent. Whichever delivery marks the step done wrote the profile the row held then."""
-    sent: dict[str, str | None] | None = None
-    await _check_own_guest(step, entry, directory)
-    for _ in range(PROFILE_ATTEMPTS):
-        if sent is None and entry.steps.get(step.key) == StepStatus.DONE:
-            return Outcome.ALREADY_DONE
-        wanted = writable_now(entry.profile, policy)
-        if wanted != sent:
-            if wanted:
-                await directory.update_profile(user_id=step.userId, values=wanted)
-            sent = wanted
-        done = StepsRecorded(steps={step.key: StepStatus.DONE})
-        if await ledger.update(step.email, done, etag=entry.etag):
-            return Outcome.DONE
-        fresh = await ledger.get(step.email)
-        if fresh is None or fresh.user_id is None or fresh.user_id.lower() != step.userId.lower():
-            raise InvalidMessage("UnknownGuest", "the ledger no longer records the step's guest")
-        entry = fresh
-    raise LedgerContention("the guest's ledger row kept changing under the profile step")
+def _granting(key: str, expected: tuple[StepStatus, ...]) -> Callable[[LedgerEntry], bool]:
+    """``still``: the guest is not leaving and the row records one of ``expected`` for ``key``
+    (no removal was decided since the step read it)."""
+    return lambda row: row.status in ONBOARDED and row.steps.get(key) in expected
 
 
-async def _check_own_guest(step: ProfileUpdate, entry: LedgerEntry, directory: Directory) -> None:
-    """``PATCH /users/{id}`` (User.ReadWrite.All) only on a guest this app invited: the row
-    says this app created the account, and the user, read now, is a guest (``MemberNotGuest``
-    whatever ``ALLOW_MEMBERS`` says; ``NotInvitedHere`` otherwise)."""
-    if not created_here(entry):
-        raise InvalidMessage(
-            "NotInvitedHere", "the profile is written only on guests this app invited"
-        )
-    user = await directory.get_user(step.userId)
-    if user is None:
-        raise InvalidMessage("UnknownGuest", "the step's user is not in the directory")
-    check_guest(user, allow_members=False)
-
-
-async def _call(step: AssignmentStep, directory: Directory) -> None:
+async def _call(
+    step: GroupMembership | AppRoleAssignment | SponsorLink, directory: Directory
+) -> str | None:
+    """The Graph call; Graph's id of what it created, when the ledger needs it to undo it."""
     match step:
         case GroupMembership():
             await directory.add_group_member(group_id=step.groupId, user_id=step.userId)
         case AppRoleAssignment():
-            await directory.assign_app_role(
+            return await directory.assign_app_role(
                 user_id=step.userId, resource_id=step.resourceId, app_role_id=step.appRoleId
             )
         case SponsorLink():
             await directory.add_sponsor(user_id=step.userId, sponsor_id=step.sponsorId)
-        case ProfileUpdate():  # written by _write_profile, never here
-            raise AssertionError("the profile step is written by _write_profile")
+    return None
 
 
 async def record_step_failed(step: AssignmentStep, *, ledger: Ledger) -> None:
-    """The step will not be tried again (refused, or out of attempts)."""
+    """The step will not be tried again (refused, or out of attempts). A removal stays
+    ``removing``: the access is still there, and the offboarding is not finished until the
+    step, replayed from poison once the cause is fixed, removes it."""
+    if isinstance(step, GroupRemoval | AppRoleRemoval):
+        return
     await ledger.update(step.email, StepsRecorded(steps={step.key: StepStatus.FAILED}))

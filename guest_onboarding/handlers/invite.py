@@ -2,26 +2,28 @@
 the queue redelivers, then queue one assignment step per group and app role not yet done. The
 ledger row decides, one branch per state (read :func:`invite_guest` top to bottom). Sponsors are
 resolved before anything is written or sent; every ``POST /invitations``, first invitations and
-reminders alike, goes through the :class:`InvitationGate`.
+reminders alike, goes through the :class:`~.gate.InvitationGate`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from guest_onboarding import errors, ports
+from guest_onboarding import errors
 from guest_onboarding.domain import changes
 from guest_onboarding.domain import ledger as rows
-from guest_onboarding.domain.invitation import Invitation, InvitationCommand
+from guest_onboarding.domain.invitation import InvitationCommand
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import check_guest, onboardable
-from guest_onboarding.handlers.assign import queue_steps, record_profile
+from guest_onboarding.handlers import lifecycle as later
+from guest_onboarding.handlers.assign import queue_steps
 from guest_onboarding.handlers.email_owed import email_if_owed
+from guest_onboarding.handlers.gate import InvitationGate
+from guest_onboarding.handlers.profile_step import record_profile
 from guest_onboarding.handlers.returning import comeback_row
 from guest_onboarding.handlers.sponsors import record_new_sponsors, resolve_sponsors
 from guest_onboarding.ports import Directory, DirectoryUser, Ledger, Outbox
@@ -48,6 +50,7 @@ async def invite_guest(
     replication_wait: timedelta,
     link_sponsors: bool = False,
     allow_members: bool = False,
+    lifecycle: later.Lifecycle | None = None,
 ) -> InviteOutcome:
     """The guest exists (invited only if no user has the address), their steps queued. ``token``
     is the queue message id (a redelivery keeps it); ``raw_body`` is re-queued on deferral. A
@@ -67,6 +70,7 @@ async def invite_guest(
         link_sponsors=link_sponsors,
         allow_members=allow_members,
         sponsor_contact=contact,
+        lifecycle=lifecycle or later.Lifecycle(),
     )
     entry = await ledger.get(cmd.email) or await comeback_row(
         cmd.email, ledger=ledger, find=run.existing_user, clock=clock
@@ -88,8 +92,36 @@ async def invite_guest(
             return await run.defer()  # another delivery is sending it, or changed the row
         steps = await record_profile(cmd, entry, ledger=ledger)
         await record_new_sponsors(entry, cmd, contact, ledger=ledger)
+        mover = await later.record_latest_word(
+            cmd,
+            entry,
+            entry.user_id,
+            lifecycle=run.lifecycle,
+            ledger=ledger,
+            outbox=outbox,
+            now=clock(),
+        )
         outcome = Outcome.EMAILED if emailed else Outcome.ALREADY_ONBOARDED
-        return await run.fan_out(outcome, entry.user_id, steps)
+        return await run.fan_out(outcome, entry.user_id, steps, mover)
+    if entry.status == GuestStatus.OFFBOARDING:  # wait for it to finish (poison when stuck)
+        later.check_offboarding_not_stuck(entry, now=clock())
+        return await run.defer(later.OFFBOARDING_RECHECK_SECONDS, at_most=60.0)
+    if entry.status == GuestStatus.OFFBOARDED and entry.user_id:
+        back = await later.bring_back(
+            run.cmd,
+            entry,
+            entry.user_id,
+            sponsor_contact=contact,
+            now=clock(),
+            directory=directory,
+            ledger=ledger,
+            outbox=outbox,
+        )
+        if back is later.Comeback.GONE:
+            return await _onboard_afresh(run, entry)
+        if back is later.Comeback.RACED:
+            return await run.defer()
+        return await run.fan_out(Outcome.RETURNED, entry.user_id, {}, back)
     if entry.status == GuestStatus.EXPIRED:
         return await _claim_and_invite(run, entry)
     if entry.status == GuestStatus.DISABLED and entry.user_id:
@@ -198,6 +230,7 @@ class _Run:
     link_sponsors: bool
     allow_members: bool
     sponsor_contact: str | None
+    lifecycle: later.Lifecycle
 
     async def existing_user(self) -> DirectoryUser | None:
         """The one user the directory holds under the address, if any (``policy.onboardable``)."""
@@ -227,72 +260,17 @@ class _Run:
         return replacing.etag is not None and await self.ledger.take_over(new, etag=replacing.etag)
 
     async def fan_out(
-        self, outcome: Outcome, user_id: str, done: Mapping[str, rows.StepStatus]
+        self, outcome: Outcome, user_id: str, done: Mapping[str, rows.StepStatus], more: int = 0
     ) -> InviteOutcome:
-        """Queue the steps not done yet. A user who already existed gets their sponsors by steps
-        (``ADD_SPONSORS_TO_EXISTING_USERS``); an invited guest got them with the invitation."""
+        """Queue the steps not done yet (``more``: queued already). A user who already existed
+        gets their sponsors by steps (``ADD_SPONSORS_TO_EXISTING_USERS``); an invited guest got
+        them with the invitation; the end date goes on the user too
+        (``SET_EMPLOYEE_LEAVE_DATE``)."""
         link = self.link_sponsors and outcome not in (Outcome.INVITED, Outcome.REINVITED)
         ledger, outbox = self.ledger, self.outbox
         queued = await queue_steps(
             self.cmd, user_id, done, link_sponsors=link, ledger=ledger, outbox=outbox
         )
-        return InviteOutcome(outcome=outcome, steps_queued=queued)
-
-
-@dataclass(frozen=True, kw_only=True)
-class InvitationGate:
-    """The ``Directory``'s invitations behind the tenant's health record (built once, in
-    ``bootstrap.Runtime``). While Graph refuses invitations for the whole tenant (its exact
-    wording: ``adapters/graph/responses.py``), the stop is recorded once for every instance,
-    messages wait on their queue (nothing poisoned), and one delivery per probe interval tries
-    for real. Any verdict Graph gives that probe other than the tenant-wide refusal lifts the
-    stop, a refusal of the probe's own message too (a 400 for its domain, a 404, a 403 about one
-    partner): that message goes its own way. No verdict (a 429, a 5xx, no answer): the probe
-    stays due for the next delivery."""
-
-    directory: Directory
-    health: ports.TenantHealth
-    probe_interval: timedelta
-
-    async def ensure_open(self, now: datetime) -> ports.TenantStop | None:
-        """The stop if a probe is due; ``InvitationsStopped`` while it holds and none is due."""
-        stop = await self.health.invitations_stopped()
-        if stop is not None and (wait := stop.next_probe_in(self.probe_interval, now)) > 0:
-            raise errors.InvitationsStopped(stop.message, retry_after=wait, code=stop.code)
-        return stop
-
-    async def invite(
-        self, email: str, invitation: Invitation, *, now: datetime
-    ) -> ports.InvitationResult:
-        """``POST /invitations`` unless the tenant is stopped; the probe when one is due."""
-        interval = self.probe_interval.total_seconds()
-        stop = probe = await self.ensure_open(now)
-        if stop is not None:  # the probe is due: one delivery of any instance claims it
-            probe = await self.health.record_stop(dataclasses.replace(stop, last_probe_at=now))
-            if probe is None:
-                raise errors.InvitationsStopped(stop.message, retry_after=interval, code=stop.code)
-        try:
-            result = await self.directory.invite(email, invitation)
-        except errors.InvitationsStopped as exc:
-            # The prober refreshes the stop it won; anyone else records it only if no other
-            # delivery did first: one recorded stop (one tenant_stop outcome) per probe.
-            since, etag = (stop.since, probe.etag) if stop and probe else (now, None)
-            met = ports.TenantStop(
-                code=exc.code, message=exc.message, since=since, last_probe_at=now, etag=etag
-            )
-            exc.recorded, exc.retry_after = await self.health.record_stop(met) is not None, interval
-            raise
-        except errors.DirectoryError as exc:
-            if stop is not None and probe is not None:
-                if isinstance(exc, errors.TransientDirectoryError):  # no verdict: still due
-                    await self.health.record_stop(dataclasses.replace(stop, etag=probe.etag))
-                else:  # a verdict on this message alone: Graph judges invitations again
-                    await self._lift(stop)
-            raise
-        if stop is not None:
-            await self._lift(stop)
-        return result
-
-    async def _lift(self, stop: ports.TenantStop) -> None:
-        await self.health.clear_stop()
-        _log.warning("invitations resume: the tenant-wide stop since %s is lifted", stop.since)
+        if self.lifecycle.leave_dates:
+            queued += await later.queue_leave_date(self.cmd, user_id, ledger=ledger, outbox=outbox)
+        return InviteOutcome(outcome=outcome, steps_queued=queued + more)

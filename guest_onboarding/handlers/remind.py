@@ -20,7 +20,7 @@ from guest_onboarding.domain.ledger import REMINDABLE
 from guest_onboarding.domain.outcomes import Outcome
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.errors import InvalidMessage, Paused
-from guest_onboarding.handlers.invite import InvitationGate
+from guest_onboarding.handlers.gate import InvitationGate
 from guest_onboarding.internal_messages import ReminderRequest
 from guest_onboarding.ports import Ledger
 

@@ -37,6 +37,7 @@ from guest_onboarding.domain.ledger import (
     invited_recently,
     retired_record,
 )
+from guest_onboarding.domain.offboarding import holds_access
 from guest_onboarding.domain.policy import Policy
 from guest_onboarding.domain.schedule import ExpiredGuestAction, Removal
 from guest_onboarding.errors import InvalidMessage, NotFound, logged_error
@@ -286,14 +287,14 @@ async def _no_longer_pending(run: _Sweep, row: LedgerEntry, user_id: str) -> Non
 
 
 async def _forget_finished_guests(run: _Sweep) -> None:
-    """The ledger keeps personal data no longer than it needs to: rows in any status (existing,
-    expired, disabled, refused, redeemed...) not written for ``LEDGER_RETENTION_DAYS`` are
-    replaced by a record without personal fields, keyed by a hash of the address
-    (``domain.ledger.retired_record``): reports still count them, and a person who comes back
-    is onboarded afresh (``domain.ledger.returning_row``)."""
+    """The ledger keeps personal data no longer than it needs to: rows in any status not written
+    for ``LEDGER_RETENTION_DAYS`` are replaced by a record without personal fields, keyed by a
+    hash of the address (``domain.ledger.retired_record``): reports still count them, and a
+    person who comes back is onboarded afresh. Never a row an offboarding needs
+    (``domain.offboarding.holds_access``)."""
     cutoff = run.now - timedelta(days=run.settings.retention_days)
     async for entry in run.ledger.stale_entries(updated_before=cutoff):
         if run.summary.retired >= MAX_RETIRED_PER_RUN:
             break
-        if await run.ledger.retire(entry, retired_record(entry)):
+        if not holds_access(entry) and await run.ledger.retire(entry, retired_record(entry)):
             run.summary.retired += 1

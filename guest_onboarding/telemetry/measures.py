@@ -20,6 +20,7 @@ from guest_onboarding.telemetry.names import (
     GUEST_REF,
     INVITATIONS,
     MESSAGE_AGE,
+    OFFBOARDINGS,
     OUTCOME,
     POISONED,
     QUEUE,
@@ -27,6 +28,7 @@ from guest_onboarding.telemetry.names import (
     REDEMPTIONS,
     REMINDER_NUMBER,
     REMINDERS,
+    REMOVALS,
     RESULT,
     SCOPE,
     STEP,
@@ -35,6 +37,7 @@ from guest_onboarding.telemetry.names import (
     TARGET,
     TIME_TO_REDEEM,
     TIME_TO_REDEEM_ATTRIBUTE,
+    TRIGGER,
 )
 
 if TYPE_CHECKING:
@@ -71,6 +74,21 @@ _graph_throttled = _meter.create_counter(
 _graph_retry_after = _meter.create_histogram(
     GRAPH_RETRY_AFTER, unit="s", description="Retry-After of Graph's 429 answers"
 )
+_offboardings = _meter.create_counter(
+    OFFBOARDINGS,
+    unit="{offboarding}",
+    description="Offboardings asked for, by outcome (offboarding: admitted; brake_engaged: the "
+    "brake went on with this one, an alert; held; discarded; not_onboarded; not_a_guest; "
+    "already_offboarded) and trigger (hr, end_date, release)",
+)
+_removals = _meter.create_counter(
+    REMOVALS,
+    unit="{removal}",
+    description="Group memberships and app role assignments this app removed (leavers, movers), "
+    "by kind and outcome (done; already_done: gone already)",
+)
+#: The assignment step kinds that remove access (``internal_messages``).
+REMOVAL_KINDS = frozenset({"removeGroup", "removeAppRole"})
 _message_age = _meter.create_histogram(
     MESSAGE_AGE, unit="s", description="Time from enqueue to dequeue (deliberate delays included)"
 )
@@ -84,6 +102,7 @@ _SPAN_FIELDS = {
     "target": TARGET,
     "reminder": REMINDER_NUMBER,
     "error": ERROR_TYPE,
+    "trigger": TRIGGER,
 }
 
 
@@ -137,10 +156,20 @@ def record_outcome(step: str, outcome: Outcome, fields: Mapping[str, Any]) -> No
     _steps.add(1, dimensions)
     if result == Result.FAILED:
         _poisoned.add(1, {STEP: step, ERROR_TYPE: code or UNEXPECTED})
+    if step == "offboard":
+        record_offboarding(outcome, str(fields.get("trigger") or "hr"))
+    if fields.get("kind") in REMOVAL_KINDS and result == Result.DONE:
+        _removals.add(1, {STEP_KIND: str(fields["kind"]), OUTCOME: outcome.value})
     if outcome in (Outcome.INVITED, Outcome.REINVITED, Outcome.EMAILED):
         _invitations.add(1, {OUTCOME: outcome.value})
     elif outcome == Outcome.SENT:
         _reminders.add(1, {REMINDER_NUMBER: int(fields.get("reminder") or 0)})
+
+
+def record_offboarding(outcome: Outcome, trigger: str) -> None:
+    """One offboarding asked for (``guest_onboarding.offboardings``); the alert on the brake
+    counts those with outcome ``brake_engaged`` (infra/app/alerts.bicep)."""
+    _offboardings.add(1, {OUTCOME: outcome.value, TRIGGER: trigger})
 
 
 def record_message_age(queue: str, inserted_at: datetime | None, now: datetime) -> None:
@@ -153,10 +182,15 @@ def record_message_age(queue: str, inserted_at: datetime | None, now: datetime) 
 
 
 def record_sweep(
-    counts: Mapping[str, int], redemptions: Iterable[tuple[str, str, float | None]]
+    counts: Mapping[str, int],
+    redemptions: Iterable[tuple[str, str, float | None]],
+    offboardings: Iterable[Outcome] = (),
 ) -> None:
     """The sweep's summary on its span; each redemption (masked guest, guest ref, seconds since
-    the first invitation) as an event of the span and in the metrics."""
+    the first invitation) as an event of the span and in the metrics; each end date's
+    offboarding in ``guest_onboarding.offboardings`` (trigger ``end_date``)."""
+    for outcome in offboardings:
+        record_offboarding(outcome, "end_date")
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attribute(STEP, "sweep")

@@ -17,6 +17,9 @@ GUEST_REF = "guest_onboarding.guest_ref"  # a hash of the canonical address (a c
 EXTERNAL_REF = "guest_onboarding.external_ref"  # a hash of HR's external id
 REMINDER_NUMBER = "guest_onboarding.reminder.number"
 ERROR_TYPE = "error.type"  # our rejection code or Graph's error code
+#: What asked for an offboarding: ``hr`` (a message), ``end_date`` (the sweep), ``release`` (an
+#: operator released a held one).
+TRIGGER = "guest_onboarding.offboarding.trigger"
 QUEUE = "messaging.destination.name"
 MESSAGE_ID = "messaging.message.id"
 DELIVERY_COUNT = "messaging.message.delivery_count"
@@ -34,6 +37,8 @@ POISONED = "guest_onboarding.poisoned"
 GRAPH_THROTTLED = "guest_onboarding.graph.throttled"
 GRAPH_RETRY_AFTER = "guest_onboarding.graph.retry_after"
 MESSAGE_AGE = "guest_onboarding.queue.message_age"
+OFFBOARDINGS = "guest_onboarding.offboardings"
+REMOVALS = "guest_onboarding.removals"
 
 _HOUR, _DAY = 3600.0, 86400.0
 #: Histogram buckets (seconds): redemption takes hours to weeks, a message waits seconds to hours.

@@ -3,6 +3,9 @@
 //   the Functions host moving a message to <queue>-poison after maxDequeueCount (a host log line);
 // - a tenant-wide Graph refusal: the app's `guest_onboarding.steps` metric with outcome
 //   "tenant_stop" (invitations blocked for the tenant, say); the Graph error code is a dimension.
+// - the offboarding brake engaged: the app's `guest_onboarding.offboardings` metric with outcome
+//   "brake_engaged" (more than OFFBOARD_THRESHOLD offboardings within an hour; the rest are held
+//   until an operator runs `guest-onboarding release`); what asked for it is a dimension.
 // The app exports its metrics through OpenTelemetry (guest_onboarding/telemetry/): in
 // workspace-based Application Insights each export is a row of `customMetrics` (`name`,
 // `valueSum`, the attributes in `customDimensions`). Metrics are counted where the outcome is
@@ -25,6 +28,7 @@ param evaluationFrequency string = 'PT5M'
 var appMetrics = 'customMetrics | extend step = tostring(customDimensions["guest_onboarding.step"]), outcome = tostring(customDimensions["guest_onboarding.outcome"]), code = tostring(customDimensions["error.type"])'
 var hostPoisoned = 'traces | where message has "MaxDequeueCount" and message has "poison" | extend step = "host", code = "MaxDequeueCount", messages = 1.0'
 var poisonedQuery = 'union (${appMetrics} | where name == "guest_onboarding.poisoned" | extend messages = valueSum), (${hostPoisoned}) | project timestamp, step, code, messages'
+var brakeQuery = '${appMetrics} | where name == "guest_onboarding.offboardings" and outcome == "brake_engaged" | extend trigger = tostring(customDimensions["guest_onboarding.offboarding.trigger"]) | project timestamp, trigger, offboardings = valueSum'
 var tenantStopQuery = '${appMetrics} | where name == "guest_onboarding.steps" and outcome == "tenant_stop" | project timestamp, step, code, messages = valueSum'
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
@@ -131,6 +135,55 @@ resource tenantStopAlert 'Microsoft.Insights/scheduledQueryRules@2022-08-01-prev
   }
 }
 
+resource brakeAlert 'Microsoft.Insights/scheduledQueryRules@2022-08-01-preview' = {
+  name: 'alert-offboarding-brake-${uniqueString(applicationInsightsId)}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Guest onboarding: offboardings held by the brake'
+    description: 'More offboardings than OFFBOARD_THRESHOLD arrived within an hour (a bad HR export, a forged burst): the rest are held and nothing more is removed. Look at who is held (guest-onboarding release --dry-run), then release or discard them.'
+    severity: 1
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: evaluationFrequency
+    windowSize: evaluationFrequency
+    criteria: {
+      allOf: [
+        {
+          query: brakeQuery
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'offboardings'
+          dimensions: [
+            {
+              name: 'trigger'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
 output actionGroupId string = actionGroup.id
+output brakeQuery string = brakeQuery
 output poisonedQuery string = poisonedQuery
 output tenantStopQuery string = tenantStopQuery

@@ -14,14 +14,20 @@ param assign bool = true
 @description('POST /servicePrincipals/{id}/appRoleAssignedTo (app roles in access profiles): AppRoleAssignment.ReadWrite.All with Application.Read.All. Its holder can grant itself any Graph permission, so it is off unless the deployment uses app roles.')
 param grantAppRoleAssignment bool = false
 
-@description('DELETE /users/{id} (expired guests): User.DeleteRestore.All, the least-privileged application permission for it.')
+@description('DELETE /users/{id} (expired guests, leavers): User.DeleteRestore.All, the least-privileged application permission for it.')
 param grantDeletePermission bool = false
 
-@description('PATCH /users/{id} accountEnabled (disabling expired guests): User.EnableDisableAccount.All (with User.Read.All, always granted). Not set by main.bicep until the code reads EXPIRED_GUEST_ACTION.')
+@description('PATCH /users/{id} accountEnabled (disabling expired guests and leavers, enabling returning guests): User.EnableDisableAccount.All (with User.Read.All, always granted).')
 param grantDisablePermission bool = false
+
+@description('PATCH /users/{id} employeeLeaveDateTime (HR\'s end date on the guest, SET_EMPLOYEE_LEAVE_DATE): User-LifeCycleInfo.ReadWrite.All (with User.Read.All, always granted); no higher permission allows it.')
+param grantLifecycleWrite bool = false
 
 @description('POST /users/{id}/sponsors/$ref (sponsors for existing users): User.ReadWrite.All, the least privileged for it. Not set by main.bicep until the code has a sponsors opt-in.')
 param grantSponsorWrite bool = false
+
+// GroupMember.ReadWrite.All also removes leavers and movers from the groups this app added
+// them to; User.RevokeSessions.All revokes a leaver's sessions.
 
 @description('PATCH /users/{id} profile properties (companyName, department, jobTitle... from GUEST_PROFILE_FIELDS): User.ReadWrite.All, the least privileged for them in Microsoft\'s permissions table. Off unless GUEST_PROFILE_FIELDS names a field.')
 param grantProfileWrite bool = false
@@ -33,6 +39,7 @@ var basePermissions = [
   'User.Invite.All'
   'User.Read.All'
   'GroupMember.ReadWrite.All'
+  'User.RevokeSessions.All'
 ]
 var appRolePermissions = [
   'AppRoleAssignment.ReadWrite.All'
@@ -48,6 +55,9 @@ var disablePermissions = [
 var userWritePermissions = [
   'User.ReadWrite.All'
 ]
+var lifecyclePermissions = [
+  'User-LifeCycleInfo.ReadWrite.All'
+]
 var groupReadPermissions = [
   'GroupMember.Read.All'
 ]
@@ -57,6 +67,7 @@ var permissions = concat(
   grantDeletePermission ? deletePermissions : [],
   grantDisablePermission ? disablePermissions : [],
   (grantSponsorWrite || grantProfileWrite) ? userWritePermissions : [],
+  grantLifecycleWrite ? lifecyclePermissions : [],
   grantGroupRead ? groupReadPermissions : []
 )
 

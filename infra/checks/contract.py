@@ -79,7 +79,9 @@ _AZD_VALUE = re.compile(
     r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:=(?P<default>[^}]*))?\}"
 )
 _SWITCH = re.compile(r"`(?P<name>grant[A-Za-z]+)`")
-_PERMISSION_ROW = re.compile(r"^\|\s*`(?P<name>[A-Za-z]+(?:\.[A-Za-z]+)+)`\s*\|(?P<rest>.*)$")
+_PERMISSION_ROW = re.compile(
+    r"^\|\s*`(?P<name>[A-Za-z][A-Za-z-]*(?:\.[A-Za-z]+)+)`\s*\|(?P<rest>.*)$"
+)
 
 
 @dataclass(frozen=True)

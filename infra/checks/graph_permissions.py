@@ -88,6 +88,10 @@ def _expired_action(deployment: Deployment) -> str:
     return str(deployment.settings.expired_guest_action) if deployment.settings else "none"
 
 
+def _offboard_action(deployment: Deployment) -> str:
+    return str(deployment.settings.offboard_action) if deployment.settings else "remove-access"
+
+
 ALWAYS = Feature(None, "always", lambda d: True)
 APP_ROLES = Feature(
     "grantAppRoleAssignment",
@@ -96,13 +100,26 @@ APP_ROLES = Feature(
 )
 DISABLE_EXPIRED = Feature(
     "grantDisablePermission",
-    "`EXPIRED_GUEST_ACTION` is `disable` or `disable-then-delete`",
-    lambda d: _expired_action(d) in ("disable", "disable-then-delete"),
+    "`EXPIRED_GUEST_ACTION` is `disable` or `disable-then-delete`, or `OFFBOARD_ACTION` is not "
+    "`remove-access` (default `disable`)",
+    lambda d: (
+        _expired_action(d) in ("disable", "disable-then-delete")
+        or _offboard_action(d) != "remove-access"
+    ),
 )
 DELETE_EXPIRED = Feature(
     "grantDeletePermission",
-    "`EXPIRED_GUEST_ACTION` is `delete` or `disable-then-delete`, or `DELETE_EXPIRED_GUESTS=true`",
-    lambda d: _expired_action(d) in ("delete", "disable-then-delete"),
+    "`EXPIRED_GUEST_ACTION` or `OFFBOARD_ACTION` is `delete` or `disable-then-delete`, or "
+    "`DELETE_EXPIRED_GUESTS=true`",
+    lambda d: (
+        _expired_action(d) in ("delete", "disable-then-delete")
+        or _offboard_action(d) in ("delete", "disable-then-delete")
+    ),
+)
+LEAVE_DATES = Feature(
+    "grantLifecycleWrite",
+    "`SET_EMPLOYEE_LEAVE_DATE=true`",
+    lambda d: bool(d.settings and d.settings.set_employee_leave_date),
 )
 SPONSORS_FOR_EXISTING = Feature(
     "grantSponsorWrite",
@@ -131,6 +148,8 @@ FEATURE_PARAMETERS: dict[str, tuple[Any, ...]] = {
     "deleteExpiredGuests": (False, True),
     "expiredGuestAction": ("none", "disable", "disable-then-delete", "delete"),
     "addSponsorsToExistingUsers": (False, True),
+    "offboardAction": ("remove-access", "disable", "disable-then-delete", "delete"),
+    "setEmployeeLeaveDate": (False, True),
     "guestProfileFields": ("", "companyName,department"),
     "detectDynamicGroups": (True, False),
 }
@@ -260,7 +279,7 @@ SERVICE_PRINCIPAL_PROBE = GraphCall(
 DISABLE_USER = GraphCall(
     "PATCH",
     "/users/{id}",
-    "disable expired guests (and enable them again when HR sends them back)",
+    "disable expired guests and leavers (and enable them again when HR sends them back)",
     DISABLE_EXPIRED,
     writes=("accountEnabled",),
     least=frozenset({"User.EnableDisableAccount.All", "User.Read.All"}),
@@ -270,7 +289,9 @@ DISABLE_USER = GraphCall(
         "User.Read.All is the least-privileged combination",
     ),
 )
-DELETE_USER = GraphCall("DELETE", "/users/{id}", "delete expired guests", DELETE_EXPIRED)
+DELETE_USER = GraphCall(
+    "DELETE", "/users/{id}", "delete expired guests and leavers (disabled first)", DELETE_EXPIRED
+)
 ADD_SPONSOR = GraphCall(
     "POST",
     "/users/{id}/sponsors/$ref",
@@ -285,15 +306,15 @@ ADD_SPONSOR = GraphCall(
     higher=frozenset({"Directory.ReadWrite.All"}),
 )
 
-# Phase B (TEAM.md): rows ready to switch on.
+# Joiner, mover, leaver: every offboarding revokes sessions and removes memberships.
 REVOKE_SESSIONS = GraphCall(
-    "POST", "/users/{id}/revokeSignInSessions", "revoke a leaver's sessions", NOT_YET
+    "POST", "/users/{id}/revokeSignInSessions", "revoke a leaver's sessions", ALWAYS
 )
 REMOVE_MEMBER = GraphCall(
     "DELETE",
     "/groups/{id}/members/{id}/$ref",
-    "remove a leaver or mover from a group",
-    NOT_YET,
+    "remove a leaver or mover from a group this app added them to",
+    ALWAYS,
     least=frozenset({"GroupMember.ReadWrite.All"}),
     source=Source(
         DOCS + "group-delete-members?view=graph-rest-1.0",
@@ -305,8 +326,15 @@ REMOVE_MEMBER = GraphCall(
 REMOVE_APP_ROLE = GraphCall(
     "DELETE",
     "/servicePrincipals/{id}/appRoleAssignedTo/{id}",
-    "remove an app role assignment",
-    NOT_YET,
+    "remove an app role assignment this app made (a leaver's, a mover's)",
+    APP_ROLES,
+)
+FIND_ASSIGNMENT = GraphCall(
+    "GET",
+    "/users/{id}/appRoleAssignments",
+    "find the id of an assignment to remove when the ledger lacks it (`$filter=resourceId eq`)",
+    APP_ROLES,
+    covered_by=ASSIGN_APP_ROLE.key,
 )
 UPDATE_PROFILE = GraphCall(
     "PATCH",
@@ -320,8 +348,8 @@ UPDATE_PROFILE = GraphCall(
 SET_LEAVE_DATE = GraphCall(
     "PATCH",
     "/users/{id}",
-    "set a leaver's end date",
-    NOT_YET,
+    "write HR's end date (`accessEndsOn`) on the guest",
+    LEAVE_DATES,
     writes=("employeeLeaveDateTime",),
     least=frozenset({"User-LifeCycleInfo.ReadWrite.All", "User.Read.All"}),
     source=Source(
@@ -383,6 +411,7 @@ GRAPH_CALLS: tuple[GraphCall, ...] = (
     REVOKE_SESSIONS,
     REMOVE_MEMBER,
     REMOVE_APP_ROLE,
+    FIND_ASSIGNMENT,
     UPDATE_PROFILE,
     SET_LEAVE_DATE,
     GET_GROUP,
@@ -408,6 +437,14 @@ PERMISSION_NOTES: dict[str, str] = {
         "service principal (403 without it)."
     ),
     "User.EnableDisableAccount.All": "Together with `User.Read.All` (granted always).",
+    "User-LifeCycleInfo.ReadWrite.All": (
+        "Together with `User.Read.All` (granted always); writes only the lifecycle properties "
+        "(`employeeHireDate`, `employeeLeaveDateTime`)."
+    ),
+    "User.RevokeSessions.All": (
+        "Makes an offboarding take effect now: a leaver's refresh tokens and session cookies "
+        "stop working."
+    ),
     "User.ReadWrite.All": (
         "**Risk:** far broader than every other grant. Its holder can create users, read and "
         "update the profile of every user who holds no administrator role, members included "
@@ -687,6 +724,7 @@ def permission_rows() -> list[tuple[str, tuple[Feature, ...], list[GraphCall]]]:
         "grantDeletePermission",
         "grantDisablePermission",
         "grantSponsorWrite",
+        "grantLifecycleWrite",
         "grantProfileWrite",
         "grantGroupRead",
     ]

@@ -105,6 +105,8 @@ APP_PERMISSIONS = (
     "User.Invite.All",
     "User.Read.All",
     "User.ReadWrite.All",
+    "User.RevokeSessions.All",
+    "User-LifeCycleInfo.ReadWrite.All",
 )
 
 #: Runs ``az`` with these arguments and returns its JSON output (raises CheckUnavailable).

@@ -98,3 +98,17 @@ def test_the_table_keeps_each_address_on_one_line() -> None:
         status_table([entry(email="frank.long-name@tailspin.example", last_error=long_error)])
     )
     assert "frank.long-name@tailspin.example" in console.export_text()
+
+
+def test_an_offboarded_guest_shows_its_grants_removed() -> None:
+    leaver = entry(
+        status=GuestStatus.OFFBOARDED,
+        steps={
+            GROUP_KEY: StepStatus.REMOVED,
+            ROLE_KEY: StepStatus.REMOVING,
+            "o_revoke": StepStatus.DONE,
+        },
+    )
+    console = Console(width=200, record=True)
+    console.print(status_table([leaver]))
+    assert "1/3 done, 1 removed, 1 removing" in console.export_text()

@@ -130,3 +130,18 @@ def test_sponsors_are_judged_by_the_apps_rules(tmp_path: Path, settings: Setting
     verdict = judge(csv_row(tmp_path, f"ada@fabrikam.example,,,,,,,,{six},"), settings.policy)
     assert isinstance(verdict, Rejected)
     assert (verdict.column, verdict.code) == ("[sponsors]", "TooManySponsors")
+
+
+def test_offboarding_rows_are_accepted_and_settling_messages_are_not_submitted(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "leavers.jsonl"
+    lines = [
+        {"email": "ada@fabrikam.example", "action": "offboard"},
+        {"email": "bob@fabrikam.example", "action": "offboard", "groups": [GROUP_PARTNERS]},
+        {"heldOffboarding": {"email": "ada@fabrikam.example", "heldAt": "2026-11-01T08:00:00Z"}},
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    accepted, rejected = judge_all(read_rows(path), settings.policy)
+    assert [a.line for a in accepted] == [1]
+    assert [(r.line, r.code) for r in rejected] == [(2, "InvalidField"), (3, "UnknownField")]

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from devstack.seeds import ALAN, GRACE, GROUP_PROJECT_X, PORTAL_SP, READER_ROLE, sample_tenant
+from devstack.seeds import (
+    ALAN,
+    GRACE,
+    GROUP_PARTNERS,
+    GROUP_PROJECT_X,
+    PORTAL_SP,
+    READER_ROLE,
+    sample_tenant,
+)
 from graph_emulator import serializers
 from graph_emulator.calls import GraphRequest, GraphResponse
 from graph_emulator.emulator import Emulator
@@ -78,6 +86,12 @@ EXAMPLES: dict[str, tuple[str, str, Any, dict[str, str]]] = {
     "PATCH /users/{id}": ("PATCH", f"/users/{ALAN}", {"accountEnabled": False}, {}),
     "DELETE /users/{id}": ("DELETE", f"/users/{ALAN}", None, {}),
     "GET /users/{id}/sponsors": ("GET", f"/users/{ALAN}/sponsors", None, {}),
+    "POST /users/{id}/revokeSignInSessions": (
+        "POST",
+        f"/users/{ALAN}/revokeSignInSessions",
+        None,
+        {},
+    ),
     "POST /users/{id}/sponsors/$ref": (
         "POST",
         f"/users/{GRACE}/sponsors/$ref",
@@ -110,6 +124,12 @@ EXAMPLES: dict[str, tuple[str, str, Any, dict[str, str]]] = {
         {"@odata.id": DIRECTORY + ALAN},
         {},
     ),
+    "DELETE /groups/{id}/members/{id}/$ref": (
+        "DELETE",
+        f"/groups/{GROUP_PARTNERS}/members/{ALAN}/$ref",
+        None,
+        {},
+    ),
     "GET /servicePrincipals/{id}": ("GET", f"/servicePrincipals/{PORTAL_SP}", None, {}),
     "GET /servicePrincipals(appId='{id}')": (
         "GET",
@@ -135,6 +155,13 @@ EXAMPLES: dict[str, tuple[str, str, Any, dict[str, str]]] = {
         {"principalId": GRACE, "resourceId": PORTAL_SP, "appRoleId": READER_ROLE},
         {},
     ),
+    # the assignment id is the one the POST above answers (made first by the test)
+    "DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}": (
+        "DELETE",
+        f"/servicePrincipals/{PORTAL_SP}/appRoleAssignedTo/{{assignment}}",
+        None,
+        {},
+    ),
 }
 
 
@@ -148,6 +175,10 @@ async def test_every_route_answers_what_graphs_schema_describes(key: str) -> Non
     if key == "POST /directory/deletedItems/{id}/restore":
         await emulator.call("DELETE", f"/users/{ALAN}")
     method, path, body, query = EXAMPLES[key]
+    if "{assignment}" in path:
+        _, made, grant, _ = EXAMPLES["POST /servicePrincipals/{id}/appRoleAssignedTo"]
+        created = await emulator.call("POST", made, grant)
+        path = path.replace("{assignment}", created.body["id"])
     response = await emulator.call(method, path, body, **query)
     assert 200 <= response.status < 300, response.body
     if response.body is not None:

@@ -11,15 +11,23 @@ from infra.checks.code_reads import environment_reads, setting_defaults
 from .conftest import REPO_ROOT
 
 #: The Graph application permissions: always, and with each switch of graph-permissions.bicep.
-GRAPH_ALWAYS = ["User.Invite.All", "User.Read.All", "GroupMember.ReadWrite.All"]
+GRAPH_ALWAYS = [
+    "User.Invite.All",
+    "User.Read.All",
+    "GroupMember.ReadWrite.All",
+    "User.RevokeSessions.All",
+]
 GRAPH_WHEN = {
     "grantAppRoleAssignment": ["AppRoleAssignment.ReadWrite.All", "Application.Read.All"],
     "grantDeletePermission": ["User.DeleteRestore.All"],
     "grantDisablePermission": ["User.EnableDisableAccount.All"],
     "grantSponsorWrite": ["User.ReadWrite.All"],
+    "grantLifecycleWrite": ["User-LifeCycleInfo.ReadWrite.All"],
     "grantProfileWrite": ["User.ReadWrite.All"],
     "grantGroupRead": ["GroupMember.Read.All"],
 }
+#: Leavers only lose what this app granted: no disabling, no deletion.
+REMOVE_ACCESS_ONLY = {"offboardAction": "remove-access"}
 
 
 @pytest.fixture(scope="module")
@@ -93,16 +101,21 @@ def test_graph_permissions_in_bicep_match_the_list() -> None:
 
 
 def test_a_default_deployment_grants_no_app_role_assignment_and_no_deletion() -> None:
+    # OFFBOARD_ACTION defaults to disable: leavers' sign-in is blocked.
     granted = contract.deployed_graph_permissions(REPO_ROOT)
     # DETECT_DYNAMIC_GROUPS is on by default: a read-only group permission beside the rest.
-    assert granted == [*GRAPH_ALWAYS, "GroupMember.Read.All"]
+    assert granted == [*GRAPH_ALWAYS, "User.EnableDisableAccount.All", "GroupMember.Read.All"]
+    assert contract.deployed_graph_permissions(REPO_ROOT, REMOVE_ACCESS_ONLY) == [
+        *GRAPH_ALWAYS,
+        "GroupMember.Read.All",
+    ]
     assert "User.ReadWrite.All" not in contract.deployed_graph_permissions(
         REPO_ROOT, {"deleteExpiredGuests": True, "appRoleAssignmentsEnabled": True}
     )
 
 
 def test_profile_fields_grant_user_readwrite_once_and_set_the_setting() -> None:
-    profiles = {"guestProfileFields": "companyName,jobTitle"}
+    profiles = {"guestProfileFields": "companyName,jobTitle", **REMOVE_ACCESS_ONLY}
     assert contract.deployed_graph_permissions(REPO_ROOT, profiles) == (
         [*GRAPH_ALWAYS, "User.ReadWrite.All", "GroupMember.Read.All"]
     )
@@ -116,7 +129,7 @@ def test_profile_fields_grant_user_readwrite_once_and_set_the_setting() -> None:
 
 
 def test_deletion_grants_user_deleterestore_and_sets_the_setting() -> None:
-    deleting = {"deleteExpiredGuests": True}
+    deleting = {"deleteExpiredGuests": True, **REMOVE_ACCESS_ONLY}
     assert contract.deployed_graph_permissions(REPO_ROOT, deleting) == (
         [*GRAPH_ALWAYS, "User.DeleteRestore.All", "GroupMember.Read.All"]
     )
@@ -126,7 +139,8 @@ def test_deletion_grants_user_deleterestore_and_sets_the_setting() -> None:
 
 
 def test_app_roles_parameter_grants_app_role_assignment() -> None:
-    granted = contract.deployed_graph_permissions(REPO_ROOT, {"appRoleAssignmentsEnabled": True})
+    app_roles = {"appRoleAssignmentsEnabled": True, **REMOVE_ACCESS_ONLY}
+    granted = contract.deployed_graph_permissions(REPO_ROOT, app_roles)
     assert granted == [*GRAPH_ALWAYS, *GRAPH_WHEN["grantAppRoleAssignment"], "GroupMember.Read.All"]
 
 

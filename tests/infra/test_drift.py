@@ -128,7 +128,7 @@ def _app_roles_always(root: Path) -> None:
 
 
 def _deletion_not_wired(root: Path) -> None:
-    _edit(root / "infra" / "main.bicep", "    grantDeletePermission: deletesExpiredGuests\n", "")
+    _edit(root / "infra" / "main.bicep", "    grantDeletePermission: grantsDelete\n", "")
 
 
 def _budget_table_not_created(root: Path) -> None:

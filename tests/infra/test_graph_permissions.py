@@ -6,6 +6,7 @@ table does not allow under the grants)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,8 @@ EXPECTED_LEAST = {
     "POST /users/{id}/revokeSignInSessions": {"User.RevokeSessions.All"},
     "DELETE /groups/{id}/members/{id}/$ref": {"GroupMember.ReadWrite.All"},
     "DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}": {"AppRoleAssignment.ReadWrite.All"},
+    # the table marks Directory.Read.All; covered by the app role grant (its row says so)
+    "GET /users/{id}/appRoleAssignments": {"Directory.Read.All"},
     "PATCH /users/{id} (profile fields)": {"User.ReadWrite.All"},
     "PATCH /users/{id} (employeeLeaveDateTime)": {
         "User-LifeCycleInfo.ReadWrite.All",
@@ -222,15 +225,17 @@ def test_the_old_group_probe_is_not_allowed_by_the_grants(monkeypatch: pytest.Mo
 def test_switching_a_phase_b_row_on_lets_the_grant_command_grant_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    switched = GraphCall(
-        "POST", "/users/{id}/revokeSignInSessions", "revoke", graph_permissions.ALWAYS
-    )
-    calls = tuple(switched if c.key == switched.key else c for c in GRAPH_CALLS)
+    # Every row is switched on now (the leaver's and the profile's): APP_PERMISSIONS lists
+    # exactly their permissions. The same row marked NOT_YET again (as it was before its phase)
+    # is a permission the grant command must not grant.
+    assert graph_permissions.grant_hook_problems(REPO_ROOT) == []
+    revoke = graph_permissions.REVOKE_SESSIONS
+    not_yet = dataclasses.replace(revoke, feature=graph_permissions.NOT_YET)
+    calls = tuple(not_yet if c.key == revoke.key else c for c in GRAPH_CALLS)
     monkeypatch.setattr(graph_permissions, "GRAPH_CALLS", calls)
     assert graph_permissions.grant_hook_problems(REPO_ROOT) == [
-        "infra/hooks/graph_grants.py APP_PERMISSIONS lacks User.RevokeSessions.All, the "
-        "least-privileged permission of a call the app makes: add it (the grant command refuses "
-        "it until then)"
+        "infra/hooks/graph_grants.py APP_PERMISSIONS lets the grant command grant "
+        "User.RevokeSessions.All, which no Graph call of the app needs: remove it"
     ]
 
 
@@ -241,15 +246,23 @@ def test_a_ref_row_without_its_page_is_refused(monkeypatch: pytest.MonkeyPatch) 
     assert any("$ref paths are not in Microsoft's table; cite the page" in p for p in problems)
 
 
-def test_switching_a_phase_b_row_on_asks_for_its_grant(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Switching revokeSignInSessions on is one line (its feature); the check then names the
-    # permission Bicep must grant with it.
-    revoke = graph_permissions.REVOKE_SESSIONS
-    switched = GraphCall(revoke.method, revoke.path, revoke.does, graph_permissions.ALWAYS)
-    calls = tuple(switched if c is revoke else c for c in GRAPH_CALLS)
+def test_switching_a_row_on_asks_for_its_grant(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A call switched on for every deployment (its feature) while Bicep grants its permission
+    # behind a switch: the check names the permission Bicep must grant with it.
+    leave = graph_permissions.SET_LEAVE_DATE
+    switched = GraphCall(
+        leave.method,
+        leave.path,
+        leave.does,
+        graph_permissions.ALWAYS,
+        writes=leave.writes,
+        least=leave.least,
+        source=leave.source,
+    )
+    calls = tuple(switched if c is leave else c for c in GRAPH_CALLS)
     monkeypatch.setattr(graph_permissions, "GRAPH_CALLS", calls)
     assert any(
-        p.startswith("Graph permission User.RevokeSessions.All is not granted")
+        p.startswith("Graph permission User-LifeCycleInfo.ReadWrite.All is not granted")
         for p in graph_permissions.grant_problems(REPO_ROOT)
     )
 
@@ -264,6 +277,8 @@ def test_the_sample_tenant_holds_exactly_what_a_deployment_with_app_roles_grants
             "deleteExpiredGuests": False,
             "expiredGuestAction": "none",
             "addSponsorsToExistingUsers": False,
+            "offboardAction": "disable",  # the default: leavers are disabled
+            "setEmployeeLeaveDate": False,
             "guestProfileFields": "",
             "detectDynamicGroups": True,
         }:

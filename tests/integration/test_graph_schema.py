@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import date
 from typing import Any
 
 import pytest
@@ -54,6 +55,8 @@ EVERY_SWITCH_ON = {
     "deleteExpiredGuests": False,
     "expiredGuestAction": "disable-then-delete",
     "addSponsorsToExistingUsers": True,
+    "offboardAction": "disable-then-delete",
+    "setEmployeeLeaveDate": True,
     "guestProfileFields": "companyName,department",
     "detectDynamicGroups": True,
 }
@@ -212,9 +215,26 @@ async def drive_every_call(directory: GraphDirectory, recording: Recording) -> N
     with pytest.raises(errors.NotFound):  # after the probe of the group
         await directory.add_group_member(group_id=UNKNOWN, user_id=zoe)
     called("assign_app_role")
-    await directory.assign_app_role(user_id=zoe, resource_id=PORTAL_SP, app_role_id=READER_ROLE)
+    role = {"resource_id": PORTAL_SP, "app_role_id": READER_ROLE}
+    assignment = await directory.assign_app_role(user_id=zoe, **role)
     with pytest.raises(errors.NotFound):  # after the probe of the service principal
         await directory.assign_app_role(user_id=zoe, resource_id=UNKNOWN, app_role_id=READER_ROLE)
+    called("find_app_role_assignment")
+    assert await directory.find_app_role_assignment(user_id=zoe, **role) == assignment
+    called("remove_app_role_assignment")
+    await directory.remove_app_role_assignment(resource_id=PORTAL_SP, assignment_id=assignment)
+    with pytest.raises(errors.NotFound):  # gone already
+        await directory.remove_app_role_assignment(resource_id=PORTAL_SP, assignment_id=assignment)
+    assert await directory.find_app_role_assignment(user_id=zoe, **role) is None
+    called("remove_group_member")
+    await directory.remove_group_member(group_id=PARTNERS, user_id=zoe)
+    with pytest.raises(errors.NotFound):  # not a member any more
+        await directory.remove_group_member(group_id=PARTNERS, user_id=zoe)
+    called("revoke_sessions")
+    await directory.revoke_sessions(zoe)
+    called("set_leave_date")
+    await directory.set_leave_date(zoe, date(2027, 3, 31))
+    await directory.set_leave_date(zoe, None)
     called("add_sponsor")
     await directory.add_sponsor(user_id=ALAN, sponsor_id=GRACE)
     called("update_profile")
@@ -264,8 +284,8 @@ async def test_every_answer_the_app_got_conforms_to_graphs_schema(
             assert [str(p) for p in problems] == [], f"{method} {url}"
             checked += 1
     # find_users x2, get_user, resolve_user, two pages of pending guests, invite, assign_app_role,
-    # get_group x2
-    assert checked == 10
+    # find_app_role_assignment x2, revoke_sessions, get_group x2
+    assert checked == 13
 
 
 async def test_the_adapter_reads_only_properties_graph_has(

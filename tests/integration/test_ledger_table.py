@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from azure.data.tables import TableServiceClient
 
 from guest_onboarding.adapters.storage import TableLedger
 from guest_onboarding.config import StorageSettings
+from guest_onboarding.domain.brake import BrakeState, Decided, Decision
 from guest_onboarding.domain.changes import (
     Adopted,
     Change,
@@ -39,7 +40,15 @@ from guest_onboarding.domain.changes import (
 from guest_onboarding.domain.email_wins import EmailClaimed, EmailReleased, EmailSent
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus
-from guest_onboarding.domain.profile_changes import ProfileRecorded
+from guest_onboarding.domain.movers import MoverHeld, MoverReleased
+from guest_onboarding.domain.offboarding import (
+    AccessEndRecorded,
+    HoldCleared,
+    Offboarded,
+    OffboardHeld,
+    OffboardingStarted,
+)
+from guest_onboarding.domain.profile_changes import OffboardingClearsProfile, ProfileRecorded
 from tests.fixtures.azurite import AzuriteEndpoint
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -83,6 +92,20 @@ CHANGES: list[Change] = [
     Invited(user_id="u1", first_sent_at=T0, last_sent_at=None, send_count=0, at=T1),
     InvitationRefused(last_error="Forbidden: no", at=T1),
     StepsRecorded(steps={"g_1": StepStatus.DONE, "r_2_3": StepStatus.FAILED}),
+    StepsRecorded(steps={"r_2_3": StepStatus.DONE}, grant_ids={"r_2_3": "dGhlIGFzc2lnbm1lbnQ"}),
+    AccessEndRecorded(access_ends_on=date(2027, 3, 31)),
+    OffboardHeld(offboard_held_at=T1),
+    MoverHeld(offboard_held_at=T1, mover_held=("g_1", "r_2_3")),
+    MoverReleased(steps={"g_1": StepStatus.REMOVING}),
+    StepsRecorded(steps={"o_enable": StepStatus.CANCELLED}),
+    HoldCleared(),
+    OffboardingStarted(
+        offboard_started_at=T1,
+        offboard_action="disable",
+        steps={"g_1": StepStatus.REMOVING, "o_revoke": StepStatus.QUEUED},
+        at=T1,
+    ),
+    Offboarded(offboarded_at=T1, disabled_at=T1, at=T1),
     ReminderScheduled(reminders_scheduled=2),
     ReminderClaimed(reminders_sent=2),
     ReminderReleased(reminders_sent=1),
@@ -112,6 +135,13 @@ CHANGES: list[Change] = [
     ProfileRecorded(
         profile={"companyName": "Fabrikäm", "department": None},
         steps={"p_profile": StepStatus.QUEUED},
+    ),
+    OffboardingClearsProfile(
+        offboard_started_at=T1,
+        offboard_action="disable",
+        steps={"o_revoke": StepStatus.QUEUED, "p_profile": StepStatus.QUEUED},
+        profile={"companyName": None, "department": None, "jobTitle": "Engineer"},
+        at=T1,
     ),
     EmailClaimed(
         invitation=Invitation(redirect_url="https://myapps.example", message_body="Hi"),
@@ -209,3 +239,46 @@ async def test_entries_stream_every_row_or_those_in_a_status(ledger: TableLedger
     assert sorted(everyone) == [f"g{i}@fabrikam.example" for i in range(3)]
     assert sorted(e.email for e in invited) == ["g0@fabrikam.example", "g2@fabrikam.example"]
     assert all(e.invitation == claimed().invitation for e in invited)  # whole rows
+
+
+async def test_an_end_date_cleared_reads_back_as_none(ledger: TableLedger) -> None:
+    ending = dataclasses.replace(claimed(), access_ends_on=date(2027, 3, 31))
+    assert await ledger.claim(ending)
+    assert (await ledger.get(EMAIL)).access_ends_on == date(2027, 3, 31)  # type: ignore[union-attr]
+    assert await ledger.update(EMAIL, AccessEndRecorded(access_ends_on=None))
+    assert (await ledger.get(EMAIL)).access_ends_on is None  # type: ignore[union-attr]
+
+
+async def test_ending_entries_are_the_onboarded_guests_whose_day_has_come(
+    ledger: TableLedger,
+) -> None:
+    rows = {
+        "past@a.example": (GuestStatus.REDEEMED, date(2026, 10, 31)),
+        "today@a.example": (GuestStatus.INVITED, date(2026, 11, 1)),
+        "later@a.example": (GuestStatus.REDEEMED, date(2026, 11, 2)),
+        "none@a.example": (GuestStatus.REDEEMED, None),
+        "gone@a.example": (GuestStatus.OFFBOARDED, date(2026, 10, 1)),
+        "refused@a.example": (GuestStatus.FAILED, date(2026, 10, 1)),
+    }
+    for email, (status, ends) in rows.items():
+        row = dataclasses.replace(claimed(), email=email, status=status, access_ends_on=ends)
+        assert await ledger.claim(row)
+    ending = [e async for e in ledger.ending_entries(on_or_before=date(2026, 11, 1))]
+    assert sorted(e.email for e in ending) == ["past@a.example", "today@a.example"]
+
+
+async def test_the_brake_record_reads_back_and_is_etag_guarded(ledger: TableLedger) -> None:
+    assert await ledger.brake() == BrakeState()
+    state = BrakeState(
+        admitted=(("k1", T0), ("k2", T1)),
+        engaged_at=T1,
+        decisions=(Decided(decision=Decision.RELEASE, at=T0),),
+    )
+    assert await ledger.write_brake(state)
+    assert not await ledger.write_brake(state)  # no etag: only when there is no record yet
+    read = await ledger.brake()
+    assert dataclasses.replace(read, etag=None) == state
+    assert await ledger.write_brake(dataclasses.replace(read, engaged_at=None))
+    assert not await ledger.write_brake(dataclasses.replace(read, engaged_at=None))  # stale etag
+    assert (await ledger.brake()).engaged_at is None
+    assert [e async for e in ledger.entries()] == []  # not a guest's row

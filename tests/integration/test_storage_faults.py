@@ -28,6 +28,7 @@ from azure.storage.queue.aio import QueueServiceClient
 from devstack.storage_proxy import RunningStorageProxy
 from guest_onboarding.adapters.storage import QueueOutbox, TableLedger, TableTenantHealth
 from guest_onboarding.adapters.storage.budget import TableBudgetStore
+from guest_onboarding.domain.brake import BrakeState
 from guest_onboarding.domain.changes import Expired, StepsRecorded
 from guest_onboarding.domain.invitation import group_step_key
 from guest_onboarding.domain.ledger import GuestStatus, LedgerEntry, StepStatus, retired_record
@@ -144,6 +145,12 @@ CALLS: dict[type, dict[str, tuple[Call, bool]]] = {
         "retire": (lambda a: a.ledger.retire(_row(), retired_record(_row())), True),
         "last_retired": (lambda a: a.ledger.last_retired(EMAIL), True),
         "entries": (lambda a: _drain(a.ledger.entries()), True),
+        "ending_entries": (
+            lambda a: _drain(a.ledger.ending_entries(on_or_before=T0.date())),
+            True,
+        ),
+        "brake": (lambda a: a.ledger.brake(), True),
+        "write_brake": (lambda a: a.ledger.write_brake(BrakeState()), True),
         "close": (lambda a: a.ledger.close(), False),
     },
     TableTenantHealth: {

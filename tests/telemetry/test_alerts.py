@@ -19,17 +19,22 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from azure.storage.queue import QueueServiceClient
 
+from devstack.provision import provision_storage
+from devstack.seeds import GROUP_PARTNERS
 from graph_emulator.invitation_policy import CROSS_TENANT_ACCESS, REFUSALS, SUSPICIOUS_ACTIVITY
 from guest_onboarding.bootstrap import Runtime
-from guest_onboarding.entrypoints import handle_invitation_message
+from guest_onboarding.config import Settings
+from guest_onboarding.entrypoints import handle_assignment_message, handle_invitation_message
 from guest_onboarding.errors import InvitationsStopped
 from guest_onboarding.telemetry import measures
 from local_functions_host import LocalFunctionsHost
 from tests.fakes import FakeDirectory
 from tests.fixtures.azurite import AzuriteEndpoint
+from tests.fixtures.graph_emulator import GraphEmulator
 from tests.host.support import APPS, eventually, peek_texts, queue_client
-from tests.integration.stack import Stack
+from tests.integration.stack import Stack, build_runtime, stack_settings
 from tests.telemetry import kql
 from tests.telemetry.alerts import AlertRule, Evaluation, alert_rules, evaluate, ingested
 
@@ -43,6 +48,7 @@ COVERED = {
     "tenantStopAlert": (
         "test_a_tenant_wide_stop_on_the_graph_emulator_fires_the_tenant_stop_alert",
     ),
+    "brakeAlert": ("test_a_burst_of_offboardings_over_the_threshold_fires_the_brake_alert",),
 }
 
 GUEST = "ada.lovelace@fabrikam.example"
@@ -74,6 +80,13 @@ def assert_fires_for_messages(evaluation: Evaluation, messages: int) -> None:
     """The poisoned alert fires with the number of messages poisoned in the window."""
     assert evaluation.fires, evaluation.rows
     assert evaluation.points == {(): [float(messages)]}
+
+
+def assert_fires_for_trigger(evaluation: Evaluation, trigger: str) -> None:
+    """The brake alert fires once, for what asked for the offboarding that engaged it."""
+    series = (("trigger", trigger),)
+    assert evaluation.firing == [series], evaluation.points
+    assert evaluation.points == {series: [1.0]}
 
 
 def rows_named(tables: Mapping[str, kql.Result], metric: str) -> list[kql.Row]:
@@ -120,6 +133,108 @@ async def test_a_healthy_onboarding_fires_no_alert(stack: Stack) -> None:
     for name in COVERED:
         evaluation = evaluate(rules()[name], tables)
         assert not evaluation.fires, (name, evaluation.rows)
+
+
+# ---- the offboarding brake ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def braked_stack(
+    azurite: AzuriteEndpoint, graph_identity_env: GraphEmulator
+) -> AsyncIterator[Stack]:
+    """``stack`` with a brake that holds the second offboarding of an hour."""
+    values = stack_settings(
+        azurite.connection_string, graph_identity_env.base_url, OFFBOARD_THRESHOLD="1"
+    )
+    provision_storage(azurite.connection_string, values)
+    rt = build_runtime(Settings.from_env(values))
+    queues = QueueServiceClient.from_connection_string(azurite.connection_string)
+    yield Stack(rt=rt, graph=graph_identity_env, queues=queues)
+    await rt.aclose()
+    queues.close()
+
+
+@pytest.mark.integration
+async def test_a_burst_of_offboardings_over_the_threshold_fires_the_brake_alert(
+    braked_stack: Stack,
+) -> None:
+    """Three guests offboarded by HR at once, the threshold one: the first is removed, the
+    second engages the brake, the third waits behind it. One point, trigger ``hr``."""
+    stack = braked_stack
+    leavers = [f"leaver{i}@partner.example" for i in range(3)]
+    for email in leavers:
+        stack.send({"email": email, "groups": [GROUP_PARTNERS]})
+    await stack.drain()
+    with ingested() as telemetry:
+        for email in leavers:
+            stack.send({"email": email, "action": "offboard"})
+        await stack.drain()
+        tables = telemetry.tables()
+
+    state = stack.graph.control.state()
+    ids = {u["id"] for u in state["users"] if u["mail"] in leavers}
+    [partners] = [set(g["members"]) for g in state["groups"] if g["id"] == GROUP_PARTNERS]
+    assert len(ids & partners) == 2  # the directory: two offboardings held, nothing removed
+    assert_fires_for_trigger(evaluate(rules()["brakeAlert"], tables), "hr")
+    assert not evaluate(rules()["poisonedAlert"], tables).fires
+    assert not evaluate(rules()["tenantStopAlert"], tables).fires
+
+
+async def brake_on_fakes(rt: Runtime, guests: int = 2) -> dict[str, kql.Result]:
+    """``guests`` onboarded, then offboarded by HR with the threshold at one (on the fakes)."""
+    rt = dataclasses.replace(rt, settings=dataclasses.replace(rt.settings, offboard_threshold=1))
+    assert isinstance(rt.directory, FakeDirectory)
+    emails = [f"g{i}@fabrikam.example" for i in range(guests)]
+    for email in emails:
+        body = json.dumps({"email": email, "groups": [GROUP_PARTNERS]})
+        assert await handle_invitation_message(body=body, message_id=email, rt=rt) == "invited"
+    with ingested() as telemetry:
+        for email in emails:
+            body = json.dumps({"email": email, "action": "offboard"})
+            await handle_invitation_message(body=body, message_id=f"off-{email}", rt=rt)
+        for step, _ in list(rt.outbox.assignments):  # type: ignore[attr-defined]
+            await handle_assignment_message(body=step.model_dump_json(), message_id="a", rt=rt)
+        return telemetry.tables()
+
+
+async def test_an_offboarding_under_the_threshold_fires_no_alert(rt: Runtime) -> None:
+    tables = await brake_on_fakes(rt, guests=1)
+    offboardings = rows_named(tables, "guest_onboarding.offboardings")
+    assert [r["customDimensions"]["guest_onboarding.outcome"] for r in offboardings] == [
+        "offboarding"
+    ]
+    for name in COVERED:
+        assert not evaluate(rules()[name], tables).fires, name
+
+
+@pytest.mark.parametrize(
+    ("original", "mutant"),
+    [
+        ('outcome == "brake_engaged"', 'outcome == "brake_engage"'),
+        ('name == "guest_onboarding.offboardings"', 'name == "guest_onboarding.offboarding"'),
+        (
+            'customDimensions["guest_onboarding.offboarding.trigger"]',
+            'customDimensions["trigger"]',
+        ),
+    ],
+)
+async def test_a_changed_value_in_the_brake_rule_fails_its_test(
+    rt: Runtime, original: str, mutant: str
+) -> None:
+    tables = await brake_on_fakes(rt)
+    rule = rules()["brakeAlert"]
+    assert_fires_for_trigger(evaluate(rule, tables), "hr")
+    with pytest.raises(AssertionError):
+        assert_fires_for_trigger(evaluate(mutated(rule, original, mutant), tables), "hr")
+
+
+async def test_a_changed_dimension_in_the_code_fails_the_brake_test(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(measures, "TRIGGER", "guest_onboarding.trigger")
+    tables = await brake_on_fakes(rt)
+    with pytest.raises(AssertionError):
+        assert_fires_for_trigger(evaluate(rules()["brakeAlert"], tables), "hr")
 
 
 # ---- messages poisoned --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from guest_onboarding.domain.invitation import Invitation
 from guest_onboarding.errors import InvitationsStopped, Throttled
-from guest_onboarding.handlers.invite import InvitationGate
+from guest_onboarding.handlers.gate import InvitationGate
 from guest_onboarding.ports import InvitationResult, TenantStop
 from tests.fakes import FakeTenantHealth
 

@@ -35,7 +35,7 @@ def finished_row(created_at: object, *, error: bool = True) -> LedgerEntry:
         created_at=created_at,  # type: ignore[arg-type]
         updated_at=T0,
         last_error="Refused: Graph said: ada@fabrikam.example is not allowed" if error else None,
-        steps={group_step_key(GROUP): StepStatus.DONE},
+        steps={group_step_key(GROUP): StepStatus.REMOVED},  # a done grant would keep the row
         etag="W/0",
     )
 
@@ -60,7 +60,7 @@ async def test_a_finished_guest_is_kept_as_a_record_without_personal_data(
         T0,
         1,
     )
-    assert record.steps == {group_step_key(GROUP): StepStatus.DONE}
+    assert record.steps == {group_step_key(GROUP): StepStatus.REMOVED}
     assert record.last_error == "Refused"
     # The account only as a hash of its object id (enough to recognise it if the person returns)
     user_hash = "sha256:" + hashlib.sha256(b"user-ada").hexdigest()

@@ -133,7 +133,8 @@ async def test_an_assignment_step_outlives_a_ledger_outage_with_its_attempts_int
     outcome = await handle_assignment_message(body=body, message_id="a", dequeue_count=4, rt=rt)
     assert outcome == "retrying"
     copy, delay = outbox.assignments.pop()
-    assert copy == step and copy.attempt == 0 and delay == STORE_RETRY_SECONDS
+    assert copy == step.model_copy(update={"requeued": True}) and copy.attempt == 0
+    assert delay == STORE_RETRY_SECONDS
     assert outbox.poison == {}
     ledger.outage = None
     copy_body = copy.model_dump_json()

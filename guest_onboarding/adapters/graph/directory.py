@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from guest_onboarding.adapters.graph.client import GraphClient
+from guest_onboarding.adapters.graph.leavers import LeaverCalls
 from guest_onboarding.adapters.graph.payloads import (
     GRAPH_DIRECTORY_OBJECTS,
     GRAPH_USERS,
@@ -15,6 +16,7 @@ from guest_onboarding.adapters.graph.payloads import (
     PENDING_FIELDS,
     SPONSOR_FIELDS,
     USER_FIELDS,
+    created_id,
     directory_group,
     directory_user,
     guid,
@@ -47,8 +49,9 @@ MAX_LISTING_THROTTLE_WAIT_SECONDS = 60.0
 _PAGE_SIZE = 999
 
 
-class GraphDirectory:
-    """The ``Directory`` port on Microsoft Graph, on a :class:`GraphClient`."""
+class GraphDirectory(LeaverCalls):
+    """The ``Directory`` port on Microsoft Graph, on a :class:`GraphClient` (the calls that
+    remove access and end an account's sessions in :class:`LeaverCalls`)."""
 
     def __init__(self, graph: GraphClient) -> None:
         self._graph = graph
@@ -201,9 +204,10 @@ class GraphDirectory:
             await self._raise_missing_reference(response, probe=probe)
         raise_for_status(response)
 
-    async def assign_app_role(self, *, user_id: str, resource_id: str, app_role_id: str) -> None:
-        """Assign the app role; ``AlreadyDone`` if the assignment exists, ``NotYetReplicated``
-        if the service principal exists but cannot see the user yet."""
+    async def assign_app_role(self, *, user_id: str, resource_id: str, app_role_id: str) -> str:
+        """Assign the app role: the assignment's id (what ``DELETE`` needs to undo it);
+        ``AlreadyDone`` if the assignment exists, ``NotYetReplicated`` if the service principal
+        exists but cannot see the user yet."""
         body = {
             "principalId": guid("principalId", user_id),
             "resourceId": guid("resourceId", resource_id),
@@ -215,6 +219,7 @@ class GraphDirectory:
             probe = principal.to_get_request_information(self._config(select_id(principal)))
             await self._raise_missing_reference(response, probe=probe)
         raise_for_status(response)
+        return created_id(json_object(response))
 
     async def resolve_user(self, reference: str) -> DirectoryUser | None:
         """The user an object id or user principal name names (a sponsor), or None."""

@@ -3,11 +3,11 @@ models cost milliseconds of CPU per object; see the package docstring)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from guest_onboarding.domain.invitation import Invitation, is_guid
-from guest_onboarding.errors import InvalidRequest
+from guest_onboarding.errors import InvalidRequest, ServiceUnavailable
 from guest_onboarding.ports import DirectoryGroup, DirectoryUser
 
 #: ``@odata.id`` in a ``$ref`` body must name Graph itself, whatever base URL the client uses.
@@ -89,9 +89,39 @@ def parse_datetime(value: object) -> datetime | None:
         return None
 
 
+def query_of(builder: Any, **options: Any) -> Any:
+    """The query parameters of ``builder``'s GET (``filter``, ``select``, ``top``)."""
+    return getattr(builder, f"{type(builder).__name__}GetQueryParameters")(**options)
+
+
+def assignment_of(values: object, app_role_id: str) -> str | None:
+    """The id of the assignment of ``app_role_id`` among a listing's ``value``, if any."""
+    wanted = app_role_id.lower()
+    for item in values if isinstance(values, list) else ():
+        if isinstance(item, dict) and str(item.get("appRoleId", "")).lower() == wanted:
+            return str(item["id"])
+    return None
+
+
 def select_id(builder: Any, top: int | None = None) -> Any:
     """``$select=id`` (and ``$top``) for an existence probe (the group's members builder, the
     service principal's item builder)."""
     name = type(builder).__name__
     query = getattr(builder, f"{name}GetQueryParameters")
     return query(select=["id"]) if top is None else query(select=["id"], top=top)
+
+
+def leave_date_time(day: date | None) -> str | None:
+    """``employeeLeaveDateTime`` for an end date: the start of that day, UTC (Graph's
+    DateTimeOffset text), or None to clear it."""
+    return None if day is None else f"{day.isoformat()}T00:00:00Z"
+
+
+def created_id(data: dict[str, Any]) -> str:
+    """The ``id`` of what a POST created (an app role assignment's, for its later DELETE)."""
+    created = data.get("id")
+    if not isinstance(created, str) or not created:
+        raise ServiceUnavailable(
+            "Graph created the object but returned no id", code="UnreadableResponse"
+        )
+    return created

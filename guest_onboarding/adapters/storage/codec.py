@@ -2,9 +2,11 @@
 
 One generic mapping, so a field added to ``LedgerEntry``, to a ``Change`` or to ``Invitation``
 is stored and read back with no edit here: the invitation's fields are columns of their own
-(a reminder re-sends them), step statuses are columns named by their step key, ``None`` is
-written as an empty string (a MERGE cannot remove a property) and read back as ``None``,
-tuples are stored as JSON arrays and mappings (the guest's profile) as JSON objects.
+(a reminder re-sends them), step statuses are columns named by their step key (and Graph's id
+of a grant by ``gid_`` and its step key), ``None`` is written as an empty string (a MERGE
+cannot remove a property) and read back as ``None``, tuples are stored as JSON arrays, mappings
+(the guest's profile) as JSON objects and dates (not times) as ISO text (``2027-03-31``, which
+sorts and compares as the date does).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -37,6 +39,13 @@ def _tuple_fields(cls: type) -> frozenset[str]:
     return frozenset(name for name, hint in get_type_hints(cls).items() if _holds_tuple(hint))
 
 
+def _date_fields(cls: type) -> frozenset[str]:
+    """The fields of a dataclass that hold a calendar date (stored as ISO text)."""
+    return frozenset(
+        name for name, hint in get_type_hints(cls).items() if date in get_args(hint) or hint is date
+    )
+
+
 def _holds_mapping(annotation: object) -> bool:
     if get_origin(annotation) in (dict, Mapping):
         return True
@@ -53,13 +62,16 @@ def _mapping_fields(cls: type) -> frozenset[str]:
 
 _INVITATION_TUPLES = _tuple_fields(Invitation)
 _ENTRY_TUPLES = _tuple_fields(LedgerEntry)
+_ENTRY_DATES = _date_fields(LedgerEntry)
 _ENTRY_MAPPINGS = _mapping_fields(LedgerEntry)
 _ENTRY_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(LedgerEntry)
-    if f.name not in {"email", "steps", "etag", "invitation"}
+    if f.name not in {"email", "steps", "grant_ids", "etag", "invitation"}
 )
 _CLEARED = ""
+#: Column prefix of Graph's id of a grant (``gid_`` + the grant's step key).
+GRANT_ID_PREFIX = "gid_"
 
 
 #: Partition of retired rows (their key is a hash, not an address).
@@ -82,6 +94,8 @@ def _encode(value: object) -> object:
         return value.value
     if isinstance(value, tuple):
         return json.dumps(list(value))
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
     if isinstance(value, Mapping):
         return json.dumps(dict(value), ensure_ascii=False, sort_keys=True)
     return value
@@ -93,6 +107,9 @@ def _properties(fields: Mapping[str, object]) -> dict[str, Any]:
         if name == "steps":
             assert isinstance(value, Mapping)
             properties.update({key: _encode(status) for key, status in value.items()})
+        elif name == "grant_ids":
+            assert isinstance(value, Mapping)
+            properties.update({GRANT_ID_PREFIX + key: str(id_) for key, id_ in value.items()})
         elif name == "invitation":
             if isinstance(value, Invitation):
                 properties.update({n: _encode(getattr(value, n)) for n in _INVITATION_FIELDS})
@@ -156,6 +173,9 @@ def entry_of_entity(entity: Mapping[str, Any], etag: str | None) -> LedgerEntry:
     for name in _ENTRY_TUPLES & fields.keys():
         if isinstance(fields[name], str):
             fields[name] = tuple(json.loads(fields[name]))
+    for name in _ENTRY_DATES & fields.keys():
+        if isinstance(fields[name], str):
+            fields[name] = date.fromisoformat(fields[name])
     for name in _ENTRY_MAPPINGS & fields.keys():
         if isinstance(fields[name], str):
             fields[name] = dict(json.loads(fields[name]))
@@ -164,6 +184,11 @@ def entry_of_entity(entity: Mapping[str, Any], etag: str | None) -> LedgerEntry:
         email=str(entity["RowKey"]),
         invitation=invitation,
         steps={k: StepStatus(str(v)) for k, v in data.items() if is_step_key(k)},
+        grant_ids={
+            k.removeprefix(GRANT_ID_PREFIX): str(v)
+            for k, v in data.items()
+            if k.startswith(GRANT_ID_PREFIX) and v
+        },
         etag=etag,
         **fields,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -16,6 +16,12 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from guest_onboarding.adapters.storage.brake_record import (
+    BRAKE_PARTITION,
+    BRAKE_ROW,
+    brake_of_entity,
+    entity_of_brake,
+)
 from guest_onboarding.adapters.storage.clients import service_client
 from guest_onboarding.adapters.storage.codec import (
     RETIRED_PARTITION,
@@ -26,10 +32,12 @@ from guest_onboarding.adapters.storage.codec import (
 )
 from guest_onboarding.adapters.storage.failures import storage_call, storage_stream
 from guest_onboarding.config import StorageSettings
+from guest_onboarding.domain.brake import BrakeState
 from guest_onboarding.domain.changes import Change, Transition
 from guest_onboarding.domain.ledger import TRACKED, GuestStatus, LedgerEntry, retired_prefix
+from guest_onboarding.domain.offboarding import OFFBOARDABLE
 
-#: Partitions that hold no guest rows (``~health``).
+#: Partitions that hold no guest rows (``~health``, ``~brake``).
 RESERVED_PARTITION_PREFIX = "~"
 #: What ``tracked_entries`` reads of each row (the sweep needs nothing else).
 SWEEP_COLUMNS = (
@@ -152,6 +160,42 @@ class TableLedger:
             _status_filter(TRACKED), results_per_page=_PAGE, select=list(SWEEP_COLUMNS)
         ):
             yield entry_of_entity(entity, _etag(entity))
+
+    @storage_stream("list the ledger rows whose access ends")
+    async def ending_entries(self, *, on_or_before: date) -> AsyncIterator[LedgerEntry]:
+        # ISO dates compare as text as they do as dates; a row without one holds "".
+        query = (
+            f"({_status_filter(OFFBOARDABLE)}) and access_ends_on ne '' and access_ends_on le @day"
+        )
+        async for entity in self._table.query_entities(
+            query, parameters={"day": on_or_before.isoformat()}, results_per_page=_PAGE
+        ):
+            yield entry_of_entity(entity, _etag(entity))
+
+    @storage_call("read the offboarding brake")
+    async def brake(self) -> BrakeState:
+        try:
+            entity = await self._table.get_entity(BRAKE_PARTITION, BRAKE_ROW)
+        except ResourceNotFoundError:
+            return BrakeState()
+        return brake_of_entity(entity, _etag(entity))
+
+    @storage_call("write the offboarding brake")
+    async def write_brake(self, state: BrakeState) -> bool:
+        entity = entity_of_brake(state)
+        try:
+            if state.etag is None:
+                await self._table.create_entity(entity)
+            else:
+                await self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=state.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
 
     @storage_stream("list the ledger rows past retention")
     async def stale_entries(self, *, updated_before: datetime) -> AsyncIterator[LedgerEntry]:
